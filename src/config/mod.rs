@@ -1,0 +1,598 @@
+//! Loading a pipeline file: TOML in, a validated [`PipelineConfig`] out, or every problem
+//! reported as `FILE:LINE:COL: message`.
+//!
+//! Inputs and outputs are named tables with a `type`, filters an ordered array of tables.
+//! Each component type has a closed config struct with `deny_unknown_fields`. serde's
+//! internally tagged enums would buffer the table and lose positions, so the loader reads the
+//! document with `toml_edit` (which keeps the byte span of every key and value), looks at
+//! `type` itself, and deserializes the table into the struct of that type: a typo then points
+//! at the offending key, with the list of keys that type accepts. The keys every component
+//! shares (`type`, `id`, `if`) are taken out here, once, instead of in every struct.
+
+mod interpolate;
+
+pub use interpolate::{interpolate, InterpolationError};
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::Deserialize;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toml_edit::{ImDocument, Item, Value};
+
+/// One problem in a configuration file, with its position in the file as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+/// Every problem found in one file (loading goes on after the first to report them all).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The text of a configuration file, kept to turn byte spans into positions.
+#[derive(Debug)]
+pub struct Source {
+    path: PathBuf,
+    original: String,
+    interpolated: interpolate::Interpolated,
+}
+
+impl Source {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory relative paths in the file are resolved against.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    fn position(&self, original_offset: usize) -> (usize, usize) {
+        let offset = original_offset.min(self.original.len());
+        let before = &self.original[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = self.original[line_start..offset].chars().count() + 1;
+        (line, column)
+    }
+
+    fn error_at_original(&self, offset: usize, message: impl Into<String>) -> ConfigError {
+        let (line, column) = self.position(offset);
+        ConfigError {
+            file: self.path.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// An error at a span of the interpolated text (what `toml_edit` reports).
+    pub fn error_at(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
+        let offset = span.map_or(0, |s| self.interpolated.original_offset(s.start));
+        self.error_at_original(offset, message)
+    }
+
+    /// An error `inner` bytes into a string value whose span (quotes included) is `span`.
+    pub fn error_in_string(
+        &self,
+        span: &Range<usize>,
+        inner: usize,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let text = &self.interpolated.text;
+        let quote_len = match text.get(span.start..span.start + 3) {
+            Some("\"\"\"") | Some("'''") => 3,
+            _ => 1,
+        };
+        let start = self.interpolated.original_offset(span.start) + quote_len + inner;
+        self.error_at_original(start, message)
+    }
+}
+
+/// A condition as written, with where it was written.
+#[derive(Debug, Clone)]
+pub struct ConditionText {
+    pub text: String,
+    pub span: Range<usize>,
+}
+
+/// One configured component: its id, its shared keys, and its type's settings.
+#[derive(Debug, Clone)]
+pub struct Component<T> {
+    /// The table name for inputs/outputs; `id` or `<type>#<n>` for filters.
+    pub id: String,
+    pub type_name: String,
+    /// Span of the component's table in the interpolated text.
+    pub span: Range<usize>,
+    /// The `if` condition, for filters and outputs.
+    pub condition: Option<ConditionText>,
+    pub config: T,
+}
+
+/// A closed set of component types (inputs, filters or outputs), dispatched on `type`.
+pub trait ComponentKind: Sized {
+    /// "input", "filter" or "output", for messages.
+    const KIND: &'static str;
+    /// Every accepted `type`.
+    const TYPES: &'static [&'static str];
+    /// Whether `if` is accepted.
+    const CONDITIONAL: bool;
+    /// Deserializes the table (without `type`, `id`, `if`) as `type_name`'s settings.
+    fn from_type(type_name: &str, table: Value) -> Result<Self, toml_edit::de::Error>;
+}
+
+/// Deserializes a component table into its type's settings struct.
+pub fn settings<T: DeserializeOwned>(table: Value) -> Result<T, toml_edit::de::Error> {
+    T::deserialize(table.into_deserializer())
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+/// Runtime knobs of the pipeline itself (`[pipeline]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// Most events an input puts in one batch.
+    pub batch_size: usize,
+    /// Most bytes of raw input in one batch.
+    pub batch_bytes: usize,
+    /// Filter workers; 0 means one per core.
+    pub workers: usize,
+    /// Batches each channel between stages holds before the sender waits.
+    pub queue_batches: usize,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 1024,
+            batch_bytes: 1024 * 1024,
+            workers: 0,
+            queue_batches: 4,
+        }
+    }
+}
+
+impl PipelineSettings {
+    pub fn worker_count(&self) -> usize {
+        if self.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            self.workers
+        }
+    }
+}
+
+/// A loaded, validated pipeline description.
+#[derive(Debug)]
+pub struct PipelineConfig<I, F, O> {
+    pub source: Arc<Source>,
+    pub data_dir: PathBuf,
+    pub settings: PipelineSettings,
+    pub inputs: Vec<Component<I>>,
+    pub filters: Vec<Component<F>>,
+    pub outputs: Vec<Component<O>>,
+    /// Top-level tables reserved for other subsystems (`[api]`), kept raw.
+    pub extra: Vec<(String, Range<usize>)>,
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "pipeline", "inputs", "filters", "outputs"];
+
+/// Reads, interpolates and parses `path`.
+pub fn load<I, F, O>(path: &Path) -> Result<PipelineConfig<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
+    let original = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read configuration: {e}"),
+        }])
+    })?;
+    parse(path, original, |name| std::env::var(name).ok())
+}
+
+/// Parses configuration text; `lookup` resolves `${VAR}`.
+pub fn parse<I, F, O>(
+    path: &Path,
+    original: String,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<PipelineConfig<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
+    let interpolated = match interpolate(&original, lookup) {
+        Ok(interpolated) => interpolated,
+        Err(errors) => {
+            let source = Source {
+                path: path.to_path_buf(),
+                interpolated: interpolate::Interpolated::verbatim(original.clone()),
+                original,
+            };
+            return Err(ConfigErrors(
+                errors
+                    .into_iter()
+                    .map(|e| match e {
+                        InterpolationError::Missing(m) => source.error_at_original(
+                            m.offset,
+                            format!(
+                                "environment variable `{}` is not set (set it, or give a default: `${{{}:-value}}`)",
+                                m.name, m.name
+                            ),
+                        ),
+                        InterpolationError::Malformed(m) => {
+                            source.error_at_original(m.offset, m.reason)
+                        }
+                    })
+                    .collect(),
+            ));
+        }
+    };
+    let source = Arc::new(Source {
+        path: path.to_path_buf(),
+        original,
+        interpolated,
+    });
+    let document = match ImDocument::parse(source.interpolated.text.clone()) {
+        Ok(document) => document,
+        Err(e) => {
+            return Err(ConfigErrors(vec![source.error_at(
+                e.span(),
+                format!("invalid TOML: {}", e.message().trim()),
+            )]))
+        }
+    };
+    let mut loader = Loader {
+        source: source.clone(),
+        errors: Vec::new(),
+    };
+    let mut config = PipelineConfig {
+        source: source.clone(),
+        data_dir: default_data_dir(),
+        settings: PipelineSettings::default(),
+        inputs: Vec::new(),
+        filters: Vec::new(),
+        outputs: Vec::new(),
+        extra: Vec::new(),
+    };
+    for (key, item) in document.as_table().iter() {
+        let key_span = document
+            .as_table()
+            .key(key)
+            .and_then(|k| k.span())
+            .or_else(|| item.span());
+        match key {
+            "data_dir" => {
+                if let Some(dir) = loader.value::<PathBuf>(item, "data_dir") {
+                    config.data_dir = dir;
+                }
+            }
+            "pipeline" => {
+                if let Some(settings) = loader.value::<PipelineSettings>(item, "[pipeline]") {
+                    config.settings = settings;
+                }
+            }
+            "inputs" => config.inputs = loader.named_components::<I>(item, key_span),
+            "outputs" => config.outputs = loader.named_components::<O>(item, key_span),
+            "filters" => config.filters = loader.filter_components::<F>(item, key_span),
+            "api" => config
+                .extra
+                .push((key.to_string(), item.span().unwrap_or(0..0))),
+            other => loader.errors.push(source.error_at(
+                key_span,
+                format!(
+                    "unknown key `{other}`, expected one of {}",
+                    list(TOP_LEVEL_KEYS)
+                ),
+            )),
+        }
+    }
+    if config.inputs.is_empty() && !has_key(&document, "inputs") {
+        loader.errors.push(source.error_at(
+            Some(0..0),
+            "the pipeline has no inputs: add an `[inputs.<name>]` table",
+        ));
+    }
+    if config.outputs.is_empty() && !has_key(&document, "outputs") {
+        loader.errors.push(source.error_at(
+            Some(0..0),
+            "the pipeline has no outputs: add an `[outputs.<name>]` table",
+        ));
+    }
+    if loader.errors.is_empty() {
+        Ok(config)
+    } else {
+        loader.errors.sort_by_key(|e| (e.line, e.column));
+        Err(ConfigErrors(loader.errors))
+    }
+}
+
+fn has_key(document: &ImDocument<String>, key: &str) -> bool {
+    document.as_table().contains_key(key)
+}
+
+/// Formats names as "`a`, `b`, `c`".
+pub fn list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+struct Loader {
+    source: Arc<Source>,
+    errors: Vec<ConfigError>,
+}
+
+impl Loader {
+    fn value<T: DeserializeOwned>(&mut self, item: &Item, what: &str) -> Option<T> {
+        let value = match item_to_value(item) {
+            Some(value) => value,
+            None => {
+                self.errors.push(
+                    self.source
+                        .error_at(item.span(), format!("`{what}` has an invalid form")),
+                );
+                return None;
+            }
+        };
+        match settings::<T>(value) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.errors.push(self.source.error_at(
+                    e.span().or_else(|| item.span()),
+                    format!("{what}: {}", e.message()),
+                ));
+                None
+            }
+        }
+    }
+
+    fn named_components<K: ComponentKind>(
+        &mut self,
+        item: &Item,
+        key_span: Option<Range<usize>>,
+    ) -> Vec<Component<K>> {
+        let Some(table) = item.as_table_like() else {
+            self.errors.push(self.source.error_at(
+                key_span,
+                format!("`{}s` must be a table of named {}s", K::KIND, K::KIND),
+            ));
+            return Vec::new();
+        };
+        let mut components = Vec::new();
+        for (name, entry) in table.iter() {
+            let span = table
+                .get_key_value(name)
+                .and_then(|(k, _)| k.span())
+                .or_else(|| entry.span());
+            if let Some(component) = self.component::<K>(name.to_string(), entry, span) {
+                components.push(component);
+            }
+        }
+        components
+    }
+
+    fn filter_components<K: ComponentKind>(
+        &mut self,
+        item: &Item,
+        key_span: Option<Range<usize>>,
+    ) -> Vec<Component<K>> {
+        let tables: Vec<(Item, Option<Range<usize>>)> = match item {
+            Item::ArrayOfTables(array) => array
+                .iter()
+                .map(|t| (Item::Table(t.clone()), t.span()))
+                .collect(),
+            Item::Value(Value::Array(array)) => array
+                .iter()
+                .map(|v| (Item::Value(v.clone()), v.span()))
+                .collect(),
+            _ => {
+                self.errors.push(self.source.error_at(
+                    key_span,
+                    "`filters` must be an array of tables: write each filter as `[[filters]]`",
+                ));
+                return Vec::new();
+            }
+        };
+        let mut components = Vec::new();
+        for (index, (entry, span)) in tables.iter().enumerate() {
+            let fallback_id = format!("filter#{}", index + 1);
+            if let Some(component) = self.component::<K>(fallback_id, entry, span.clone()) {
+                components.push(component);
+            }
+        }
+        components
+    }
+
+    fn component<K: ComponentKind>(
+        &mut self,
+        mut id: String,
+        entry: &Item,
+        span: Option<Range<usize>>,
+    ) -> Option<Component<K>> {
+        let Some(Value::InlineTable(mut table)) = item_to_value(entry) else {
+            self.errors.push(self.source.error_at(
+                span,
+                format!("{} `{id}` must be a table with a `type`", K::KIND),
+            ));
+            return None;
+        };
+        let table_span = span.clone().unwrap_or(0..0);
+        let type_name = match table.remove("type") {
+            Some(Value::String(s)) => s.value().clone(),
+            Some(other) => {
+                self.errors.push(self.source.error_at(
+                    other.span(),
+                    format!("`type` of {} `{id}` must be a string", K::KIND),
+                ));
+                return None;
+            }
+            None => {
+                self.errors.push(self.source.error_at(
+                    span,
+                    format!(
+                        "{} `{id}` has no `type`; expected one of {}",
+                        K::KIND,
+                        list(K::TYPES)
+                    ),
+                ));
+                return None;
+            }
+        };
+        if !K::TYPES.contains(&type_name.as_str()) {
+            let type_span = entry
+                .as_table_like()
+                .and_then(|t| t.get("type"))
+                .and_then(|v| v.span());
+            self.errors.push(self.source.error_at(
+                type_span.or(span),
+                format!(
+                    "unknown {} type `{type_name}`, expected one of {}",
+                    K::KIND,
+                    list(K::TYPES)
+                ),
+            ));
+            return None;
+        }
+        if K::KIND == "filter" {
+            if id.starts_with("filter#") {
+                id = format!("{type_name}{}", id.trim_start_matches("filter"));
+            }
+            match table.remove("id") {
+                Some(Value::String(s)) => id = s.value().clone(),
+                Some(other) => {
+                    self.errors.push(
+                        self.source
+                            .error_at(other.span(), "`id` must be a string".to_string()),
+                    );
+                }
+                None => {}
+            }
+        }
+        let condition = match table.remove("if") {
+            Some(Value::String(s)) if K::CONDITIONAL => Some(ConditionText {
+                text: s.value().clone(),
+                span: s.span().unwrap_or(table_span.clone()),
+            }),
+            Some(other) if K::CONDITIONAL => {
+                self.errors.push(
+                    self.source
+                        .error_at(other.span(), "`if` must be a string holding a condition"),
+                );
+                return None;
+            }
+            Some(other) => {
+                self.errors.push(self.source.error_at(
+                    other.span(),
+                    format!("{}s do not take an `if` condition", K::KIND),
+                ));
+                return None;
+            }
+            None => None,
+        };
+        match K::from_type(&type_name, Value::InlineTable(table)) {
+            Ok(config) => Some(Component {
+                id,
+                type_name,
+                span: table_span,
+                condition,
+                config,
+            }),
+            Err(e) => {
+                self.errors.push(self.source.error_at(
+                    e.span().or(span),
+                    format!("{} `{id}` ({type_name}): {}", K::KIND, e.message()),
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// Any TOML item as a value (tables become inline tables); spans are kept.
+fn item_to_value(item: &Item) -> Option<Value> {
+    match item {
+        Item::Value(value) => Some(value.clone()),
+        Item::Table(table) => Some(Value::InlineTable(table.clone().into_inline_table())),
+        Item::ArrayOfTables(array) => Some(Value::Array(array.clone().into_array())),
+        Item::None => None,
+    }
+}
+
+/// What components need while they are built from their settings.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    pub source: Arc<Source>,
+    pub data_dir: PathBuf,
+    pub settings: PipelineSettings,
+    pub metrics: Arc<crate::metrics::Registry>,
+}
+
+impl BuildContext {
+    /// An error at a span of the configuration file.
+    pub fn error_at(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
+        self.source.error_at(span, message)
+    }
+
+    /// Compiles a component's `if`, pointing compile errors at the offending column.
+    pub fn compile_condition(
+        &self,
+        condition: Option<&ConditionText>,
+    ) -> Result<Option<crate::condition::Condition>, ConfigError> {
+        let Some(condition) = condition else {
+            return Ok(None);
+        };
+        crate::condition::Condition::compile(&condition.text)
+            .map(Some)
+            .map_err(|e| {
+                self.source.error_in_string(
+                    &condition.span,
+                    e.offset,
+                    format!("invalid condition: {}", e.message),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests;

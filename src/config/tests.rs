@@ -1,0 +1,127 @@
+//! Loader tests: every error names file, line, column and key.
+
+use super::*;
+use crate::filters::FilterConfig;
+use crate::inputs::InputConfig;
+use crate::outputs::OutputConfig;
+
+type Config = PipelineConfig<InputConfig, FilterConfig, OutputConfig>;
+
+fn parse_with(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    parse(Path::new("pipeline.toml"), text.to_string(), move |name| {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse_with(text, &[])
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn a_typo_names_the_key_its_position_and_the_valid_keys() {
+    let text = "[inputs.app]\ntype = \"stdin\"\n\n[outputs.out]\ntype = \"file\"\npaht = \"x\"\n";
+    assert_eq!(
+        errors(text),
+        ["pipeline.toml:6:1: output `out` (file): unknown field `paht`, expected one of `path`, `fsync`, `max_open_files`"]
+    );
+}
+
+#[test]
+fn a_wrong_type_points_at_the_value() {
+    let text = "[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"file\"\npath = \"x\"\nfsync = \"yes\"\n";
+    let errors = errors(text);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("pipeline.toml:6:9: output `out` (file): invalid type: string \"yes\", expected a boolean"), "{}", errors[0]);
+}
+
+#[test]
+fn unknown_component_types_list_the_known_ones() {
+    let text = "[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"stdot\"\n";
+    assert_eq!(
+        errors(text),
+        ["pipeline.toml:4:8: unknown output type `stdot`, expected one of `stdout`, `file`, `null`"]
+    );
+}
+
+#[test]
+fn a_missing_variable_is_named_at_its_reference() {
+    let text = "data_dir = \"${SLUICE_TEST_UNSET_VAR}\"\n[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\n";
+    let errors = errors(text);
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with(
+            "pipeline.toml:1:13: environment variable `SLUICE_TEST_UNSET_VAR` is not set"
+        ),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn variables_and_defaults_fill_values() {
+    let text = "data_dir = \"${DIR:-fallback}\"\n[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\n[pipeline]\nbatch_size = ${BATCH}\n";
+    let config = parse_with(text, &[("BATCH", "77")]).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("fallback"));
+    assert_eq!(config.settings.batch_size, 77);
+}
+
+#[test]
+fn positions_after_a_substitution_refer_to_the_original_text() {
+    let text = "data_dir = \"${DIR}\"\n[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\nbogus = 1\n";
+    let errors: Vec<String> = parse_with(text, &[("DIR", "a-much-longer-directory-name")])
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        ["pipeline.toml:6:1: output `out` (null): unknown field `bogus`, there are no fields"]
+    );
+}
+
+#[test]
+fn unknown_top_level_keys_and_missing_sections() {
+    let errors = errors("dat_dir = \"x\"\n");
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors
+        .iter()
+        .any(|e| e.contains("unknown key `dat_dir`, expected one of `data_dir`")));
+    assert!(errors.iter().any(|e| e.contains("no inputs")));
+    assert!(errors.iter().any(|e| e.contains("no outputs")));
+}
+
+#[test]
+fn invalid_toml_is_reported_with_a_position() {
+    let errors = errors("[inputs.app\ntype = 1\n");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("pipeline.toml:1:"), "{}", errors[0]);
+    assert!(errors[0].contains("invalid TOML"));
+}
+
+#[test]
+fn inputs_reject_conditions() {
+    let text = "[inputs.app]\ntype = \"stdin\"\nif = \"x\"\n[outputs.out]\ntype = \"null\"\n";
+    assert_eq!(
+        errors(text),
+        ["pipeline.toml:3:6: inputs do not take an `if` condition"]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_file_order() {
+    let text = "[inputs.a]\ntype = \"stdin\"\nx = 1\n[outputs.b]\ntype = \"null\"\ny = 2\n";
+    let errors = errors(text);
+    assert_eq!(errors.len(), 2);
+    assert!(errors[0].starts_with("pipeline.toml:3:1:"));
+    assert!(errors[1].starts_with("pipeline.toml:6:1:"));
+}

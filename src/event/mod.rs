@@ -1,0 +1,278 @@
+//! The event: one JSON object plus `@metadata`, the unit every component works on.
+//!
+//! Events are deliberately plain `serde_json` maps: users think of log records as JSON, Logstash
+//! and Vector expose them as JSON, and Elasticsearch indexes JSON. Everything that is not data
+//! (which input produced the event and whether every output has finished with it) travels at
+//! the batch level in [`Batch`], never per event, so the per-event cost stays one map.
+//!
+//! `@timestamp` lives in the field map as an RFC 3339 string in UTC with millisecond precision
+//! (Logstash's rendering); [`Event::timestamp`] parses it when a template needs a date.
+
+mod ack;
+mod batch;
+mod path;
+mod template;
+
+pub use ack::{ack_channel, AckReceipt, AckReceiver, AckSender, AckToken, BatchStatus};
+pub use batch::{Batch, Delivery};
+pub use path::{FieldPath, PathError, Root};
+pub use template::{Template, TemplateError};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+/// The field every event carries: when it happened.
+pub const TIMESTAMP: &str = "@timestamp";
+/// The field holding the event's tags (an array of strings).
+pub const TAGS: &str = "tags";
+/// The field holding the raw line of a log record.
+pub const MESSAGE: &str = "message";
+
+/// A log event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    fields: Map<String, Value>,
+    metadata: Map<String, Value>,
+}
+
+impl Event {
+    /// An empty event (no `@timestamp` yet).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Wraps an existing map of fields.
+    pub fn from_fields(fields: Map<String, Value>) -> Self {
+        Self {
+            fields,
+            metadata: Map::new(),
+        }
+    }
+
+    /// Builds an event from any JSON value: objects become the fields, anything else is
+    /// stored under `message`.
+    pub fn from_value(value: Value) -> Self {
+        match value {
+            Value::Object(fields) => Self::from_fields(fields),
+            other => {
+                let mut fields = Map::new();
+                fields.insert(MESSAGE.to_string(), other);
+                Self::from_fields(fields)
+            }
+        }
+    }
+
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+
+    pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.fields
+    }
+
+    pub fn metadata(&self) -> &Map<String, Value> {
+        &self.metadata
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.metadata
+    }
+
+    pub fn into_parts(self) -> (Map<String, Value>, Map<String, Value>) {
+        (self.fields, self.metadata)
+    }
+
+    pub fn from_parts(fields: Map<String, Value>, metadata: Map<String, Value>) -> Self {
+        Self { fields, metadata }
+    }
+
+    fn root(&self, path: &FieldPath) -> &Map<String, Value> {
+        match path.root() {
+            Root::Fields => &self.fields,
+            Root::Metadata => &self.metadata,
+        }
+    }
+
+    fn root_mut(&mut self, path: &FieldPath) -> &mut Map<String, Value> {
+        match path.root() {
+            Root::Fields => &mut self.fields,
+            Root::Metadata => &mut self.metadata,
+        }
+    }
+
+    /// The value at `path`, if any.
+    pub fn get(&self, path: &FieldPath) -> Option<&Value> {
+        path.lookup(self.root(path))
+    }
+
+    pub fn get_mut(&mut self, path: &FieldPath) -> Option<&mut Value> {
+        path.lookup_mut(self.root_mut(path))
+    }
+
+    /// A top-level field by name.
+    pub fn get_field(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+
+    /// Sets `path` to `value`, creating parent objects as needed.
+    pub fn insert(&mut self, path: &FieldPath, value: Value) {
+        path.insert(self.root_mut(path), value);
+    }
+
+    /// Removes and returns the value at `path`.
+    pub fn remove(&mut self, path: &FieldPath) -> Option<Value> {
+        path.delete(self.root_mut(path))
+    }
+
+    /// True when `path` resolves to a value (null included, as Logstash's `include?`).
+    pub fn contains(&self, path: &FieldPath) -> bool {
+        self.get(path).is_some()
+    }
+
+    /// Adds `tag` to `tags` unless it is already there (Logstash semantics: `tags` becomes an
+    /// array; a scalar `tags` is kept as its first element).
+    pub fn add_tag(&mut self, tag: &str) {
+        let slot = self
+            .fields
+            .entry(TAGS.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !slot.is_array() {
+            let previous = std::mem::take(slot);
+            *slot = Value::Array(if previous.is_null() {
+                Vec::new()
+            } else {
+                vec![previous]
+            });
+        }
+        if let Value::Array(tags) = slot {
+            if !tags.iter().any(|t| t.as_str() == Some(tag)) {
+                tags.push(Value::String(tag.to_string()));
+            }
+        }
+    }
+
+    /// Removes `tag` from `tags`.
+    pub fn remove_tag(&mut self, tag: &str) {
+        if let Some(Value::Array(tags)) = self.fields.get_mut(TAGS) {
+            tags.retain(|t| t.as_str() != Some(tag));
+        }
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        match self.fields.get(TAGS) {
+            Some(Value::Array(tags)) => tags.iter().any(|t| t.as_str() == Some(tag)),
+            Some(Value::String(single)) => single == tag,
+            _ => false,
+        }
+    }
+
+    /// The event time, parsed from `@timestamp`.
+    pub fn timestamp(&self) -> Option<DateTime<Utc>> {
+        match self.fields.get(TIMESTAMP)? {
+            Value::String(text) => parse_timestamp(text),
+            _ => None,
+        }
+    }
+
+    /// Sets `@timestamp`, normalised to UTC with millisecond precision.
+    pub fn set_timestamp(&mut self, time: DateTime<Utc>) {
+        self.fields
+            .insert(TIMESTAMP.to_string(), Value::String(format_timestamp(time)));
+    }
+
+    /// Gives the event `@timestamp = now` unless it already has one.
+    pub fn ensure_timestamp(&mut self, now: &str) {
+        if !self.fields.contains_key(TIMESTAMP) {
+            self.fields
+                .insert(TIMESTAMP.to_string(), Value::String(now.to_string()));
+        }
+    }
+
+    /// Writes the event as one line of JSON (no newline), without `@metadata`.
+    pub fn write_json<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        serde_json::to_writer(writer, &self.fields).map_err(std::io::Error::from)
+    }
+
+    /// The event as a JSON value (fields only).
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.fields.clone())
+    }
+}
+
+/// Renders a time the way Logstash renders `@timestamp`: `2024-05-01T12:00:00.123Z`.
+pub fn format_timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses an RFC 3339 / ISO 8601 timestamp with an offset into UTC.
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(value: Value) -> Event {
+        Event::from_value(value)
+    }
+
+    #[test]
+    fn tags_are_deduplicated_and_scalars_promoted() {
+        let mut e = event(json!({"tags": "old"}));
+        e.add_tag("new");
+        e.add_tag("new");
+        assert_eq!(e.get_field("tags"), Some(&json!(["old", "new"])));
+        assert!(e.has_tag("old"));
+        e.remove_tag("old");
+        assert!(!e.has_tag("old"));
+    }
+
+    #[test]
+    fn metadata_is_not_written_out() {
+        let mut e = event(json!({"message": "hi"}));
+        e.insert(
+            &FieldPath::parse("[@metadata][beat]").unwrap(),
+            json!("filebeat"),
+        );
+        let mut out = Vec::new();
+        e.write_json(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"message":"hi"}"#);
+        assert_eq!(e.metadata().get("beat"), Some(&json!("filebeat")));
+    }
+
+    #[test]
+    fn timestamps_are_normalised_to_utc_millis() {
+        let mut e = event(json!({"@timestamp": "2024-05-01T08:30:00.123456+09:00"}));
+        let time = e.timestamp().unwrap();
+        e.set_timestamp(time);
+        assert_eq!(
+            e.get_field(TIMESTAMP),
+            Some(&json!("2024-04-30T23:30:00.123Z"))
+        );
+    }
+
+    #[test]
+    fn ensure_timestamp_keeps_an_existing_one() {
+        let mut e = event(json!({"@timestamp": "2020-01-01T00:00:00.000Z"}));
+        e.ensure_timestamp("2030-01-01T00:00:00.000Z");
+        assert_eq!(
+            e.get_field(TIMESTAMP),
+            Some(&json!("2020-01-01T00:00:00.000Z"))
+        );
+        let mut bare = Event::new();
+        bare.ensure_timestamp("2030-01-01T00:00:00.000Z");
+        assert_eq!(
+            bare.get_field(TIMESTAMP),
+            Some(&json!("2030-01-01T00:00:00.000Z"))
+        );
+    }
+
+    #[test]
+    fn non_objects_become_message() {
+        assert_eq!(event(json!(5)).get_field("message"), Some(&json!(5)));
+    }
+}

@@ -1,0 +1,134 @@
+//! Inputs: where events come from.
+//!
+//! Each input type has a settings struct (`config.rs` in its folder) and a runtime that sends
+//! [`Batch`]es into the pipeline and learns through [`crate::event::AckToken`]s when every
+//! output is done with them. Inputs acknowledge upstream (checkpoints, Beats ACKs) only
+//! through those receipts.
+
+pub mod file;
+pub mod stdin;
+
+use crate::config::{settings, BuildContext, ComponentKind, ConfigError, PipelineSettings};
+use crate::event::Batch;
+use crate::metrics::ComponentMetrics;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Every input type.
+#[derive(Debug, Clone)]
+pub enum InputConfig {
+    File(file::FileInputConfig),
+    Stdin(stdin::StdinInputConfig),
+}
+
+impl ComponentKind for InputConfig {
+    const KIND: &'static str = "input";
+    const TYPES: &'static [&'static str] = &["file", "stdin"];
+    const CONDITIONAL: bool = false;
+
+    fn from_type(type_name: &str, table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
+        match type_name {
+            "file" => settings(table).map(Self::File),
+            "stdin" => settings(table).map(Self::Stdin),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown input type `{other}`"
+            ))),
+        }
+    }
+}
+
+/// Where an input sends its batches, with the pipeline's backpressure.
+#[derive(Debug, Clone)]
+pub struct BatchSender {
+    inner: async_channel::Sender<Batch>,
+}
+
+/// The input's end closed: the pipeline is gone.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the pipeline is no longer accepting events")]
+pub struct PipelineClosed;
+
+impl BatchSender {
+    pub fn new(inner: async_channel::Sender<Batch>) -> Self {
+        Self { inner }
+    }
+
+    /// Sends a batch, waiting while the pipeline is full.
+    pub async fn send(&self, batch: Batch) -> Result<(), PipelineClosed> {
+        self.inner.send(batch).await.map_err(|_| PipelineClosed)
+    }
+
+    /// Sends from a blocking thread (the file reader), waiting while the pipeline is full.
+    pub fn send_blocking(&self, batch: Batch) -> Result<(), PipelineClosed> {
+        self.inner.send_blocking(batch).map_err(|_| PipelineClosed)
+    }
+}
+
+/// What a running input is given.
+#[derive(Debug, Clone)]
+pub struct InputContext {
+    pub id: String,
+    pub output: BatchSender,
+    /// Cancelled when the input must stop reading (shutdown, or `--once` finished).
+    pub shutdown: CancellationToken,
+    /// `--once`: read what exists now, then finish.
+    pub once: bool,
+    pub data_dir: PathBuf,
+    pub settings: PipelineSettings,
+    pub metrics: Arc<ComponentMetrics>,
+}
+
+/// An input ready to run.
+#[derive(Debug)]
+pub enum Input {
+    File(file::FileInput),
+    Stdin(stdin::StdinInput),
+}
+
+/// Why an input stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error(transparent)]
+    File(#[from] file::FileInputError),
+    #[error("stdin: {0}")]
+    Stdin(#[from] std::io::Error),
+    #[error(transparent)]
+    Closed(#[from] PipelineClosed),
+}
+
+impl Input {
+    /// Builds the input from its settings.
+    pub fn build(config: &InputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        Ok(match config {
+            InputConfig::File(settings) => {
+                Self::File(file::FileInput::new(settings.clone(), context)?)
+            }
+            InputConfig::Stdin(settings) => Self::Stdin(stdin::StdinInput::new(settings.clone())),
+        })
+    }
+
+    /// Whether the input ends by itself under `--once`.
+    pub fn is_finite(&self) -> bool {
+        match self {
+            Self::File(_) | Self::Stdin(_) => true,
+        }
+    }
+
+    /// Runs until the input is exhausted (`--once`) or `shutdown` is cancelled, then waits for
+    /// its in-flight batches to be acknowledged.
+    pub async fn run(self, context: InputContext) -> Result<(), InputError> {
+        match self {
+            Self::File(input) => {
+                let handle = tokio::task::spawn_blocking(move || input.run(context));
+                match handle.await {
+                    Ok(result) => result.map_err(InputError::from),
+                    Err(join) => Err(InputError::File(file::FileInputError::Panicked(
+                        join.to_string(),
+                    ))),
+                }
+            }
+            Self::Stdin(input) => input.run(context).await,
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The `sluice` binary: parse the command line, set up logging, run, map the outcome to an
+//! exit code. Everything else lives in the library.
+
+use anyhow::Context as _;
+use clap::Parser;
+use sluice::pipeline::{self, RunOptions};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+mod cli;
+
+use cli::{Cli, Command, LogFormat};
+
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_CONFIG: u8 = 2;
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.log_level.as_deref());
+    match cli.command {
+        Command::Validate { config } => validate(&config),
+        Command::Run { config, once } => run(&config, once),
+    }
+}
+
+fn init_logging(format: LogFormat, level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = level
+        .map(EnvFilter::new)
+        .or_else(|| EnvFilter::try_from_env("SLUICE_LOG").ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn validate(path: &std::path::Path) -> ExitCode {
+    match pipeline::load(path).and_then(pipeline::compile) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn run(path: &std::path::Path, once: bool) -> ExitCode {
+    let compiled = match pipeline::load(path).and_then(pipeline::compile) {
+        Ok(compiled) => compiled,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sluice")
+        .build()
+        .context("cannot start the async runtime")
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let metrics = compiled.metrics();
+    let result = runtime.block_on(async {
+        let signals = tokio::spawn(watch_signals(shutdown.clone(), abort.clone()));
+        let started = std::time::Instant::now();
+        let result = compiled
+            .run(RunOptions { once }, shutdown.clone(), abort.clone())
+            .await;
+        signals.abort();
+        summarise(&metrics, started.elapsed());
+        result
+    });
+    match result {
+        Ok(()) if abort.is_cancelled() => ExitCode::from(EXIT_INTERRUPTED),
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "Pipeline stopped with an error.");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// First SIGINT/SIGTERM: drain and exit. Second: stop retrying, exit with what was
+/// acknowledged (checkpoints never cover unacknowledged events, so nothing is lost).
+async fn watch_signals(shutdown: CancellationToken, abort: CancellationToken) {
+    let mut count = 0;
+    loop {
+        wait_for_signal().await;
+        count += 1;
+        if count == 1 {
+            tracing::info!("Shutting down: finishing in-flight events (signal again to stop now).");
+            shutdown.cancel();
+        } else {
+            tracing::warn!("Stopping now; unacknowledged events will be read again on restart.");
+            abort.cancel();
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn summarise(metrics: &sluice::metrics::Registry, elapsed: std::time::Duration) {
+    use sluice::metrics::ComponentMetrics as M;
+    for (key, counters) in metrics.snapshot() {
+        tracing::info!(
+            kind = key.kind,
+            id = %key.id,
+            r#type = %key.type_name,
+            events_in = M::get(&counters.events_in),
+            events_out = M::get(&counters.events_out),
+            dropped = M::get(&counters.events_dropped),
+            failed = M::get(&counters.events_failed),
+            errors = M::get(&counters.errors),
+            "Component totals."
+        );
+    }
+    tracing::info!(seconds = elapsed.as_secs_f64(), "Pipeline finished.");
+}

@@ -1,0 +1,101 @@
+//! Outputs: where events go.
+//!
+//! An output receives [`Delivery`]s (shared, read-only batches) from its own bounded channel,
+//! so a slow output fills its channel and the filter workers, then the inputs, wait: that is
+//! the backpressure path. It settles each delivery only when every event is durably handed
+//! over (written and flushed, indexed, dead-lettered) or deliberately disposed of.
+
+pub mod file;
+pub mod null;
+pub mod stdout;
+
+use crate::condition::Condition;
+use crate::config::{settings, BuildContext, ComponentKind, ConfigError};
+use crate::event::{Delivery, Event};
+use crate::metrics::ComponentMetrics;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Every output type.
+#[derive(Debug, Clone)]
+pub enum OutputConfig {
+    Stdout(stdout::StdoutConfig),
+    File(file::FileOutputConfig),
+    Null(null::NullConfig),
+}
+
+impl ComponentKind for OutputConfig {
+    const KIND: &'static str = "output";
+    const TYPES: &'static [&'static str] = &["stdout", "file", "null"];
+    const CONDITIONAL: bool = true;
+
+    fn from_type(type_name: &str, table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
+        match type_name {
+            "stdout" => settings(table).map(Self::Stdout),
+            "file" => settings(table).map(Self::File),
+            "null" => settings(table).map(Self::Null),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown output type `{other}`"
+            ))),
+        }
+    }
+}
+
+/// What a running output is given.
+#[derive(Debug, Clone)]
+pub struct OutputContext {
+    pub id: String,
+    /// Only events matching this are the output's business; others are settled untouched.
+    pub condition: Option<Condition>,
+    /// Cancelled on a forced shutdown: stop retrying and let unsettled batches fail.
+    pub abort: CancellationToken,
+    pub metrics: Arc<ComponentMetrics>,
+}
+
+impl OutputContext {
+    /// Whether `event` is for this output.
+    pub fn wants(&self, event: &Event) -> bool {
+        self.condition.as_ref().is_none_or(|c| c.matches(event))
+    }
+}
+
+/// An output ready to run.
+#[derive(Debug)]
+pub enum Output {
+    Stdout(stdout::StdoutOutput),
+    File(file::FileOutput),
+    Null(null::NullOutput),
+}
+
+/// Why an output stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Output {
+    pub fn build(config: &OutputConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+        Ok(match config {
+            OutputConfig::Stdout(settings) => {
+                Self::Stdout(stdout::StdoutOutput::new(settings.clone()))
+            }
+            OutputConfig::File(settings) => Self::File(file::FileOutput::new(settings.clone())),
+            OutputConfig::Null(settings) => Self::Null(null::NullOutput::new(settings.clone())),
+        })
+    }
+
+    /// Consumes deliveries until the channel closes.
+    pub async fn run(
+        self,
+        deliveries: mpsc::Receiver<Delivery>,
+        context: OutputContext,
+    ) -> Result<(), OutputError> {
+        match self {
+            Self::Stdout(output) => output.run(deliveries, context).await,
+            Self::File(output) => output.run(deliveries, context).await,
+            Self::Null(output) => output.run(deliveries, context).await,
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Writes events to standard output: NDJSON for machines, `pretty` for people.
+
+use super::{OutputContext, OutputError};
+use crate::event::Delivery;
+use serde::Deserialize;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use tokio::sync::mpsc;
+
+/// How events are rendered.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StdoutCodec {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Indented JSON, for reading.
+    Pretty,
+}
+
+/// `type = "stdout"`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutConfig {
+    #[serde(default)]
+    pub codec: StdoutCodec,
+}
+
+#[derive(Debug)]
+pub struct StdoutOutput {
+    settings: StdoutConfig,
+}
+
+impl StdoutOutput {
+    pub fn new(settings: StdoutConfig) -> Self {
+        Self { settings }
+    }
+
+    pub async fn run(
+        self,
+        mut deliveries: mpsc::Receiver<Delivery>,
+        context: OutputContext,
+    ) -> Result<(), OutputError> {
+        let mut buffer = Vec::with_capacity(64 * 1024);
+        while let Some(delivery) = deliveries.recv().await {
+            buffer.clear();
+            let mut count = 0u64;
+            for event in delivery.events().iter().filter(|e| context.wants(e)) {
+                match self.settings.codec {
+                    StdoutCodec::Json => event.write_json(&mut buffer)?,
+                    StdoutCodec::Pretty => {
+                        serde_json::to_writer_pretty(&mut buffer, event.fields())
+                            .map_err(std::io::Error::from)?;
+                    }
+                }
+                buffer.push(b'\n');
+                count += 1;
+            }
+            context
+                .metrics
+                .events_in
+                .fetch_add(count, Ordering::Relaxed);
+            if !buffer.is_empty() {
+                let written = tokio::task::block_in_place(|| {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(&buffer)?;
+                    stdout.flush()
+                });
+                match written {
+                    Ok(()) => {}
+                    // `sluice run ... | head`: the reader left; stop quietly like other CLI tools.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            context
+                .metrics
+                .events_out
+                .fetch_add(count, Ordering::Relaxed);
+            delivery.settle();
+        }
+        Ok(())
+    }
+}

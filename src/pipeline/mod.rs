@@ -1,0 +1,280 @@
+//! The runtime: inputs → filter workers → outputs, connected by bounded channels of batches.
+//!
+//! ```text
+//!  input ─┐                        ┌─ worker ─┐   ┌─▶ [queue] ─▶ output A
+//!  input ─┼─▶ [queue: N batches] ─▶┼─ worker ─┼─▶─┤
+//!  input ─┘        (MPMC)          └─ worker ─┘   └─▶ [queue] ─▶ output B
+//! ```
+//!
+//! Every queue holds at most `pipeline.queue_batches` batches and every batch at most
+//! `pipeline.batch_size` events (`pipeline.batch_bytes` of raw input), so the number of events
+//! in memory is bounded no matter how slow an output is: when an output stops taking batches
+//! its queue fills, workers wait on it, the shared queue fills, and inputs wait in `send` (the
+//! file reader stops reading, the Beats input stops acknowledging). After the filter chain a
+//! batch is frozen behind an `Arc` and shared by every output; its acknowledgement reaches the
+//! input once all of them have settled it.
+
+use crate::config::{self, BuildContext, Component, ConfigError, ConfigErrors, PipelineConfig};
+use crate::event::{Batch, Delivery};
+use crate::filters::{FilterChain, FilterConfig};
+use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
+use crate::metrics::Registry;
+use crate::outputs::{Output, OutputConfig, OutputContext, OutputError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A parsed pipeline file.
+pub type Config = PipelineConfig<InputConfig, FilterConfig, OutputConfig>;
+
+/// Reads and parses a pipeline file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    config::load(path)
+}
+
+/// A pipeline with every component built and ready to run.
+#[derive(Debug)]
+pub struct Pipeline {
+    inputs: Vec<(Component<()>, Input)>,
+    chain: Arc<FilterChain>,
+    outputs: Vec<(Component<()>, Output, Option<crate::condition::Condition>)>,
+    settings: config::PipelineSettings,
+    data_dir: PathBuf,
+    metrics: Arc<Registry>,
+}
+
+fn strip<T>(component: &Component<T>) -> Component<()> {
+    Component {
+        id: component.id.clone(),
+        type_name: component.type_name.clone(),
+        span: component.span.clone(),
+        condition: component.condition.clone(),
+        config: (),
+    }
+}
+
+/// Builds every component, reporting every problem at once.
+pub fn compile(config: Config) -> Result<Pipeline, ConfigErrors> {
+    let metrics = Arc::new(Registry::default());
+    let context = BuildContext {
+        source: config.source.clone(),
+        data_dir: config.data_dir.clone(),
+        settings: config.settings.clone(),
+        metrics: metrics.clone(),
+    };
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let mut inputs = Vec::new();
+    for component in &config.inputs {
+        match Input::build(&component.config, &context) {
+            Ok(input) => inputs.push((strip(component), input)),
+            Err(e) => errors.push(e),
+        }
+    }
+    let chain = match FilterChain::build(&config.filters, &context) {
+        Ok(chain) => Some(chain),
+        Err(mut chain_errors) => {
+            errors.append(&mut chain_errors);
+            None
+        }
+    };
+    let mut outputs = Vec::new();
+    for component in &config.outputs {
+        let condition = match context.compile_condition(component.condition.as_ref()) {
+            Ok(condition) => condition,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        match Output::build(&component.config, &context) {
+            Ok(output) => outputs.push((strip(component), output, condition)),
+            Err(e) => errors.push(e),
+        }
+    }
+    match chain {
+        Some(chain) if errors.is_empty() => Ok(Pipeline {
+            inputs,
+            chain: Arc::new(chain),
+            outputs,
+            settings: config.settings,
+            data_dir: config.data_dir,
+            metrics,
+        }),
+        _ => {
+            errors.sort_by_key(|e| (e.line, e.column));
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Read what exists, deliver it, checkpoint, and finish.
+    pub once: bool,
+}
+
+/// Why a run ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("input `{id}`: {source}")]
+    Input { id: String, source: InputError },
+    #[error("output `{id}`: {source}")]
+    Output { id: String, source: OutputError },
+    #[error("a pipeline task failed: {0}")]
+    Task(String),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+enum Finished {
+    Input(String, Result<(), InputError>, bool),
+    Output(String, Result<(), OutputError>),
+    Worker,
+}
+
+impl Pipeline {
+    pub fn metrics(&self) -> Arc<Registry> {
+        self.metrics.clone()
+    }
+
+    /// Runs until the inputs finish (`--once`) or `shutdown` is cancelled, then drains:
+    /// inputs stop, in-flight batches are delivered, inputs write their checkpoints.
+    /// `abort` makes outputs give up on retries (a second Ctrl-C).
+    pub async fn run(
+        self,
+        options: RunOptions,
+        shutdown: CancellationToken,
+        abort: CancellationToken,
+    ) -> Result<(), RunError> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|source| RunError::DataDir {
+            path: self.data_dir.clone(),
+            source,
+        })?;
+        let capacity = self.settings.queue_batches.max(1);
+        let (batch_tx, batch_rx) = async_channel::bounded::<Batch>(capacity);
+        let mut tasks: JoinSet<Finished> = JoinSet::new();
+
+        let mut output_senders = Vec::new();
+        for (component, output, condition) in self.outputs {
+            let (tx, rx) = mpsc::channel::<Delivery>(capacity);
+            output_senders.push(tx);
+            let context = OutputContext {
+                id: component.id.clone(),
+                condition,
+                abort: abort.clone(),
+                metrics: self
+                    .metrics
+                    .component("output", &component.id, &component.type_name),
+            };
+            let id = component.id.clone();
+            tasks.spawn(async move { Finished::Output(id, output.run(rx, context).await) });
+        }
+
+        let worker_metrics = self.metrics.component("pipeline", "filters", "chain");
+        for _ in 0..self.settings.worker_count() {
+            let batches = batch_rx.clone();
+            let senders = output_senders.clone();
+            let mut worker = self.chain.worker();
+            let metrics = worker_metrics.clone();
+            tasks.spawn(async move {
+                while let Ok(mut batch) = batches.recv().await {
+                    let before = batch.events.len() as u64;
+                    worker.process(&mut batch.events);
+                    let after = batch.events.len() as u64;
+                    metrics.events_in.fetch_add(before, Ordering::Relaxed);
+                    metrics.events_out.fetch_add(after, Ordering::Relaxed);
+                    if batch.events.is_empty() {
+                        // Everything was dropped on purpose: acknowledged when `batch` drops.
+                        continue;
+                    }
+                    let shared = Arc::new(batch);
+                    for sender in &senders {
+                        // A send fails only when the output has died; the delivery is then
+                        // dropped unsettled, which fails the batch for its input.
+                        let _ = sender.send(Delivery::new(shared.clone())).await;
+                    }
+                }
+                Finished::Worker
+            });
+        }
+        drop(batch_rx);
+        drop(output_senders);
+
+        let mut finite_running = 0usize;
+        let mut input_tokens = Vec::new();
+        for (component, input) in self.inputs {
+            let token = shutdown.child_token();
+            let finite = options.once && input.is_finite();
+            if finite {
+                finite_running += 1;
+            }
+            input_tokens.push((token.clone(), finite));
+            let context = InputContext {
+                id: component.id.clone(),
+                output: BatchSender::new(batch_tx.clone()),
+                shutdown: token,
+                once: options.once,
+                data_dir: self.data_dir.clone(),
+                settings: self.settings.clone(),
+                metrics: self
+                    .metrics
+                    .component("input", &component.id, &component.type_name),
+            };
+            let id = component.id.clone();
+            tasks.spawn(async move { Finished::Input(id, input.run(context).await, finite) });
+        }
+        drop(batch_tx);
+        if options.once && finite_running == 0 {
+            shutdown.cancel();
+        }
+
+        let mut first_error: Option<RunError> = None;
+        while let Some(joined) = tasks.join_next().await {
+            let finished = match joined {
+                Ok(finished) => finished,
+                Err(e) => {
+                    first_error.get_or_insert(RunError::Task(e.to_string()));
+                    shutdown.cancel();
+                    continue;
+                }
+            };
+            match finished {
+                Finished::Input(id, result, finite) => {
+                    if let Err(source) = result {
+                        tracing::error!(input = %id, error = %source, "Input failed; shutting down.");
+                        first_error.get_or_insert(RunError::Input { id, source });
+                        shutdown.cancel();
+                    }
+                    if finite {
+                        finite_running -= 1;
+                        if finite_running == 0 {
+                            // `--once`: the finite inputs are done; stop the endless ones too.
+                            for (token, _) in &input_tokens {
+                                token.cancel();
+                            }
+                        }
+                    }
+                }
+                Finished::Output(id, result) => {
+                    if let Err(source) = result {
+                        tracing::error!(output = %id, error = %source, "Output failed; shutting down.");
+                        first_error.get_or_insert(RunError::Output { id, source });
+                        shutdown.cancel();
+                    }
+                }
+                Finished::Worker => {}
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
