@@ -3,17 +3,21 @@
 //! PLACEHOLDER: the native filters, conditions and Rhai scripts arrive with the filter-chain
 //! work. The public API below is the contract the pipeline runtime uses.
 
-use crate::config::{BuildContext, Component, ComponentKind, ConfigError};
+pub mod script;
+
+use crate::config::{settings, BuildContext, Component, ComponentKind, ConfigError};
 use crate::event::Event;
 use std::sync::Arc;
 
 /// Every filter type.
 #[derive(Debug, Clone)]
-pub enum FilterConfig {}
+pub enum FilterConfig {
+    Script(script::ScriptConfig),
+}
 
 impl ComponentKind for FilterConfig {
     const KIND: &'static str = "filter";
-    const TYPES: &'static [&'static str] = &[];
+    const TYPES: &'static [&'static str] = &["script"];
     const CONDITIONAL: bool = true;
 
     fn from_type(type_name: &str, _table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
@@ -33,9 +37,7 @@ impl FilterChain {
         components: &[Component<FilterConfig>],
         _context: &BuildContext,
     ) -> Result<Self, Vec<ConfigError>> {
-        if let Some(first) = components.first() {
-            match first.config {}
-        }
+        let _ = components;
         Ok(Self {})
     }
 
