@@ -85,6 +85,9 @@ fn run(path: &std::path::Path, once: bool) -> ExitCode {
         summarise(&metrics, started.elapsed());
         result
     });
+    // A blocked stdin read lives on a blocking thread that cannot be interrupted; everything
+    // that matters has finished, so do not wait for it.
+    runtime.shutdown_background();
     match result {
         Ok(()) if abort.is_cancelled() => ExitCode::from(EXIT_INTERRUPTED),
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,9 @@ use serde_json::{Map, Value};
 use std::sync::atomic::Ordering;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// How long a partial batch waits for more lines.
+const BATCH_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// `type = "stdin"`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -33,12 +36,17 @@ impl StdinInput {
         let mut batch = Vec::new();
         let mut next_id = 0u64;
         let mut sent = 0u64;
+        let mut first_line_at: Option<tokio::time::Instant> = None;
         loop {
-            let line = tokio::select! {
-                line = lines.next_line() => line?,
-                _ = context.shutdown.cancelled() => None,
+            // A partial batch leaves at most BATCH_LINGER after its first line, so interactive
+            // use stays live.
+            let deadline = first_line_at.unwrap_or_else(tokio::time::Instant::now);
+            let (line, idle) = tokio::select! {
+                line = lines.next_line() => (line?, false),
+                _ = context.shutdown.cancelled() => (None, false),
+                _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => (None, true),
             };
-            let finished = line.is_none();
+            let finished = line.is_none() && !idle;
             if let Some(line) = line {
                 let mut fields = Map::new();
                 fields.insert(
@@ -53,9 +61,15 @@ impl StdinInput {
                 input.insert("type".into(), Value::String("stdin".into()));
                 fields.insert("input".into(), Value::Object(input));
                 batch.push(Event::from_fields(fields));
+                if batch.len() == 1 {
+                    first_line_at = Some(tokio::time::Instant::now() + BATCH_LINGER);
+                }
             }
-            if (finished && !batch.is_empty()) || batch.len() >= context.settings.batch_size {
+            if ((finished || idle) && !batch.is_empty())
+                || batch.len() >= context.settings.batch_size
+            {
                 let events = std::mem::take(&mut batch);
+                first_line_at = None;
                 context
                     .metrics
                     .events_in

@@ -1,0 +1,229 @@
+//! The command line as a user meets it: exit codes, error format, `--once`, signals.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sluice() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn version_and_help_work() {
+    let out = sluice().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let help = sluice().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("Examples:") && text.contains("Exit codes"),
+        "{text}"
+    );
+}
+
+#[test]
+fn validate_accepts_a_good_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        "[inputs.in]\ntype = \"stdin\"\n[outputs.out]\ntype = \"stdout\"\n",
+    );
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_reports_every_problem_as_file_line_column_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        "[inputs.in]\ntype = \"stdin\"\nextra = true\n\n[outputs.out]\ntype = \"stdout\"\ncodec = \"yaml\"\n",
+    );
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let prefix = config.display().to_string();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{prefix}:3:1: input `in` (stdin): unknown field `extra`"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{prefix}:7:9: output `out` (stdout): unknown variant `yaml`"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_refuses_a_missing_environment_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        "data_dir = \"${SLUICE_CLI_TEST_MISSING}\"\n[inputs.in]\ntype = \"stdin\"\n[outputs.out]\ntype = \"stdout\"\n",
+    );
+    let out = sluice()
+        .args(["run", "--once", "-c"])
+        .arg(&config)
+        .env_remove("SLUICE_CLI_TEST_MISSING")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`SLUICE_CLI_TEST_MISSING` is not set"));
+}
+
+#[test]
+fn once_reads_stdin_to_the_end_and_writes_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = \"{}\"\n[inputs.in]\ntype = \"stdin\"\n[outputs.out]\ntype = \"stdout\"\n[outputs.archive]\ntype = \"file\"\npath = \"{}/out-%{{+YYYY}}.ndjson\"\n",
+            dir.path().join("data").display(),
+            dir.path().display()
+        ),
+    );
+    let mut child = sluice()
+        .args(["run", "--once", "-c"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines: Vec<String> = (0..5000).map(|i| format!("line {i}")).collect();
+    let writer = std::thread::spawn(move || {
+        for line in lines {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let messages: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v["@timestamp"].is_string());
+            v["message"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut sorted = messages.clone();
+    sorted.sort_by_key(|m| m[5..].parse::<u32>().unwrap());
+    assert_eq!(sorted.len(), 5000);
+    assert_eq!(sorted.first().map(String::as_str), Some("line 0"));
+    assert_eq!(sorted.last().map(String::as_str), Some("line 4999"));
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5000, "no duplicates");
+    let archived: usize = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
+    assert_eq!(archived, 5000);
+}
+
+#[test]
+fn sigterm_drains_in_flight_events_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = \"{}\"\n[inputs.in]\ntype = \"stdin\"\n[outputs.out]\ntype = \"stdout\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let mut child = sluice()
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "first").unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("\"first\""), "{line}");
+    // The input is still open; SIGTERM must end the run cleanly.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sluice did not exit after SIGTERM"
+        );
+        std::thread::yield_now();
+    };
+    assert_eq!(status.code(), Some(0));
+    drop(stdin);
+}
+
+#[test]
+fn an_unwritable_data_dir_is_a_clear_runtime_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = write(dir.path(), "not-a-dir", "x");
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = \"{}/sub\"\n[inputs.in]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\n",
+            blocker.display()
+        ),
+    );
+    let out = sluice()
+        .args(["run", "--once", "-c"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create data directory"));
+}
