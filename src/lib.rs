@@ -6,6 +6,9 @@
 //! whatever the load, and acknowledges every batch back to its input only after every output
 //! has settled it ([`event::AckToken`]), which is what lets inputs checkpoint without loss.
 
+// Library code reports errors instead of panicking; tests may unwrap.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod condition;
 pub mod config;
 pub mod event;

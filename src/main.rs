@@ -1,6 +1,8 @@
 //! The `sluice` binary: parse the command line, set up logging, run, map the outcome to an
 //! exit code. Everything else lives in the library.
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 use anyhow::Context as _;
 use clap::Parser;
 use sluice::pipeline::{self, RunOptions};

@@ -139,6 +139,18 @@ enum Finished {
     Worker,
 }
 
+/// Every event leaves the filter chain with `@timestamp`: scripts may emit events without
+/// one, or remove it; they get the time they passed through (ingest time, as Logstash does).
+fn stamp_missing_timestamps(events: &mut [crate::event::Event]) {
+    let mut now: Option<String> = None;
+    for event in events.iter_mut() {
+        if event.get_field(crate::event::TIMESTAMP).is_none() {
+            let now = now.get_or_insert_with(|| crate::event::format_timestamp(chrono::Utc::now()));
+            event.ensure_timestamp(now);
+        }
+    }
+}
+
 impl Pipeline {
     pub fn metrics(&self) -> Arc<Registry> {
         self.metrics.clone()
@@ -187,6 +199,7 @@ impl Pipeline {
                 while let Ok(mut batch) = batches.recv().await {
                     let before = batch.events.len() as u64;
                     worker.process(&mut batch.events);
+                    stamp_missing_timestamps(&mut batch.events);
                     let after = batch.events.len() as u64;
                     metrics.events_in.fetch_add(before, Ordering::Relaxed);
                     metrics.events_out.fetch_add(after, Ordering::Relaxed);

@@ -1,0 +1,127 @@
+//! End-to-end throughput of the runtime: file input → (filters) → null output.
+//!
+//! `cargo bench --bench pipeline` writes a corpus of MQTT client log lines (the shipped
+//! winston sample, cycled with distinct sequence numbers, ~300 bytes per line by default),
+//! runs the real pipeline in-process with `--once` semantics and prints lines/s, MB/s and
+//! CPU-µs per line (user+system time of the whole process, so both cores count).
+//!
+//! Environment knobs: `SLUICE_BENCH_LINES` (default 1,000,000), `SLUICE_BENCH_CASE`
+//! (`core` = no filters, `seed` = the filter chain of pipelines/mqtt.toml; default both).
+
+use sluice::pipeline::{compile, load, RunOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+fn cpu_seconds() -> f64 {
+    // User + system time of this process from /proc (getrusage would need `unsafe`).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks_per_second = 100.0;
+    let user: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let system: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    (user + system) / ticks_per_second
+}
+
+fn write_corpus(path: &Path, lines: usize) -> u64 {
+    let sample = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/sample/mqtt-client.log"),
+    )
+    .expect("the shipped sample exists");
+    let templates: Vec<&str> = sample.lines().filter(|l| l.len() < 420).collect();
+    let mut out = BufWriter::new(std::fs::File::create(path).expect("create corpus"));
+    let mut bytes = 0u64;
+    for i in 0..lines {
+        let template = templates[i % templates.len()];
+        // Keep every line distinct: replace the closing brace with a sequence number.
+        let line = format!("{},\"seq\":{i}}}\n", &template[..template.len() - 1]);
+        bytes += line.len() as u64;
+        out.write_all(line.as_bytes()).expect("write corpus");
+    }
+    out.flush().expect("flush corpus");
+    bytes
+}
+
+fn filter_section() -> String {
+    let mqtt =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/mqtt.toml"))
+            .unwrap_or_default();
+    // Everything from the first `[[filters]]` up to the first output table.
+    let start = mqtt.find("[[filters]]");
+    let end = mqtt.find("[outputs.");
+    match (start, end) {
+        (Some(start), Some(end)) if end > start => mqtt[start..end].to_string(),
+        _ => String::new(),
+    }
+}
+
+fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, filters: &str) {
+    let data = dir.join(format!("data-{name}"));
+    let config_path = dir.join(format!("{name}.toml"));
+    let config = format!(
+        "data_dir = \"{}\"\n[inputs.bench]\ntype = \"file\"\npaths = [\"{}\"]\nfields = {{ service = \"mqtt\" }}\n\n{filters}\n[outputs.sink]\ntype = \"null\"\n",
+        data.display(),
+        corpus.display(),
+    );
+    std::fs::write(&config_path, config).expect("write config");
+    let pipeline = compile(load(&config_path).expect("config loads")).expect("config compiles");
+    let metrics = pipeline.metrics();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    runtime
+        .block_on(pipeline.run(
+            RunOptions { once: true },
+            CancellationToken::new(),
+            CancellationToken::new(),
+        ))
+        .expect("pipeline runs");
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let delivered: u64 = metrics
+        .snapshot()
+        .iter()
+        .filter(|(key, _)| key.kind == "output")
+        .map(|(_, m)| sluice::metrics::ComponentMetrics::get(&m.events_in))
+        .sum();
+    assert_eq!(delivered as usize, lines, "every line reaches the output");
+    println!(
+        "{name:>5}: {lines} lines in {wall:.2} s wall = {:.0} lines/s, {:.0} MB/s; CPU {cpu:.2} s = {:.2} µs/line ({:.0} lines per CPU-second)",
+        lines as f64 / wall,
+        bytes as f64 / wall / 1e6,
+        cpu * 1e6 / lines as f64,
+        lines as f64 / cpu,
+    );
+}
+
+fn main() {
+    let lines: usize = std::env::var("SLUICE_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let case = std::env::var("SLUICE_BENCH_CASE").unwrap_or_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().join("corpus.log");
+    let bytes = write_corpus(&corpus, lines);
+    println!(
+        "corpus: {lines} lines, {:.1} MB, {:.0} bytes/line",
+        bytes as f64 / 1e6,
+        bytes as f64 / lines as f64
+    );
+    if case.is_empty() || case == "core" {
+        run_case("core", dir.path(), &corpus, lines, bytes, "");
+    }
+    if case.is_empty() || case == "seed" {
+        let filters = filter_section();
+        if filters.is_empty() {
+            println!(" seed: skipped (pipelines/mqtt.toml has no filter section)");
+        } else {
+            run_case("seed", dir.path(), &corpus, lines, bytes, &filters);
+        }
+    }
+}
