@@ -1,0 +1,392 @@
+//! `type = "date"`: parse a time field into `@timestamp` (or another `target`).
+//!
+//! Why: daily indices (`mqtt-logs-%{+YYYY.MM.dd}`) and every time query depend on the event
+//! time being the time the client logged, in UTC. Behaviour follows Logstash's date filter:
+//!
+//! * `field` (default `@timestamp`) is parsed with each of `formats` (default `["ISO8601"]`)
+//!   in order; the first that succeeds wins. The result is written to `target` (default
+//!   `@timestamp`) as `YYYY-MM-DDTHH:MM:SS.mmmZ`: UTC, millisecond precision (sub-millisecond
+//!   digits are dropped, as Joda does).
+//! * A missing field is a no-op without a tag; when no format parses the value the event gets
+//!   `_dateparsefailure` (`tag_on_failure`) and is otherwise unchanged.
+//! * Formats: `ISO8601` (`2024-05-01T12:00:00Z`, `...T12:00:00.123+09:00`, `+0900`, a space
+//!   instead of `T`, a `,` before the fraction, no seconds' fraction, no offset), `UNIX`
+//!   (seconds, integer or fractional, number or string), `UNIX_MS` (milliseconds), or a
+//!   chrono `strftime` pattern such as `%d/%b/%Y:%H:%M:%S %z` (not a Joda pattern: that
+//!   differs from Logstash). A pattern without a date part is rejected at load.
+//! * Offsets in the text (`+09:00`) are always honoured. **Text without an offset is read in
+//!   `timezone`, which defaults to UTC.** Logstash reads it in the JVM's default zone (the
+//!   host's local time), which makes results depend on the machine; we prefer the same answer
+//!   everywhere. `timezone` is `UTC`, `Z` or a fixed offset like `+09:00`; IANA zone names
+//!   (`Asia/Tokyo`) are not supported, since they need a time zone database.
+
+use super::Outcome;
+use crate::event::{Event, FieldPath, TIMESTAMP};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+fn default_field() -> FieldPath {
+    FieldPath::top_level(TIMESTAMP)
+}
+
+fn default_formats() -> Vec<String> {
+    vec!["ISO8601".to_string()]
+}
+
+fn default_failure_tags() -> Vec<String> {
+    vec!["_dateparsefailure".to_string()]
+}
+
+/// Settings of the date filter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateConfig {
+    #[serde(default = "default_field")]
+    pub field: FieldPath,
+    #[serde(default = "default_formats")]
+    pub formats: Vec<String>,
+    #[serde(default = "default_field")]
+    pub target: FieldPath,
+    /// Zone for text without an offset: `UTC` (default) or `+HH:MM`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default = "default_failure_tags")]
+    pub tag_on_failure: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Format {
+    Iso8601,
+    Unix,
+    UnixMillis,
+    Pattern(String),
+}
+
+/// The compiled date filter.
+#[derive(Debug)]
+pub struct DateFilter {
+    field: FieldPath,
+    target: FieldPath,
+    formats: Vec<Format>,
+    zone: FixedOffset,
+    tag_on_failure: Vec<String>,
+    /// Field and target are both `@timestamp`: an already canonical value needs no rewrite.
+    in_place_timestamp: bool,
+}
+
+/// Parses a `timezone` setting.
+pub fn parse_zone(text: &str) -> Result<FixedOffset, String> {
+    let trimmed = text.trim();
+    if matches!(trimmed, "UTC" | "utc" | "Z" | "Etc/UTC" | "GMT") {
+        return FixedOffset::east_opt(0).ok_or_else(|| "invalid zone".to_string());
+    }
+    DateTime::parse_from_str(&format!("2000-01-01T00:00:00{trimmed}"), "%Y-%m-%dT%H:%M:%S%z")
+        .map(|time| *time.offset())
+        .map_err(|_| {
+            format!(
+                "timezone `{text}` is not supported: use `UTC` or a fixed offset like `+09:00` (IANA zone names are not supported)"
+            )
+        })
+}
+
+impl DateFilter {
+    pub fn new(config: &DateConfig) -> Result<Self, String> {
+        if config.formats.is_empty() {
+            return Err("`formats` needs at least one format (e.g. `[\"ISO8601\"]`)".into());
+        }
+        let zone = match &config.timezone {
+            Some(text) => parse_zone(text)?,
+            None => FixedOffset::east_opt(0).ok_or("invalid zone")?,
+        };
+        let formats = config
+            .formats
+            .iter()
+            .map(|format| match format.as_str() {
+                "ISO8601" => Ok(Format::Iso8601),
+                "UNIX" => Ok(Format::Unix),
+                "UNIX_MS" => Ok(Format::UnixMillis),
+                "TAI64N" => Err("format `TAI64N` is not supported".to_string()),
+                pattern => validate_pattern(pattern).map(|()| Format::Pattern(pattern.to_string())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let timestamp = default_field();
+        Ok(Self {
+            in_place_timestamp: config.field == timestamp && config.target == timestamp,
+            field: config.field.clone(),
+            target: config.target.clone(),
+            formats,
+            zone,
+            tag_on_failure: config.tag_on_failure.clone(),
+        })
+    }
+
+    pub fn apply(&self, event: &mut Event) -> Outcome {
+        let Some(value) = event.get(&self.field) else {
+            return Outcome::Keep;
+        };
+        if self.in_place_timestamp {
+            if let Value::String(text) = value {
+                if super::json::is_canonical_utc_millis(text) {
+                    return Outcome::Keep;
+                }
+            }
+        }
+        let parsed = self
+            .formats
+            .iter()
+            .find_map(|format| parse_with(format, value, self.zone));
+        match parsed {
+            Some(time) => {
+                let time = truncate_to_millis(time);
+                if self.target == default_field() {
+                    event.set_timestamp(time);
+                } else {
+                    event.insert(
+                        &self.target,
+                        Value::String(crate::event::format_timestamp(time)),
+                    );
+                }
+                Outcome::Keep
+            }
+            None => {
+                for tag in &self.tag_on_failure {
+                    event.add_tag(tag);
+                }
+                Outcome::Failed
+            }
+        }
+    }
+}
+
+fn truncate_to_millis(time: DateTime<Utc>) -> DateTime<Utc> {
+    let millis = time.timestamp_millis();
+    Utc.timestamp_millis_opt(millis).single().unwrap_or(time)
+}
+
+/// Rejects patterns that could never produce a date (typos such as `%Q`, no date part).
+fn validate_pattern(pattern: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(pattern).any(|item| matches!(item, Item::Error)) {
+        return Err(format!(
+            "format `{pattern}` is not a valid strftime pattern"
+        ));
+    }
+    if !["%Y", "%F", "%D", "%y", "%s", "%c", "%+"]
+        .iter()
+        .any(|spec| pattern.contains(spec))
+    {
+        return Err(format!(
+            "format `{pattern}` has no date: use ISO8601, UNIX, UNIX_MS or a strftime pattern with a year (`%Y`)"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_with(format: &Format, value: &Value, zone: FixedOffset) -> Option<DateTime<Utc>> {
+    match format {
+        Format::Iso8601 => parse_iso8601(value.as_str()?, Some(zone)),
+        Format::Unix => {
+            let seconds = crate::condition::numeric(value)?;
+            from_millis((seconds * 1000.0).round())
+        }
+        Format::UnixMillis => from_millis(crate::condition::numeric(value)?.trunc()),
+        Format::Pattern(pattern) => parse_pattern(value.as_str()?, pattern, zone),
+    }
+}
+
+fn from_millis(millis: f64) -> Option<DateTime<Utc>> {
+    if !millis.is_finite() || millis.abs() > 8.0e15 {
+        return None;
+    }
+    Utc.timestamp_millis_opt(millis as i64).single()
+}
+
+fn parse_pattern(text: &str, pattern: &str, zone: FixedOffset) -> Option<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_str(text, pattern) {
+        return Some(time.with_timezone(&Utc));
+    }
+    let naive = NaiveDateTime::parse_from_str(text, pattern)
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, pattern)
+                .ok()
+                .and_then(|date| date.and_hms_opt(0, 0, 0))
+        })?;
+    local_to_utc(naive, zone)
+}
+
+fn local_to_utc(naive: NaiveDateTime, zone: FixedOffset) -> Option<DateTime<Utc>> {
+    zone.from_local_datetime(&naive)
+        .single()
+        .map(|time| time.with_timezone(&Utc))
+}
+
+/// Parses the ISO 8601 forms Logstash's `ISO8601` accepts. Text without an offset is read in
+/// `zone` (or rejected when `zone` is `None`).
+pub fn parse_iso8601(text: &str, zone: Option<FixedOffset>) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    // Normalise the separators Logstash also accepts: ' ' for 'T', ',' for '.'.
+    let mut normalised = text.replacen(' ', "T", 1);
+    if let Some(comma) = normalised.find(',') {
+        normalised.replace_range(comma..comma + 1, ".");
+    }
+    for pattern in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z"] {
+        if let Ok(time) = DateTime::parse_from_str(&normalised, pattern) {
+            return Some(time.with_timezone(&Utc));
+        }
+    }
+    let trimmed_zulu = normalised.strip_suffix('Z');
+    let utc = FixedOffset::east_opt(0)?;
+    let (local, zone) = match trimmed_zulu {
+        Some(rest) => (rest, utc),
+        None => (normalised.as_str(), zone?),
+    };
+    for pattern in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(local, pattern) {
+            return local_to_utc(naive, zone);
+        }
+    }
+    NaiveDate::parse_from_str(local, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .and_then(|naive| local_to_utc(naive, zone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn filter(config: Value) -> DateFilter {
+        let config: DateConfig = serde_json::from_value(config).unwrap();
+        DateFilter::new(&config).unwrap()
+    }
+
+    fn run(config: Value, event: Value) -> (Event, Outcome) {
+        let mut event = Event::from_value(event);
+        let outcome = filter(config).apply(&mut event);
+        (event, outcome)
+    }
+
+    fn iso(text: &str) -> Option<String> {
+        parse_iso8601(text, FixedOffset::east_opt(0)).map(crate::event::format_timestamp)
+    }
+
+    #[test]
+    fn iso8601_variants() {
+        let expected = Some("2024-05-01T03:04:05.678Z".to_string());
+        assert_eq!(iso("2024-05-01T03:04:05.678Z"), expected);
+        assert_eq!(iso("2024-05-01T12:04:05.678+09:00"), expected);
+        assert_eq!(iso("2024-05-01T12:04:05.678+0900"), expected);
+        assert_eq!(iso("2024-05-01 03:04:05,678"), expected);
+        assert_eq!(iso("2024-05-01T03:04:05.678"), expected);
+        assert_eq!(
+            iso("2024-05-01T03:04Z"),
+            Some("2024-05-01T03:04:00.000Z".into())
+        );
+        assert_eq!(iso("2024-05-01"), Some("2024-05-01T00:00:00.000Z".into()));
+        assert_eq!(iso("May 1st"), None);
+        assert_eq!(parse_iso8601("2024-05-01T03:04:05", None), None);
+    }
+
+    #[test]
+    fn offsets_move_the_day_across_midnight_utc() {
+        let (event, outcome) = run(
+            json!({}),
+            json!({"@timestamp": "2024-05-01T08:59:59.999+09:00"}),
+        );
+        assert_eq!(outcome, Outcome::Keep);
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-04-30T23:59:59.999Z"))
+        );
+    }
+
+    #[test]
+    fn sub_millisecond_digits_are_dropped() {
+        let (event, _) = run(
+            json!({}),
+            json!({"@timestamp": "2024-05-01T00:00:00.123999Z"}),
+        );
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-05-01T00:00:00.123Z"))
+        );
+    }
+
+    #[test]
+    fn timezone_applies_only_without_an_offset() {
+        let config = json!({"field": "t", "timezone": "+09:00"});
+        let (event, _) = run(config.clone(), json!({"t": "2024-05-01 09:00:00"}));
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-05-01T00:00:00.000Z"))
+        );
+        let (event, _) = run(config, json!({"t": "2024-05-01T09:00:00Z"}));
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-05-01T09:00:00.000Z"))
+        );
+    }
+
+    #[test]
+    fn unix_formats_and_custom_target() {
+        let (event, _) = run(
+            json!({"field": "ts", "formats": ["UNIX"], "target": "parsed"}),
+            json!({"ts": 1714521600.5}),
+        );
+        assert_eq!(
+            event.get_field("parsed"),
+            Some(&json!("2024-05-01T00:00:00.500Z"))
+        );
+        let (event, _) = run(
+            json!({"field": "ts", "formats": ["UNIX_MS"]}),
+            json!({"ts": "1714521600123"}),
+        );
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-05-01T00:00:00.123Z"))
+        );
+    }
+
+    #[test]
+    fn formats_are_tried_in_order() {
+        let (event, outcome) = run(
+            json!({"field": "t", "formats": ["UNIX", "%d/%m/%Y %H:%M:%S %z"]}),
+            json!({"t": "01/05/2024 09:00:00 +0900"}),
+        );
+        assert_eq!(outcome, Outcome::Keep);
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-05-01T00:00:00.000Z"))
+        );
+    }
+
+    #[test]
+    fn failures_are_tagged_and_missing_fields_ignored() {
+        let (event, outcome) = run(json!({}), json!({"@timestamp": "not a date"}));
+        assert_eq!(outcome, Outcome::Failed);
+        assert!(event.has_tag("_dateparsefailure"));
+        assert_eq!(event.get_field(TIMESTAMP), Some(&json!("not a date")));
+        let (event, outcome) = run(json!({}), json!({"message": "x"}));
+        assert_eq!(outcome, Outcome::Keep);
+        assert_eq!(event, Event::from_value(json!({"message": "x"})));
+    }
+
+    #[test]
+    fn bad_settings_are_rejected() {
+        for config in [
+            json!({"formats": []}),
+            json!({"formats": ["%H:%M"]}),
+            json!({"formats": ["%Q"]}),
+            json!({"timezone": "Asia/Tokyo"}),
+        ] {
+            let config: DateConfig = serde_json::from_value(config.clone()).unwrap();
+            assert!(DateFilter::new(&config).is_err(), "{config:?}");
+        }
+    }
+}

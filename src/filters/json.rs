@@ -1,0 +1,261 @@
+//! `type = "json"`: parse a field holding JSON text (by default the raw line in `message`).
+//!
+//! Why: the MQTT clients log one winston JSON object per line, and everything downstream
+//! (severity, topics, alerts) works on its fields. Behaviour follows Logstash's json filter:
+//!
+//! * `source` (default `message`) missing or not a string: no-op.
+//! * Without `target`, the parsed value must be an object; each of its top-level keys is set
+//!   at the event root, overwriting (no deep merge). With `target`, any JSON value is stored
+//!   there.
+//! * Invalid JSON: the event is kept unchanged and tagged `_jsonparsefailure`
+//!   (`tag_on_failure`), or left untouched without a tag when `skip_on_invalid = true`.
+//! * A parsed `@timestamp` becomes the event time, normalised to UTC with millisecond
+//!   precision. An unparsable one is moved to `_@timestamp`, the event keeps its ingest time
+//!   and gets `_timestampparsefailure`, as Logstash does.
+//!
+//! Parsing uses `sonic-rs` (SIMD) to build the `serde_json` values directly; it produces the
+//! same values as `serde_json` and was measured faster on 300-400 byte log lines (see
+//! `benches/filter_chain.rs`).
+
+use super::date::parse_iso8601;
+use super::Outcome;
+use crate::event::{Event, FieldPath, TIMESTAMP};
+use chrono::FixedOffset;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+fn default_source() -> FieldPath {
+    FieldPath::top_level(crate::event::MESSAGE)
+}
+
+fn default_failure_tags() -> Vec<String> {
+    vec!["_jsonparsefailure".to_string()]
+}
+
+/// Settings of the json filter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonConfig {
+    /// The field holding JSON text.
+    #[serde(default = "default_source")]
+    pub source: FieldPath,
+    /// Where to store the parsed value; the event root when absent.
+    #[serde(default)]
+    pub target: Option<FieldPath>,
+    /// Tags added when the text is not valid JSON (or not an object without `target`).
+    #[serde(default = "default_failure_tags")]
+    pub tag_on_failure: Vec<String>,
+    /// Leave invalid JSON alone, without tagging.
+    #[serde(default)]
+    pub skip_on_invalid: bool,
+}
+
+/// The tag Logstash gives an event whose parsed `@timestamp` was unusable.
+pub const TIMESTAMP_FAILURE_TAG: &str = "_timestampparsefailure";
+/// Where the unusable `@timestamp` is kept.
+pub const TIMESTAMP_FAILURE_FIELD: &str = "_@timestamp";
+
+/// The compiled json filter.
+#[derive(Debug)]
+pub struct JsonFilter {
+    config: JsonConfig,
+}
+
+impl JsonFilter {
+    pub fn new(config: &JsonConfig) -> Self {
+        Self {
+            config: config.clone(),
+        }
+    }
+
+    pub fn apply(&self, event: &mut Event) -> Outcome {
+        let parsed = match event.get(&self.config.source) {
+            Some(Value::String(text)) => parse(text),
+            _ => return Outcome::Keep,
+        };
+        match (parsed, &self.config.target) {
+            (Ok(value), Some(target)) => {
+                event.insert(target, value);
+                Outcome::Keep
+            }
+            (Ok(Value::Object(map)), None) => {
+                merge_into_root(event, map);
+                Outcome::Keep
+            }
+            (Ok(_), None) | (Err(_), _) => {
+                if self.config.skip_on_invalid {
+                    return Outcome::Keep;
+                }
+                for tag in &self.config.tag_on_failure {
+                    event.add_tag(tag);
+                }
+                Outcome::Failed
+            }
+        }
+    }
+}
+
+/// Parses JSON text into a `serde_json` value.
+pub fn parse(text: &str) -> Result<Value, sonic_rs::Error> {
+    sonic_rs::from_str::<Value>(text)
+}
+
+fn merge_into_root(event: &mut Event, parsed: Map<String, Value>) {
+    let mut timestamp = None;
+    let fields = event.fields_mut();
+    for (key, value) in parsed {
+        if key == TIMESTAMP {
+            timestamp = Some(value);
+        } else {
+            fields.insert(key, value);
+        }
+    }
+    if let Some(value) = timestamp {
+        set_parsed_timestamp(event, value);
+    }
+}
+
+/// Applies a parsed `@timestamp` the way Logstash's json filter does.
+fn set_parsed_timestamp(event: &mut Event, value: Value) {
+    let parsed = match &value {
+        Value::String(text) => {
+            if is_canonical_utc_millis(text) {
+                // Already in the normalised form (winston's `toISOString`): keep the string.
+                event.fields_mut().insert(TIMESTAMP.to_string(), value);
+                return;
+            }
+            parse_iso8601(text, FixedOffset::east_opt(0))
+        }
+        _ => None,
+    };
+    match parsed {
+        Some(time) => event.set_timestamp(time),
+        None => {
+            event
+                .fields_mut()
+                .insert(TIMESTAMP_FAILURE_FIELD.to_string(), value);
+            event.add_tag(TIMESTAMP_FAILURE_TAG);
+        }
+    }
+}
+
+/// True for `YYYY-MM-DDTHH:MM:SS.mmmZ` with valid calendar values: exactly what
+/// [`Event::set_timestamp`] would produce, so re-formatting can be skipped.
+pub(crate) fn is_canonical_utc_millis(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() != 24 {
+        return false;
+    }
+    let shape_ok = bytes.iter().enumerate().all(|(i, b)| match i {
+        4 | 7 => *b == b'-',
+        10 => *b == b'T',
+        13 | 16 => *b == b':',
+        19 => *b == b'.',
+        23 => *b == b'Z',
+        _ => b.is_ascii_digit(),
+    });
+    shape_ok && crate::event::parse_timestamp(text).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn filter(config: Value) -> JsonFilter {
+        let config: JsonConfig = serde_json::from_value(config).unwrap();
+        JsonFilter::new(&config)
+    }
+
+    fn line(text: &str) -> Event {
+        let mut event = Event::from_value(json!({"message": text}));
+        event.set_timestamp("2030-01-01T00:00:00Z".parse().unwrap());
+        event
+    }
+
+    #[test]
+    fn object_keys_go_to_the_root_and_overwrite() {
+        let mut event = line(r#"{"level":"info","message":"Connected","details":{"a":1}}"#);
+        assert_eq!(filter(json!({})).apply(&mut event), Outcome::Keep);
+        assert_eq!(event.get_field("level"), Some(&json!("info")));
+        assert_eq!(event.get_field("message"), Some(&json!("Connected")));
+        assert_eq!(event.get_field("details"), Some(&json!({"a": 1})));
+    }
+
+    #[test]
+    fn invalid_json_is_kept_and_tagged() {
+        let mut event = line("{not json");
+        assert_eq!(filter(json!({})).apply(&mut event), Outcome::Failed);
+        assert_eq!(event.get_field("message"), Some(&json!("{not json")));
+        assert_eq!(event.get_field("tags"), Some(&json!(["_jsonparsefailure"])));
+    }
+
+    #[test]
+    fn skip_on_invalid_leaves_the_event_alone() {
+        let mut event = line("{not json");
+        let before = event.clone();
+        let filter = filter(json!({"skip_on_invalid": true}));
+        assert_eq!(filter.apply(&mut event), Outcome::Keep);
+        assert_eq!(event, before);
+    }
+
+    #[test]
+    fn scalars_need_a_target() {
+        let mut event = line("[1,2]");
+        assert_eq!(filter(json!({})).apply(&mut event), Outcome::Failed);
+        let mut event = line("[1,2]");
+        filter(json!({"target": "parsed.list"})).apply(&mut event);
+        assert_eq!(
+            event.get(&FieldPath::parse("parsed.list").unwrap()),
+            Some(&json!([1, 2]))
+        );
+    }
+
+    #[test]
+    fn missing_source_is_a_no_op() {
+        let mut event = Event::from_value(json!({"other": 1}));
+        let before = event.clone();
+        assert_eq!(filter(json!({})).apply(&mut event), Outcome::Keep);
+        assert_eq!(event, before);
+    }
+
+    #[test]
+    fn parsed_timestamp_is_normalised_to_utc_millis() {
+        let mut event = line(r#"{"@timestamp":"2024-05-01T08:30:00.123456+09:00"}"#);
+        filter(json!({})).apply(&mut event);
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-04-30T23:30:00.123Z"))
+        );
+    }
+
+    #[test]
+    fn unparsable_timestamp_keeps_ingest_time_and_is_tagged() {
+        let mut event = line(r#"{"@timestamp":"yesterday"}"#);
+        filter(json!({})).apply(&mut event);
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2030-01-01T00:00:00.000Z"))
+        );
+        assert_eq!(event.get_field("_@timestamp"), Some(&json!("yesterday")));
+        assert!(event.has_tag(TIMESTAMP_FAILURE_TAG));
+    }
+
+    #[test]
+    fn canonical_timestamps_are_recognised() {
+        assert!(is_canonical_utc_millis("2024-05-01T12:00:00.123Z"));
+        assert!(!is_canonical_utc_millis("2024-13-01T12:00:00.123Z"));
+        assert!(!is_canonical_utc_millis("2024-05-01T12:00:00.123+00:00"));
+        assert!(!is_canonical_utc_millis("2024-05-01T12:00:00Z"));
+    }
+
+    #[test]
+    fn sonic_and_serde_json_agree() {
+        let text =
+            r#"{"a":[1,2.5,-3,1e3,"x\u00e9\n"],"b":{"c":null,"d":true},"e":18446744073709551615}"#;
+        assert_eq!(
+            parse(text).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
+    }
+}
