@@ -1,0 +1,249 @@
+//! The checkpoint file: how far every tailed file has been delivered, surviving restarts and
+//! crashes.
+//!
+//! One JSON file per input, `data_dir/checkpoints/<input id>.json`, rewritten as a whole: it
+//! holds one small entry per known file, so rewriting is cheap and there is no log to compact
+//! (Filebeat's memlog registry is an append log because it tracks many inputs at once). The
+//! write is atomic: a temporary file is written and `fsync`ed, renamed over the previous
+//! checkpoint, and the directory is `fsync`ed so the rename itself is durable. A crash at any
+//! moment therefore leaves either the old or the new checkpoint, never a torn one, which is why
+//! an unreadable checkpoint is reported as an error instead of being silently replaced.
+//!
+//! Offsets in the file are only ever acknowledged offsets (see `acks.rs`): restarting from them
+//! re-reads at most what was in flight, and loses nothing.
+
+use super::identity::{FileKey, Fingerprint};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+const FORMAT_VERSION: u32 = 1;
+
+/// What is remembered about one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCheckpoint {
+    /// The path the file was last seen under (informational: identity is device + inode).
+    pub path: PathBuf,
+    pub device: u64,
+    pub inode: u64,
+    /// Everything before this byte offset has been delivered; reading resumes here.
+    pub offset: u64,
+    /// Confirms the inode still holds the same file (inode numbers are reused).
+    pub fingerprint: Fingerprint,
+    /// When the entry was last written (RFC 3339), for people reading the file.
+    pub updated: String,
+}
+
+impl FileCheckpoint {
+    pub fn key(&self) -> FileKey {
+        FileKey {
+            device: self.device,
+            inode: self.inode,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointDocument {
+    version: u32,
+    files: Vec<FileCheckpoint>,
+}
+
+/// Why a checkpoint could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot read checkpoint {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("checkpoint {path} is not valid (fix or delete it to re-read every file): {source}")]
+    Invalid {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "checkpoint {path} has format version {found}, this sluice reads version {FORMAT_VERSION}"
+    )]
+    Version { path: PathBuf, found: u32 },
+    #[error("cannot write checkpoint {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Where one input's checkpoint lives.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    path: PathBuf,
+}
+
+impl CheckpointStore {
+    /// The checkpoint of input `input_id` under `data_dir`.
+    pub fn new(data_dir: &Path, input_id: &str) -> Self {
+        Self {
+            path: data_dir
+                .join("checkpoints")
+                .join(format!("{}.json", file_name_safe(input_id))),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved entries; none when no checkpoint was written yet.
+    pub fn load(&self) -> Result<Vec<FileCheckpoint>, CheckpointError> {
+        let text = match std::fs::read(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(CheckpointError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        let document: CheckpointDocument =
+            serde_json::from_slice(&text).map_err(|source| CheckpointError::Invalid {
+                path: self.path.clone(),
+                source,
+            })?;
+        if document.version != FORMAT_VERSION {
+            return Err(CheckpointError::Version {
+                path: self.path.clone(),
+                found: document.version,
+            });
+        }
+        Ok(document.files)
+    }
+
+    /// Replaces the checkpoint with `files`, atomically and durably.
+    pub fn save(&self, files: Vec<FileCheckpoint>) -> Result<(), CheckpointError> {
+        let document = CheckpointDocument {
+            version: FORMAT_VERSION,
+            files,
+        };
+        self.write_atomically(&document)
+            .map_err(|source| CheckpointError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    fn write_atomically(&self, document: &CheckpointDocument) -> io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut temporary_name = self.path.as_os_str().to_owned();
+        temporary_name.push(".tmp");
+        let temporary = PathBuf::from(temporary_name);
+        let bytes = serde_json::to_vec_pretty(document).map_err(io::Error::other)?;
+        let mut file = File::create(&temporary)?;
+        file.write_all(&bytes)?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temporary, &self.path)?;
+        File::open(dir)?.sync_all()
+    }
+}
+
+/// `id` with every character that is not safe in a file name replaced by `_`.
+fn file_name_safe(id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.is_empty() || safe.starts_with('.') {
+        format!("_{safe}")
+    } else {
+        safe
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(inode: u64, offset: u64) -> FileCheckpoint {
+        FileCheckpoint {
+            path: PathBuf::from(format!("/var/log/app{inode}.log")),
+            device: 2049,
+            inode,
+            offset,
+            fingerprint: Fingerprint::of_bytes(b"first line\n"),
+            updated: "2024-05-01T12:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn entries_survive_a_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path(), "app_logs");
+        assert_eq!(store.load().unwrap(), Vec::new(), "no checkpoint yet");
+        let entries = vec![entry(1, 100), entry(2, 0)];
+        store.save(entries.clone()).unwrap();
+        assert_eq!(store.load().unwrap(), entries);
+        assert_eq!(
+            store.path(),
+            dir.path().join("checkpoints").join("app_logs.json")
+        );
+    }
+
+    #[test]
+    fn saving_replaces_the_file_and_leaves_no_temporary_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path(), "app");
+        store.save(vec![entry(1, 10)]).unwrap();
+        let inode_before =
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(store.path()).unwrap());
+        store.save(vec![entry(1, 20)]).unwrap();
+        let inode_after =
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(store.path()).unwrap());
+        assert_ne!(
+            inode_before, inode_after,
+            "the new checkpoint is a new file renamed into place, not an in-place rewrite"
+        );
+        assert_eq!(store.load().unwrap(), vec![entry(1, 20)]);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["app.json".to_string()]);
+    }
+
+    #[test]
+    fn a_leftover_temporary_from_a_crash_does_not_affect_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path(), "app");
+        store.save(vec![entry(1, 10)]).unwrap();
+        // A crash between writing the temporary and renaming it leaves a torn temporary.
+        std::fs::write(
+            dir.path().join("checkpoints/app.json.tmp"),
+            b"{\"version\":1,\"fi",
+        )
+        .unwrap();
+        assert_eq!(store.load().unwrap(), vec![entry(1, 10)]);
+        store.save(vec![entry(1, 30)]).unwrap();
+        assert_eq!(store.load().unwrap(), vec![entry(1, 30)]);
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_is_an_error_not_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path(), "app");
+        std::fs::create_dir_all(dir.path().join("checkpoints")).unwrap();
+        std::fs::write(store.path(), b"not json").unwrap();
+        assert!(matches!(store.load(), Err(CheckpointError::Invalid { .. })));
+    }
+
+    #[test]
+    fn input_ids_become_safe_file_names() {
+        assert_eq!(file_name_safe("app_logs-1"), "app_logs-1");
+        assert_eq!(file_name_safe("../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(file_name_safe("a b/c"), "a_b_c");
+        assert_eq!(file_name_safe(""), "_");
+    }
+}

@@ -1,0 +1,782 @@
+//! The reader loop: one blocking thread that discovers files, reads them, batches their lines
+//! and turns acknowledgements into checkpoints.
+//!
+//! Every known file has a [`Harvester`] keyed by its (device, inode), whether or not a handle is
+//! open; a path is only where the file was last seen. That is what makes rotation safe:
+//!
+//! - *Rename* (winston `tailable`, logrotate `create`): the open handle keeps reading the
+//!   renamed file to its end, the rescan finds it under its new name with the same key (so it is
+//!   not read again even if the new name matches the glob), and the new file at the old path
+//!   has a new key and is read from offset 0.
+//! - *Truncation* (copytruncate): at end of file the size is below the read position, so the
+//!   file is read again from 0 as a new stream.
+//! - *Deletion*: the handle is read to its end and released (the link count is 0).
+//! - *Inode reuse*: a file whose key is known but whose head does not match the fingerprint is
+//!   a new file and is read from 0 (see `identity.rs`).
+//!
+//! One thread serves every file, round-robin with a per-file share per round so a busy file
+//! cannot starve the others; the pipeline's backpressure reaches it through `send_blocking`.
+//! A thread per file would buy nothing: reading is cheap next to building events, and the
+//! pipeline's workers already use the other cores.
+
+use super::acks::{AckTracker, StreamId};
+use super::checkpoint::{CheckpointStore, FileCheckpoint};
+use super::config::{ReadFrom, Settings};
+use super::events::{Batcher, EventShape, SealedBatch};
+use super::identity::{FileKey, Fingerprint};
+use super::lines::LineSplitter;
+use super::wake::Wakeups;
+use super::FileInputError;
+use crate::event::{ack_channel, format_timestamp, AckReceiver, AckSender, Batch};
+use crate::inputs::{BatchSender, InputContext, PipelineClosed};
+use crate::metrics::ComponentMetrics;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Size of each `read`: large enough to amortise system calls, small enough to stay in cache.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
+/// Most bytes read from one file before the next file gets its turn.
+const FAIR_SHARE_BYTES: u64 = 4 * 1024 * 1024;
+/// How often acknowledged progress is written, at most.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// Polling back-off when nothing is readable (notifications usually end the wait earlier).
+const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
+const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
+/// A closed file missing from this many consecutive scans is forgotten (Filebeat's
+/// `clean_removed`). Two rather than one, because rotation briefly leaves no file at the path.
+const SCANS_BEFORE_FORGETTING: u64 = 2;
+
+/// Everything known about one file.
+#[derive(Debug)]
+struct Harvester {
+    key: FileKey,
+    path: PathBuf,
+    /// `log.file` of this file's events, built once per path.
+    file_value: Value,
+    handle: Option<File>,
+    stream: StreamId,
+    splitter: LineSplitter,
+    fingerprint: Fingerprint,
+    /// Not open since its identity was last confirmed (restored from a checkpoint, or closed):
+    /// the fingerprint is checked when it is opened again, in case the inode was reused.
+    unverified: bool,
+    /// Restored from a checkpoint and not opened in this run yet.
+    restored: bool,
+    /// Should be opened at the next chance (new, grown, or restored).
+    wants_open: bool,
+    last_seen_scan: u64,
+    last_read: Instant,
+    /// The last read reached the end of the file.
+    at_eof: bool,
+    /// An open failure was already reported; stay quiet until it succeeds.
+    open_error_reported: bool,
+    /// `--once`: read to its end, nothing more to do.
+    finished: bool,
+}
+
+impl Harvester {
+    fn new(key: FileKey, path: PathBuf, stream: StreamId, position: u64, max_line: usize) -> Self {
+        Self {
+            key,
+            file_value: EventShape::file_value(&path),
+            path,
+            handle: None,
+            stream,
+            splitter: LineSplitter::new(max_line, position),
+            fingerprint: Fingerprint::of_bytes(&[]),
+            unverified: false,
+            restored: false,
+            wants_open: true,
+            last_seen_scan: 0,
+            last_read: Instant::now(),
+            at_eof: false,
+            open_error_reported: false,
+            finished: false,
+        }
+    }
+
+    fn set_path(&mut self, path: PathBuf) {
+        if path != self.path {
+            self.file_value = EventShape::file_value(&path);
+            self.path = path;
+        }
+    }
+}
+
+/// What one pass over the files achieved.
+#[derive(Debug, Default)]
+struct Round {
+    bytes_read: u64,
+    /// A file still had data when its share ran out.
+    more_available: bool,
+    /// Files that want a handle but the limit is reached.
+    waiting_for_handle: usize,
+    /// Files that are open or want to be (for `--once`: not done yet).
+    active: usize,
+}
+
+/// Sends batches and keeps their acknowledgements.
+struct Publisher {
+    output: Option<BatchSender>,
+    acks: AckTracker,
+    ack_sender: AckSender,
+    receipts: AckReceiver,
+    batcher: Batcher,
+    metrics: Arc<ComponentMetrics>,
+}
+
+impl Publisher {
+    fn send_sealed(&mut self) -> Result<(), PipelineClosed> {
+        while let Some(batch) = self.batcher.take_sealed() {
+            self.send(batch)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), PipelineClosed> {
+        self.batcher.seal();
+        self.send_sealed()
+    }
+
+    fn send(&mut self, batch: SealedBatch) -> Result<(), PipelineClosed> {
+        let Some(output) = &self.output else {
+            return Err(PipelineClosed);
+        };
+        let SealedBatch {
+            events,
+            bytes,
+            ends,
+        } = batch;
+        let count = events.len() as u64;
+        let id = self.acks.register(ends);
+        let token = self.ack_sender.token(id);
+        // Kept so that a batch the pipeline refuses is acknowledged as failed, not delivered.
+        let guard = token.clone();
+        match output.send_blocking(Batch::new(events, Some(token))) {
+            Ok(()) => {
+                self.metrics.events_in.fetch_add(count, Ordering::Relaxed);
+                self.metrics
+                    .bytes
+                    .fetch_add(bytes as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(closed) => {
+                guard.mark_failed();
+                Err(closed)
+            }
+        }
+    }
+
+    /// Applies every receipt that has arrived; true when a committed offset moved.
+    fn collect_receipts(&mut self) -> bool {
+        let mut moved = false;
+        while let Ok(receipt) = self.receipts.try_recv() {
+            moved |= self.acks.receive(receipt);
+        }
+        moved
+    }
+
+    /// Waits until every sent batch is settled.
+    fn wait_for_all_receipts(&mut self) {
+        while self.acks.in_flight() > 0 {
+            match self.receipts.blocking_recv() {
+                Some(receipt) => {
+                    self.acks.receive(receipt);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// The running file input.
+pub(super) struct Tailer {
+    settings: Settings,
+    id: String,
+    shutdown: CancellationToken,
+    once: bool,
+    metrics: Arc<ComponentMetrics>,
+    shape: EventShape,
+    files: HashMap<FileKey, Harvester>,
+    open_handles: usize,
+    next_stream: StreamId,
+    publisher: Publisher,
+    store: CheckpointStore,
+    checkpoint_dirty: bool,
+    last_checkpoint: Instant,
+    checkpoint_error_reported: bool,
+    scans: u64,
+    next_scan: Instant,
+    wake: Wakeups,
+    buffer: Vec<u8>,
+    now: String,
+    round_order: Vec<FileKey>,
+    scan_errors_reported: HashSet<PathBuf>,
+}
+
+impl Tailer {
+    pub fn new(settings: Settings, context: InputContext, host_name: String) -> Self {
+        let (ack_sender, receipts) = ack_channel();
+        let shape = EventShape::new(host_name, settings.fields.clone(), &settings.tags);
+        let wake = Wakeups::new(&context.shutdown, !context.once);
+        Self {
+            store: CheckpointStore::new(&context.data_dir, &context.id),
+            publisher: Publisher {
+                output: Some(context.output),
+                acks: AckTracker::default(),
+                ack_sender,
+                receipts,
+                batcher: Batcher::new(context.settings.batch_size, context.settings.batch_bytes),
+                metrics: context.metrics.clone(),
+            },
+            id: context.id,
+            shutdown: context.shutdown,
+            once: context.once,
+            metrics: context.metrics,
+            shape,
+            files: HashMap::new(),
+            open_handles: 0,
+            next_stream: 0,
+            checkpoint_dirty: false,
+            last_checkpoint: Instant::now(),
+            checkpoint_error_reported: false,
+            scans: 0,
+            next_scan: Instant::now(),
+            wake,
+            buffer: vec![0; READ_CHUNK_BYTES],
+            now: format_timestamp(chrono::Utc::now()),
+            round_order: Vec::new(),
+            scan_errors_reported: HashSet::new(),
+            settings,
+        }
+    }
+
+    /// Reads until shutdown (or, with `--once`, until every file is read), then delivers what
+    /// is in flight and writes the final checkpoint.
+    pub fn run(mut self) -> Result<(), FileInputError> {
+        self.restore()?;
+        let result = if self.once {
+            self.read_everything_once()
+        } else {
+            self.tail_until_shutdown()
+        };
+        // Whatever happened, record what was delivered.
+        let drained = self.drain();
+        result.and(drained)
+    }
+
+    fn new_stream(&mut self, committed: u64) -> StreamId {
+        let stream = self.next_stream;
+        self.next_stream += 1;
+        self.publisher.acks.open_stream(stream, committed);
+        stream
+    }
+
+    /// Loads the checkpoint: every entry becomes a closed, unconfirmed harvester.
+    fn restore(&mut self) -> Result<(), FileInputError> {
+        for entry in self.store.load()? {
+            let stream = self.new_stream(entry.offset);
+            let mut harvester = Harvester::new(
+                entry.key(),
+                entry.path.clone(),
+                stream,
+                entry.offset,
+                self.settings.max_line_bytes,
+            );
+            harvester.fingerprint = entry.fingerprint;
+            harvester.unverified = true;
+            harvester.restored = true;
+            harvester.wants_open = false;
+            self.files.insert(harvester.key, harvester);
+        }
+        tracing::debug!(input = %self.id, checkpoint = %self.store.path().display(), files = self.files.len(), "Checkpoint loaded.");
+        Ok(())
+    }
+
+    fn read_everything_once(&mut self) -> Result<(), FileInputError> {
+        self.scan();
+        while !self.shutdown.is_cancelled() {
+            let round = self.read_round()?;
+            if round.active == 0 {
+                break;
+            }
+            if round.bytes_read == 0 && !round.more_available && round.waiting_for_handle == 0 {
+                // Everything open is at its end; files that failed to open were reported.
+                break;
+            }
+        }
+        self.publisher.flush()?;
+        Ok(())
+    }
+
+    fn tail_until_shutdown(&mut self) -> Result<(), FileInputError> {
+        let mut idle_wait = MIN_IDLE_WAIT;
+        while !self.shutdown.is_cancelled() {
+            if self.publisher.collect_receipts() {
+                self.checkpoint_dirty = true;
+            }
+            if self.wake.take_rescan() || Instant::now() >= self.next_scan {
+                self.scan();
+            }
+            let round = self.read_round()?;
+            if !round.more_available {
+                // Nothing more to read right now: do not hold events back for a full batch.
+                self.publisher.flush()?;
+            }
+            if round.waiting_for_handle > 0 {
+                self.release_handles_at_eof(round.waiting_for_handle);
+            }
+            self.close_inactive();
+            self.checkpoint_if_due();
+            if round.bytes_read > 0 || round.more_available {
+                idle_wait = MIN_IDLE_WAIT;
+                continue;
+            }
+            let until_scan = self.next_scan.saturating_duration_since(Instant::now());
+            self.wake
+                .wait(idle_wait.min(until_scan).max(Duration::from_millis(1)));
+            idle_wait = (idle_wait * 2).min(MAX_IDLE_WAIT);
+        }
+        self.publisher.flush()?;
+        Ok(())
+    }
+
+    /// Sends what is left, waits for every acknowledgement, writes the final checkpoint.
+    fn drain(&mut self) -> Result<(), FileInputError> {
+        // Closing our end lets the pipeline finish once the other inputs are done too.
+        self.publisher.output = None;
+        self.publisher.wait_for_all_receipts();
+        let failed = self.publisher.acks.failed_batches();
+        if failed > 0 {
+            tracing::warn!(
+                input = %self.id,
+                batches = failed,
+                "Some batches were not delivered; they will be read again after a restart."
+            );
+        }
+        self.save_checkpoint()?;
+        Ok(())
+    }
+
+    fn checkpoint_if_due(&mut self) {
+        if !self.checkpoint_dirty || self.last_checkpoint.elapsed() < CHECKPOINT_INTERVAL {
+            return;
+        }
+        match self.save_checkpoint() {
+            Ok(()) => self.checkpoint_error_reported = false,
+            Err(error) => {
+                self.last_checkpoint = Instant::now();
+                if !self.checkpoint_error_reported {
+                    self.checkpoint_error_reported = true;
+                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(input = %self.id, %error, "Cannot write checkpoint; will retry.");
+                }
+            }
+        }
+    }
+
+    fn save_checkpoint(&mut self) -> Result<(), FileInputError> {
+        let updated = format_timestamp(chrono::Utc::now());
+        let mut entries: Vec<FileCheckpoint> = self
+            .files
+            .values()
+            .filter_map(|h| {
+                let offset = self.publisher.acks.committed(h.stream)?;
+                Some(FileCheckpoint {
+                    path: h.path.clone(),
+                    device: h.key.device,
+                    inode: h.key.inode,
+                    offset,
+                    fingerprint: h.fingerprint.clone(),
+                    updated: updated.clone(),
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        self.store.save(entries)?;
+        self.checkpoint_dirty = false;
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// Expands the globs: finds new files, follows renames, forgets files gone for good.
+    fn scan(&mut self) {
+        let first_scan = self.scans == 0;
+        self.scans += 1;
+        self.next_scan = Instant::now() + self.settings.scan_interval;
+        let mut found: HashMap<FileKey, (PathBuf, u64)> = HashMap::new();
+        let mut directories: HashSet<PathBuf> = HashSet::new();
+        for pattern in &self.settings.patterns {
+            directories.insert(literal_prefix(pattern));
+            let Ok(paths) = glob::glob(pattern) else {
+                continue; // validated when the pipeline was built
+            };
+            for entry in paths {
+                let path = match entry {
+                    Ok(path) => path,
+                    Err(error) => {
+                        if self.scan_errors_reported.insert(error.path().to_path_buf()) {
+                            tracing::warn!(input = %self.id, path = %error.path().display(), error = %error.error(), "Cannot scan directory.");
+                        }
+                        continue;
+                    }
+                };
+                let Ok(metadata) = std::fs::metadata(&path) else {
+                    continue; // gone since the directory was listed
+                };
+                if !metadata.is_file() {
+                    continue;
+                }
+                if let Some(parent) = path.parent() {
+                    directories.insert(parent.to_path_buf());
+                }
+                found
+                    .entry(FileKey::of(&metadata))
+                    .or_insert((path, metadata.len()));
+            }
+        }
+        for (key, (path, len)) in found {
+            if let Some(harvester) = self.files.get_mut(&key) {
+                harvester.last_seen_scan = self.scans;
+                harvester.set_path(path);
+                if harvester.handle.is_none()
+                    && !harvester.finished
+                    && (harvester.restored || len != harvester.splitter.position())
+                {
+                    harvester.wants_open = true;
+                }
+                continue;
+            }
+            let start = if first_scan && self.settings.read_from == ReadFrom::End {
+                len
+            } else {
+                0
+            };
+            let stream = self.new_stream(start);
+            let mut harvester =
+                Harvester::new(key, path, stream, start, self.settings.max_line_bytes);
+            harvester.last_seen_scan = self.scans;
+            self.files.insert(key, harvester);
+            self.checkpoint_dirty = true;
+        }
+        if !self.once {
+            self.forget_vanished_files();
+        }
+        for directory in &directories {
+            self.wake.watch(directory);
+        }
+        self.wake.retain(&directories);
+    }
+
+    /// Drops the state of closed files that no scan has found for a while.
+    fn forget_vanished_files(&mut self) {
+        let scans = self.scans;
+        let vanished: Vec<FileKey> = self
+            .files
+            .values()
+            .filter(|h| {
+                h.handle.is_none()
+                    && scans.saturating_sub(h.last_seen_scan) >= SCANS_BEFORE_FORGETTING
+            })
+            .map(|h| h.key)
+            .collect();
+        for key in vanished {
+            if let Some(harvester) = self.files.remove(&key) {
+                tracing::debug!(input = %self.id, path = %harvester.path.display(), "Forgetting vanished file.");
+                self.publisher.acks.close_stream(harvester.stream);
+                self.checkpoint_dirty = true;
+            }
+        }
+    }
+
+    /// One pass over every file: open what needs opening, read each up to its share.
+    fn read_round(&mut self) -> Result<Round, FileInputError> {
+        let mut round = Round::default();
+        let mut order = std::mem::take(&mut self.round_order);
+        order.clear();
+        order.extend(self.files.keys().copied());
+        for key in &order {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            let Some(harvester) = self.files.get(key) else {
+                continue;
+            };
+            if harvester.finished || (harvester.handle.is_none() && !harvester.wants_open) {
+                continue;
+            }
+            round.active += 1;
+            if harvester.handle.is_none() {
+                if self.open_handles >= self.settings.max_open_files {
+                    round.waiting_for_handle += 1;
+                    continue;
+                }
+                if !self.open(*key) {
+                    continue;
+                }
+            }
+            self.read_file(*key, &mut round)?;
+        }
+        self.round_order = order;
+        self.publisher.send_sealed()?;
+        Ok(round)
+    }
+
+    /// Opens a harvester's file; false when it cannot be read now.
+    fn open(&mut self, key: FileKey) -> bool {
+        let Some(harvester) = self.files.get_mut(&key) else {
+            return false;
+        };
+        harvester.wants_open = false;
+        let opened = File::open(&harvester.path).and_then(|file| {
+            let metadata = file.metadata()?;
+            Ok((file, metadata))
+        });
+        let (mut file, metadata) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                if !harvester.open_error_reported {
+                    harvester.open_error_reported = true;
+                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(input = %self.id, path = %harvester.path.display(), %error, "Cannot open file; will retry at the next scan.");
+                }
+                if self.once {
+                    harvester.finished = true;
+                }
+                return false;
+            }
+        };
+        harvester.open_error_reported = false;
+        if FileKey::of(&metadata) != key {
+            // The path now holds another file; the next scan sorts it out.
+            return false;
+        }
+        let mut replaced = false;
+        if harvester.unverified {
+            replaced = metadata.len() < harvester.splitter.position()
+                || !harvester.fingerprint.matches(&file).unwrap_or(false);
+            harvester.unverified = false;
+            harvester.restored = false;
+        }
+        if replaced {
+            tracing::info!(input = %self.id, path = %harvester.path.display(), "File differs from its checkpoint (truncated or a reused inode); reading it from the start.");
+            let old_stream = harvester.stream;
+            self.publisher.acks.close_stream(old_stream);
+            let stream = self.next_stream;
+            self.next_stream += 1;
+            self.publisher.acks.open_stream(stream, 0);
+            harvester.stream = stream;
+            harvester.splitter.reset(0);
+            self.checkpoint_dirty = true;
+        }
+        if !harvester.fingerprint.is_complete() || replaced {
+            if let Ok(fingerprint) = Fingerprint::of_file(&file) {
+                harvester.fingerprint = fingerprint;
+            }
+        }
+        if let Err(error) = file.seek(SeekFrom::Start(harvester.splitter.position())) {
+            tracing::warn!(input = %self.id, path = %harvester.path.display(), %error, "Cannot seek in file.");
+            return false;
+        }
+        harvester.handle = Some(file);
+        harvester.last_read = Instant::now();
+        harvester.at_eof = false;
+        self.open_handles += 1;
+        true
+    }
+
+    fn close(&mut self, key: FileKey) {
+        if let Some(harvester) = self.files.get_mut(&key) {
+            if harvester.handle.take().is_some() {
+                self.open_handles -= 1;
+            }
+            harvester.unverified = true;
+        }
+    }
+
+    /// Reads one open file until its end or its share for this round.
+    fn read_file(&mut self, key: FileKey, round: &mut Round) -> Result<(), FileInputError> {
+        let mut share = FAIR_SHARE_BYTES;
+        loop {
+            let Some(harvester) = self.files.get_mut(&key) else {
+                return Ok(());
+            };
+            let Some(file) = harvester.handle.as_mut() else {
+                return Ok(());
+            };
+            let read = match file.read(&mut self.buffer) {
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    tracing::warn!(input = %self.id, path = %harvester.path.display(), %error, "Read failed; reopening at the next scan.");
+                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    self.close(key);
+                    return Ok(());
+                }
+            };
+            if read == 0 {
+                harvester.at_eof = true;
+                self.reached_end(key, round);
+                return Ok(());
+            }
+            harvester.at_eof = false;
+            harvester.last_read = Instant::now();
+            self.now = format_timestamp(chrono::Utc::now());
+            let stream = harvester.stream;
+            let shape = &self.shape;
+            let batcher = &mut self.publisher.batcher;
+            let now = &self.now;
+            let file_value = &harvester.file_value;
+            harvester.splitter.feed(&self.buffer[..read], |line| {
+                let event = shape.event(&line, file_value, now);
+                batcher.push(event, line.bytes.len(), stream, line.end);
+            });
+            if !harvester.fingerprint.is_complete()
+                && harvester.splitter.position() > harvester.fingerprint.len
+            {
+                if let Some(Ok(fingerprint)) = harvester.handle.as_ref().map(Fingerprint::of_file) {
+                    harvester.fingerprint = fingerprint;
+                }
+            }
+            round.bytes_read += read as u64;
+            if self.publisher.batcher.has_sealed() {
+                self.publisher.send_sealed()?;
+            }
+            share = share.saturating_sub(read as u64);
+            if share == 0 {
+                round.more_available = true;
+                return Ok(());
+            }
+        }
+    }
+
+    /// At the end of a file: detect truncation and deletion, finish `--once` files.
+    fn reached_end(&mut self, key: FileKey, round: &mut Round) {
+        let Some(harvester) = self.files.get_mut(&key) else {
+            return;
+        };
+        let Some(file) = harvester.handle.as_mut() else {
+            return;
+        };
+        let Ok(metadata) = file.metadata() else {
+            return;
+        };
+        if metadata.len() < harvester.splitter.position() {
+            tracing::info!(input = %self.id, path = %harvester.path.display(), "File was truncated; reading it from the start.");
+            if file.seek(SeekFrom::Start(0)).is_ok() {
+                let stream = self.next_stream;
+                self.next_stream += 1;
+                self.publisher.acks.close_stream(harvester.stream);
+                self.publisher.acks.open_stream(stream, 0);
+                harvester.stream = stream;
+                harvester.splitter.reset(0);
+                harvester.at_eof = false;
+                if let Ok(fingerprint) = Fingerprint::of_file(file) {
+                    harvester.fingerprint = fingerprint;
+                }
+                self.checkpoint_dirty = true;
+                round.more_available = true;
+            }
+            return;
+        }
+        let deleted = metadata.nlink() == 0;
+        if self.once || deleted {
+            // The partial last line will never be completed (deleted) or the run ends (`--once`).
+            let stream = harvester.stream;
+            let shape = &self.shape;
+            let batcher = &mut self.publisher.batcher;
+            let now = &self.now;
+            let file_value = &harvester.file_value;
+            harvester.splitter.finish(|line| {
+                batcher.push(
+                    shape.event(&line, file_value, now),
+                    line.bytes.len(),
+                    stream,
+                    line.end,
+                );
+            });
+            if self.once {
+                harvester.finished = true;
+            } else {
+                tracing::debug!(input = %self.id, path = %harvester.path.display(), "File deleted and read to its end; releasing it.");
+            }
+            self.close(key);
+        }
+    }
+
+    /// Closes handles idle for `close_inactive`; a later scan reopens them if they grow.
+    fn close_inactive(&mut self) {
+        let limit = self.settings.close_inactive;
+        let idle: Vec<FileKey> = self
+            .files
+            .values()
+            .filter(|h| h.handle.is_some() && h.at_eof && h.last_read.elapsed() >= limit)
+            .map(|h| h.key)
+            .collect();
+        for key in idle {
+            self.close(key);
+        }
+    }
+
+    /// Makes room for files waiting for a handle by closing files that are at their end.
+    fn release_handles_at_eof(&mut self, wanted: usize) {
+        let idle: Vec<FileKey> = self
+            .files
+            .values()
+            .filter(|h| h.handle.is_some() && h.at_eof)
+            .map(|h| h.key)
+            .take(wanted)
+            .collect();
+        for key in idle {
+            self.close(key);
+        }
+    }
+}
+
+/// The directory part of a glob before its first wildcard (`logs/*/app.log` → `logs`).
+fn literal_prefix(pattern: &str) -> PathBuf {
+    let mut prefix = PathBuf::new();
+    for component in Path::new(pattern).components() {
+        let text = component.as_os_str().to_string_lossy();
+        if text.contains(['*', '?', '[', '{']) {
+            break;
+        }
+        prefix.push(component);
+    }
+    if prefix.as_os_str().is_empty() || prefix == Path::new(pattern) {
+        // A plain file path: watch its directory.
+        return Path::new(pattern)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    }
+    prefix
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_literal_prefix_is_the_directory_before_the_first_wildcard() {
+        assert_eq!(literal_prefix("logs/*.log"), PathBuf::from("logs"));
+        assert_eq!(
+            literal_prefix("/var/log/*/app.log"),
+            PathBuf::from("/var/log")
+        );
+        assert_eq!(
+            literal_prefix("/var/log/app.log"),
+            PathBuf::from("/var/log")
+        );
+        assert_eq!(literal_prefix("app.log"), PathBuf::from("."));
+        assert_eq!(literal_prefix("*.log"), PathBuf::from("."));
+    }
+}
