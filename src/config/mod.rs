@@ -111,7 +111,17 @@ impl Source {
     ) -> ConfigError {
         let text = &self.interpolated.text;
         let quote_len = match text.get(span.start..span.start + 3) {
-            Some("\"\"\"") | Some("'''") => 3,
+            // TOML drops a newline right after the opening triple quote from the value.
+            Some("\"\"\"") | Some("'''") => {
+                let after = text.get(span.start + 3..).unwrap_or_default();
+                if after.starts_with("\r\n") {
+                    5
+                } else if after.starts_with('\n') {
+                    4
+                } else {
+                    3
+                }
+            }
             _ => 1,
         };
         let start = self.interpolated.original_offset(span.start) + quote_len + inner;
