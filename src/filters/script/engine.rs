@@ -1,0 +1,78 @@
+//! The hardened Rhai engine every script of one filter runs on.
+//!
+//! Scripts come from pipeline authors, not from us, and run on every event, so one bad script
+//! must cost one event, never the process: every limit Rhai has is set (an endless loop hits
+//! `max_operations`, a memory bomb the string/array/map sizes, runaway recursion the call
+//! depth). The engine starts from `Engine::new_raw()`, which has no module resolver (so
+//! `import` cannot read files or anything else) and no `print`; imports are enabled only from
+//! a directory the configuration names, and `print`/`debug` go to `tracing`. The engine is
+//! built once per filter and then only read: an immutable `Engine` is re-entrant and, with
+//! Rhai's `sync` feature, shared by every worker thread.
+
+use super::api;
+use rhai::module_resolvers::FileModuleResolver;
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Engine, Shared};
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// Expression nesting allowed at the top level and inside functions.
+const MAX_EXPR_DEPTH: usize = 64;
+const MAX_FN_EXPR_DEPTH: usize = 32;
+/// Modules a script may import when `imports_from` is set.
+const MAX_MODULES: usize = 16;
+
+/// The resource limits of one script run (one event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+}
+
+/// Rhai's standard library, built once per process: building it registers hundreds of
+/// functions, and every engine can share the same module.
+fn standard_library() -> Shared<rhai::Module> {
+    static STANDARD: OnceLock<Shared<rhai::Module>> = OnceLock::new();
+    STANDARD
+        .get_or_init(|| StandardPackage::new().as_shared_module())
+        .clone()
+}
+
+/// Builds the engine of filter `id`.
+pub fn build(id: &str, limits: &Limits, imports_from: Option<&Path>) -> Engine {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(standard_library());
+    api::register(&mut engine);
+
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        // A misspelt variable is a compile error (`sluice validate` finds it), not a `()`.
+        .set_strict_variables(true);
+
+    match imports_from {
+        Some(directory) => {
+            engine
+                .set_module_resolver(FileModuleResolver::new_with_path(directory))
+                .set_max_modules(MAX_MODULES);
+        }
+        None => {
+            engine.set_max_modules(0);
+        }
+    }
+
+    let filter = id.to_string();
+    engine.on_print(move |text| tracing::info!(filter = %filter, "script: {text}"));
+    let filter = id.to_string();
+    engine.on_debug(move |text, _source, position| {
+        tracing::debug!(filter = %filter, position = %position, "script: {text}")
+    });
+    engine
+}
