@@ -14,7 +14,8 @@ use std::path::PathBuf;
     after_help = "Examples:\n  \
         sluice run -c pipelines/quickstart.toml --once   # process the bundled sample and exit\n  \
         sluice run -c pipelines/mqtt.toml                # run until Ctrl-C\n  \
-        sluice validate -c pipelines/mqtt.toml           # check a pipeline without running it\n\n\
+        sluice validate -c pipelines/mqtt.toml           # check a pipeline without running it\n  \
+        sluice test pipelines/                           # run every pipelines/**/*.test.toml\n\n\
         Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage, 130 interrupted twice."
 )]
 pub struct Cli {
@@ -40,6 +41,13 @@ pub enum Command {
         /// Read what exists now, deliver everything, write checkpoints, exit.
         #[arg(long)]
         once: bool,
+    },
+    /// Run a pipeline's tests: `*.test.toml` files of example events and expected results,
+    /// pushed through the real filter chain and output conditions (no input or output runs).
+    Test {
+        /// A `*.test.toml` file, or a directory searched recursively for them.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
     },
     /// Check a pipeline file: parse and compile everything, report every problem.
     Validate {

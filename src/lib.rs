@@ -17,3 +17,4 @@ pub mod inputs;
 pub mod metrics;
 pub mod outputs;
 pub mod pipeline;
+pub mod testing;

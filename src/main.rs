@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::Run { config, once } => run(&config, once),
+        Command::Test { paths } => test(&paths),
     }
 }
 
@@ -51,6 +52,27 @@ fn validate(path: &std::path::Path) -> ExitCode {
             eprintln!("{errors}");
             ExitCode::from(EXIT_CONFIG)
         }
+    }
+}
+
+/// `sluice test`: 0 when every case passes, 1 when one fails, 2 when a test or pipeline file
+/// is invalid.
+fn test(paths: &[std::path::PathBuf]) -> ExitCode {
+    let mut report = sluice::testing::Report::default();
+    for path in paths {
+        match sluice::testing::run_path(path) {
+            Ok(mut partial) => report.files.append(&mut partial.files),
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
+    print!("{}", report.render());
+    if report.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RUNTIME)
     }
 }
 

@@ -119,7 +119,7 @@ fn membership_in_lists_arrays_and_strings() {
     assert!(!check(r#""_dateparsefailure" in tags"#));
     assert!(check(r#""connection" in message"#));
     assert!(check("durationMs in [1000, 1500]"));
-    assert!(check("level in []") == false);
+    assert!(!check("level in []"));
     assert!(!check(r#""x" in missing"#));
 }
 

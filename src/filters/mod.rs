@@ -42,7 +42,7 @@ pub enum FilterConfig {
     TopicSplit(topic_split::TopicSplitConfig),
     SlowOperation(slow_operation::SlowOperationConfig),
     SecurityFlag(security_flag::SecurityFlagConfig),
-    Mutate(mutate::MutateConfig),
+    Mutate(Box<mutate::MutateConfig>),
     Drop(drop::DropConfig),
     Script(script::ScriptConfig),
 }
@@ -70,7 +70,7 @@ impl ComponentKind for FilterConfig {
             "topic_split" => settings(table).map(Self::TopicSplit),
             "slow_operation" => settings(table).map(Self::SlowOperation),
             "security_flag" => settings(table).map(Self::SecurityFlag),
-            "mutate" => settings(table).map(Self::Mutate),
+            "mutate" => settings(table).map(|config| Self::Mutate(Box::new(config))),
             "drop" => settings(table).map(Self::Drop),
             "script" => settings(table).map(Self::Script),
             other => Err(serde::de::Error::custom(format!(

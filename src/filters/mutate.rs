@@ -286,11 +286,16 @@ fn float_to_integer(number: f64) -> Option<i64> {
 fn to_boolean(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(flag) => Some(*flag),
-        Value::Number(number) => match number.as_f64() {
-            Some(n) if n == 1.0 => Some(true),
-            Some(n) if n == 0.0 => Some(false),
-            _ => None,
-        },
+        Value::Number(number) => {
+            let number = number.as_f64();
+            if number == Some(1.0) {
+                Some(true)
+            } else if number == Some(0.0) {
+                Some(false)
+            } else {
+                None
+            }
+        }
         Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "1" => Some(true),
             "false" | "f" | "no" | "n" | "0" => Some(false),
