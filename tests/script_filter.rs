@@ -276,7 +276,11 @@ fn imports_fail_unless_a_directory_is_configured() {
     let out = run(&mut sandboxed.filter.worker(), json!({"f": 212.0}));
     assert_eq!(out[0]["tags"], json!(["_script_error"]), "{out:?}");
 
-    let allowed = build_inline(dir.path(), script, "imports_from = \".\"");
+    let allowed = build_inline(
+        dir.path(),
+        script,
+        &format!("imports_from = {:?}", dir.path().display().to_string()),
+    );
     let out = run(&mut allowed.filter.worker(), json!({"f": 212.0}));
     assert_eq!(out[0]["c"], json!(100.0), "{out:?}");
 }
@@ -317,7 +321,10 @@ fn compile_errors_point_into_the_script_file() {
     .unwrap();
     let errors = build_errors(
         dir.path(),
-        "[[filters]]\nid = \"bucket\"\ntype = \"script\"\npath = \"broken.rhai\"\n",
+        &format!(
+            "[[filters]]\nid = \"bucket\"\ntype = \"script\"\npath = {:?}\n",
+            dir.path().join("broken.rhai").display().to_string()
+        ),
     );
     assert_eq!(errors.len(), 1);
     assert!(

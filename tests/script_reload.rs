@@ -10,9 +10,10 @@ use serde_json::json;
 fn filter_on(dir: &std::path::Path, script: &str) -> script_common::Built {
     std::fs::write(dir.join("bucket.rhai"), script).unwrap();
     // Interval 0: every event looks at the file, so the test needs no waiting.
-    let text = pipeline(
-        "[[filters]]\ntype = \"script\"\npath = \"bucket.rhai\"\nreload_interval_ms = 0\n",
-    );
+    let text = pipeline(&format!(
+        "[[filters]]\ntype = \"script\"\npath = {:?}\nreload_interval_ms = 0\n",
+        dir.join("bucket.rhai").display().to_string()
+    ));
     build_at(&dir.join("pipeline.toml"), &text).unwrap()
 }
 
@@ -63,9 +64,10 @@ fn a_broken_edit_keeps_the_old_version_and_is_reported_once() {
 fn reload_can_be_switched_off() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("fixed.rhai"), "event.version = 1;").unwrap();
-    let text = pipeline(
-        "[[filters]]\ntype = \"script\"\npath = \"fixed.rhai\"\nreload = false\nreload_interval_ms = 0\n",
-    );
+    let text = pipeline(&format!(
+        "[[filters]]\ntype = \"script\"\npath = {:?}\nreload = false\nreload_interval_ms = 0\n",
+        dir.path().join("fixed.rhai").display().to_string()
+    ));
     let built = build_at(&dir.path().join("pipeline.toml"), &text).unwrap();
     let mut worker = built.filter.worker();
     std::fs::write(dir.path().join("fixed.rhai"), "event.version = 22;").unwrap();
@@ -76,9 +78,10 @@ fn reload_can_be_switched_off() {
 fn the_default_interval_limits_how_often_the_file_is_checked() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("slow.rhai"), "event.version = 1;").unwrap();
-    let text = pipeline(
-        "[[filters]]\ntype = \"script\"\npath = \"slow.rhai\"\nreload_interval_ms = 200\n",
-    );
+    let text = pipeline(&format!(
+        "[[filters]]\ntype = \"script\"\npath = {:?}\nreload_interval_ms = 200\n",
+        dir.path().join("slow.rhai").display().to_string()
+    ));
     let built = build_at(&dir.path().join("pipeline.toml"), &text).unwrap();
     let mut worker = built.filter.worker();
     assert_eq!(run(&mut worker, json!({}))[0]["version"], json!(1));

@@ -100,7 +100,8 @@ pub const ERROR_METADATA: &str = "script_error";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawScriptConfig")]
 pub struct ScriptConfig {
-    /// A `.rhai` file, relative to the pipeline file's directory.
+    /// A `.rhai` file; relative paths start at the working directory, like every other path
+    /// in a pipeline file (`scripts/x.rhai` when sluice runs from the project root).
     pub path: Option<Spanned<PathBuf>>,
     /// Inline script source.
     pub source: Option<Spanned<String>>,
@@ -114,8 +115,8 @@ pub struct ScriptConfig {
     pub max_array_size: usize,
     /// Most entries of a map a script may build.
     pub max_map_size: usize,
-    /// A directory scripts may `import` modules from (relative to the pipeline file); none by
-    /// default, and then `import` fails.
+    /// A directory scripts may `import` modules from; none by default, and then `import`
+    /// fails.
     pub imports_from: Option<PathBuf>,
     /// Whether a `path` script is reloaded when its file changes.
     pub reload: bool,
@@ -244,14 +245,10 @@ impl ScriptFilter {
         context: &BuildContext,
     ) -> Result<Self, ConfigError> {
         let metrics = context.metrics.component("filter", id, "script");
-        let imports_from = config
-            .imports_from
-            .as_ref()
-            .map(|dir| context.source.dir().join(dir));
-        let engine = engine::build(id, &config.limits(), imports_from.as_deref());
+        let engine = engine::build(id, &config.limits(), config.imports_from.as_deref());
         let (origin, text) = match (&config.path, &config.source) {
             (Some(path), _) => {
-                let resolved = context.source.dir().join(path.get_ref());
+                let resolved = path.get_ref().clone();
                 let text = std::fs::read_to_string(&resolved).map_err(|e| {
                     context.error_at(
                         Some(path.span()),
@@ -414,4 +411,3 @@ impl ScriptWorker {
             .insert(ERROR_METADATA.to_string(), message.into());
     }
 }
-
