@@ -409,3 +409,48 @@ fn sigkill_mid_stream_while_winston_rotates_loses_no_line() {
         "{duplicates} duplicates is more than two seconds of input per kill"
     );
 }
+
+#[test]
+fn invalid_settings_are_reported_at_their_position_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("paths = []", "4:9: `paths` is empty"),
+        (
+            "paths = [\"logs/[.log\"]",
+            "4:16: invalid glob `logs/[.log`",
+        ),
+        (
+            "paths = [\"a.log\"]\nmax_line_bytes = 0",
+            "5:18: `max_line_bytes` must be at least 1",
+        ),
+        (
+            "paths = [\"a.log\"]\nscan_interval = \"5 parsecs\"",
+            "5:17:",
+        ),
+        (
+            "pathz = [\"a.log\"]",
+            "4:1: input `app` (file): unknown field `pathz`",
+        ),
+    ];
+    for (settings, wanted) in cases {
+        let pipeline = dir.path().join("pipeline.toml");
+        std::fs::write(
+            &pipeline,
+            format!(
+                "[inputs.app]\ntype = \"file\"\n\n{settings}\n[outputs.out]\ntype = \"null\"\n"
+            ),
+        )
+        .unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["validate", "-c"])
+            .arg(&pipeline)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{settings}: {stderr}");
+        assert!(
+            stderr.contains(&format!("pipeline.toml:{wanted}")),
+            "{settings}: wanted `{wanted}` in {stderr}"
+        );
+    }
+}
