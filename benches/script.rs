@@ -217,6 +217,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed()
     });
 
+    let empty = std::env::temp_dir().join("sluice-bench-empty.rhai");
+    std::fs::write(&empty, "// nothing\n")?;
+    {
+        let filter = build_script(manifest, &empty.display().to_string())?;
+        let mut worker = filter.worker();
+        let mut emitted = Vec::new();
+        report("script: empty (per-run floor)", total, rounds, || {
+            let started = Instant::now();
+            for _ in 0..total {
+                let mut event = record.clone();
+                black_box(worker.apply(&mut event, &mut emitted));
+                black_box(&event);
+            }
+            started.elapsed()
+        });
+    }
+
     for (name, script, field, expected) in [
         (
             "script: payload buckets",

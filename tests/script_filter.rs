@@ -286,7 +286,12 @@ fn imports_fail_unless_a_directory_is_configured() {
 }
 
 #[test]
-fn workers_share_the_filter_across_threads() {
+fn the_filter_is_shared_and_workers_move_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+    shareable::<sluice::filters::script::ScriptFilter>();
+    movable::<sluice::filters::script::ScriptWorker>();
+
     let built = inline("event.n += 1;");
     std::thread::scope(|scope| {
         for start in [0, 100] {

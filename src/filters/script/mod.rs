@@ -38,6 +38,9 @@
 //! (`["a", "b", "c"]`), `topic_level(topic, i)` and `topic_matches(topic, "fleet/+/temp")`
 //! (MQTT wildcards). `print`/`debug` go to the log (`tracing`, info/debug).
 //!
+//! A missing field reads as `()`, which Rhai does not treat as a boolean or a number: write
+//! `if event.flag == true` or `event.payloadSize ?? 0` (the README shows the idioms).
+//!
 //! `event` is a handle: `let e = event;` refers to the same event. Nested maps read through
 //! it are copies (`let d = event.details; d.x = 1;` changes nothing until
 //! `event.details = d;`), but chained assignment writes back: `event.details.x = 1` works.
