@@ -100,16 +100,20 @@ pub fn parse(text: &str) -> Result<Value, sonic_rs::Error> {
     sonic_rs::from_str::<Value>(text)
 }
 
-fn merge_into_root(event: &mut Event, parsed: Map<String, Value>) {
-    let mut timestamp = None;
-    let fields = event.fields_mut();
-    for (key, value) in parsed {
-        if key == TIMESTAMP {
-            timestamp = Some(value);
-        } else {
-            fields.insert(key, value);
+/// Sets every parsed key at the root, overwriting. The parsed map usually holds most of the
+/// keys (a winston line has ~15, the event 3-4 before parsing), so it becomes the new root and
+/// the event's other fields are moved into it: far fewer hash insertions than inserting every
+/// parsed key into the old map. Only the order of keys differs (parsed keys first), which JSON
+/// consumers ignore.
+fn merge_into_root(event: &mut Event, mut parsed: Map<String, Value>) {
+    let timestamp = parsed.shift_remove(TIMESTAMP);
+    let previous = std::mem::replace(event.fields_mut(), Map::new());
+    for (key, value) in previous {
+        if !parsed.contains_key(&key) {
+            parsed.insert(key, value);
         }
     }
+    *event.fields_mut() = parsed;
     if let Some(value) = timestamp {
         set_parsed_timestamp(event, value);
     }

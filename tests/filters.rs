@@ -1,0 +1,231 @@
+//! The filter chain as the runtime uses it: built from pipeline TOML, run per batch.
+
+use serde_json::{json, Value};
+use sluice::config::{self, BuildContext, ConfigErrors};
+use sluice::event::Event;
+use sluice::filters::{FilterChain, FilterConfig};
+use sluice::inputs::InputConfig;
+use sluice::metrics::{ComponentMetrics, Registry};
+use sluice::outputs::OutputConfig;
+use std::path::Path;
+use std::sync::Arc;
+
+const HEADER: &str = r#"
+[inputs.in]
+type = "stdin"
+
+[outputs.out]
+type = "null"
+"#;
+
+fn build(filters: &str) -> Result<(Arc<FilterChain>, Arc<Registry>), ConfigErrors> {
+    let text = format!("{HEADER}\n{filters}");
+    let config = config::parse::<InputConfig, FilterConfig, OutputConfig>(
+        Path::new("pipeline.toml"),
+        text,
+        |_| None,
+    )?;
+    let metrics = Arc::new(Registry::default());
+    let context = BuildContext {
+        source: config.source.clone(),
+        data_dir: config.data_dir.clone(),
+        settings: config.settings.clone(),
+        metrics: metrics.clone(),
+    };
+    let chain = FilterChain::build(&config.filters, &context).map_err(ConfigErrors)?;
+    Ok((Arc::new(chain), metrics))
+}
+
+fn run(filters: &str, events: Vec<Value>) -> Vec<Value> {
+    let (chain, _) = build(filters).unwrap_or_else(|e| panic!("{e}"));
+    let mut batch: Vec<Event> = events.into_iter().map(Event::from_value).collect();
+    chain.worker().process(&mut batch);
+    batch.iter().map(Event::to_value).collect()
+}
+
+fn counters(metrics: &Registry, id: &str) -> (u64, u64, u64, u64) {
+    let (_, counters) = metrics
+        .snapshot()
+        .into_iter()
+        .find(|(key, _)| key.kind == "filter" && key.id == id)
+        .unwrap_or_else(|| panic!("no metrics for filter `{id}`"));
+    (
+        ComponentMetrics::get(&counters.events_in),
+        ComponentMetrics::get(&counters.events_out),
+        ComponentMetrics::get(&counters.events_dropped),
+        ComponentMetrics::get(&counters.errors),
+    )
+}
+
+#[test]
+fn stages_run_in_order_and_conditions_gate_each_stage() {
+    let out = run(
+        r#"
+[[filters]]
+type = "json"
+if = '[fields][service] == "mqtt"'
+
+[[filters]]
+type = "severity"
+if = 'exists level'
+"#,
+        vec![
+            json!({"message": r#"{"level":"error"}"#, "fields": {"service": "mqtt"}}),
+            json!({"message": r#"{"level":"error"}"#, "fields": {"service": "web"}}),
+        ],
+    );
+    assert_eq!(out[0]["severity"], json!("high"));
+    assert_eq!(out[1].get("severity"), None);
+    assert_eq!(out[1]["message"], json!(r#"{"level":"error"}"#));
+}
+
+#[test]
+fn drop_removes_only_matching_events_and_keeps_order() {
+    let out = run(
+        r#"
+[[filters]]
+type = "drop"
+if = 'level == "debug"'
+"#,
+        vec![
+            json!({"n": 1, "level": "info"}),
+            json!({"n": 2, "level": "debug"}),
+            json!({"n": 3, "level": "warn"}),
+            json!({"n": 4, "level": "debug"}),
+        ],
+    );
+    let order: Vec<&Value> = out.iter().map(|e| &e["n"]).collect();
+    assert_eq!(order, [&json!(1), &json!(3)]);
+}
+
+#[test]
+fn drop_without_condition_empties_the_batch() {
+    assert!(run("[[filters]]\ntype = \"drop\"\n", vec![json!({"a": 1})]).is_empty());
+}
+
+#[test]
+fn per_filter_metrics_count_in_out_dropped_and_errors() {
+    let (chain, metrics) = build(
+        r#"
+[[filters]]
+id = "parse"
+type = "json"
+
+[[filters]]
+id = "discard_failures"
+type = "drop"
+if = '"_jsonparsefailure" in tags'
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut batch: Vec<Event> = [
+        json!({"message": "{}"}),
+        json!({"message": "nope"}),
+        json!({"message": "{\"a\":1}"}),
+    ]
+    .into_iter()
+    .map(Event::from_value)
+    .collect();
+    chain.worker().process(&mut batch);
+    assert_eq!(batch.len(), 2);
+    assert_eq!(counters(&metrics, "parse"), (3, 3, 0, 1));
+    assert_eq!(counters(&metrics, "discard_failures"), (1, 0, 1, 0));
+}
+
+#[test]
+fn mutate_and_date_from_toml() {
+    let out = run(
+        r#"
+[[filters]]
+type = "date"
+field = "logged_at"
+formats = ["UNIX_MS", "ISO8601"]
+timezone = "+09:00"
+
+[[filters]]
+type = "mutate"
+rename = { host = "[host][name]" }
+convert = { port = "integer" }
+add_field = { "route_%{kind}" = "%{[host][name]}:%{port}" }
+add_tag = ["mutated"]
+remove_field = ["logged_at"]
+"#,
+        vec![
+            json!({"logged_at": "2024-05-01 09:00:00", "host": "gw1", "port": "1883", "kind": "mqtt"}),
+        ],
+    );
+    assert_eq!(
+        out[0],
+        json!({
+            "host": {"name": "gw1"}, "port": 1883, "kind": "mqtt",
+            "@timestamp": "2024-05-01T00:00:00.000Z",
+            "route_mqtt": "gw1:1883", "tags": ["mutated"]
+        })
+    );
+}
+
+fn error_text(filters: &str) -> String {
+    match build(filters) {
+        Ok(_) => panic!("the configuration was accepted"),
+        Err(errors) => errors.to_string(),
+    }
+}
+
+#[test]
+fn condition_errors_point_at_the_column_in_the_file() {
+    // The filter's `if` is on line 11 of the file; its `=` is at column 13.
+    let message = error_text(
+        r#"
+[[filters]]
+type = "severity"
+if = 'level = "error"'
+"#,
+    );
+    assert!(
+        message.starts_with("pipeline.toml:11:13: invalid condition: `=` is not an operator"),
+        "{message}"
+    );
+}
+
+#[test]
+fn invalid_filter_settings_are_reported_with_their_position() {
+    let message = error_text(
+        r#"
+[[filters]]
+type = "date"
+formats = ["%H:%M"]
+
+[[filters]]
+type = "mutate"
+convert = { a = "decimal" }
+"#,
+    );
+    assert!(
+        message.contains("pipeline.toml:9:1: filter `date#1` (date): format `%H:%M` has no date"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "pipeline.toml:13:1: filter `mutate#2` (mutate): `convert.a`: unknown type `decimal`"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_settings_name_the_accepted_ones() {
+    let message = error_text("[[filters]]\ntype = \"topic_split\"\nsourc = \"x\"\n");
+    assert!(
+        message.contains(
+            "unknown field `sourc`, expected one of `source`, `prefix`, `count`, `levels`"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_filter_types_list_the_known_ones() {
+    let message = error_text("[[filters]]\ntype = \"grok\"\n");
+    assert!(message.contains("unknown filter type `grok`"), "{message}");
+    assert!(message.contains("`topic_split`"), "{message}");
+}
