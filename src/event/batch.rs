@@ -4,29 +4,70 @@
 //! acknowledgement bookkeeping over hundreds of events. After the filter chain a batch is
 //! frozen behind an `Arc` and every output receives a [`Delivery`] of the same allocation:
 //! fan-out never copies events.
+//!
+//! An input may also hand over a batch *deferred*: raw data plus a decoder that turns it into
+//! events. The filter workers run the decoder, so building events (the allocation-heavy part
+//! of reading logs) happens on every core in parallel instead of on the one thread that reads
+//! files or sockets; inputs then only read, split and keep their acknowledgement books.
 
 use super::ack::AckToken;
 use super::Event;
 use std::sync::Arc;
 
+/// Turns a deferred batch's raw data into events, appending to the vector it is given.
+pub type Decoder = Box<dyn FnOnce(&mut Vec<Event>) + Send + Sync>;
+
 /// Events from one input, with the token that acknowledges them.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Batch {
     pub events: Vec<Event>,
     token: Option<AckToken>,
+    decoder: Option<Decoder>,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("events", &self.events.len())
+            .field("token", &self.token)
+            .field("deferred", &self.decoder.is_some())
+            .finish()
+    }
 }
 
 impl Batch {
     /// A batch whose completion is reported through `token`.
     pub fn new(events: Vec<Event>, token: Option<AckToken>) -> Self {
-        Self { events, token }
+        Self {
+            events,
+            token,
+            decoder: None,
+        }
+    }
+
+    /// A batch whose events are built later, on a filter worker, by `decoder`; `capacity` is
+    /// how many events it will produce.
+    pub fn deferred(
+        capacity: usize,
+        token: Option<AckToken>,
+        decoder: impl FnOnce(&mut Vec<Event>) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            events: Vec::with_capacity(capacity),
+            token,
+            decoder: Some(Box::new(decoder)),
+        }
     }
 
     /// A batch nobody waits for (tests, `sluice test`).
     pub fn untracked(events: Vec<Event>) -> Self {
-        Self {
-            events,
-            token: None,
+        Self::new(events, None)
+    }
+
+    /// Builds the events of a deferred batch (no-op otherwise).
+    pub fn materialize(&mut self) {
+        if let Some(decoder) = self.decoder.take() {
+            decoder(&mut self.events);
         }
     }
 
@@ -101,6 +142,19 @@ mod tests {
             (receipt.batch_id, receipt.status),
             (3, BatchStatus::Delivered)
         );
+    }
+
+    #[test]
+    fn deferred_batches_build_their_events_when_materialized() {
+        let mut batch = Batch::deferred(2, None, |events| {
+            events.push(Event::new());
+            events.push(Event::new());
+        });
+        assert!(batch.is_empty());
+        batch.materialize();
+        assert_eq!(batch.len(), 2);
+        batch.materialize();
+        assert_eq!(batch.len(), 2, "the decoder runs once");
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl FieldPath {
                 _ => return None,
             };
         }
-        current.shift_remove(last)
+        current.remove(last)
     }
 }
 

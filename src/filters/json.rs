@@ -106,7 +106,7 @@ pub fn parse(text: &str) -> Result<Value, sonic_rs::Error> {
 /// parsed key into the old map. Only the order of keys differs (parsed keys first), which JSON
 /// consumers ignore.
 fn merge_into_root(event: &mut Event, mut parsed: Map<String, Value>) {
-    let timestamp = parsed.shift_remove(TIMESTAMP);
+    let timestamp = parsed.remove(TIMESTAMP);
     let previous = std::mem::replace(event.fields_mut(), Map::new());
     for (key, value) in previous {
         if !parsed.contains_key(&key) {

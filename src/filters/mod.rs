@@ -215,6 +215,9 @@ impl FilterChain {
         ChainWorker {
             chain: self.clone(),
             scripts,
+            tallies: Vec::new(),
+            pending: Vec::new(),
+            kept: Vec::new(),
             emitted: Vec::new(),
         }
     }
@@ -226,12 +229,17 @@ pub struct ChainWorker {
     chain: Arc<FilterChain>,
     /// The script worker of each stage that is a script (same index as the stage).
     scripts: Vec<Option<script::ScriptWorker>>,
-    /// Reused buffer for events emitted by scripts.
+    /// Per-stage counts of the batch being processed, added to the shared counters once.
+    tallies: Vec<Tally>,
+    /// Reused buffers: events still to run (with the stage they start at), events kept,
+    /// and events a script just emitted.
+    pending: Vec<(Event, usize)>,
+    kept: Vec<Event>,
     emitted: Vec<Event>,
 }
 
 /// Counts of one stage over one batch, added to the shared counters once.
-#[derive(Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Tally {
     events_in: u64,
     events_out: u64,
@@ -241,47 +249,31 @@ struct Tally {
 
 impl ChainWorker {
     /// Runs every filter over `events` in place; filters may drop or add events.
+    ///
+    /// Each event goes through the whole chain before the next one starts (event-major):
+    /// the event's map stays in cache across the stages, where a stage-major loop would walk
+    /// the whole batch (megabytes of small allocations) once per stage. Events a script emits
+    /// continue from the stage after that script, and come out right after their parent.
     pub fn process(&mut self, events: &mut Vec<Event>) {
-        let chain = &self.chain;
-        for (stage, script) in chain.stages.iter().zip(self.scripts.iter_mut()) {
-            let mut tally = Tally::default();
-            let emitted = &mut self.emitted;
-            events.retain_mut(|event| {
-                if let Some(condition) = &stage.condition {
-                    if !condition.matches(event) {
-                        return true;
-                    }
+        let chain = self.chain.clone();
+        let stages = &chain.stages;
+        if stages.is_empty() {
+            return;
+        }
+        self.tallies.clear();
+        self.tallies.resize(stages.len(), Tally::default());
+        self.kept.clear();
+        self.kept.reserve(events.len());
+        for event in events.drain(..) {
+            self.pending.push((event, 0));
+            while let Some((mut event, first_stage)) = self.pending.pop() {
+                if self.run_from(stages, first_stage, &mut event) {
+                    self.kept.push(event);
                 }
-                tally.events_in += 1;
-                let outcome = match (&stage.filter, script.as_mut()) {
-                    (Filter::Script(_), Some(worker)) => {
-                        let before = emitted.len();
-                        let verdict = worker.apply(event, emitted);
-                        tally.events_out += (emitted.len() - before) as u64;
-                        match verdict {
-                            script::Verdict::Keep => Outcome::Keep,
-                            script::Verdict::Drop => Outcome::Drop,
-                        }
-                    }
-                    (filter, _) => apply_native(filter, event),
-                };
-                match outcome {
-                    Outcome::Keep => {
-                        tally.events_out += 1;
-                        true
-                    }
-                    Outcome::Failed => {
-                        tally.events_out += 1;
-                        tally.errors += 1;
-                        true
-                    }
-                    Outcome::Drop => {
-                        tally.dropped += 1;
-                        false
-                    }
-                }
-            });
-            events.append(emitted);
+            }
+        }
+        std::mem::swap(events, &mut self.kept);
+        for (stage, tally) in stages.iter().zip(&self.tallies) {
             let metrics = &stage.metrics;
             if tally.events_in > 0 {
                 metrics
@@ -300,6 +292,47 @@ impl ChainWorker {
                 metrics.errors.fetch_add(tally.errors, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Runs `event` through the stages from `first_stage` on; false when it was dropped.
+    /// Events emitted by a script are queued to start at the following stage.
+    fn run_from(&mut self, stages: &[Stage], first_stage: usize, event: &mut Event) -> bool {
+        for (index, stage) in stages.iter().enumerate().skip(first_stage) {
+            if let Some(condition) = &stage.condition {
+                if !condition.matches(event) {
+                    continue;
+                }
+            }
+            let tally = &mut self.tallies[index];
+            tally.events_in += 1;
+            let outcome = match (&stage.filter, self.scripts[index].as_mut()) {
+                (Filter::Script(_), Some(worker)) => {
+                    let verdict = worker.apply(event, &mut self.emitted);
+                    tally.events_out += self.emitted.len() as u64;
+                    // Pushed in reverse so they pop (run) in the order they were emitted.
+                    while let Some(extra) = self.emitted.pop() {
+                        self.pending.push((extra, index + 1));
+                    }
+                    match verdict {
+                        script::Verdict::Keep => Outcome::Keep,
+                        script::Verdict::Drop => Outcome::Drop,
+                    }
+                }
+                (filter, _) => apply_native(filter, event),
+            };
+            match outcome {
+                Outcome::Keep => tally.events_out += 1,
+                Outcome::Failed => {
+                    tally.events_out += 1;
+                    tally.errors += 1;
+                }
+                Outcome::Drop => {
+                    tally.dropped += 1;
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 

@@ -62,7 +62,14 @@ impl FileOutput {
             for event in delivery.events().iter().filter(|e| context.wants(e)) {
                 path.clear();
                 self.settings.path.render_into(event, &mut path);
-                let buffer = per_file.entry(path.clone()).or_default();
+                // Look up before inserting: consecutive events nearly always share a file, so
+                // the path is only copied when a new destination appears.
+                if !per_file.contains_key(path.as_str()) {
+                    per_file.insert(path.clone(), Vec::new());
+                }
+                let Some(buffer) = per_file.get_mut(path.as_str()) else {
+                    continue;
+                };
                 event.write_json(buffer)?;
                 buffer.push(b'\n');
                 count += 1;

@@ -197,6 +197,7 @@ impl Pipeline {
             let metrics = worker_metrics.clone();
             tasks.spawn(async move {
                 while let Ok(mut batch) = batches.recv().await {
+                    batch.materialize();
                     let before = batch.events.len() as u64;
                     worker.process(&mut batch.events);
                     stamp_missing_timestamps(&mut batch.events);

@@ -14,6 +14,10 @@ use std::path::Path;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// The same allocator as the `sluice` binary, so the figures match what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn cpu_seconds() -> f64 {
     // User + system time of this process from /proc (getrusage would need `unsafe`).
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();

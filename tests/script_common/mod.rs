@@ -94,7 +94,7 @@ pub fn event(value: Value) -> Event {
     let Value::Object(mut fields) = value else {
         panic!("events are objects")
     };
-    let metadata = match fields.shift_remove("@metadata") {
+    let metadata = match fields.remove("@metadata") {
         Some(Value::Object(metadata)) => metadata,
         _ => Map::new(),
     };

@@ -60,7 +60,7 @@ struct Harvester {
     key: FileKey,
     path: PathBuf,
     /// `log.file` of this file's events, built once per path.
-    file_value: Value,
+    file_value: Arc<Value>,
     handle: Option<File>,
     stream: StreamId,
     splitter: LineSplitter,
@@ -130,6 +130,7 @@ struct Publisher {
     ack_sender: AckSender,
     receipts: AckReceiver,
     batcher: Batcher,
+    shape: Arc<EventShape>,
     metrics: Arc<ComponentMetrics>,
 }
 
@@ -150,17 +151,17 @@ impl Publisher {
         let Some(output) = &self.output else {
             return Err(PipelineClosed);
         };
-        let SealedBatch {
-            events,
-            bytes,
-            ends,
-        } = batch;
-        let count = events.len() as u64;
+        let SealedBatch { lines, bytes, ends } = batch;
+        let count = lines.len() as u64;
         let id = self.acks.register(ends);
         let token = self.ack_sender.token(id);
         // Kept so that a batch the pipeline refuses is acknowledged as failed, not delivered.
         let guard = token.clone();
-        match output.send_blocking(Batch::new(events, Some(token))) {
+        let shape = self.shape.clone();
+        let deferred = Batch::deferred(lines.len(), Some(token), move |events| {
+            lines.decode(&shape, events)
+        });
+        match output.send_blocking(deferred) {
             Ok(()) => {
                 self.metrics.events_in.fetch_add(count, Ordering::Relaxed);
                 self.metrics
@@ -204,7 +205,6 @@ pub(super) struct Tailer {
     shutdown: CancellationToken,
     once: bool,
     metrics: Arc<ComponentMetrics>,
-    shape: EventShape,
     files: HashMap<FileKey, Harvester>,
     open_handles: usize,
     next_stream: StreamId,
@@ -225,7 +225,11 @@ pub(super) struct Tailer {
 impl Tailer {
     pub fn new(settings: Settings, context: InputContext, host_name: String) -> Self {
         let (ack_sender, receipts) = ack_channel();
-        let shape = EventShape::new(host_name, settings.fields.clone(), &settings.tags);
+        let shape = Arc::new(EventShape::new(
+            host_name,
+            settings.fields.clone(),
+            &settings.tags,
+        ));
         let wake = Wakeups::new(&context.shutdown, !context.once);
         Self {
             store: CheckpointStore::new(&context.data_dir, &context.id),
@@ -235,13 +239,13 @@ impl Tailer {
                 ack_sender,
                 receipts,
                 batcher: Batcher::new(context.settings.batch_size, context.settings.batch_bytes),
+                shape,
                 metrics: context.metrics.clone(),
             },
             id: context.id,
             shutdown: context.shutdown,
             once: context.once,
             metrics: context.metrics,
-            shape,
             files: HashMap::new(),
             open_handles: 0,
             next_stream: 0,
@@ -631,13 +635,11 @@ impl Tailer {
             harvester.last_read = Instant::now();
             self.now = format_timestamp(chrono::Utc::now());
             let stream = harvester.stream;
-            let shape = &self.shape;
             let batcher = &mut self.publisher.batcher;
             let now = &self.now;
             let file_value = &harvester.file_value;
             harvester.splitter.feed(&self.buffer[..read], |line| {
-                let event = shape.event(&line, file_value, now);
-                batcher.push(event, line.bytes.len(), stream, line.end);
+                batcher.push(&line, file_value, now, stream, line.end);
             });
             if !harvester.fingerprint.is_complete()
                 && harvester.splitter.position() > harvester.fingerprint.len
@@ -691,17 +693,11 @@ impl Tailer {
         if self.once || deleted {
             // The partial last line will never be completed (deleted) or the run ends (`--once`).
             let stream = harvester.stream;
-            let shape = &self.shape;
             let batcher = &mut self.publisher.batcher;
             let now = &self.now;
             let file_value = &harvester.file_value;
             harvester.splitter.finish(|line| {
-                batcher.push(
-                    shape.event(&line, file_value, now),
-                    line.bytes.len(),
-                    stream,
-                    line.end,
-                );
+                batcher.push(&line, file_value, now, stream, line.end);
             });
             if self.once {
                 harvester.finished = true;
