@@ -397,7 +397,7 @@ fn compare_case(case: &Case, events: &[Event], harness: &Harness) -> Result<Vec<
             let mut receiving: Vec<&str> = harness
                 .outputs
                 .iter()
-                .filter(|(_, condition)| condition.as_ref().map_or(true, |c| c.matches(event)))
+                .filter(|(_, condition)| condition.as_ref().is_none_or(|c| c.matches(event)))
                 .map(|(id, _)| id.as_str())
                 .collect();
             let mut wanted: Vec<&str> = expected_outputs.iter().map(String::as_str).collect();

@@ -17,9 +17,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `tests/fixtures/node` with `node_modules` installed.
-// `File::lock` is stable since 1.89; the crate's `rust-version` predates it but tests run on
-// the pinned toolchain.
-#[allow(clippy::incompatible_msrv)]
 pub fn node_fixture_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/node");
     let installed = dir.join("node_modules/winston/package.json");
