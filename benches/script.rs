@@ -219,11 +219,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let empty = std::env::temp_dir().join("sluice-bench-empty.rhai");
     std::fs::write(&empty, "// nothing\n")?;
-    {
-        let filter = build_script(manifest, &empty.display().to_string())?;
+    let mut extra = vec![("script: empty (per-run floor)".to_string(), empty)];
+    // BENCH_SCRIPT=path/to/x.rhai adds a row for any script (run on the same record).
+    if let Ok(path) = std::env::var("BENCH_SCRIPT") {
+        extra.push((format!("script: {path}"), std::path::PathBuf::from(path)));
+    }
+    for (name, path) in extra {
+        let filter = build_script(manifest, &path.display().to_string())?;
         let mut worker = filter.worker();
         let mut emitted = Vec::new();
-        report("script: empty (per-run floor)", total, rounds, || {
+        report(&name, total, rounds, || {
             let started = Instant::now();
             for _ in 0..total {
                 let mut event = record.clone();

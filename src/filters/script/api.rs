@@ -20,6 +20,7 @@ use crate::event::{format_timestamp, parse_timestamp, Event, FieldPath, Template
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position, INT};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -334,6 +335,43 @@ pub fn register(engine: &mut Engine) {
     });
 }
 
+/// Every identifier that follows a `.` in `source`: the property names a script may use.
+pub fn property_names(source: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = source;
+    while let Some(dot) = rest.find('.') {
+        rest = rest[dot + 1..].trim_start();
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            names.insert(name.to_string());
+        }
+        rest = &rest[end..];
+    }
+    names
+}
+
+/// Registers a getter and a setter of `Event` for each name (`@metadata` is not an
+/// identifier, so it always goes through the indexer).
+pub fn register_properties(engine: &mut Engine, names: &BTreeSet<String>) {
+    for name in names {
+        let key: Arc<str> = name.as_str().into();
+        engine.register_get(name, move |handle: &mut EventHandle| {
+            handle.lock().get_property(&key)
+        });
+        let key: Arc<str> = name.as_str().into();
+        engine.register_set(
+            name,
+            move |handle: &mut EventHandle, value: Dynamic| -> ScriptResult<()> {
+                let value = from_dynamic(value);
+                handle.lock().set_property(&key, value)
+            },
+        );
+    }
+}
+
 /// The argument of `emit`: a map (with an optional `@metadata` map) or an `Event`.
 fn event_from_dynamic(value: Dynamic) -> ScriptResult<Event> {
     if value.is::<EventHandle>() {
@@ -356,6 +394,13 @@ fn event_from_dynamic(value: Dynamic) -> ScriptResult<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_names_are_the_identifiers_after_dots() {
+        let names = property_names("event.payloadSize = event . details.topic_1 + 1.5; x.2");
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(names, ["details", "payloadSize", "topic_1"]);
+    }
 
     #[test]
     fn topic_filters_follow_mqtt_wildcards() {

@@ -13,7 +13,7 @@ use super::api;
 use rhai::module_resolvers::FileModuleResolver;
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Engine, Shared};
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// Expression nesting allowed at the top level and inside functions.
@@ -41,8 +41,31 @@ fn standard_library() -> Shared<rhai::Module> {
         .clone()
 }
 
-/// Builds the engine of filter `id`.
-pub fn build(id: &str, limits: &Limits, imports_from: Option<&Path>) -> Engine {
+/// What every engine of one filter is built from.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// The filter id, for log lines.
+    pub id: String,
+    pub limits: Limits,
+    pub imports_from: Option<PathBuf>,
+}
+
+impl EngineSettings {
+    /// The engine for one version of the script `source`: the API, plus a getter and setter
+    /// for each name `source` uses after a dot. Rhai looks up a property getter first and, for
+    /// a type without one, builds an error message before falling back to the indexer; that
+    /// costs more than the rest of a small script, so the names are found in the text
+    /// (a superset: method names and words in strings too, which is harmless) and registered.
+    /// Names not found there (used only in imported modules) still work through the indexer.
+    pub fn build(&self, source: &str) -> Engine {
+        let mut engine = build(&self.id, &self.limits, self.imports_from.as_deref());
+        api::register_properties(&mut engine, &api::property_names(source));
+        engine
+    }
+}
+
+/// Builds the engine of filter `id`, with the API but no property getters.
+pub fn build(id: &str, limits: &Limits, imports_from: Option<&std::path::Path>) -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(standard_library());
     api::register(&mut engine);

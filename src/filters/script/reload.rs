@@ -9,6 +9,7 @@
 //! distinct content and the previous AST keeps running.
 
 use super::api::EventHandle;
+use super::engine::EngineSettings;
 use crate::config::{ConfigError, Source};
 use crate::metrics::ComponentMetrics;
 use rhai::{Engine, ParseError, Scope, AST};
@@ -82,12 +83,31 @@ fn byte_offset(text: &str, line: usize, column: usize) -> usize {
     line_start + within
 }
 
+/// One version of a script: its AST and the engine built for it.
+///
+/// The engine is built per version because it carries a getter and a setter for each field
+/// name the script writes as a property (`event.payloadSize`): without them Rhai would find no
+/// getter, format an error message, and only then fall back to the indexer, on every access
+/// (see `engine::build`).
+pub struct Compiled {
+    pub engine: Engine,
+    pub ast: AST,
+}
+
+impl fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compiled").finish_non_exhaustive()
+    }
+}
+
 /// Compiles `text` the way every version of a script is compiled.
-fn compile(engine: &Engine, text: &str) -> Result<AST, ParseError> {
+fn compile(settings: &EngineSettings, text: &str) -> Result<Compiled, ParseError> {
+    let engine = settings.build(text);
     let mut scope = Scope::new();
     // Strict variables: the compiler must know `event` exists.
     scope.push("event", EventHandle::default());
-    engine.compile_with_scope(&scope, text)
+    let ast = engine.compile_with_scope(&scope, text)?;
+    Ok(Compiled { engine, ast })
 }
 
 /// What the reloader knows about the script file.
@@ -107,12 +127,12 @@ struct Reloader {
     last_error: Mutex<Option<ConfigError>>,
 }
 
-/// A compiled script and the engine it runs on.
+/// A compiled script and how to compile its next version.
 pub struct Program {
     id: String,
-    engine: Engine,
+    settings: EngineSettings,
     origin: Origin,
-    ast: RwLock<Arc<AST>>,
+    current: RwLock<Arc<Compiled>>,
     generation: AtomicU64,
     reloader: Option<Reloader>,
     metrics: Arc<ComponentMetrics>,
@@ -132,13 +152,13 @@ impl Program {
     /// Compiles the first version; `reload_interval` enables reloading (file scripts only).
     pub fn compile(
         id: &str,
-        engine: Engine,
+        settings: EngineSettings,
         origin: Origin,
         text: &str,
         reload_interval: Option<Duration>,
         metrics: Arc<ComponentMetrics>,
     ) -> Result<Self, ConfigError> {
-        let ast = compile(&engine, text).map_err(|e| origin.compile_error(id, text, &e))?;
+        let compiled = compile(&settings, text).map_err(|e| origin.compile_error(id, text, &e))?;
         let reloader = match (&origin, reload_interval) {
             (Origin::File(path), Some(interval)) => {
                 let metadata = std::fs::metadata(path).ok();
@@ -158,9 +178,9 @@ impl Program {
         };
         Ok(Self {
             id: id.to_string(),
-            engine,
+            settings,
             origin,
-            ast: RwLock::new(Arc::new(ast)),
+            current: RwLock::new(Arc::new(compiled)),
             generation: AtomicU64::new(0),
             reloader,
             metrics,
@@ -169,10 +189,6 @@ impl Program {
 
     pub fn id(&self) -> &str {
         &self.id
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     pub fn origin(&self) -> &Origin {
@@ -191,13 +207,13 @@ impl Program {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// The current AST and its generation.
-    pub fn current(&self) -> (Arc<AST>, u64) {
-        let ast = match self.ast.read() {
+    /// The current version and its generation.
+    pub fn current(&self) -> (Arc<Compiled>, u64) {
+        let compiled = match self.current.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        (ast, self.generation())
+        (compiled, self.generation())
     }
 
     pub fn reload_error(&self) -> Option<ConfigError> {
@@ -245,11 +261,11 @@ impl Program {
             return;
         }
         state.digest = digest;
-        match compile(&self.engine, &text) {
-            Ok(ast) => {
-                match self.ast.write() {
-                    Ok(mut guard) => *guard = Arc::new(ast),
-                    Err(poisoned) => *poisoned.into_inner() = Arc::new(ast),
+        match compile(&self.settings, &text) {
+            Ok(compiled) => {
+                match self.current.write() {
+                    Ok(mut guard) => *guard = Arc::new(compiled),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(compiled),
                 }
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 *lock(&reloader.last_error) = None;
