@@ -50,11 +50,21 @@ fn a_failed_output_leaves_the_checkpoint_behind_and_a_rerun_delivers_everything(
     .unwrap();
 
     let failed = run_once(&config);
-    assert_eq!(failed.status.code(), Some(1), "{}", String::from_utf8_lossy(&failed.stderr));
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
 
     std::fs::remove_file(&out).unwrap();
     let fixed = run_once(&config);
-    assert_eq!(fixed.status.code(), Some(0), "{}", String::from_utf8_lossy(&fixed.stderr));
+    assert_eq!(
+        fixed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fixed.stderr)
+    );
     let mut delivered = lines_in(&out);
     delivered.sort_by_key(|l| l[6..].parse::<u32>().unwrap());
     assert_eq!(delivered, lines);
@@ -85,7 +95,12 @@ fn fan_out_delivers_to_every_output() {
     )
     .unwrap();
     let out = run_once(&config);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for name in ["a", "b"] {
         let mut got = lines_in(&dir.path().join(name));
         got.sort_by_key(|l| l[6..].parse::<u32>().unwrap());
@@ -93,5 +108,9 @@ fn fan_out_delivers_to_every_output() {
     }
     let rerun = run_once(&config);
     assert_eq!(rerun.status.code(), Some(0));
-    assert_eq!(lines_in(&dir.path().join("a")).len(), lines.len(), "nothing re-delivered");
+    assert_eq!(
+        lines_in(&dir.path().join("a")).len(),
+        lines.len(),
+        "nothing re-delivered"
+    );
 }

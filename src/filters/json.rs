@@ -15,7 +15,7 @@
 //!
 //! Parsing uses `sonic-rs` (SIMD) to build the `serde_json` values directly; it produces the
 //! same values as `serde_json` and was measured faster on 300-400 byte log lines (see
-//! `benches/filter_chain.rs`).
+//! `tests/bench/filter_chain.rs`).
 
 use super::date::parse_iso8601;
 use super::Outcome;
@@ -108,10 +108,9 @@ pub fn parse(text: &str) -> Result<Value, sonic_rs::Error> {
 fn merge_into_root(event: &mut Event, mut parsed: Map<String, Value>) {
     let timestamp = parsed.remove(TIMESTAMP);
     let previous = std::mem::replace(event.fields_mut(), Map::new());
+    // One hash per key (`entry`) instead of a lookup plus an insert.
     for (key, value) in previous {
-        if !parsed.contains_key(&key) {
-            parsed.insert(key, value);
-        }
+        parsed.entry(key).or_insert(value);
     }
     *event.fields_mut() = parsed;
     if let Some(value) = timestamp {

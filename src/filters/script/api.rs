@@ -3,7 +3,7 @@
 //! The event is handed to the script as a custom type wrapping the [`Event`] itself, not as a
 //! Rhai map. A map would have to be built from all ~15 fields of an MQTT record before every
 //! run and turned back into JSON after it, even when the script reads one field; with the
-//! custom type only the fields the script touches are converted (`benches/script.rs` measures
+//! custom type only the fields the script touches are converted (`tests/bench/script.rs` measures
 //! both; see the module docs of `script` for the numbers). Property syntax still works
 //! (`event.payloadSize`, `event.details.topic = "x"`) because Rhai falls back to the string
 //! indexer registered here when a type has no getter of that name.

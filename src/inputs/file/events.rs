@@ -293,7 +293,13 @@ mod tests {
         };
         let mut batcher = Batcher::new(3, 1000);
         for (i, stream) in [1, 1, 2, 1].into_iter().enumerate() {
-            batcher.push(&line(b"0123456789"), &file, "t", stream, (i as u64 + 1) * 10);
+            batcher.push(
+                &line(b"0123456789"),
+                &file,
+                "t",
+                stream,
+                (i as u64 + 1) * 10,
+            );
         }
         let first = batcher.take_sealed().unwrap();
         assert_eq!(first.lines.len(), 3);
@@ -316,9 +322,33 @@ mod tests {
         let first_file = EventShape::file_value(std::path::Path::new("a.log"));
         let second_file = EventShape::file_value(std::path::Path::new("b.log"));
         let lines = [
-            (Line { bytes: b"one", offset: 0, end: 4, truncated: false }, &first_file),
-            (Line { bytes: b"two", offset: 0, end: 4, truncated: true }, &second_file),
-            (Line { bytes: b"three", offset: 4, end: 10, truncated: false }, &first_file),
+            (
+                Line {
+                    bytes: b"one",
+                    offset: 0,
+                    end: 4,
+                    truncated: false,
+                },
+                &first_file,
+            ),
+            (
+                Line {
+                    bytes: b"two",
+                    offset: 0,
+                    end: 4,
+                    truncated: true,
+                },
+                &second_file,
+            ),
+            (
+                Line {
+                    bytes: b"three",
+                    offset: 4,
+                    end: 10,
+                    truncated: false,
+                },
+                &first_file,
+            ),
         ];
         let mut batcher = Batcher::new(10, 1000);
         for (line, file) in &lines {
