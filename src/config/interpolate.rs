@@ -87,7 +87,9 @@ pub fn interpolate(
     let mut i = 0;
     let mut copied = 0;
     while i < bytes.len() {
-        let rest = &text[i..];
+        // Scanning is byte-wise (every token we look for is ASCII); `text` is only sliced at
+        // the ASCII `$`/`}` of a reference, which are always character boundaries.
+        let rest = &bytes[i..];
         match state {
             State::Comment => {
                 if bytes[i] == b'\n' {
@@ -101,12 +103,12 @@ pub fn interpolate(
                 i += 1;
                 continue;
             }
-            State::Normal if rest.starts_with("\"\"\"") => {
+            State::Normal if rest.starts_with(b"\"\"\"") => {
                 state = State::MultiBasic;
                 i += 3;
                 continue;
             }
-            State::Normal if rest.starts_with("'''") => {
+            State::Normal if rest.starts_with(b"'''") => {
                 state = State::MultiLiteral;
                 i += 3;
                 continue;
@@ -135,30 +137,30 @@ pub fn interpolate(
                 i += 1;
                 continue;
             }
-            State::MultiBasic if rest.starts_with("\"\"\"") => {
+            State::MultiBasic if rest.starts_with(b"\"\"\"") => {
                 state = State::Normal;
                 i += 3;
                 continue;
             }
-            State::MultiLiteral if rest.starts_with("'''") => {
+            State::MultiLiteral if rest.starts_with(b"'''") => {
                 state = State::Normal;
                 i += 3;
                 continue;
             }
             _ => {}
         }
-        if !rest.starts_with("${") {
+        if !rest.starts_with(b"${") {
             i += 1;
             continue;
         }
-        let Some(close) = rest.find('}') else {
+        let Some(close) = rest.iter().position(|&b| b == b'}') else {
             errors.push(InterpolationError::Malformed(MalformedReference {
                 offset: i,
                 reason: "`${` without a closing `}`".into(),
             }));
             break;
         };
-        let body = &rest[2..close];
+        let body = &text[i + 2..i + close];
         let (name, default) = match body.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
             None => (body, None),
@@ -308,6 +310,17 @@ mod tests {
             interpolate("a = \"${bad-name}\"", env).unwrap_err()[0],
             InterpolationError::Malformed(_)
         ));
+    }
+
+    #[test]
+    fn escapes_before_multibyte_characters_do_not_split_them() {
+        // Found by the loader fuzz test: a backslash before `é` used to make the scanner slice
+        // the text inside the character.
+        let out = interpolate("a = \"\\\u{e9}${PORT}\"", env).unwrap();
+        assert_eq!(out.text, "a = \"\\\u{e9}5044\"");
+        assert!(interpolate("\"\\\u{e9}", env).is_ok());
+        assert_eq!(interpolate("\u{e9}", env).unwrap().text, "\u{e9}");
+        assert_eq!(interpolate("\u{a1}", env).unwrap().text, "\u{a1}");
     }
 
     #[test]

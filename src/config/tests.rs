@@ -125,3 +125,62 @@ fn every_problem_is_reported_in_file_order() {
     assert!(errors[0].starts_with("pipeline.toml:3:1:"));
     assert!(errors[1].starts_with("pipeline.toml:6:1:"));
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fragments() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "[inputs.a]\n",
+            "[[filters]]\n",
+            "[outputs.o]\n",
+            "type = \"stdin\"\n",
+            "type = \"file\"\n",
+            "type = \"json\"\n",
+            "type = \"null\"\n",
+            "if = '",
+            "a == 1",
+            "'\n",
+            "\"${X}\"",
+            "${Y:-d}",
+            "${",
+            "}",
+            "#",
+            "\n",
+            "'''",
+            "\"\"\"",
+            "=",
+            "[",
+            "]",
+            "{",
+            "}",
+            "path = ",
+            "paths = [",
+            "x",
+            " ",
+            "\\",
+            "\u{e9}",
+        ]);
+        prop::collection::vec(pieces, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        /// Whatever the text, loading returns a config or positioned errors; it never panics,
+        /// and every error position lies inside the file.
+        #[test]
+        fn loading_arbitrary_text_never_panics(text in fragments()) {
+            let lines = text.lines().count().max(1);
+            if let Err(errors) = parse_with(&text, &[("X", "v\"al\\ue")]) {
+                for error in errors.0 {
+                    prop_assert!(error.line <= lines + 1, "{error}");
+                }
+            }
+        }
+
+        #[test]
+        fn loading_arbitrary_bytes_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_with(&text, &[]);
+        }
+    }
+}
