@@ -5,6 +5,7 @@
 //! output is done with them. Inputs acknowledge upstream (checkpoints, Beats ACKs) only
 //! through those receipts.
 
+pub mod beats;
 pub mod file;
 pub mod stdin;
 
@@ -18,17 +19,19 @@ use tokio_util::sync::CancellationToken;
 /// Every input type.
 #[derive(Debug, Clone)]
 pub enum InputConfig {
+    Beats(beats::BeatsInputConfig),
     File(file::FileInputConfig),
     Stdin(stdin::StdinInputConfig),
 }
 
 impl ComponentKind for InputConfig {
     const KIND: &'static str = "input";
-    const TYPES: &'static [&'static str] = &["file", "stdin"];
+    const TYPES: &'static [&'static str] = &["beats", "file", "stdin"];
     const CONDITIONAL: bool = false;
 
     fn from_type(type_name: &str, table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
         match type_name {
+            "beats" => settings(table).map(Self::Beats),
             "file" => settings(table).map(Self::File),
             "stdin" => settings(table).map(Self::Stdin),
             other => Err(serde::de::Error::custom(format!(
@@ -82,6 +85,7 @@ pub struct InputContext {
 /// An input ready to run.
 #[derive(Debug)]
 pub enum Input {
+    Beats(beats::BeatsInput),
     File(file::FileInput),
     Stdin(stdin::StdinInput),
 }
@@ -89,6 +93,8 @@ pub enum Input {
 /// Why an input stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    #[error(transparent)]
+    Beats(#[from] beats::BeatsInputError),
     #[error(transparent)]
     File(#[from] file::FileInputError),
     #[error("stdin: {0}")]
@@ -101,6 +107,9 @@ impl Input {
     /// Builds the input from its settings.
     pub fn build(config: &InputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
         Ok(match config {
+            InputConfig::Beats(settings) => {
+                Self::Beats(beats::BeatsInput::new(settings.clone(), context)?)
+            }
             InputConfig::File(settings) => {
                 Self::File(file::FileInput::new(settings.clone(), context)?)
             }
@@ -111,6 +120,7 @@ impl Input {
     /// Whether the input ends by itself under `--once`.
     pub fn is_finite(&self) -> bool {
         match self {
+            Self::Beats(_) => false,
             Self::File(_) | Self::Stdin(_) => true,
         }
     }
@@ -119,6 +129,7 @@ impl Input {
     /// its in-flight batches to be acknowledged.
     pub async fn run(self, context: InputContext) -> Result<(), InputError> {
         match self {
+            Self::Beats(input) => input.run(context).await.map_err(InputError::from),
             Self::File(input) => {
                 let handle = tokio::task::spawn_blocking(move || input.run(context));
                 match handle.await {

@@ -1,0 +1,151 @@
+//! Settings of `type = "beats"`, and their validation.
+//!
+//! Defaults follow Logstash's beats input where it has one (port 5044, 60 s client inactivity
+//! timeout, a keep-alive ACK at most 5 s after the last write) and go-lumber's server where
+//! Logstash has no bound at all (windows of at most 10,000 events). The size caps exist because
+//! a Beats server faces whatever connects to it: without them one client could make us buffer a
+//! 4 GiB frame or inflate a zip bomb. They are generous for Filebeat (2,048-event windows, lines
+//! of at most 10 MiB) and can be raised when a fleet needs more.
+
+use crate::config::{BuildContext, ConfigError};
+use crate::inputs::file::Interval;
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const DEFAULT_ADDRESS: &str = "0.0.0.0:5044";
+const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_WINDOW_SIZE: u32 = 10_000;
+const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+
+/// `type = "beats"`: the settings, boxed so the input enum stays small.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct BeatsInputConfig(Box<BeatsInputSettings>);
+
+/// The keys of a `type = "beats"` input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeatsInputSettings {
+    /// `IP:port` to listen on.
+    #[serde(default = "default_address")]
+    pub address: Spanned<String>,
+    /// While a window waits for the pipeline, an ACK 0 is sent this long after the last write
+    /// so the client does not time out (Filebeat's `timeout` is 30 s) and resend.
+    #[serde(default = "default_keepalive_interval")]
+    pub keepalive_interval: Spanned<Interval>,
+    /// A connection with nothing received and nothing pending for this long is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Spanned<Interval>,
+    /// Most events one window may announce; a larger window closes the connection.
+    #[serde(default = "default_max_window_size")]
+    pub max_window_size: Spanned<u32>,
+    /// Most bytes of one frame as sent (a compressed window, or one JSON event).
+    #[serde(default = "default_max_frame_bytes")]
+    pub max_frame_bytes: Spanned<usize>,
+    /// Most bytes one compressed frame may inflate to.
+    #[serde(default = "default_max_decompressed_bytes")]
+    pub max_decompressed_bytes: Spanned<usize>,
+    /// Most clients connected at once; further clients wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: Spanned<usize>,
+}
+
+fn default_address() -> Spanned<String> {
+    Spanned::new(0..0, DEFAULT_ADDRESS.to_string())
+}
+
+fn default_keepalive_interval() -> Spanned<Interval> {
+    Spanned::new(0..0, Interval(DEFAULT_KEEPALIVE_INTERVAL))
+}
+
+fn default_idle_timeout() -> Spanned<Interval> {
+    Spanned::new(0..0, Interval(DEFAULT_IDLE_TIMEOUT))
+}
+
+fn default_max_window_size() -> Spanned<u32> {
+    Spanned::new(0..0, DEFAULT_MAX_WINDOW_SIZE)
+}
+
+fn default_max_frame_bytes() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_MAX_FRAME_BYTES)
+}
+
+fn default_max_decompressed_bytes() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_MAX_DECOMPRESSED_BYTES)
+}
+
+fn default_max_connections() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_MAX_CONNECTIONS)
+}
+
+/// The settings after validation, in the form the server uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub address: SocketAddr,
+    pub keepalive_interval: Duration,
+    pub idle_timeout: Duration,
+    pub max_window_size: u32,
+    pub max_frame_bytes: usize,
+    pub max_decompressed_bytes: usize,
+    pub max_connections: usize,
+}
+
+impl Settings {
+    /// Checks every value; a problem points at the value that causes it.
+    pub fn validate(config: BeatsInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        let config = *config.0;
+        let address = config
+            .address
+            .get_ref()
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                context.error_at(
+                    Some(config.address.span()),
+                    format!(
+                        "invalid `address` `{}`: expected `IP:port`, e.g. `0.0.0.0:5044`",
+                        config.address.get_ref()
+                    ),
+                )
+            })?;
+        let non_zero = |value: &Spanned<Interval>, name: &str| {
+            if value.get_ref().0.is_zero() {
+                Err(context.error_at(
+                    Some(value.span()),
+                    format!("`{name}` must be longer than zero"),
+                ))
+            } else {
+                Ok(value.get_ref().0)
+            }
+        };
+        let positive = |value: &Spanned<usize>, name: &str| {
+            if *value.get_ref() == 0 {
+                Err(context.error_at(Some(value.span()), format!("`{name}` must be at least 1")))
+            } else {
+                Ok(*value.get_ref())
+            }
+        };
+        if *config.max_window_size.get_ref() == 0 {
+            return Err(context.error_at(
+                Some(config.max_window_size.span()),
+                "`max_window_size` must be at least 1",
+            ));
+        }
+        Ok(Self {
+            address,
+            keepalive_interval: non_zero(&config.keepalive_interval, "keepalive_interval")?,
+            idle_timeout: non_zero(&config.idle_timeout, "idle_timeout")?,
+            max_window_size: *config.max_window_size.get_ref(),
+            max_frame_bytes: positive(&config.max_frame_bytes, "max_frame_bytes")?,
+            max_decompressed_bytes: positive(
+                &config.max_decompressed_bytes,
+                "max_decompressed_bytes",
+            )?,
+            max_connections: positive(&config.max_connections, "max_connections")?,
+        })
+    }
+}

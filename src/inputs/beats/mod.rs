@@ -1,0 +1,79 @@
+//! Receives events from Filebeat and other Beats over the Lumberjack v2 protocol, as a drop-in
+//! for Logstash's beats input (`output.logstash.hosts` just points here).
+//!
+//! The point of the protocol is at-least-once delivery: a Beat keeps a window of events until
+//! the server acknowledges it, and resends it otherwise. So this input acknowledges a window
+//! only when every output has delivered every event of it (not, as Logstash does, when the
+//! events are merely queued in memory), keeps waiting clients alive with keep-alive ACKs, and
+//! closes a connection rather than acknowledging something that failed.
+//!
+//! - `frame.rs`: the wire format, decoded check-then-parse, with size caps and a bounded inflate.
+//! - `connection.rs`: one client: windows to batches, receipts to in-order ACKs, keep-alives.
+//! - `server.rs`: the listener, the connection cap, shutdown.
+//! - `events.rs`: payloads to events in Filebeat's shape (`@metadata` moved to metadata).
+//! - `config.rs`: settings and their defaults.
+
+mod config;
+mod connection;
+mod events;
+mod frame;
+mod server;
+#[cfg(test)]
+mod tests;
+
+pub use config::{BeatsInputConfig, BeatsInputSettings};
+pub use events::{
+    IP_ADDRESS_METADATA, JSON_PARSE_FAILURE_TAG, ORIGINAL_TIMESTAMP_FIELD,
+    TIMESTAMP_PARSE_FAILURE_TAG,
+};
+
+use super::InputContext;
+use crate::config::{BuildContext, ConfigError};
+use config::Settings;
+use connection::Shared;
+use frame::Limits;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Why the Beats input stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BeatsInputError {
+    #[error("cannot listen for Beats on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The Beats input.
+#[derive(Debug)]
+pub struct BeatsInput {
+    settings: Settings,
+}
+
+impl BeatsInput {
+    /// Validates the settings; every problem points at its place in the pipeline file.
+    pub fn new(settings: BeatsInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        Ok(Self {
+            settings: Settings::validate(settings, context)?,
+        })
+    }
+
+    /// Serves clients until `context.shutdown` is cancelled, then lets every connection
+    /// finish its pending windows.
+    pub async fn run(self, context: InputContext) -> Result<(), BeatsInputError> {
+        let listener = server::bind(self.settings.address).await?;
+        server::serve(listener, Arc::new(self.into_shared(context))).await
+    }
+
+    fn into_shared(self, context: InputContext) -> Shared {
+        Shared {
+            limits: Limits {
+                max_window_size: self.settings.max_window_size,
+                max_frame_bytes: self.settings.max_frame_bytes,
+            },
+            settings: self.settings,
+            context,
+        }
+    }
+}

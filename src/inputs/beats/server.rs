@@ -1,0 +1,103 @@
+//! The listener: accepts clients, bounds how many are served at once, isolates them.
+//!
+//! Every connection runs in its own task with its own buffers and acknowledgement channel, so
+//! a client that sends garbage, stalls or floods is closed (or slowed by TCP) without touching
+//! the others. A semaphore caps concurrent connections: beyond the cap, clients wait in the
+//! kernel's listen backlog and are served as soon as a slot frees, instead of being refused
+//! (Filebeat would back off for up to a minute). On shutdown the listener closes first, then
+//! every connection finishes its own drain.
+
+use super::connection::{self, Shared};
+use super::BeatsInputError;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Binds the configured address.
+pub async fn bind(address: SocketAddr) -> Result<TcpListener, BeatsInputError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| BeatsInputError::Bind { address, source })
+}
+
+/// Accepts and serves clients until shutdown, then waits for every connection to finish.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<(), BeatsInputError> {
+    let context = &shared.context;
+    let local = listener
+        .local_addr()
+        .map_err(|source| BeatsInputError::Bind {
+            address: shared.settings.address,
+            source,
+        })?;
+    tracing::info!(input = %context.id, address = %local, "Listening for Beats clients.");
+    let slots = Arc::new(Semaphore::new(shared.settings.max_connections));
+    let mut connections = JoinSet::new();
+    loop {
+        let accept = async {
+            let slot = slots.clone().acquire_owned().await;
+            (slot, listener.accept().await)
+        };
+        let (slot, accepted) = tokio::select! {
+            biased;
+            _ = context.shutdown.cancelled() => break,
+            Some(finished) = connections.join_next() => {
+                report_panic(&shared, finished);
+                continue;
+            }
+            accepted = accept => accepted,
+        };
+        let Ok(slot) = slot else { break };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Typically out of file descriptors: say so, and give the system a moment.
+                tracing::warn!(input = %context.id, %error, "Cannot accept a Beats connection.");
+                context.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        connections.spawn(async move {
+            handle(stream, peer, &shared).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    while let Some(finished) = connections.join_next().await {
+        report_panic(&shared, finished);
+    }
+    Ok(())
+}
+
+async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+    let context = &shared.context;
+    let _ = stream.set_nodelay(true);
+    tracing::debug!(input = %context.id, %peer, "Beats client connected.");
+    let (reader, writer) = stream.into_split();
+    let peer_ip: Arc<str> = Arc::from(peer.ip().to_string());
+    match connection::serve(reader, writer, peer_ip, shared.clone()).await {
+        Ok(()) => tracing::debug!(input = %context.id, %peer, "Beats client disconnected."),
+        Err(error) if error.is_fault() => {
+            context.metrics.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(input = %context.id, %peer, %error, "Closed a Beats connection.");
+        }
+        Err(error) => {
+            tracing::info!(input = %context.id, %peer, %error, "Closed a Beats connection.");
+        }
+    }
+}
+
+fn report_panic(shared: &Shared, finished: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = finished {
+        shared
+            .context
+            .metrics
+            .errors
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!(input = %shared.context.id, %error, "A Beats connection task failed.");
+    }
+}

@@ -1,0 +1,444 @@
+//! The server against raw TCP clients, with the test playing the pipeline: it receives the
+//! batches, inspects them, and decides when (and whether) each one is delivered.
+
+use super::config::Settings;
+use super::connection::Shared;
+use super::frame::encode::{compressed, data, json, window, zlib};
+use super::frame::Limits;
+use super::{server, BeatsInputError, JSON_PARSE_FAILURE_TAG};
+use crate::config::PipelineSettings;
+use crate::event::{Batch, Event};
+use crate::inputs::{BatchSender, InputContext};
+use crate::metrics::ComponentMetrics;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio::time::{timeout, Instant};
+use tokio_util::sync::CancellationToken;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+const KEEPALIVE: Duration = Duration::from_millis(100);
+
+fn test_settings() -> Settings {
+    Settings {
+        address: "127.0.0.1:0".parse().unwrap(),
+        keepalive_interval: KEEPALIVE,
+        idle_timeout: Duration::from_secs(30),
+        max_window_size: 100,
+        max_frame_bytes: 64 * 1024,
+        max_decompressed_bytes: 64 * 1024,
+        max_connections: 8,
+    }
+}
+
+struct Harness {
+    address: SocketAddr,
+    batches: async_channel::Receiver<Batch>,
+    shutdown: CancellationToken,
+    metrics: Arc<ComponentMetrics>,
+    server: JoinHandle<Result<(), BeatsInputError>>,
+}
+
+/// Starts the server on a free port; the pipeline cuts batches of `batch_size` events.
+async fn start(settings: Settings, batch_size: usize) -> Harness {
+    let (tx, batches) = async_channel::bounded(16);
+    let shutdown = CancellationToken::new();
+    let metrics = Arc::new(ComponentMetrics::default());
+    let context = InputContext {
+        id: "beats".into(),
+        output: BatchSender::new(tx),
+        shutdown: shutdown.clone(),
+        once: false,
+        data_dir: std::env::temp_dir(),
+        settings: PipelineSettings {
+            batch_size,
+            ..PipelineSettings::default()
+        },
+        metrics: metrics.clone(),
+    };
+    let listener = server::bind(settings.address).await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let shared = Shared {
+        limits: Limits {
+            max_window_size: settings.max_window_size,
+            max_frame_bytes: settings.max_frame_bytes,
+        },
+        settings,
+        context,
+    };
+    let server = tokio::spawn(server::serve(listener, Arc::new(shared)));
+    Harness {
+        address,
+        batches,
+        shutdown,
+        metrics,
+        server,
+    }
+}
+
+impl Harness {
+    /// The next batch the server hands to the pipeline, with its events built.
+    async fn next_batch(&self) -> Batch {
+        let mut batch = timeout(DEADLINE, self.batches.recv())
+            .await
+            .expect("a batch within the deadline")
+            .expect("the server is running");
+        batch.materialize();
+        batch
+    }
+}
+
+fn messages(batch: &Batch) -> Vec<String> {
+    batch
+        .events
+        .iter()
+        .map(|e: &Event| {
+            e.get_field("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+fn event_json(message: &str) -> Vec<u8> {
+    json!({"@timestamp": "2024-05-01T12:00:00.000Z", "message": message})
+        .to_string()
+        .into_bytes()
+}
+
+/// A window of `messages` numbered from `first_seq`, as plain `J` frames.
+fn plain_window(first_seq: u32, messages: &[&str]) -> Vec<u8> {
+    let mut out = window(messages.len() as u32);
+    for (i, message) in messages.iter().enumerate() {
+        out.extend(json(first_seq + i as u32, &event_json(message)));
+    }
+    out
+}
+
+/// The same window inside one zlib `C` frame, the way Filebeat sends it.
+fn compressed_window(first_seq: u32, messages: &[&str]) -> Vec<u8> {
+    let mut inner = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        inner.extend(json(first_seq + i as u32, &event_json(message)));
+    }
+    let mut out = window(messages.len() as u32);
+    out.extend(compressed(&inner));
+    out
+}
+
+/// What the client saw: ACK sequence numbers (0 = keep-alive), and whether the server closed.
+#[derive(Debug, Default)]
+struct Received {
+    acks: Vec<u32>,
+    closed: bool,
+}
+
+impl Received {
+    fn final_acks(&self) -> Vec<u32> {
+        self.acks.iter().copied().filter(|&a| a != 0).collect()
+    }
+}
+
+/// Reads ACKs until `until` holds, the server closes, or `limit` passes.
+async fn read_acks(
+    stream: &mut TcpStream,
+    limit: Duration,
+    until: impl Fn(&Received) -> bool,
+) -> Received {
+    let deadline = Instant::now() + limit;
+    let mut received = Received::default();
+    let mut pending = Vec::new();
+    while !until(&received) {
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => break,
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                received.closed = true;
+                break;
+            }
+            Ok(Ok(n)) => {
+                pending.extend_from_slice(&buf[..n]);
+                while pending.len() >= 6 {
+                    let ack: Vec<u8> = pending.drain(..6).collect();
+                    assert_eq!(&ack[..2], b"2A", "not an ACK: {ack:?}");
+                    received
+                        .acks
+                        .push(u32::from_be_bytes([ack[2], ack[3], ack[4], ack[5]]));
+                }
+            }
+        }
+    }
+    received
+}
+
+/// Polls `condition` until it holds or the deadline passes.
+async fn wait_for(condition: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + DEADLINE;
+    while !condition() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
+}
+
+async fn connect(address: SocketAddr) -> TcpStream {
+    TcpStream::connect(address).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_window_is_acked_with_its_last_seq_only_once_every_batch_is_delivered() {
+    let harness = start(test_settings(), 2).await;
+    let mut client = connect(harness.address).await;
+    client
+        .write_all(&plain_window(1, &["a", "b", "c"]))
+        .await
+        .unwrap();
+    let first = harness.next_batch().await;
+    let second = harness.next_batch().await;
+    assert_eq!(messages(&first), ["a", "b"]);
+    assert_eq!(messages(&second), ["c"]);
+    drop(second);
+    // One batch is still in the pipeline: only keep-alives may arrive meanwhile.
+    let waiting = read_acks(&mut client, DEADLINE, |r| r.acks.len() >= 2).await;
+    assert_eq!(
+        waiting.acks,
+        [0, 0],
+        "keep-alives while the window is pending"
+    );
+    drop(first);
+    let done = read_acks(&mut client, DEADLINE, |r| !r.final_acks().is_empty()).await;
+    assert_eq!(done.final_acks(), [3]);
+    assert_eq!(harness.metrics.events_in.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn compressed_windows_and_sequences_counting_across_windows_are_acked_as_received() {
+    let harness = start(test_settings(), 100).await;
+    let mut client = connect(harness.address).await;
+    // pylogbeat keeps counting across windows; an empty window is answered with ACK 0.
+    let mut stream = compressed_window(1, &["a", "b"]);
+    stream.extend(window(0));
+    stream.extend(compressed_window(3, &["c"]));
+    client.write_all(&stream).await.unwrap();
+    assert_eq!(messages(&harness.next_batch().await), ["a", "b"]);
+    assert_eq!(messages(&harness.next_batch().await), ["c"]);
+    let received = read_acks(&mut client, DEADLINE, |r| r.final_acks().len() >= 2).await;
+    assert_eq!(received.final_acks(), [2, 3]);
+    assert!(
+        received.acks.contains(&0),
+        "the empty window is acked with 0"
+    );
+}
+
+#[tokio::test]
+async fn pipelined_windows_are_acked_in_window_order() {
+    let harness = start(test_settings(), 100).await;
+    let mut client = connect(harness.address).await;
+    let mut stream = plain_window(1, &["a", "b"]);
+    stream.extend(plain_window(1, &["c"]));
+    client.write_all(&stream).await.unwrap();
+    let first = harness.next_batch().await;
+    let second = harness.next_batch().await;
+    drop(second);
+    let early = read_acks(&mut client, DEADLINE, |r| r.acks.len() >= 2).await;
+    assert!(
+        early.final_acks().is_empty(),
+        "the second window must wait for the first: {early:?}"
+    );
+    drop(first);
+    let received = read_acks(&mut client, DEADLINE, |r| r.final_acks().len() >= 2).await;
+    assert_eq!(received.final_acks(), [2, 1]);
+}
+
+#[tokio::test]
+async fn a_failed_batch_closes_the_connection_without_an_ack() {
+    let harness = start(test_settings(), 100).await;
+    let mut client = connect(harness.address).await;
+    client.write_all(&plain_window(1, &["a"])).await.unwrap();
+    let batch = harness.next_batch().await;
+    if let Some(token) = batch.token() {
+        token.mark_failed();
+    }
+    drop(batch);
+    let received = read_acks(&mut client, DEADLINE, |_| false).await;
+    assert!(received.closed, "{received:?}");
+    assert!(received.final_acks().is_empty(), "{received:?}");
+}
+
+#[tokio::test]
+async fn events_keep_filebeat_shape_with_metadata_and_peer_ip_moved_aside() {
+    let harness = start(test_settings(), 100).await;
+    let mut client = connect(harness.address).await;
+    let event = json!({
+        "@timestamp": "2024-05-01T14:00:00.5+02:00",
+        "@metadata": {"beat": "filebeat", "type": "_doc", "version": "8.1.3"},
+        "message": "hello",
+        "log": {"offset": 7, "file": {"path": "/var/log/app.log"}},
+    });
+    let mut stream = window(3);
+    stream.extend(json(1, event.to_string().as_bytes()));
+    stream.extend(json(2, b"{this is not json"));
+    stream.extend(data(3, &[("line", "legacy"), ("host", "gw-1")]));
+    client.write_all(&stream).await.unwrap();
+    let batch = harness.next_batch().await;
+    let events = &batch.events;
+    assert_eq!(
+        events[0].to_value(),
+        json!({"@timestamp": "2024-05-01T12:00:00.500Z", "message": "hello",
+               "log": {"offset": 7, "file": {"path": "/var/log/app.log"}}})
+    );
+    assert_eq!(
+        serde_json::Value::Object(events[0].metadata().clone()),
+        json!({"beat": "filebeat", "type": "_doc", "version": "8.1.3", "ip_address": "127.0.0.1"})
+    );
+    assert!(events[1].has_tag(JSON_PARSE_FAILURE_TAG));
+    assert_eq!(
+        events[1].get_field("message"),
+        Some(&json!("{this is not json"))
+    );
+    assert_eq!(events[2].get_field("message"), Some(&json!("legacy")));
+    drop(batch);
+    // The unparsable event does not hold the window back: it is acknowledged.
+    let received = read_acks(&mut client, DEADLINE, |r| !r.final_acks().is_empty()).await;
+    assert_eq!(received.final_acks(), [3]);
+}
+
+/// A zlib stream that inflates to 10 MB of zeros (about 10 KB compressed).
+fn zlib_bomb() -> Vec<u8> {
+    let bomb = zlib(&vec![0u8; 10 << 20]);
+    let mut out = window(1);
+    out.extend_from_slice(b"2C");
+    out.extend_from_slice(&(bomb.len() as u32).to_be_bytes());
+    out.extend_from_slice(&bomb);
+    out
+}
+
+#[tokio::test]
+async fn malformed_streams_close_only_their_connection_and_are_counted() {
+    let harness = start(test_settings(), 100).await;
+    let mut huge_length = window(1);
+    huge_length.extend_from_slice(b"2J\0\0\0\x01\xff\xff\xff\xff");
+    let nested = {
+        let mut out = window(1);
+        out.extend(compressed(&compressed(&json(1, b"{}"))));
+        out
+    };
+    let mut interrupted = window(2);
+    interrupted.extend(json(1, b"{}"));
+    interrupted.extend(window(1));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"GET / HTTP/1.1\r\n\r\n".to_vec()),
+        ("bad version", b"3W\0\0\0\x01".to_vec()),
+        ("unknown type", b"2Q\0\0\0\x01".to_vec()),
+        ("window too large", window(101)),
+        ("huge declared length", huge_length),
+        ("zlib bomb", zlib_bomb()),
+        ("nested compressed frame", nested),
+        ("corrupt zlib", {
+            let mut out = window(1);
+            out.extend_from_slice(b"2C\0\0\0\x05hello");
+            out
+        }),
+        ("data frame outside a window", json(1, b"{}")),
+        ("window interrupted", interrupted),
+    ];
+    // A well-behaved client keeps being served throughout.
+    let mut good = connect(harness.address).await;
+    for (round, (name, bytes)) in cases.iter().enumerate() {
+        let mut bad = connect(harness.address).await;
+        bad.write_all(bytes).await.unwrap();
+        let received = read_acks(&mut bad, DEADLINE, |_| false).await;
+        assert!(received.closed, "{name}: connection left open");
+        assert!(received.final_acks().is_empty(), "{name}: {received:?}");
+        let counted =
+            wait_for(|| harness.metrics.errors.load(Ordering::Relaxed) > round as u64).await;
+        assert!(counted, "{name}: error not counted");
+        assert_eq!(
+            harness.metrics.errors.load(Ordering::Relaxed),
+            round as u64 + 1,
+            "{name}: exactly one error counted"
+        );
+
+        let seq = round as u32 + 1;
+        good.write_all(&compressed_window(seq, &[name]))
+            .await
+            .unwrap();
+        assert_eq!(messages(&harness.next_batch().await), [*name]);
+        let acked = read_acks(&mut good, DEADLINE, |r| !r.final_acks().is_empty()).await;
+        assert_eq!(acked.final_acks(), [seq], "{name}: good client served");
+    }
+}
+
+#[tokio::test]
+async fn an_idle_client_is_disconnected() {
+    let settings = Settings {
+        idle_timeout: Duration::from_millis(200),
+        ..test_settings()
+    };
+    let harness = start(settings, 100).await;
+    let mut client = connect(harness.address).await;
+    let received = read_acks(&mut client, DEADLINE, |_| false).await;
+    assert!(received.closed);
+    assert_eq!(harness.metrics.errors.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn clients_beyond_max_connections_wait_for_a_free_slot() {
+    let settings = Settings {
+        max_connections: 1,
+        ..test_settings()
+    };
+    let harness = start(settings, 100).await;
+    let mut first = connect(harness.address).await;
+    first.write_all(&plain_window(1, &["first"])).await.unwrap();
+    assert_eq!(messages(&harness.next_batch().await), ["first"]);
+    let mut second = connect(harness.address).await;
+    second
+        .write_all(&plain_window(1, &["second"]))
+        .await
+        .unwrap();
+    let waiting = timeout(Duration::from_millis(300), harness.batches.recv()).await;
+    assert!(waiting.is_err(), "the second client must wait for a slot");
+    drop(first);
+    assert_eq!(messages(&harness.next_batch().await), ["second"]);
+    let received = read_acks(&mut second, DEADLINE, |r| !r.final_acks().is_empty()).await;
+    assert_eq!(received.final_acks(), [1]);
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_lets_pending_windows_finish() {
+    let harness = start(test_settings(), 100).await;
+    let mut client = connect(harness.address).await;
+    client.write_all(&plain_window(1, &["a"])).await.unwrap();
+    let batch = harness.next_batch().await;
+    harness.shutdown.cancel();
+    // The listener closes while the connection still waits for its window.
+    let refused = async {
+        loop {
+            if TcpStream::connect(harness.address).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    timeout(DEADLINE, refused)
+        .await
+        .expect("the listener closes on shutdown");
+    assert!(!harness.server.is_finished());
+    drop(batch);
+    let received = read_acks(&mut client, DEADLINE, |r| r.closed).await;
+    assert_eq!(received.final_acks(), [1]);
+    timeout(DEADLINE, harness.server)
+        .await
+        .expect("the server returns after its connections drained")
+        .unwrap()
+        .unwrap();
+}
