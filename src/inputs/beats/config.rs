@@ -7,11 +7,13 @@
 //! 4 GiB frame or inflate a zip bomb. They are generous for Filebeat (2,048-event windows, lines
 //! of at most 10 MiB) and can be raised when a fleet needs more.
 
+use super::tls::{self, Tls};
 use crate::config::{BuildContext, ConfigError};
 use crate::inputs::file::Interval;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 const DEFAULT_ADDRESS: &str = "0.0.0.0:5044";
@@ -53,6 +55,15 @@ pub struct BeatsInputSettings {
     /// Most clients connected at once; further clients wait in the listen backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: Spanned<usize>,
+    /// PEM certificate chain: with `tls_key`, clients must connect with TLS.
+    #[serde(default)]
+    pub tls_certificate: Option<Spanned<PathBuf>>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_certificate`.
+    #[serde(default)]
+    pub tls_key: Option<Spanned<PathBuf>>,
+    /// PEM CA certificates: when set, every client must present a certificate they signed.
+    #[serde(default)]
+    pub tls_client_ca: Option<Spanned<PathBuf>>,
 }
 
 fn default_address() -> Spanned<String> {
@@ -95,10 +106,21 @@ pub struct Settings {
     pub max_connections: usize,
 }
 
+/// The settings plus the TLS configuration, when TLS is on.
+#[derive(Debug)]
+pub struct Validated {
+    pub settings: Settings,
+    pub tls: Option<Tls>,
+}
+
 impl Settings {
     /// Checks every value; a problem points at the value that causes it.
-    pub fn validate(config: BeatsInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+    pub fn validate(
+        config: BeatsInputConfig,
+        context: &BuildContext,
+    ) -> Result<Validated, ConfigError> {
         let config = *config.0;
+        let tls = Self::tls(&config, context)?;
         let address = config
             .address
             .get_ref()
@@ -135,7 +157,7 @@ impl Settings {
                 "`max_window_size` must be at least 1",
             ));
         }
-        Ok(Self {
+        let settings = Self {
             address,
             keepalive_interval: non_zero(&config.keepalive_interval, "keepalive_interval")?,
             idle_timeout: non_zero(&config.idle_timeout, "idle_timeout")?,
@@ -146,6 +168,47 @@ impl Settings {
                 "max_decompressed_bytes",
             )?,
             max_connections: positive(&config.max_connections, "max_connections")?,
+        };
+        Ok(Validated { settings, tls })
+    }
+
+    /// Loads the TLS files; a problem points at the setting it comes from.
+    fn tls(
+        config: &BeatsInputSettings,
+        context: &BuildContext,
+    ) -> Result<Option<Tls>, ConfigError> {
+        let (certificate, key) = match (&config.tls_certificate, &config.tls_key) {
+            (None, None) => {
+                if let Some(ca) = &config.tls_client_ca {
+                    return Err(context.error_at(
+                        Some(ca.span()),
+                        "`tls_client_ca` needs `tls_certificate` and `tls_key`",
+                    ));
+                }
+                return Ok(None);
+            }
+            (Some(certificate), Some(key)) => (certificate, key),
+            (Some(only), None) | (None, Some(only)) => {
+                return Err(context.error_at(
+                    Some(only.span()),
+                    "TLS needs both `tls_certificate` and `tls_key`",
+                ))
+            }
+        };
+        let client_ca = config.tls_client_ca.as_ref();
+        tls::acceptor(
+            certificate.get_ref(),
+            key.get_ref(),
+            client_ca.map(|ca| ca.get_ref().as_path()),
+        )
+        .map(Some)
+        .map_err(|e| {
+            let span = match e.setting {
+                "tls_certificate" => certificate.span(),
+                "tls_client_ca" => client_ca.map_or(certificate.span(), |ca| ca.span()),
+                _ => key.span(),
+            };
+            context.error_at(Some(span), format!("`{}`: {}", e.setting, e.message))
         })
     }
 }

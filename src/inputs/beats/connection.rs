@@ -61,6 +61,8 @@ pub enum ConnectionError {
     BatchFailed,
     #[error(transparent)]
     PipelineClosed(#[from] PipelineClosed),
+    #[error("TLS handshake failed: {0}")]
+    Handshake(String),
 }
 
 impl ConnectionError {
@@ -74,6 +76,8 @@ impl ConnectionError {
 #[derive(Debug)]
 pub struct Shared {
     pub settings: Settings,
+    /// Present when clients must use TLS.
+    pub tls: Option<super::tls::Tls>,
     pub limits: Limits,
     pub context: InputContext,
 }

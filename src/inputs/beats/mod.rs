@@ -10,6 +10,7 @@
 //! - `frame.rs`: the wire format, decoded check-then-parse, with size caps and a bounded inflate.
 //! - `connection.rs`: one client: windows to batches, receipts to in-order ACKs, keep-alives.
 //! - `server.rs`: the listener, the connection cap, shutdown.
+//! - `tls.rs`: optional TLS and client-certificate authentication (rustls).
 //! - `events.rs`: payloads to events in Filebeat's shape (`@metadata` moved to metadata).
 //! - `config.rs`: settings and their defaults.
 
@@ -20,6 +21,7 @@ mod frame;
 mod server;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use config::{BeatsInputConfig, BeatsInputSettings};
 pub use events::{
@@ -49,13 +51,16 @@ pub enum BeatsInputError {
 #[derive(Debug)]
 pub struct BeatsInput {
     settings: Settings,
+    tls: Option<tls::Tls>,
 }
 
 impl BeatsInput {
     /// Validates the settings; every problem points at its place in the pipeline file.
     pub fn new(settings: BeatsInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        let validated = Settings::validate(settings, context)?;
         Ok(Self {
-            settings: Settings::validate(settings, context)?,
+            settings: validated.settings,
+            tls: validated.tls,
         })
     }
 
@@ -73,6 +78,7 @@ impl BeatsInput {
                 max_frame_bytes: self.settings.max_frame_bytes,
             },
             settings: self.settings,
+            tls: self.tls,
             context,
         }
     }

@@ -7,7 +7,7 @@
 //! (Filebeat would back off for up to a minute). On shutdown the listener closes first, then
 //! every connection finishes its own drain.
 
-use super::connection::{self, Shared};
+use super::connection::{self, ConnectionError, Shared};
 use super::BeatsInputError;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -15,6 +15,11 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::timeout;
+
+/// How long a client may take to complete the TLS handshake (Logstash's
+/// `ssl_handshake_timeout`).
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Binds the configured address.
 pub async fn bind(address: SocketAddr) -> Result<TcpListener, BeatsInputError> {
@@ -77,9 +82,28 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let context = &shared.context;
     let _ = stream.set_nodelay(true);
     tracing::debug!(input = %context.id, %peer, "Beats client connected.");
-    let (reader, writer) = stream.into_split();
     let peer_ip: Arc<str> = Arc::from(peer.ip().to_string());
-    match connection::serve(reader, writer, peer_ip, shared.clone()).await {
+    let served = match &shared.tls {
+        None => {
+            let (reader, writer) = stream.into_split();
+            connection::serve(reader, writer, peer_ip, shared.clone()).await
+        }
+        Some(tls) => {
+            let handshake = tokio::select! {
+                _ = context.shutdown.cancelled() => return,
+                handshake = timeout(HANDSHAKE_TIMEOUT, tls.0.accept(stream)) => handshake,
+            };
+            match handshake {
+                Ok(Ok(stream)) => {
+                    let (reader, writer) = tokio::io::split(stream);
+                    connection::serve(reader, writer, peer_ip, shared.clone()).await
+                }
+                Ok(Err(e)) => Err(ConnectionError::Handshake(e.to_string())),
+                Err(_) => Err(ConnectionError::Handshake("timed out".to_string())),
+            }
+        }
+    };
+    match served {
         Ok(()) => tracing::debug!(input = %context.id, %peer, "Beats client disconnected."),
         Err(error) if error.is_fault() => {
             context.metrics.errors.fetch_add(1, Ordering::Relaxed);

@@ -5,6 +5,7 @@ use super::config::Settings;
 use super::connection::Shared;
 use super::frame::encode::{compressed, data, json, window, zlib};
 use super::frame::Limits;
+use super::tls::Tls;
 use super::{server, BeatsInputError, JSON_PARSE_FAILURE_TAG};
 use crate::config::PipelineSettings;
 use crate::event::{Batch, Event};
@@ -15,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
@@ -46,6 +47,11 @@ struct Harness {
 
 /// Starts the server on a free port; the pipeline cuts batches of `batch_size` events.
 async fn start(settings: Settings, batch_size: usize) -> Harness {
+    start_with_tls(settings, batch_size, None).await
+}
+
+/// [`start`], with clients speaking TLS when `tls` is given.
+async fn start_with_tls(settings: Settings, batch_size: usize, tls: Option<Tls>) -> Harness {
     let (tx, batches) = async_channel::bounded(16);
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(ComponentMetrics::default());
@@ -69,6 +75,7 @@ async fn start(settings: Settings, batch_size: usize) -> Harness {
             max_frame_bytes: settings.max_frame_bytes,
         },
         settings,
+        tls,
         context,
     };
     let server = tokio::spawn(server::serve(listener, Arc::new(shared)));
@@ -146,8 +153,8 @@ impl Received {
 }
 
 /// Reads ACKs until `until` holds, the server closes, or `limit` passes.
-async fn read_acks(
-    stream: &mut TcpStream,
+async fn read_acks<S: AsyncRead + Unpin>(
+    stream: &mut S,
     limit: Duration,
     until: impl Fn(&Received) -> bool,
 ) -> Received {
@@ -441,4 +448,124 @@ async fn shutdown_stops_accepting_and_lets_pending_windows_finish() {
         .expect("the server returns after its connections drained")
         .unwrap()
         .unwrap();
+}
+
+fn tls_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/beats/tls")
+        .join(name)
+}
+
+fn server_tls(client_ca: bool) -> Tls {
+    let ca = tls_fixture("ca.pem");
+    super::tls::acceptor(
+        &tls_fixture("server.pem"),
+        &tls_fixture("server.key"),
+        client_ca.then_some(ca.as_path()),
+    )
+    .unwrap()
+}
+
+/// Connects with TLS, trusting the test CA, presenting `client` (`client`, `rogue`) if given.
+async fn tls_connect(
+    address: SocketAddr,
+    client: Option<&str>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+    let certificates = |name: &str| {
+        let pem = std::fs::read(tls_fixture(name)).unwrap();
+        CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    };
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates("ca.pem") {
+        roots.add(certificate).unwrap();
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some(name) => {
+            let key = std::fs::read(tls_fixture(&format!("{name}.key"))).unwrap();
+            builder
+                .with_client_auth_cert(
+                    certificates(&format!("{name}.pem")),
+                    PrivateKeyDer::from_pem_slice(&key).unwrap(),
+                )
+                .unwrap()
+        }
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(address).await?;
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+#[tokio::test]
+async fn tls_clients_are_served_and_acked() {
+    let harness = start_with_tls(test_settings(), 100, Some(server_tls(false))).await;
+    let mut client = tls_connect(harness.address, None).await.unwrap();
+    client
+        .write_all(&compressed_window(1, &["over tls"]))
+        .await
+        .unwrap();
+    assert_eq!(messages(&harness.next_batch().await), ["over tls"]);
+    let received = read_acks(&mut client, DEADLINE, |r| !r.final_acks().is_empty()).await;
+    assert_eq!(received.final_acks(), [1]);
+}
+
+#[tokio::test]
+async fn plaintext_clients_are_refused_by_a_tls_server() {
+    let harness = start_with_tls(test_settings(), 100, Some(server_tls(false))).await;
+    let mut client = connect(harness.address).await;
+    client
+        .write_all(&plain_window(1, &["plain"]))
+        .await
+        .unwrap();
+    // The answer is a TLS alert record, never an ACK, and then the connection closes.
+    let mut answer = Vec::new();
+    timeout(DEADLINE, client.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .ok();
+    assert_eq!(answer.first(), Some(&21), "a TLS alert: {answer:?}");
+    assert!(!answer.windows(2).any(|w| w == b"2A"), "{answer:?}");
+    assert!(wait_for(|| harness.metrics.errors.load(Ordering::Relaxed) == 1).await);
+    assert!(harness.batches.is_empty());
+}
+
+#[tokio::test]
+async fn client_certificates_signed_by_the_client_ca_are_required() {
+    let harness = start_with_tls(test_settings(), 100, Some(server_tls(true))).await;
+    let mut trusted = tls_connect(harness.address, Some("client")).await.unwrap();
+    trusted
+        .write_all(&compressed_window(1, &["trusted"]))
+        .await
+        .unwrap();
+    assert_eq!(messages(&harness.next_batch().await), ["trusted"]);
+    let received = read_acks(&mut trusted, DEADLINE, |r| !r.final_acks().is_empty()).await;
+    assert_eq!(received.final_acks(), [1]);
+
+    for (round, client) in [None, Some("rogue")].into_iter().enumerate() {
+        // With TLS 1.3 the client may only learn of the refusal when it reads.
+        if let Ok(mut refused) = tls_connect(harness.address, client).await {
+            let _ = refused.write_all(&plain_window(1, &["refused"])).await;
+            let received = read_acks(&mut refused, DEADLINE, |_| false).await;
+            assert!(
+                received.closed && received.acks.is_empty(),
+                "{client:?}: {received:?}"
+            );
+        }
+        let counted =
+            wait_for(|| harness.metrics.errors.load(Ordering::Relaxed) > round as u64).await;
+        assert!(counted, "{client:?}: the refused handshake is counted");
+    }
+    assert!(harness.batches.is_empty(), "nothing from refused clients");
 }
