@@ -147,7 +147,14 @@ struct Filebeat {
 }
 
 impl Filebeat {
-    fn start(dir: &Path, log_file: &Path, sluice: SocketAddr, compression_level: u32) -> Self {
+    /// `output_extra` is added to `output.logstash` (indented by two spaces).
+    fn start(
+        dir: &Path,
+        log_file: &Path,
+        sluice: SocketAddr,
+        compression_level: u32,
+        output_extra: &str,
+    ) -> Self {
         let binary = filebeat_binary();
         let home = dir.join("filebeat");
         let data_dir = home.join("data");
@@ -158,7 +165,7 @@ impl Filebeat {
             format!(
                 "filebeat.inputs:\n\
                  - type: filestream\n  id: sluice-test\n  paths: [{log:?}]\n  prospector.scanner.check_interval: 1s\n\
-                 output.logstash:\n  hosts: [\"{sluice}\"]\n  compression_level: {compression_level}\n  bulk_max_size: 100\n\
+                 output.logstash:\n  hosts: [\"{sluice}\"]\n  compression_level: {compression_level}\n  bulk_max_size: 100\n{output_extra}\n\
                  filebeat.registry.flush: 0s\n\
                  logging.level: warning\n",
                 log = log_file.display().to_string(),
@@ -210,15 +217,42 @@ impl Drop for Filebeat {
     }
 }
 
-fn filebeat_ships_every_line_exactly_once(compression_level: u32) {
+/// How Filebeat and sluice are connected in [`filebeat_ships_every_line_exactly_once`].
+struct Link {
+    compression_level: u32,
+    sluice_input: String,
+    filebeat_output: String,
+}
+
+impl Link {
+    fn plain(compression_level: u32) -> Self {
+        Self {
+            compression_level,
+            sluice_input: String::new(),
+            filebeat_output: String::new(),
+        }
+    }
+}
+
+fn tls_fixture(name: &str) -> String {
+    fixture_dir().join("tls").join(name).display().to_string()
+}
+
+fn filebeat_ships_every_line_exactly_once(link: Link) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log_file = dir.path().join("app.log");
     let lines: Vec<String> = (0..1000)
         .map(|i| format!("mqtt client line {i:04}"))
         .collect();
     std::fs::write(&log_file, lines.join("\n") + "\n").expect("write log");
-    let (sluice, address) = start_sluice(dir.path(), "");
-    let filebeat = Filebeat::start(dir.path(), &log_file, address, compression_level);
+    let (sluice, address) = start_sluice(dir.path(), &link.sluice_input);
+    let filebeat = Filebeat::start(
+        dir.path(),
+        &log_file,
+        address,
+        link.compression_level,
+        &link.filebeat_output,
+    );
 
     let size = std::fs::metadata(&log_file).expect("log size").len();
     let acked = wait_until(DEADLINE, || filebeat.acked_offset() >= size);
@@ -251,12 +285,31 @@ fn filebeat_ships_every_line_exactly_once(compression_level: u32) {
 
 #[test]
 fn filebeat_ships_every_line_exactly_once_compressed() {
-    filebeat_ships_every_line_exactly_once(3);
+    filebeat_ships_every_line_exactly_once(Link::plain(3));
 }
 
 #[test]
 fn filebeat_ships_every_line_exactly_once_uncompressed() {
-    filebeat_ships_every_line_exactly_once(0);
+    filebeat_ships_every_line_exactly_once(Link::plain(0));
+}
+
+#[test]
+fn filebeat_ships_every_line_exactly_once_over_tls_with_a_client_certificate() {
+    filebeat_ships_every_line_exactly_once(Link {
+        compression_level: 3,
+        sluice_input: format!(
+            "tls_certificate = {:?}\ntls_key = {:?}\ntls_client_ca = {:?}",
+            tls_fixture("server.pem"),
+            tls_fixture("server.key"),
+            tls_fixture("ca.pem"),
+        ),
+        filebeat_output: format!(
+            "  ssl.certificate_authorities: [{:?}]\n  ssl.certificate: {:?}\n  ssl.key: {:?}",
+            tls_fixture("ca.pem"),
+            tls_fixture("client.pem"),
+            tls_fixture("client.key"),
+        ),
+    });
 }
 
 #[test]
