@@ -94,10 +94,15 @@ fn filebeat_binary() -> PathBuf {
 /// Writes a pipeline with one Beats input on a free port and an NDJSON file output;
 /// `input_extra` is added to the input's table.
 fn write_pipeline(dir: &Path, output: &Path, input_extra: &str) -> PathBuf {
+    write_pipeline_at(dir, output, "127.0.0.1:0", input_extra)
+}
+
+/// [`write_pipeline`], listening on `address`.
+fn write_pipeline_at(dir: &Path, output: &Path, address: &str, input_extra: &str) -> PathBuf {
     let text = format!(
         "data_dir = {data:?}\n\
          [pipeline]\nbatch_size = 64\n\
-         [inputs.beats]\ntype = \"beats\"\naddress = \"127.0.0.1:0\"\nkeepalive_interval = \"200ms\"\n{input_extra}\n\
+         [inputs.beats]\ntype = \"beats\"\naddress = {address:?}\nkeepalive_interval = \"200ms\"\n{input_extra}\n\
          [outputs.out]\ntype = \"file\"\npath = {out:?}\n",
         data = dir.join("data").display().to_string(),
         out = output.display().to_string(),
@@ -490,4 +495,53 @@ fn a_stalled_output_gets_keepalives_and_no_final_ack() {
         "only keep-alives while the output is stalled"
     );
     sluice.kill();
+}
+
+#[test]
+fn filebeat_delivers_every_line_exactly_once_through_a_sluice_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_file = dir.path().join("app.log");
+    let line = |i: usize| format!("restart line {i:04}");
+    let append = |range: std::ops::Range<usize>| {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_file)
+            .expect("open log");
+        for i in range {
+            writeln!(file, "{}", line(i)).expect("append");
+        }
+    };
+    append(0..300);
+    let (first, address) = start_sluice(dir.path(), "");
+    let filebeat = Filebeat::start(dir.path(), &log_file, address, 3, "");
+    let size = std::fs::metadata(&log_file).expect("size").len();
+    assert!(
+        wait_until(DEADLINE, || filebeat.acked_offset() >= size),
+        "first half not acknowledged:\n{}",
+        filebeat.stderr()
+    );
+    first.stop();
+
+    // Lines written while sluice is down are delivered once it is back on the same port.
+    append(300..600);
+    let pipeline = write_pipeline_at(
+        dir.path(),
+        &output_path(dir.path()),
+        &address.to_string(),
+        "",
+    );
+    let second = Sluice::start(&pipeline);
+    assert_eq!(listen_address(&second), address);
+    let size = std::fs::metadata(&log_file).expect("size").len();
+    assert!(
+        wait_until(DEADLINE, || filebeat.acked_offset() >= size),
+        "second half not acknowledged:\n{}\nsluice:\n{}",
+        filebeat.stderr(),
+        second.stderr()
+    );
+    drop(filebeat);
+    second.stop();
+    let expected: BTreeMap<String, usize> = (0..600).map(|i| (line(i), 1)).collect();
+    assert_eq!(messages(dir.path()), expected);
 }
