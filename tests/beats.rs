@@ -545,3 +545,74 @@ fn filebeat_delivers_every_line_exactly_once_through_a_sluice_restart() {
     let expected: BTreeMap<String, usize> = (0..600).map(|i| (line(i), 1)).collect();
     assert_eq!(messages(dir.path()), expected);
 }
+
+#[test]
+fn configuration_errors_point_at_the_offending_beats_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (
+            "address = \"localhost\"".to_string(),
+            3,
+            "invalid `address`",
+        ),
+        ("port = 5044".to_string(), 3, "unknown field `port`"),
+        (
+            "max_window_size = 0".to_string(),
+            3,
+            "`max_window_size` must be at least 1",
+        ),
+        (
+            "keepalive_interval = \"0s\"".to_string(),
+            3,
+            "`keepalive_interval` must be longer than zero",
+        ),
+        (
+            format!("tls_certificate = {:?}", tls_fixture("server.pem")),
+            3,
+            "TLS needs both `tls_certificate` and `tls_key`",
+        ),
+        (
+            format!(
+                "tls_certificate = {:?}\ntls_key = {:?}",
+                tls_fixture("server.pem"),
+                tls_fixture("client.key")
+            ),
+            4,
+            "`tls_key`: does not fit `tls_certificate`",
+        ),
+        (
+            format!(
+                "tls_certificate = {:?}\ntls_key = {:?}",
+                tls_fixture("missing.pem"),
+                tls_fixture("server.key")
+            ),
+            3,
+            "`tls_certificate`: cannot read",
+        ),
+    ];
+    for (setting, line, message) in cases {
+        let config = dir.path().join("p.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[inputs.beats]\ntype = \"beats\"\n{setting}\n[outputs.out]\ntype = \"null\"\n"
+            ),
+        )
+        .expect("write config");
+        let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["validate", "-c"])
+            .arg(&config)
+            .output()
+            .expect("run sluice validate");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{setting}: {stderr}");
+        assert!(
+            stderr.contains(&format!("p.toml:{line}:")),
+            "{setting}: position in {stderr}"
+        );
+        assert!(
+            stderr.contains(message),
+            "{setting}: {message} not in {stderr}"
+        );
+    }
+}
