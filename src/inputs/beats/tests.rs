@@ -569,3 +569,47 @@ async fn client_certificates_signed_by_the_client_ca_are_required() {
     }
     assert!(harness.batches.is_empty(), "nothing from refused clients");
 }
+
+#[tokio::test]
+async fn a_window_waiting_for_the_pipeline_outlives_the_idle_timeout() {
+    let settings = Settings {
+        idle_timeout: Duration::from_millis(300),
+        ..test_settings()
+    };
+    let harness = start(settings, 100).await;
+    let mut client = connect(harness.address).await;
+    client.write_all(&plain_window(1, &["slow"])).await.unwrap();
+    let batch = harness.next_batch().await;
+    // Far longer than the idle timeout: the client only receives keep-alives meanwhile.
+    let waiting = read_acks(&mut client, DEADLINE, |r| r.acks.len() >= 10).await;
+    assert!(!waiting.closed, "closed while a window was pending");
+    assert_eq!(waiting.acks, [0; 10]);
+    drop(batch);
+    let received = read_acks(&mut client, DEADLINE, |r| !r.final_acks().is_empty()).await;
+    assert_eq!(received.final_acks(), [1]);
+    // With nothing pending any more, the idle timeout applies again.
+    let idle = read_acks(&mut client, DEADLINE, |_| false).await;
+    assert!(idle.closed);
+}
+
+#[tokio::test]
+async fn protocol_v1_windows_are_acked_with_a_v1_ack() {
+    let harness = start(test_settings(), 100).await;
+    let mut client = connect(harness.address).await;
+    let mut stream = b"1W\0\0\0\x02".to_vec();
+    stream.extend(data(1, &[("line", "one")]));
+    stream.extend(data(2, &[("line", "two")]));
+    client.write_all(&stream).await.unwrap();
+    assert_eq!(messages(&harness.next_batch().await), ["one", "two"]);
+    let mut ack = [0u8; 6];
+    loop {
+        timeout(DEADLINE, client.read_exact(&mut ack))
+            .await
+            .expect("an ACK within the deadline")
+            .unwrap();
+        if ack[2..] != [0, 0, 0, 0] {
+            break;
+        }
+    }
+    assert_eq!(ack, *b"1A\0\0\0\x02");
+}
