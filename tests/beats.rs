@@ -314,29 +314,54 @@ fn filebeat_ships_every_line_exactly_once_over_tls_with_a_client_certificate() {
     });
 }
 
-#[test]
-fn pylogbeat_windows_counting_across_a_connection_are_acknowledged() {
+/// Sends 3 windows of 5 events with pylogbeat (`client_args` go to the script) and checks
+/// each window was acknowledged and every event written once.
+fn pylogbeat_sends_three_windows(sluice_input: &str, client_args: &[String]) {
     let venv = python_env();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (sluice, address) = start_sluice(dir.path(), "");
+    let (sluice, address) = start_sluice(dir.path(), sluice_input);
     let output = Command::new(venv.join("bin/python"))
         .arg(fixture_dir().join("pylogbeat_send.py"))
         .arg(address.ip().to_string())
         .arg(address.port().to_string())
         .args(["3", "5"])
+        .args(client_args)
         .output()
         .expect("run pylogbeat");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && stdout.contains("done"),
-        "pylogbeat failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        "pylogbeat failed: {stdout}\n{}\nsluice:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        sluice.stderr()
     );
     assert_eq!(stdout.matches("ACKED window").count(), 3);
     sluice.stop();
     let counts = messages(dir.path());
     assert_eq!(counts.len(), 15);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
+
+#[test]
+fn pylogbeat_windows_counting_across_a_connection_are_acknowledged() {
+    pylogbeat_sends_three_windows("", &[]);
+}
+
+#[test]
+fn pylogbeat_over_tls_with_a_client_certificate_is_acknowledged() {
+    pylogbeat_sends_three_windows(
+        &format!(
+            "tls_certificate = {:?}\ntls_key = {:?}\ntls_client_ca = {:?}",
+            tls_fixture("server.pem"),
+            tls_fixture("server.key"),
+            tls_fixture("ca.pem"),
+        ),
+        &[
+            tls_fixture("ca.pem"),
+            tls_fixture("client.pem"),
+            tls_fixture("client.key"),
+        ],
+    );
 }
 
 fn window(count: u32) -> Vec<u8> {
