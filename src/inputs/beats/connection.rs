@@ -136,12 +136,21 @@ where
         last_read: now,
     };
     match connection.run(&output).await {
-        Ok(()) => {}
-        Err(ConnectionError::BatchFailed) if connection.shutting_down() => return Ok(()),
-        Err(e) => return Err(e),
+        // Nobody is there to receive further ACKs; what is in the pipeline is still delivered.
+        Ok(Ended::ClientLeft) => Ok(()),
+        Ok(Ended::Shutdown) => {
+            drop(output);
+            connection.drain().await
+        }
+        Err(ConnectionError::BatchFailed) if connection.shutting_down() => Ok(()),
+        Err(e) => Err(e),
     }
-    drop(output);
-    connection.drain().await
+}
+
+/// How reading ended without an error.
+enum Ended {
+    ClientLeft,
+    Shutdown,
 }
 
 struct Connection<R, W> {
@@ -179,7 +188,7 @@ where
     }
 
     /// Reads and delivers until the client leaves or shutdown begins.
-    async fn run(&mut self, output: &BatchSender) -> Result<(), ConnectionError> {
+    async fn run(&mut self, output: &BatchSender) -> Result<Ended, ConnectionError> {
         let shutdown = self.shared.context.shutdown.clone();
         loop {
             self.decode_buffered()?;
@@ -189,7 +198,7 @@ where
                 continue;
             }
             if shutdown.is_cancelled() {
-                return Ok(());
+                return Ok(Ended::Shutdown);
             }
             let may_read = self.pending.len() < MAX_UNACKED_WINDOWS;
             let awaiting = self.awaiting_pipeline();
@@ -198,7 +207,7 @@ where
             self.buffer.reserve(READ_CHUNK);
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => return Ok(Ended::Shutdown),
                 Some(receipt) = self.receipts.recv() => self.on_receipt(receipt)?,
                 _ = sleep_until(keepalive_due), if awaiting => self.keepalive().await?,
                 _ = sleep_until(idle_deadline), if !awaiting => {
@@ -207,8 +216,7 @@ where
                 read = self.reader.read_buf(&mut self.buffer), if may_read => {
                     let read = read?;
                     if read == 0 {
-                        // The client left; nobody is there to receive further ACKs.
-                        return Ok(());
+                        return Ok(Ended::ClientLeft);
                     }
                     self.last_read = Instant::now();
                     self.shared.context.metrics.bytes.fetch_add(read as u64, Ordering::Relaxed);
