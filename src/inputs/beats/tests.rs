@@ -613,3 +613,19 @@ async fn protocol_v1_windows_are_acked_with_a_v1_ack() {
     }
     assert_eq!(ack, *b"1A\0\0\0\x02");
 }
+
+#[tokio::test]
+async fn a_stream_trickled_byte_by_byte_decodes_like_one_write() {
+    let harness = start(test_settings(), 100).await;
+    let mut client = connect(harness.address).await;
+    client.set_nodelay(true).unwrap();
+    let mut stream = compressed_window(1, &["a", "b"]);
+    stream.extend(plain_window(3, &["c"]));
+    for byte in &stream {
+        client.write_all(std::slice::from_ref(byte)).await.unwrap();
+    }
+    assert_eq!(messages(&harness.next_batch().await), ["a", "b"]);
+    assert_eq!(messages(&harness.next_batch().await), ["c"]);
+    let received = read_acks(&mut client, DEADLINE, |r| r.final_acks().len() >= 2).await;
+    assert_eq!(received.final_acks(), [2, 3]);
+}
