@@ -29,6 +29,17 @@ fn cpu_seconds() -> f64 {
     (user + system) / ticks_per_second
 }
 
+/// Peak resident memory of this process so far (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn write_corpus(path: &Path, lines: usize) -> u64 {
     let sample = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/sample/mqtt-client.log"),
@@ -95,11 +106,12 @@ fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, fil
         .sum();
     assert_eq!(delivered as usize, lines, "every line reaches the output");
     println!(
-        "{name:>5}: {lines} lines in {wall:.2} s wall = {:.0} lines/s, {:.0} MB/s; CPU {cpu:.2} s = {:.2} µs/line ({:.0} lines per CPU-second)",
+        "{name:>5}: {lines} lines in {wall:.2} s wall = {:.0} lines/s, {:.0} MB/s; CPU {cpu:.2} s = {:.2} µs/line ({:.0} lines per CPU-second); peak RSS so far {:.0} MiB",
         lines as f64 / wall,
         bytes as f64 / wall / 1e6,
         cpu * 1e6 / lines as f64,
         lines as f64 / cpu,
+        peak_rss_mib(),
     );
 }
 
