@@ -61,9 +61,26 @@ pub struct BeatsInputSettings {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_certificate`.
     #[serde(default)]
     pub tls_key: Option<Spanned<PathBuf>>,
-    /// PEM CA certificates: when set, every client must present a certificate they signed.
+    /// PEM CA certificates that sign client certificates.
     #[serde(default)]
     pub tls_client_ca: Option<Spanned<PathBuf>>,
+    /// Whether clients present a certificate (Logstash's `ssl_client_authentication`):
+    /// `none`, `optional` (checked when presented) or `required`. Defaults to `required` when
+    /// `tls_client_ca` is set, `none` otherwise.
+    #[serde(default)]
+    pub tls_client_authentication: Option<Spanned<ClientAuthentication>>,
+}
+
+/// `tls_client_authentication`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthentication {
+    /// Clients are not asked for a certificate.
+    None,
+    /// A certificate is checked against `tls_client_ca` when the client presents one.
+    Optional,
+    /// Every client must present a certificate signed by `tls_client_ca`.
+    Required,
 }
 
 fn default_address() -> Spanned<String> {
@@ -196,19 +213,31 @@ impl Settings {
             }
         };
         let client_ca = config.tls_client_ca.as_ref();
-        tls::acceptor(
-            certificate.get_ref(),
-            key.get_ref(),
-            client_ca.map(|ca| ca.get_ref().as_path()),
-        )
-        .map(Some)
-        .map_err(|e| {
-            let span = match e.setting {
-                "tls_certificate" => certificate.span(),
-                "tls_client_ca" => client_ca.map_or(certificate.span(), |ca| ca.span()),
-                _ => key.span(),
-            };
-            context.error_at(Some(span), format!("`{}`: {}", e.setting, e.message))
-        })
+        let authentication = match (&config.tls_client_authentication, client_ca) {
+            (None, None) => ClientAuthentication::None,
+            (None, Some(_)) => ClientAuthentication::Required,
+            (Some(mode), None) if *mode.get_ref() != ClientAuthentication::None => {
+                return Err(context.error_at(
+                    Some(mode.span()),
+                    "client authentication needs `tls_client_ca` (the CA that signs client certificates)",
+                ))
+            }
+            (Some(mode), _) => *mode.get_ref(),
+        };
+        let verify_clients = match authentication {
+            ClientAuthentication::None => None,
+            ClientAuthentication::Optional => client_ca.map(|ca| (ca.get_ref().as_path(), false)),
+            ClientAuthentication::Required => client_ca.map(|ca| (ca.get_ref().as_path(), true)),
+        };
+        tls::acceptor(certificate.get_ref(), key.get_ref(), verify_clients)
+            .map(Some)
+            .map_err(|e| {
+                let span = match e.setting {
+                    "tls_certificate" => certificate.span(),
+                    "tls_client_ca" => client_ca.map_or(certificate.span(), |ca| ca.span()),
+                    _ => key.span(),
+                };
+                context.error_at(Some(span), format!("`{}`: {}", e.setting, e.message))
+            })
     }
 }

@@ -457,11 +457,16 @@ fn tls_fixture(name: &str) -> std::path::PathBuf {
 }
 
 fn server_tls(client_ca: bool) -> Tls {
+    server_tls_with(client_ca.then_some(true))
+}
+
+/// `verify_clients`: `None` no client certificates, `Some(required)` checked against the CA.
+fn server_tls_with(verify_clients: Option<bool>) -> Tls {
     let ca = tls_fixture("ca.pem");
     super::tls::acceptor(
         &tls_fixture("server.pem"),
         &tls_fixture("server.key"),
-        client_ca.then_some(ca.as_path()),
+        verify_clients.map(|required| (ca.as_path(), required)),
     )
     .unwrap()
 }
@@ -568,6 +573,39 @@ async fn client_certificates_signed_by_the_client_ca_are_required() {
         assert!(counted, "{client:?}: the refused handshake is counted");
     }
     assert!(harness.batches.is_empty(), "nothing from refused clients");
+}
+
+#[tokio::test]
+async fn optional_client_authentication_serves_clients_without_a_certificate_but_refuses_bad_ones()
+{
+    let harness = start_with_tls(test_settings(), 100, Some(server_tls_with(Some(false)))).await;
+    // Kept open until the end: only the rogue client's refusal may count as an error.
+    let mut open = Vec::new();
+    for (name, client) in [("anonymous", None), ("trusted", Some("client"))] {
+        let mut connection = tls_connect(harness.address, client).await.unwrap();
+        connection
+            .write_all(&compressed_window(1, &[name]))
+            .await
+            .unwrap();
+        assert_eq!(messages(&harness.next_batch().await), [name]);
+        let received = read_acks(&mut connection, DEADLINE, |r| !r.final_acks().is_empty()).await;
+        assert_eq!(received.final_acks(), [1], "{name}");
+        open.push(connection);
+    }
+    // A certificate that is presented must still be signed by the client CA.
+    if let Ok(mut rogue) = tls_connect(harness.address, Some("rogue")).await {
+        let _ = rogue.write_all(&plain_window(1, &["rogue"])).await;
+        let received = read_acks(&mut rogue, DEADLINE, |_| false).await;
+        assert!(received.closed && received.acks.is_empty(), "{received:?}");
+    }
+    let counted = wait_for(|| harness.metrics.errors.load(Ordering::Relaxed) == 1).await;
+    assert!(
+        counted,
+        "errors: {}",
+        harness.metrics.errors.load(Ordering::Relaxed)
+    );
+    assert!(harness.batches.is_empty(), "nothing from the rogue client");
+    drop(open);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! Fleets of gateways ship logs across networks they do not own, so the server side of
 //! Logstash's `ssl_*` options is covered: a certificate chain and its PKCS#8 key (Logstash's
 //! requirement too), and optionally a CA whose certificates every client must present
-//! (Logstash's `ssl_client_authentication => required`). Everything is loaded and checked when
+//! (Logstash's `ssl_client_authentication => required`), or may present (`optional`). Everything is loaded and checked when
 //! the pipeline is built, so a wrong path or a key that does not match the certificate is a
 //! configuration error with a position, not a failure at the first connection. rustls with the
 //! `ring` provider keeps the build free of system OpenSSL.
@@ -64,8 +64,13 @@ fn certificates(
     Ok(certificates)
 }
 
-/// Builds the server configuration from PEM files.
-pub fn acceptor(certificate: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Tls, TlsError> {
+/// Builds the server configuration from PEM files. `client_ca` is the CA client certificates
+/// are checked against and whether a client must present one (`false`: optional).
+pub fn acceptor(
+    certificate: &Path,
+    key: &Path,
+    client_ca: Option<(&Path, bool)>,
+) -> Result<Tls, TlsError> {
     let chain = certificates(certificate, "tls_certificate")?;
     let key_pem = read(key, "tls_key")?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
@@ -83,14 +88,20 @@ pub fn acceptor(certificate: &Path, key: &Path, client_ca: Option<&Path>) -> Res
         .map_err(|e| error("tls_certificate", e.to_string()))?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
-        Some(path) => {
+        Some((path, required)) => {
             let mut roots = RootCertStore::empty();
             for certificate in certificates(path, "tls_client_ca")? {
                 roots
                     .add(certificate)
                     .map_err(|e| error("tls_client_ca", e.to_string()))?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if required {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            let verifier = verifier
                 .build()
                 .map_err(|e| error("tls_client_ca", e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
