@@ -227,3 +227,49 @@ fn an_unwritable_data_dir_is_a_clear_runtime_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create data directory"));
 }
+
+#[test]
+fn stdin_cuts_huge_lines_and_keeps_invalid_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = \"{}\"\n[inputs.in]\ntype = \"stdin\"\nmax_line_bytes = 1000\n[outputs.out]\ntype = \"stdout\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let mut child = sluice()
+        .args(["run", "--once", "-c"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&vec![b'x'; 5_000_000]).unwrap();
+        stdin
+            .write_all(b"\nbad \xff byte\nlast line without newline")
+            .unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[0]["message"].as_str().unwrap().len(), 1000);
+    assert_eq!(events[0]["tags"], serde_json::json!(["_line_truncated"]));
+    assert_eq!(events[1]["message"], "bad \u{fffd} byte");
+    assert!(events[1].get("tags").is_none());
+    assert_eq!(events[2]["message"], "last line without newline");
+}

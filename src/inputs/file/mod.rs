@@ -28,7 +28,7 @@ mod checkpoint;
 mod config;
 mod events;
 mod identity;
-mod lines;
+pub(crate) mod lines;
 mod tailer;
 mod wake;
 
