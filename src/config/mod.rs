@@ -10,8 +10,10 @@
 //! shares (`type`, `id`, `if`) are taken out here, once, instead of in every struct.
 
 mod interpolate;
+mod interval;
 
 pub use interpolate::{interpolate, InterpolationError};
+pub use interval::Interval;
 
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::Deserialize;

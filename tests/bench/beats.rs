@@ -10,6 +10,8 @@
 //! client costs only its socket writes and ACK reads. CPU is the whole process (server and
 //! client thread).
 
+mod common;
+
 use sluice::pipeline::{compile, load, RunOptions};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,23 +24,6 @@ use tokio_util::sync::CancellationToken;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const WINDOW: usize = 2048;
-
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -107,16 +92,6 @@ fn connect(address: SocketAddr) -> TcpStream {
     }
 }
 
-fn filter_section() -> String {
-    let mqtt =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/mqtt.toml"))
-            .unwrap_or_default();
-    match (mqtt.find("[[filters]]"), mqtt.find("[outputs.")) {
-        (Some(start), Some(end)) if end > start => mqtt[start..end].to_string(),
-        _ => String::new(),
-    }
-}
-
 fn run_case(name: &str, dir: &Path, windows: &[Vec<u8>], filters: &str) {
     let address = free_port();
     let config_path = dir.join(format!("{name}.toml"));
@@ -142,7 +117,7 @@ fn run_case(name: &str, dir: &Path, windows: &[Vec<u8>], filters: &str) {
     ));
     let mut stream = connect(address);
     stream.set_nodelay(true).expect("nodelay");
-    let cpu_before = cpu_seconds();
+    let cpu_before = common::cpu_seconds();
     let started = Instant::now();
     // Two windows in flight, as Filebeat's default pipelining.
     let mut sent = 0;
@@ -156,23 +131,19 @@ fn run_case(name: &str, dir: &Path, windows: &[Vec<u8>], filters: &str) {
         acked += 1;
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = common::cpu_seconds() - cpu_before;
     drop(stream);
     shutdown.cancel();
     runtime.block_on(server).expect("join").expect("pipeline");
     let events = windows.len() * WINDOW;
-    let delivered: u64 = metrics
-        .snapshot()
-        .iter()
-        .filter(|(key, _)| key.kind == "output")
-        .map(|(_, m)| sluice::metrics::ComponentMetrics::get(&m.events_in))
-        .sum();
+    let delivered = common::delivered(&metrics);
     assert_eq!(delivered as usize, events, "every event reaches the output");
     println!(
-        "{name:>5}: {events} events in {wall:.2} s wall = {:.0} events/s; CPU {cpu:.2} s = {:.2} µs/event ({:.0} events per CPU-second)",
+        "{name:>5}: {events} events in {wall:.2} s wall = {:.0} events/s; CPU {cpu:.2} s = {:.2} µs/event ({:.0} events per CPU-second); peak RSS so far {:.0} MiB",
         events as f64 / wall,
         cpu * 1e6 / events as f64,
         events as f64 / cpu,
+        common::peak_rss_mib(),
     );
 }
 
@@ -199,6 +170,6 @@ fn main() {
         run_case("null", dir.path(), &windows, "");
     }
     if case.is_empty() || case == "seed" {
-        run_case("seed", dir.path(), &windows, &filter_section());
+        run_case("seed", dir.path(), &windows, &common::seed_filter_section());
     }
 }

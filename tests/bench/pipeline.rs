@@ -8,6 +8,8 @@
 //! Environment knobs: `SLUICE_BENCH_LINES` (default 1,000,000), `SLUICE_BENCH_CASE`
 //! (`core` = no filters, `seed` = the filter chain of pipelines/mqtt.toml; default both).
 
+mod common;
+
 use sluice::pipeline::{compile, load, RunOptions};
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -17,28 +19,6 @@ use tokio_util::sync::CancellationToken;
 /// The same allocator as the `sluice` binary, so the figures match what users run.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn cpu_seconds() -> f64 {
-    // User + system time of this process from /proc (getrusage would need `unsafe`).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_comm = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks_per_second = 100.0;
-    let user: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    let system: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    (user + system) / ticks_per_second
-}
-
-/// Peak resident memory of this process so far (VmHWM), in MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn write_corpus(path: &Path, lines: usize) -> u64 {
     let sample = std::fs::read_to_string(
@@ -59,19 +39,6 @@ fn write_corpus(path: &Path, lines: usize) -> u64 {
     bytes
 }
 
-fn filter_section() -> String {
-    let mqtt =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/mqtt.toml"))
-            .unwrap_or_default();
-    // Everything from the first `[[filters]]` up to the first output table.
-    let start = mqtt.find("[[filters]]");
-    let end = mqtt.find("[outputs.");
-    match (start, end) {
-        (Some(start), Some(end)) if end > start => mqtt[start..end].to_string(),
-        _ => String::new(),
-    }
-}
-
 fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, filters: &str) {
     let data = dir.join(format!("data-{name}"));
     let config_path = dir.join(format!("{name}.toml"));
@@ -87,7 +54,7 @@ fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, fil
         .enable_all()
         .build()
         .expect("runtime");
-    let cpu_before = cpu_seconds();
+    let cpu_before = common::cpu_seconds();
     let started = Instant::now();
     runtime
         .block_on(pipeline.run(
@@ -97,13 +64,8 @@ fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, fil
         ))
         .expect("pipeline runs");
     let wall = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
-    let delivered: u64 = metrics
-        .snapshot()
-        .iter()
-        .filter(|(key, _)| key.kind == "output")
-        .map(|(_, m)| sluice::metrics::ComponentMetrics::get(&m.events_in))
-        .sum();
+    let cpu = common::cpu_seconds() - cpu_before;
+    let delivered = common::delivered(&metrics);
     assert_eq!(delivered as usize, lines, "every line reaches the output");
     println!(
         "{name:>5}: {lines} lines in {wall:.2} s wall = {:.0} lines/s, {:.0} MB/s; CPU {cpu:.2} s = {:.2} µs/line ({:.0} lines per CPU-second); peak RSS so far {:.0} MiB",
@@ -111,7 +73,7 @@ fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, fil
         bytes as f64 / wall / 1e6,
         cpu * 1e6 / lines as f64,
         lines as f64 / cpu,
-        peak_rss_mib(),
+        common::peak_rss_mib(),
     );
 }
 
@@ -133,7 +95,7 @@ fn main() {
         run_case("core", dir.path(), &corpus, lines, bytes, "");
     }
     if case.is_empty() || case == "seed" {
-        let filters = filter_section();
+        let filters = common::seed_filter_section();
         if filters.is_empty() {
             println!(" seed: skipped (pipelines/mqtt.toml has no filter section)");
         } else {

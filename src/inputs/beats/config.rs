@@ -8,8 +8,8 @@
 //! of at most 10 MiB) and can be raised when a fleet needs more.
 
 use super::tls::{self, Tls};
+use crate::config::Interval;
 use crate::config::{BuildContext, ConfigError};
-use crate::inputs::file::Interval;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::net::SocketAddr;

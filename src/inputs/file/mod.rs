@@ -33,7 +33,7 @@ mod tailer;
 mod wake;
 
 pub use checkpoint::CheckpointError;
-pub use config::{FileInputConfig, FileInputSettings, Interval, ReadFrom};
+pub use config::{FileInputConfig, FileInputSettings, ReadFrom};
 pub use events::TRUNCATED_TAG;
 
 use super::{InputContext, PipelineClosed};
