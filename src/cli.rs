@@ -41,6 +41,13 @@ pub enum Command {
         /// Read what exists now, deliver everything, write checkpoints, exit.
         #[arg(long)]
         once: bool,
+        /// Serve the monitoring API here instead of `[api] address`: `host:port` or
+        /// `host:first-last`; port 0 picks a free port. The bound address is logged.
+        #[arg(long, value_name = "ADDRESS")]
+        api_address: Option<sluice::api::ApiAddress>,
+        /// Do not serve the monitoring API (overrides `[api] enabled`).
+        #[arg(long, conflicts_with = "api_address")]
+        no_api: bool,
     },
     /// Run a pipeline's tests: `*.test.toml` files of example events and expected results,
     /// pushed through the real filter chain and output conditions (no input or output runs).

@@ -9,6 +9,7 @@
 // Library code reports errors instead of panicking; tests may unwrap.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api;
 pub mod condition;
 pub mod config;
 pub mod event;

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 mod cli;
+mod logging;
+mod progress;
 
 /// Events are allocated on the reader thread and freed on output threads; glibc's allocator
 /// spent half the CPU time of the core benchmark on that cross-thread traffic, mimalloc's
@@ -28,7 +30,18 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
         Command::Validate { config } => validate(&config),
-        Command::Run { config, once } => run(&config, once),
+        Command::Run {
+            config,
+            once,
+            api_address,
+            no_api,
+        } => {
+            let api = ApiOverride {
+                address: api_address,
+                disabled: no_api,
+            };
+            run(&config, once, api)
+        }
         Command::Test { paths } => test(&paths),
     }
 }
@@ -41,11 +54,20 @@ fn init_logging(format: LogFormat, level: Option<&str>) {
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| progress::LogWriter);
     match format {
         LogFormat::Human => builder.with_target(false).init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => builder
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(logging::JsonLines)
+            .init(),
     }
+}
+
+/// `--api-address` / `--no-api`.
+struct ApiOverride {
+    address: Option<sluice::api::ApiAddress>,
+    disabled: bool,
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {
@@ -82,7 +104,7 @@ fn test(paths: &[std::path::PathBuf]) -> ExitCode {
     }
 }
 
-fn run(path: &std::path::Path, once: bool) -> ExitCode {
+fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
     let compiled = match pipeline::load(path).and_then(pipeline::compile) {
         Ok(compiled) => compiled,
         Err(errors) => {
@@ -105,15 +127,49 @@ fn run(path: &std::path::Path, once: bool) -> ExitCode {
     let shutdown = CancellationToken::new();
     let abort = CancellationToken::new();
     let metrics = compiled.metrics();
+    let mut api_settings = compiled.api_settings().clone();
+    if let Some(address) = api.address {
+        api_settings.address = address;
+        api_settings.enabled = true;
+    }
+    if api.disabled {
+        api_settings.enabled = false;
+    }
+    let show_progress = progress::wanted(once, compiled.has_output_type("stdout"));
     let result = runtime.block_on(async {
-        let signals = tokio::spawn(watch_signals(shutdown.clone(), abort.clone()));
         let started = std::time::Instant::now();
+        let api_stop = CancellationToken::new();
+        if api_settings.enabled {
+            match sluice::api::BoundApi::bind(&api_settings.address).await {
+                Ok(bound) => {
+                    tracing::info!(
+                        address = %bound.local_addr(),
+                        "API listening on http://{}",
+                        bound.local_addr()
+                    );
+                    tokio::spawn(bound.serve(
+                        metrics.clone(),
+                        compiled.readiness(),
+                        compiled.settings().clone(),
+                        std::time::SystemTime::now() - started.elapsed(),
+                        api_stop.clone(),
+                    ));
+                }
+                Err(e) => return Err(RunFailure::Api(e)),
+            }
+        }
+        let signals = tokio::spawn(watch_signals(shutdown.clone(), abort.clone()));
+        let bar = show_progress.then(|| progress::Progress::start(metrics.clone()));
         let result = compiled
             .run(RunOptions { once }, shutdown.clone(), abort.clone())
             .await;
+        if let Some(bar) = bar {
+            bar.finish();
+        }
         signals.abort();
+        api_stop.cancel();
         summarise(&metrics, started.elapsed());
-        result
+        result.map_err(RunFailure::Pipeline)
     });
     // A blocked stdin read lives on a blocking thread that cannot be interrupted; everything
     // that matters has finished, so do not wait for it.
@@ -121,11 +177,21 @@ fn run(path: &std::path::Path, once: bool) -> ExitCode {
     match result {
         Ok(()) if abort.is_cancelled() => ExitCode::from(EXIT_INTERRUPTED),
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(RunFailure::Api(e)) => {
+            tracing::error!(error = %e, "Cannot start the monitoring API.");
+            eprintln!("sluice: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Err(RunFailure::Pipeline(e)) => {
             tracing::error!(error = %e, "Pipeline stopped with an error.");
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+enum RunFailure {
+    Api(sluice::api::ApiError),
+    Pipeline(pipeline::RunError),
 }
 
 /// First SIGINT/SIGTERM: drain and exit. Second: stop retrying, exit with what was
@@ -171,9 +237,9 @@ fn summarise(metrics: &sluice::metrics::Registry, elapsed: std::time::Duration) 
     use sluice::metrics::ComponentMetrics as M;
     for (key, counters) in metrics.snapshot() {
         tracing::info!(
-            kind = key.kind,
-            id = %key.id,
-            r#type = %key.type_name,
+            component_kind = key.kind,
+            component_id = %key.id,
+            component_type = %key.type_name,
             events_in = M::get(&counters.events_in),
             events_out = M::get(&counters.events_out),
             dropped = M::get(&counters.events_dropped),

@@ -216,11 +216,13 @@ pub struct PipelineConfig<I, F, O> {
     pub inputs: Vec<Component<I>>,
     pub filters: Vec<Component<F>>,
     pub outputs: Vec<Component<O>>,
-    /// Top-level tables reserved for other subsystems (`[api]`), kept raw.
-    pub extra: Vec<(String, Range<usize>)>,
+    /// The monitoring API (`[api]`).
+    pub api: crate::api::ApiSettings,
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "pipeline", "inputs", "filters", "outputs"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir", "pipeline", "api", "inputs", "filters", "outputs",
+];
 
 /// Reads, interpolates and parses `path`.
 pub fn load<I, F, O>(path: &Path) -> Result<PipelineConfig<I, F, O>, ConfigErrors>
@@ -303,7 +305,7 @@ where
         inputs: Vec::new(),
         filters: Vec::new(),
         outputs: Vec::new(),
-        extra: Vec::new(),
+        api: crate::api::ApiSettings::default(),
     };
     for (key, item) in document.as_table().iter() {
         let key_span = document
@@ -325,9 +327,11 @@ where
             "inputs" => config.inputs = loader.named_components::<I>(item, key_span),
             "outputs" => config.outputs = loader.named_components::<O>(item, key_span),
             "filters" => config.filters = loader.filter_components::<F>(item, key_span),
-            "api" => config
-                .extra
-                .push((key.to_string(), item.span().unwrap_or(0..0))),
+            "api" => {
+                if let Some(api) = loader.value::<crate::api::ApiSettings>(item, "[api]") {
+                    config.api = api;
+                }
+            }
             other => loader.errors.push(source.error_at(
                 key_span,
                 format!(

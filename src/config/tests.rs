@@ -184,3 +184,36 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn the_api_table_is_closed_and_its_address_checked() {
+    let base = "[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\n";
+    let config = parse_with(base, &[]).unwrap();
+    assert!(config.api.enabled);
+    assert_eq!(config.api.address.to_string(), "127.0.0.1:9600-9700");
+
+    let config = parse_with(
+        &format!("[api]\nenabled = false\naddress = \"0.0.0.0:9601\"\n{base}"),
+        &[],
+    )
+    .unwrap();
+    assert!(!config.api.enabled);
+    assert_eq!(config.api.address.to_string(), "0.0.0.0:9601");
+
+    let typo = errors(&format!("[api]\nadress = \"x\"\n{base}"));
+    assert_eq!(typo.len(), 1);
+    assert!(
+        typo[0].starts_with(
+            "pipeline.toml:2:1: [api]: unknown field `adress`, expected `enabled` or `address`"
+        ),
+        "{}",
+        typo[0]
+    );
+    let bad = errors(&format!("[api]\naddress = \"127.0.0.1:http\"\n{base}"));
+    assert_eq!(bad.len(), 1);
+    assert!(
+        bad[0].starts_with("pipeline.toml:2:11: [api]: invalid API address"),
+        "{}",
+        bad[0]
+    );
+}

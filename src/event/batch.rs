@@ -9,9 +9,17 @@
 //! events. The filter workers run the decoder, so building events (the allocation-heavy part
 //! of reading logs) happens on every core in parallel instead of on the one thread that reads
 //! files or sockets; inputs then only read, split and keep their acknowledgement books.
+//!
+//! A [`Delivery`] made by the pipeline carries the output's [`DeliveryMetrics`]: settling it
+//! records the batch size and the end-to-end latency (event `@timestamp` to settle, sampled
+//! on the batch's first and last events) and, for the last output to settle, counts the
+//! batch as delivered. Every output gets these without code of its own, at the cost of two
+//! timestamp parses and a few atomic adds per batch.
 
 use super::ack::AckToken;
 use super::Event;
+use crate::metrics::{ComponentMetrics, Histogram, BATCH_SIZE_BUCKETS, LATENCY_SECONDS_BUCKETS};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Turns a deferred batch's raw data into events, appending to the vector it is given.
@@ -23,6 +31,8 @@ pub struct Batch {
     pub events: Vec<Event>,
     token: Option<AckToken>,
     decoder: Option<Decoder>,
+    /// Outputs that have not settled their delivery yet (set by the pipeline at fan-out).
+    unsettled: AtomicUsize,
 }
 
 impl std::fmt::Debug for Batch {
@@ -42,6 +52,7 @@ impl Batch {
             events,
             token,
             decoder: None,
+            unsettled: AtomicUsize::new(0),
         }
     }
 
@@ -56,6 +67,7 @@ impl Batch {
             events: Vec::with_capacity(capacity),
             token,
             decoder: Some(Box::new(decoder)),
+            unsettled: AtomicUsize::new(0),
         }
     }
 
@@ -82,6 +94,66 @@ impl Batch {
     pub fn token(&self) -> Option<&AckToken> {
         self.token.as_ref()
     }
+
+    /// Before freezing: how many outputs will receive a [`Delivery`] of this batch.
+    pub fn expect_deliveries(&mut self, outputs: usize) {
+        *self.unsettled.get_mut() = outputs;
+    }
+}
+
+/// What settling a delivery records for one output (registered once per output).
+#[derive(Debug)]
+pub struct DeliveryMetrics {
+    latency: Histogram,
+    batch_events: Histogram,
+    /// The pipeline's fan-out counters: `events_out` counts events every output settled.
+    delivered: Arc<ComponentMetrics>,
+}
+
+impl DeliveryMetrics {
+    /// Registers `end_to_end_latency_seconds` and `batch_events` on the output's metrics.
+    pub fn register(output: &ComponentMetrics, delivered: Arc<ComponentMetrics>) -> Self {
+        Self {
+            latency: output.histogram(
+                "end_to_end_latency_seconds",
+                "Seconds from an event's @timestamp to this output settling it (sampled per batch, weighted by its events).",
+                LATENCY_SECONDS_BUCKETS,
+            ),
+            batch_events: output.histogram(
+                "batch_events",
+                "Events in each batch handed to this output.",
+                BATCH_SIZE_BUCKETS,
+            ),
+            delivered,
+        }
+    }
+
+    fn observe(&self, batch: &Batch) {
+        let events = &batch.events;
+        let count = events.len() as u64;
+        self.batch_events.observe(count as f64);
+        if let (Some(first), Some(last)) = (events.first(), events.last()) {
+            let now = chrono::Utc::now();
+            let age = |event: &Event| {
+                event
+                    .timestamp()
+                    .map(|time| (now - time).num_milliseconds().max(0) as f64 / 1000.0)
+            };
+            // Two samples stand for the batch: half its events each (one for a single event).
+            let half = count / 2;
+            match (age(first), age(last)) {
+                (Some(a), Some(b)) if count > 1 => {
+                    self.latency.observe_many(a, count - half);
+                    self.latency.observe_many(b, half);
+                }
+                (Some(a), _) | (None, Some(a)) => self.latency.observe_many(a, count),
+                (None, None) => {}
+            }
+        }
+        if batch.unsettled.fetch_sub(1, Ordering::AcqRel) == 1 {
+            ComponentMetrics::add(&self.delivered.events_out, count);
+        }
+    }
 }
 
 /// One output's share of a frozen batch.
@@ -93,13 +165,25 @@ impl Batch {
 pub struct Delivery {
     batch: Arc<Batch>,
     settled: bool,
+    metrics: Option<Arc<DeliveryMetrics>>,
 }
 
 impl Delivery {
+    /// A delivery nothing measures (tests, tools).
     pub fn new(batch: Arc<Batch>) -> Self {
         Self {
             batch,
             settled: false,
+            metrics: None,
+        }
+    }
+
+    /// A delivery whose settling is recorded in `metrics` (what the pipeline makes).
+    pub fn measured(batch: Arc<Batch>, metrics: Arc<DeliveryMetrics>) -> Self {
+        Self {
+            batch,
+            settled: false,
+            metrics: Some(metrics),
         }
     }
 
@@ -110,6 +194,9 @@ impl Delivery {
     /// This output is done with the batch.
     pub fn settle(mut self) {
         self.settled = true;
+        if let Some(metrics) = &self.metrics {
+            metrics.observe(&self.batch);
+        }
     }
 }
 
@@ -155,6 +242,62 @@ mod tests {
         assert_eq!(batch.len(), 2);
         batch.materialize();
         assert_eq!(batch.len(), 2, "the decoder runs once");
+    }
+
+    #[test]
+    fn settling_records_latency_size_and_delivery_once_every_output_settled() {
+        let registry = crate::metrics::Registry::default();
+        let fanout = registry.component("pipeline", "outputs", "fanout");
+        let a = registry.component("output", "a", "null");
+        let b = registry.component("output", "b", "null");
+        let metrics_a = Arc::new(DeliveryMetrics::register(&a, fanout.clone()));
+        let metrics_b = Arc::new(DeliveryMetrics::register(&b, fanout.clone()));
+        let old = chrono::Utc::now() - chrono::TimeDelta::seconds(20);
+        let mut events: Vec<Event> = (0..3).map(|_| Event::new()).collect();
+        events[0].set_timestamp(old);
+        events[2].set_timestamp(old);
+        let mut batch = Batch::untracked(events);
+        batch.expect_deliveries(2);
+        let batch = Arc::new(batch);
+        Delivery::measured(batch.clone(), metrics_a).settle();
+        assert_eq!(
+            ComponentMetrics::get(&fanout.events_out),
+            0,
+            "b has not settled"
+        );
+        let unsettled = Delivery::measured(batch.clone(), metrics_b.clone());
+        drop(unsettled);
+        assert_eq!(
+            ComponentMetrics::get(&fanout.events_out),
+            0,
+            "a drop is no settle"
+        );
+        Delivery::measured(batch, metrics_b).settle();
+        assert_eq!(ComponentMetrics::get(&fanout.events_out), 3);
+
+        let extras = a.extras();
+        let histogram = |name: &str| match &extras.iter().find(|e| e.name == name).unwrap().value {
+            crate::metrics::ExtraValue::Histogram(h) => h.snapshot(),
+            _ => panic!("{name} is not a histogram"),
+        };
+        let latency = histogram("end_to_end_latency_seconds");
+        assert_eq!(latency.count, 3, "weighted by the batch's events");
+        assert!(latency.sum >= 60.0 && latency.sum < 63.0, "{}", latency.sum);
+        let le_10 = latency
+            .buckets
+            .iter()
+            .find(|(le, _)| *le == 10.0)
+            .unwrap()
+            .1;
+        let le_30 = latency
+            .buckets
+            .iter()
+            .find(|(le, _)| *le == 30.0)
+            .unwrap()
+            .1;
+        assert_eq!((le_10, le_30), (0, 3));
+        let sizes = histogram("batch_events");
+        assert_eq!((sizes.count, sizes.sum), (1, 3.0));
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod path;
 mod template;
 
 pub use ack::{ack_channel, AckReceipt, AckReceiver, AckSender, AckToken, BatchStatus};
-pub use batch::{Batch, Delivery};
+pub use batch::{Batch, Delivery, DeliveryMetrics};
 pub use path::{FieldPath, PathError, Root};
 pub use template::{Template, TemplateError};
 

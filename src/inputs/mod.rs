@@ -9,6 +9,7 @@ pub mod beats;
 pub mod file;
 pub mod stdin;
 
+use crate::api::ReadinessHandle;
 use crate::config::{settings, BuildContext, ComponentKind, ConfigError, PipelineSettings};
 use crate::event::Batch;
 use crate::metrics::ComponentMetrics;
@@ -80,6 +81,9 @@ pub struct InputContext {
     pub data_dir: PathBuf,
     pub settings: PipelineSettings,
     pub metrics: Arc<ComponentMetrics>,
+    /// Flip with `set_ready()` / `set_not_ready(reason)`: what `/ready` reports for this
+    /// input (see [`crate::api`]). Starts not ready.
+    pub readiness: ReadinessHandle,
 }
 
 /// An input ready to run.
@@ -131,7 +135,12 @@ impl Input {
         match self {
             Self::Beats(input) => input.run(context).await.map_err(InputError::from),
             Self::File(input) => {
-                let handle = tokio::task::spawn_blocking(move || input.run(context));
+                // The reader thread logs inside the input's span, as the async inputs do.
+                let span = tracing::Span::current();
+                let handle = tokio::task::spawn_blocking(move || {
+                    let _entered = span.enter();
+                    input.run(context)
+                });
                 match handle.await {
                     Ok(result) => result.map_err(InputError::from),
                     Err(join) => Err(InputError::File(file::FileInputError::Panicked(

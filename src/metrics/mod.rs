@@ -123,6 +123,20 @@ impl ComponentMetrics {
         lock(&self.extras).clone()
     }
 
+    /// Unregisters a labelled series whose subject is gone (a forgotten file's lag), so
+    /// label sets do not accumulate. Handles still held keep working but are no longer
+    /// exposed. Called when the subject disappears, never per event.
+    pub fn remove(&self, name: &'static str, labels: &[(&'static str, &str)]) {
+        lock(&self.extras).retain(|e| {
+            e.name != name
+                || e.labels.len() != labels.len()
+                || e.labels
+                    .iter()
+                    .zip(labels)
+                    .any(|((k1, v1), (k2, v2))| k1 != k2 || v1 != v2)
+        });
+    }
+
     fn register(
         &self,
         name: &'static str,
@@ -377,6 +391,17 @@ mod tests {
         assert_eq!(metrics.gauge("connections", "h").get(), 2);
         gauge.set(7);
         assert_eq!(gauge.get(), 7);
+    }
+
+    #[test]
+    fn a_removed_series_is_no_longer_listed() {
+        let metrics = ComponentMetrics::default();
+        metrics.gauge_with("lag", "h", &[("path", "a")]).set(1);
+        metrics.gauge_with("lag", "h", &[("path", "b")]).set(2);
+        metrics.remove("lag", &[("path", "a")]);
+        let extras = metrics.extras();
+        assert_eq!(extras.len(), 1);
+        assert_eq!(extras[0].labels, vec![("path", "b".to_string())]);
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! (and, with `fsync = true`, to the disk). A few files stay open for reuse; the least recently
 //! used is closed beyond `max_open_files`, so a template with a field per device cannot
 //! exhaust file descriptors.
+//!
+//! Readiness: at start the output checks that its destination can be written (the file itself
+//! when it exists, else the directory before the first `%{` or the file name, with a probe
+//! file created and removed) and reports not ready, with the reason, when it cannot; every successful write
+//! reports it ready again.
 
 use super::{OutputContext, OutputError};
 use crate::event::{Delivery, Template};
@@ -56,6 +61,13 @@ impl FileOutput {
         context: OutputContext,
     ) -> Result<(), OutputError> {
         let mut per_file: HashMap<String, Vec<u8>> = HashMap::new();
+        match tokio::task::block_in_place(|| self.probe()) {
+            Ok(()) => context.readiness.set_ready(),
+            Err(reason) => {
+                tracing::warn!(output = %context.id, %reason, "File output cannot write its destination yet.");
+                context.readiness.set_not_ready(reason);
+            }
+        }
         while let Some(delivery) = deliveries.recv().await {
             let mut count = 0u64;
             let mut path = String::new();
@@ -79,14 +91,22 @@ impl FileOutput {
                 .events_in
                 .fetch_add(count, Ordering::Relaxed);
             let mut bytes = 0u64;
-            tokio::task::block_in_place(|| -> Result<(), OutputError> {
+            let written = tokio::task::block_in_place(|| -> Result<(), std::io::Error> {
                 for (path, buffer) in per_file.iter_mut().filter(|(_, b)| !b.is_empty()) {
-                    self.write(PathBuf::from(path.as_str()), buffer)?;
+                    self.write(PathBuf::from(path.as_str()), buffer)
+                        .map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))?;
                     bytes += buffer.len() as u64;
                     buffer.clear();
                 }
                 Ok(())
-            })?;
+            });
+            if let Err(error) = written {
+                context.readiness.set_not_ready(error.to_string());
+                return Err(error.into());
+            }
+            if !context.readiness.is_ready() {
+                context.readiness.set_ready();
+            }
             per_file.retain(|_, buffer| buffer.capacity() <= 4 * 1024 * 1024);
             context.metrics.bytes.fetch_add(bytes, Ordering::Relaxed);
             context
@@ -95,6 +115,35 @@ impl FileOutput {
                 .fetch_add(count, Ordering::Relaxed);
             delivery.settle();
         }
+        Ok(())
+    }
+
+    /// Whether the destination looks writable; the reason when not.
+    fn probe(&self) -> Result<(), String> {
+        let source = self.settings.path.source();
+        if self.settings.path.is_static() && std::path::Path::new(source).exists() {
+            return OpenOptions::new()
+                .append(true)
+                .open(source)
+                .map(drop)
+                .map_err(|e| format!("cannot open {source}: {e}"));
+        }
+        let literal = source.split("%{").next().unwrap_or_default();
+        let dir = match literal.rfind('/') {
+            Some(0) => std::path::Path::new("/"),
+            Some(end) => std::path::Path::new(&literal[..end]),
+            None => std::path::Path::new("."),
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let probe = dir.join(format!(".sluice-probe-{}", std::process::id()));
+        OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&probe)
+            .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+        let _ = std::fs::remove_file(&probe);
         Ok(())
     }
 

@@ -9,6 +9,7 @@ pub mod file;
 pub mod null;
 pub mod stdout;
 
+use crate::api::ReadinessHandle;
 use crate::condition::Condition;
 use crate::config::{settings, BuildContext, ComponentKind, ConfigError};
 use crate::event::{Delivery, Event};
@@ -51,6 +52,9 @@ pub struct OutputContext {
     /// Cancelled on a forced shutdown: stop retrying and let unsettled batches fail.
     pub abort: CancellationToken,
     pub metrics: Arc<ComponentMetrics>,
+    /// Flip with `set_ready()` / `set_not_ready(reason)`: what `/ready` reports for this
+    /// output (see [`crate::api`]). Starts not ready.
+    pub readiness: ReadinessHandle,
 }
 
 impl OutputContext {

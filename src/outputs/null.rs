@@ -24,6 +24,7 @@ impl NullOutput {
         mut deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,
     ) -> Result<(), OutputError> {
+        context.readiness.set_ready();
         while let Some(delivery) = deliveries.recv().await {
             let count = delivery
                 .events()

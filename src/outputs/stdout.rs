@@ -42,6 +42,7 @@ impl StdoutOutput {
         context: OutputContext,
     ) -> Result<(), OutputError> {
         let mut buffer = Vec::with_capacity(64 * 1024);
+        context.readiness.set_ready();
         while let Some(delivery) = deliveries.recv().await {
             buffer.clear();
             let mut count = 0u64;

@@ -14,8 +14,9 @@
 //! batch is frozen behind an `Arc` and shared by every output; its acknowledgement reaches the
 //! input once all of them have settled it.
 
+use crate::api::{ApiSettings, Readiness, ReadinessHandle};
 use crate::config::{self, BuildContext, Component, ConfigError, ConfigErrors, PipelineConfig};
-use crate::event::{Batch, Delivery};
+use crate::event::{Batch, Delivery, DeliveryMetrics};
 use crate::filters::{FilterChain, FilterConfig};
 use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
 use crate::metrics::Registry;
@@ -26,6 +27,14 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+/// Component id of the filter chain's counters (`component_kind = "pipeline"`): events in
+/// and out of the whole chain.
+pub const FILTERS_ID: &str = "filters";
+/// Component id of the fan-out's counters: `events_in` handed to the outputs, `events_out`
+/// settled by every output (Logstash's `events.out`).
+pub const OUTPUTS_ID: &str = "outputs";
 
 /// A parsed pipeline file.
 pub type Config = PipelineConfig<InputConfig, FilterConfig, OutputConfig>;
@@ -38,12 +47,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// A pipeline with every component built and ready to run.
 #[derive(Debug)]
 pub struct Pipeline {
-    inputs: Vec<(Component<()>, Input)>,
+    inputs: Vec<(Component<()>, Input, ReadinessHandle)>,
     chain: Arc<FilterChain>,
-    outputs: Vec<(Component<()>, Output, Option<crate::condition::Condition>)>,
+    outputs: Vec<(
+        Component<()>,
+        Output,
+        Option<crate::condition::Condition>,
+        ReadinessHandle,
+    )>,
     settings: config::PipelineSettings,
     data_dir: PathBuf,
     metrics: Arc<Registry>,
+    readiness: Arc<Readiness>,
+    api: ApiSettings,
 }
 
 fn strip<T>(component: &Component<T>) -> Component<()> {
@@ -59,6 +75,7 @@ fn strip<T>(component: &Component<T>) -> Component<()> {
 /// Builds every component, reporting every problem at once.
 pub fn compile(config: Config) -> Result<Pipeline, ConfigErrors> {
     let metrics = Arc::new(Registry::default());
+    let readiness = Arc::new(Readiness::default());
     let context = BuildContext {
         source: config.source.clone(),
         data_dir: config.data_dir.clone(),
@@ -69,7 +86,10 @@ pub fn compile(config: Config) -> Result<Pipeline, ConfigErrors> {
     let mut inputs = Vec::new();
     for component in &config.inputs {
         match Input::build(&component.config, &context) {
-            Ok(input) => inputs.push((strip(component), input)),
+            Ok(input) => {
+                let handle = readiness.register("input", &component.id, &component.type_name);
+                inputs.push((strip(component), input, handle));
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -90,7 +110,10 @@ pub fn compile(config: Config) -> Result<Pipeline, ConfigErrors> {
             }
         };
         match Output::build(&component.config, &context) {
-            Ok(output) => outputs.push((strip(component), output, condition)),
+            Ok(output) => {
+                let handle = readiness.register("output", &component.id, &component.type_name);
+                outputs.push((strip(component), output, condition, handle));
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -102,6 +125,8 @@ pub fn compile(config: Config) -> Result<Pipeline, ConfigErrors> {
             settings: config.settings,
             data_dir: config.data_dir,
             metrics,
+            readiness,
+            api: config.api,
         }),
         _ => {
             errors.sort_by_key(|e| (e.line, e.column));
@@ -134,8 +159,8 @@ pub enum RunError {
 }
 
 enum Finished {
-    Input(String, Result<(), InputError>, bool),
-    Output(String, Result<(), OutputError>),
+    Input(String, Result<(), InputError>, bool, ReadinessHandle),
+    Output(String, Result<(), OutputError>, ReadinessHandle),
     Worker,
 }
 
@@ -156,6 +181,26 @@ impl Pipeline {
         self.metrics.clone()
     }
 
+    /// Every input's and output's readiness (what `/ready` reports).
+    pub fn readiness(&self) -> Arc<Readiness> {
+        self.readiness.clone()
+    }
+
+    pub fn settings(&self) -> &config::PipelineSettings {
+        &self.settings
+    }
+
+    /// Whether an output of this type is configured (e.g. `stdout`, which shares the
+    /// terminal with progress output).
+    pub fn has_output_type(&self, type_name: &str) -> bool {
+        self.outputs.iter().any(|(c, ..)| c.type_name == type_name)
+    }
+
+    /// The `[api]` table.
+    pub fn api_settings(&self) -> &ApiSettings {
+        &self.api
+    }
+
     /// Runs until the inputs finish (`--once`) or `shutdown` is cancelled, then drains:
     /// inputs stop, in-flight batches are delivered, inputs write their checkpoints.
     /// `abort` makes outputs give up on retries (a second Ctrl-C).
@@ -172,58 +217,90 @@ impl Pipeline {
         let capacity = self.settings.queue_batches.max(1);
         let (batch_tx, batch_rx) = async_channel::bounded::<Batch>(capacity);
         let mut tasks: JoinSet<Finished> = JoinSet::new();
+        let readiness = self.readiness.clone();
+        let draining = shutdown.clone();
+        let shutdown_watch = tokio::spawn(async move {
+            draining.cancelled().await;
+            readiness.set_shutting_down();
+        });
 
+        let fanout = self.metrics.component("pipeline", OUTPUTS_ID, "fanout");
         let mut output_senders = Vec::new();
-        for (component, output, condition) in self.outputs {
+        for (component, output, condition, readiness) in self.outputs {
             let (tx, rx) = mpsc::channel::<Delivery>(capacity);
-            output_senders.push(tx);
+            let metrics = self
+                .metrics
+                .component("output", &component.id, &component.type_name);
+            let measured = Arc::new(DeliveryMetrics::register(&metrics, fanout.clone()));
+            output_senders.push((tx, measured));
             let context = OutputContext {
                 id: component.id.clone(),
                 condition,
                 abort: abort.clone(),
-                metrics: self
-                    .metrics
-                    .component("output", &component.id, &component.type_name),
+                metrics,
+                readiness: readiness.clone(),
             };
             let id = component.id.clone();
-            tasks.spawn(async move { Finished::Output(id, output.run(rx, context).await) });
+            // Log lines inside the output carry its id and type (`--log-format json`). The
+            // span is at ERROR level so a `warn` filter keeps it.
+            let span = tracing::error_span!(
+                "output",
+                component_id = %component.id,
+                component_type = %component.type_name
+            );
+            tasks.spawn(
+                async move { Finished::Output(id, output.run(rx, context).await, readiness) }
+                    .instrument(span),
+            );
         }
 
-        let worker_metrics = self.metrics.component("pipeline", "filters", "chain");
+        let worker_metrics = self.metrics.component("pipeline", FILTERS_ID, "chain");
         for _ in 0..self.settings.worker_count() {
             let batches = batch_rx.clone();
             let senders = output_senders.clone();
             let mut worker = self.chain.worker();
             let metrics = worker_metrics.clone();
-            tasks.spawn(async move {
-                while let Ok(mut batch) = batches.recv().await {
-                    batch.materialize();
-                    let before = batch.events.len() as u64;
-                    worker.process(&mut batch.events);
-                    stamp_missing_timestamps(&mut batch.events);
-                    let after = batch.events.len() as u64;
-                    metrics.events_in.fetch_add(before, Ordering::Relaxed);
-                    metrics.events_out.fetch_add(after, Ordering::Relaxed);
-                    if batch.events.is_empty() {
-                        // Everything was dropped on purpose: acknowledged when `batch` drops.
-                        continue;
+            let fanout = fanout.clone();
+            let span = tracing::error_span!(
+                "pipeline",
+                component_id = FILTERS_ID,
+                component_type = "chain"
+            );
+            tasks.spawn(
+                async move {
+                    while let Ok(mut batch) = batches.recv().await {
+                        batch.materialize();
+                        let before = batch.events.len() as u64;
+                        worker.process(&mut batch.events);
+                        stamp_missing_timestamps(&mut batch.events);
+                        let after = batch.events.len() as u64;
+                        metrics.events_in.fetch_add(before, Ordering::Relaxed);
+                        metrics.events_out.fetch_add(after, Ordering::Relaxed);
+                        if batch.events.is_empty() {
+                            // Everything was dropped on purpose: acknowledged when `batch` drops.
+                            continue;
+                        }
+                        fanout.events_in.fetch_add(after, Ordering::Relaxed);
+                        batch.expect_deliveries(senders.len());
+                        let shared = Arc::new(batch);
+                        for (sender, measured) in &senders {
+                            // A send fails only when the output has died; the delivery is then
+                            // dropped unsettled, which fails the batch for its input.
+                            let delivery = Delivery::measured(shared.clone(), measured.clone());
+                            let _ = sender.send(delivery).await;
+                        }
                     }
-                    let shared = Arc::new(batch);
-                    for sender in &senders {
-                        // A send fails only when the output has died; the delivery is then
-                        // dropped unsettled, which fails the batch for its input.
-                        let _ = sender.send(Delivery::new(shared.clone())).await;
-                    }
+                    Finished::Worker
                 }
-                Finished::Worker
-            });
+                .instrument(span),
+            );
         }
         drop(batch_rx);
         drop(output_senders);
 
         let mut finite_running = 0usize;
         let mut input_tokens = Vec::new();
-        for (component, input) in self.inputs {
+        for (component, input, readiness) in self.inputs {
             let token = shutdown.child_token();
             let finite = options.once && input.is_finite();
             if finite {
@@ -240,9 +317,18 @@ impl Pipeline {
                 metrics: self
                     .metrics
                     .component("input", &component.id, &component.type_name),
+                readiness: readiness.clone(),
             };
             let id = component.id.clone();
-            tasks.spawn(async move { Finished::Input(id, input.run(context).await, finite) });
+            let span = tracing::error_span!(
+                "input",
+                component_id = %component.id,
+                component_type = %component.type_name
+            );
+            tasks.spawn(
+                async move { Finished::Input(id, input.run(context).await, finite, readiness) }
+                    .instrument(span),
+            );
         }
         drop(batch_tx);
         if options.once && finite_running == 0 {
@@ -260,8 +346,9 @@ impl Pipeline {
                 }
             };
             match finished {
-                Finished::Input(id, result, finite) => {
+                Finished::Input(id, result, finite, readiness) => {
                     if let Err(source) = result {
+                        readiness.set_not_ready(format!("stopped: {source}"));
                         tracing::error!(input = %id, error = %source, "Input failed; shutting down.");
                         first_error.get_or_insert(RunError::Input { id, source });
                         shutdown.cancel();
@@ -276,8 +363,9 @@ impl Pipeline {
                         }
                     }
                 }
-                Finished::Output(id, result) => {
+                Finished::Output(id, result, readiness) => {
                     if let Err(source) = result {
+                        readiness.set_not_ready(format!("stopped: {source}"));
                         tracing::error!(output = %id, error = %source, "Output failed; shutting down.");
                         first_error.get_or_insert(RunError::Output { id, source });
                         shutdown.cancel();
@@ -286,6 +374,7 @@ impl Pipeline {
                 Finished::Worker => {}
             }
         }
+        shutdown_watch.abort();
         match first_error {
             Some(error) => Err(error),
             None => Ok(()),

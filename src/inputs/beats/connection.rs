@@ -70,6 +70,14 @@ impl ConnectionError {
     pub fn is_fault(&self) -> bool {
         !matches!(self, Self::Idle | Self::PipelineClosed(_))
     }
+
+    /// Whether the client broke the protocol (counted in `beats_protocol_errors_total`).
+    pub fn is_protocol_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Frame(_) | Self::FrameOutsideWindow | Self::WindowInterrupted { .. }
+        )
+    }
 }
 
 /// What every connection of one input shares.
@@ -80,6 +88,7 @@ pub struct Shared {
     pub tls: Option<super::tls::Tls>,
     pub limits: Limits,
     pub context: InputContext,
+    pub metrics: super::metrics::BeatsMetrics,
 }
 
 /// The window whose data frames are arriving.
@@ -364,6 +373,7 @@ where
                 count: open.count,
             });
         }
+        self.shared.metrics.windows_total.inc();
         self.pending.push_back(PendingWindow {
             version,
             last_seq: 0,

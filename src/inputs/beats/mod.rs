@@ -18,6 +18,7 @@ mod config;
 mod connection;
 mod events;
 mod frame;
+mod metrics;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -68,6 +69,7 @@ impl BeatsInput {
     /// finish its pending windows.
     pub async fn run(self, context: InputContext) -> Result<(), BeatsInputError> {
         let listener = server::bind(self.settings.address).await?;
+        context.readiness.set_ready();
         server::serve(listener, Arc::new(self.into_shared(context))).await
     }
 
@@ -79,6 +81,7 @@ impl BeatsInput {
             },
             settings: self.settings,
             tls: self.tls,
+            metrics: metrics::BeatsMetrics::register(&context.metrics),
             context,
         }
     }

@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
+use tracing::Instrument as _;
 
 /// How long a client may take to complete the TLS handshake (Logstash's
 /// `ssl_handshake_timeout`).
@@ -66,10 +67,13 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<(), Bea
             }
         };
         let shared = shared.clone();
-        connections.spawn(async move {
-            handle(stream, peer, &shared).await;
-            drop(slot);
-        });
+        connections.spawn(
+            async move {
+                handle(stream, peer, &shared).await;
+                drop(slot);
+            }
+            .in_current_span(),
+        );
     }
     drop(listener);
     while let Some(finished) = connections.join_next().await {
@@ -80,6 +84,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<(), Bea
 
 async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let context = &shared.context;
+    let _connected = super::metrics::ConnectionGuard::new(&shared.metrics);
     let _ = stream.set_nodelay(true);
     tracing::debug!(input = %context.id, %peer, "Beats client connected.");
     let peer_ip: Arc<str> = Arc::from(peer.ip().to_string());
@@ -107,6 +112,9 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
         Ok(()) => tracing::debug!(input = %context.id, %peer, "Beats client disconnected."),
         Err(error) if error.is_fault() => {
             context.metrics.errors.fetch_add(1, Ordering::Relaxed);
+            if error.is_protocol_error() {
+                shared.metrics.protocol_errors_total.inc();
+            }
             tracing::warn!(input = %context.id, %peer, %error, "Closed a Beats connection.");
         }
         Err(error) => {

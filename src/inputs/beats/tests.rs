@@ -66,6 +66,7 @@ async fn start_with_tls(settings: Settings, batch_size: usize, tls: Option<Tls>)
             ..PipelineSettings::default()
         },
         metrics: metrics.clone(),
+        readiness: crate::api::ReadinessHandle::detached(),
     };
     let listener = server::bind(settings.address).await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -76,6 +77,7 @@ async fn start_with_tls(settings: Settings, batch_size: usize, tls: Option<Tls>)
         },
         settings,
         tls,
+        metrics: super::metrics::BeatsMetrics::register(&context.metrics),
         context,
     };
     let server = tokio::spawn(server::serve(listener, Arc::new(shared)));

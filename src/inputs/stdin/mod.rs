@@ -59,6 +59,7 @@ impl StdinInput {
         let mut next_id = 0u64;
         let mut sent = 0u64;
         let mut first_line_at: Option<tokio::time::Instant> = None;
+        context.readiness.set_ready();
         loop {
             // A partial batch leaves at most BATCH_LINGER after its first line, so interactive
             // use stays live.
