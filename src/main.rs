@@ -52,8 +52,11 @@ fn init_logging(format: LogFormat, level: Option<&str>) {
         .map(EnvFilter::new)
         .or_else(|| EnvFilter::try_from_env("SLUICE_LOG").ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only for people: log files and journald get plain `key=value` text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(|| progress::LogWriter);
     match format {
         LogFormat::Human => builder.with_target(false).init(),
@@ -237,7 +240,7 @@ fn summarise(metrics: &sluice::metrics::Registry, elapsed: std::time::Duration) 
     use sluice::metrics::ComponentMetrics as M;
     for (key, counters) in metrics.snapshot() {
         tracing::info!(
-            component_kind = key.kind,
+            component_kind = %key.kind,
             component_id = %key.id,
             component_type = %key.type_name,
             events_in = M::get(&counters.events_in),

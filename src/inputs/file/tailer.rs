@@ -14,6 +14,11 @@
 //! - *Inode reuse*: a file whose key is known but whose head does not match the fingerprint is
 //!   a new file and is read from 0 (see `identity.rs`).
 //!
+//! Metrics: `file_lag_bytes{path}` (size minus read position, refreshed whenever a file is
+//! read or scanned; the series is removed when the file is forgotten), `files_open`, and
+//! `checkpoint_age_seconds` (seconds the on-disk checkpoint has lagged behind acknowledged
+//! progress; 0 when it is current). The input reports ready after its first scan.
+//!
 //! One thread serves every file, round-robin with a per-file share per round so a busy file
 //! cannot starve the others; the pipeline's backpressure reaches it through `send_blocking`.
 //! A thread per file would buy nothing: reading is cheap next to building events, and the
@@ -27,9 +32,10 @@ use super::identity::{FileKey, Fingerprint};
 use super::lines::LineSplitter;
 use super::wake::Wakeups;
 use super::FileInputError;
+use crate::api::ReadinessHandle;
 use crate::event::{ack_channel, format_timestamp, AckReceiver, AckSender, Batch};
 use crate::inputs::{BatchSender, InputContext, PipelineClosed};
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Gauge};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -80,11 +86,14 @@ struct Harvester {
     open_error_reported: bool,
     /// `--once`: read to its end, nothing more to do.
     finished: bool,
+    /// `file_lag_bytes{path}`: bytes between the read position and the end of the file.
+    lag: Gauge,
 }
 
 impl Harvester {
     fn new(key: FileKey, path: PathBuf, stream: StreamId, position: u64, max_line: usize) -> Self {
         Self {
+            lag: Gauge::default(),
             key,
             file_value: EventShape::file_value(&path),
             path,
@@ -103,12 +112,33 @@ impl Harvester {
         }
     }
 
-    fn set_path(&mut self, path: PathBuf) {
+    fn set_path(&mut self, path: PathBuf, metrics: &ComponentMetrics) {
         if path != self.path {
             self.file_value = EventShape::file_value(&path);
+            metrics.remove(LAG, &[("path", &self.path.display().to_string())]);
+            let lag = self.lag.get();
             self.path = path;
+            self.lag = lag_gauge(metrics, &self.path);
+            self.lag.set(lag);
         }
     }
+
+    /// Records how far behind the end of a file of `len` bytes the reader is.
+    fn update_lag(&self, len: u64) {
+        let behind = len.saturating_sub(self.splitter.position());
+        self.lag.set(i64::try_from(behind).unwrap_or(i64::MAX));
+    }
+}
+
+const LAG: &str = "file_lag_bytes";
+
+/// Registers (once per file, when it is discovered or renamed) the lag gauge of `path`.
+fn lag_gauge(metrics: &ComponentMetrics, path: &Path) -> Gauge {
+    metrics.gauge_with(
+        LAG,
+        "Bytes between the read position and the end of the file.",
+        &[("path", &path.display().to_string())],
+    )
 }
 
 /// What one pass over the files achieved.
@@ -205,6 +235,9 @@ pub(super) struct Tailer {
     shutdown: CancellationToken,
     once: bool,
     metrics: Arc<ComponentMetrics>,
+    files_open: Gauge,
+    checkpoint_age: Gauge,
+    readiness: ReadinessHandle,
     files: HashMap<FileKey, Harvester>,
     open_handles: usize,
     next_stream: StreamId,
@@ -245,6 +278,14 @@ impl Tailer {
             id: context.id,
             shutdown: context.shutdown,
             once: context.once,
+            files_open: context
+                .metrics
+                .gauge("files_open", "Files the input holds open."),
+            checkpoint_age: context.metrics.gauge(
+                "checkpoint_age_seconds",
+                "Seconds the checkpoint on disk has lagged behind acknowledged progress (0 when current).",
+            ),
+            readiness: context.readiness,
             metrics: context.metrics,
             files: HashMap::new(),
             open_handles: 0,
@@ -296,6 +337,7 @@ impl Tailer {
                 self.settings.max_line_bytes,
             );
             harvester.fingerprint = entry.fingerprint;
+            harvester.lag = lag_gauge(&self.metrics, &harvester.path);
             harvester.unverified = true;
             harvester.restored = true;
             harvester.wants_open = false;
@@ -371,6 +413,11 @@ impl Tailer {
     }
 
     fn checkpoint_if_due(&mut self) {
+        self.checkpoint_age.set(if self.checkpoint_dirty {
+            self.last_checkpoint.elapsed().as_secs() as i64
+        } else {
+            0
+        });
         if !self.checkpoint_dirty || self.last_checkpoint.elapsed() < CHECKPOINT_INTERVAL {
             return;
         }
@@ -408,6 +455,7 @@ impl Tailer {
         self.store.save(entries)?;
         self.checkpoint_dirty = false;
         self.last_checkpoint = Instant::now();
+        self.checkpoint_age.set(0);
         Ok(())
     }
 
@@ -450,7 +498,10 @@ impl Tailer {
         for (key, (path, len)) in found {
             if let Some(harvester) = self.files.get_mut(&key) {
                 harvester.last_seen_scan = self.scans;
-                harvester.set_path(path);
+                harvester.set_path(path, &self.metrics);
+                if harvester.handle.is_none() {
+                    harvester.update_lag(len);
+                }
                 if harvester.handle.is_none()
                     && !harvester.finished
                     && (harvester.restored || len != harvester.splitter.position())
@@ -467,6 +518,8 @@ impl Tailer {
             let stream = self.new_stream(start);
             let mut harvester =
                 Harvester::new(key, path, stream, start, self.settings.max_line_bytes);
+            harvester.lag = lag_gauge(&self.metrics, &harvester.path);
+            harvester.update_lag(len);
             harvester.last_seen_scan = self.scans;
             self.files.insert(key, harvester);
             self.checkpoint_dirty = true;
@@ -478,6 +531,9 @@ impl Tailer {
             self.wake.watch(directory);
         }
         self.wake.retain(&directories);
+        if first_scan {
+            self.readiness.set_ready();
+        }
     }
 
     /// Drops the state of closed files that no scan has found for a while.
@@ -494,6 +550,8 @@ impl Tailer {
             .collect();
         for key in vanished {
             if let Some(harvester) = self.files.remove(&key) {
+                self.metrics
+                    .remove(LAG, &[("path", &harvester.path.display().to_string())]);
                 tracing::debug!(input = %self.id, path = %harvester.path.display(), "Forgetting vanished file.");
                 self.publisher.acks.close_stream(harvester.stream);
                 self.checkpoint_dirty = true;
@@ -594,6 +652,7 @@ impl Tailer {
         harvester.last_read = Instant::now();
         harvester.at_eof = false;
         self.open_handles += 1;
+        self.files_open.set(self.open_handles as i64);
         true
     }
 
@@ -601,6 +660,7 @@ impl Tailer {
         if let Some(harvester) = self.files.get_mut(&key) {
             if harvester.handle.take().is_some() {
                 self.open_handles -= 1;
+                self.files_open.set(self.open_handles as i64);
             }
             harvester.unverified = true;
         }
@@ -655,6 +715,11 @@ impl Tailer {
             share = share.saturating_sub(read as u64);
             if share == 0 {
                 round.more_available = true;
+                if let Some(harvester) = self.files.get(&key) {
+                    if let Some(Ok(metadata)) = harvester.handle.as_ref().map(File::metadata) {
+                        harvester.update_lag(metadata.len());
+                    }
+                }
                 return Ok(());
             }
         }
@@ -671,6 +736,8 @@ impl Tailer {
         let Ok(metadata) = file.metadata() else {
             return;
         };
+        let behind = metadata.len().saturating_sub(harvester.splitter.position());
+        harvester.lag.set(i64::try_from(behind).unwrap_or(i64::MAX));
         if metadata.len() < harvester.splitter.position() {
             tracing::info!(input = %self.id, path = %harvester.path.display(), "File was truncated; reading it from the start.");
             if file.seek(SeekFrom::Start(0)).is_ok() {
