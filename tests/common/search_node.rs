@@ -104,10 +104,12 @@ pub struct SearchNode {
     client: reqwest::Client,
 }
 
-/// A response from the node: the status and the JSON body (`Value::Null` when empty or not JSON).
+/// A response from the node: the status, the headers (e.g. `x-elastic-product`) and the JSON
+/// body (`Value::Null` when empty or not JSON).
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
@@ -374,27 +376,14 @@ impl SearchNode {
     }
 
     /// The mapped type of `field` (a dotted path such as `log.file.path` or `message.keyword`)
-    /// in the concrete index `index`, or `None` when it is not mapped.
+    /// in the first of the indices matching `index` that maps it, or `None` when none does.
+    /// Objects report `object`.
     pub fn field_type(&self, index: &str, field: &str) -> Option<String> {
         let mapping = self.mapping(index);
-        let mut node = &mapping[index]["mappings"];
-        let mut parts = field.split('.').peekable();
-        while let Some(part) = parts.next() {
-            let next = &node["properties"][part];
-            node = if next.is_null() {
-                // `message.keyword`: a multi-field lives under `fields`.
-                &node["fields"][part]
-            } else {
-                next
-            };
-            if node.is_null() {
-                return None;
-            }
-            if parts.peek().is_none() {
-                return Some(node["type"].as_str().unwrap_or("object").to_string());
-            }
-        }
-        None
+        mapping
+            .as_object()?
+            .values()
+            .find_map(|index| mapped_type(&index["mappings"], field))
     }
 
     /// Deletes the indices matching `pattern` (nothing when none does).
@@ -451,9 +440,11 @@ impl SearchNode {
         let run = async move {
             let response = request.send().await.map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
+            let headers = response.headers().clone();
             let bytes = response.bytes().await.map_err(|e| e.to_string())?;
             Ok::<_, String>(Response {
                 status,
+                headers,
                 body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             })
         };
@@ -466,6 +457,24 @@ impl SearchNode {
         })
         .map_err(|e| format!("{method} {url}: {e}"))
     }
+}
+
+/// The type of `field` in one index's `mappings`.
+fn mapped_type(mappings: &Value, field: &str) -> Option<String> {
+    let mut node = mappings;
+    for part in field.split('.') {
+        let property = &node["properties"][part];
+        // `message.keyword`: a multi-field lives under `fields`.
+        node = if property.is_null() {
+            &node["fields"][part]
+        } else {
+            property
+        };
+        if node.is_null() {
+            return None;
+        }
+    }
+    Some(node["type"].as_str().unwrap_or("object").to_string())
 }
 
 /// Builds the peer unless `work/build` holds a build of the current sources; returns the build
