@@ -21,8 +21,15 @@
 //! Tests in one binary share the node and run in parallel: each test uses its own index names
 //! (and template names and patterns). The HTTP helpers are blocking and callable both from plain
 //! `#[test]`s and from inside a tokio runtime: they run on the harness's own runtime.
+//!
+//! ```ignore
+//! let node = search_node(); // OpenSearch 2.19.6; search_node_flavour(Flavour::Elasticsearch7)
+//! node.delete_indices("es-resend-*");
+//! // ... run sluice with `hosts = ["<node.url()>"]`, `index = "es-resend-%{+YYYY.MM.dd}"` ...
+//! assert_eq!(node.wait_for_count("es-resend-*", 333, Duration::from_secs(60)), 333);
+//! assert_eq!(node.field_type("es-resend-*", "durationMs").as_deref(), Some("long"));
+//! ```
 
-use super::wait_until;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -30,7 +37,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long a node may take from `java` to READY (a cold JVM on a busy 2-core machine).
@@ -96,8 +103,8 @@ pub struct SearchNode {
     version: String,
     log_path: PathBuf,
     /// The JVM runs until this pipe closes (when this process exits).
-    _stdin: Mutex<ChildStdin>,
-    _child: Mutex<Child>,
+    _stdin: ChildStdin,
+    _child: Child,
     /// Held while the node runs, so that no other start removes its home directory.
     _run_lock: File,
     runtime: tokio::runtime::Runtime,
@@ -217,8 +224,8 @@ impl SearchNode {
             flavour,
             version: String::new(),
             log_path,
-            _stdin: Mutex::new(stdin),
-            _child: Mutex::new(child),
+            _stdin: stdin,
+            _child: child,
             _run_lock: run_lock,
             runtime,
             client,
@@ -328,14 +335,17 @@ impl SearchNode {
     }
 
     /// Polls [`count`](Self::count) until it reaches `expected` or `timeout` passes; returns
-    /// the last count.
+    /// the last count (so a test can assert it equals `expected`: more means duplicates).
     pub fn wait_for_count(&self, index_pattern: &str, expected: u64, timeout: Duration) -> u64 {
-        let mut last = 0;
-        wait_until(timeout, || {
-            last = self.count(index_pattern);
-            last >= expected
-        });
-        last
+        let deadline = Instant::now() + timeout;
+        loop {
+            let count = self.count(index_pattern);
+            if count >= expected || Instant::now() >= deadline {
+                return count;
+            }
+            // Each poll refreshes: a slower pace than `wait_until`'s keeps the node's work low.
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `POST /<index>/_search` with `query` as the whole request body (e.g.

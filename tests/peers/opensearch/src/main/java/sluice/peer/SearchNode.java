@@ -17,10 +17,10 @@ import org.opensearch.plugins.Plugin;
 import org.opensearch.transport.Netty4Plugin;
 
 /**
- * A single OpenSearch node for sluice's integration tests, embedded through {@link Node} so that
- * none of the command line's bootstrap runs: no "can not run as root" check, no security manager,
- * no jar-hell scan (plugins are classes on the classpath, {@code modules/} and {@code plugins/}
- * stay empty).
+ * A single OpenSearch 2.19 node for sluice's integration tests, embedded through {@link Node}
+ * so that none of the command line's bootstrap runs: no "can not run opensearch as root" check,
+ * no security manager, no jar-hell scan (plugins are classes on the classpath, {@code modules/}
+ * and {@code plugins/} stay empty).
  *
  * <p>Usage: {@code SearchNode <home directory> <http port, 0 = any free one>}. Prints exactly one
  * line {@code READY http=127.0.0.1:<port>} on stdout once the REST API serves, then runs until its
