@@ -9,6 +9,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod slack_double;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
