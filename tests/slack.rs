@@ -498,3 +498,39 @@ fn the_webhook_url_never_appears_in_logs() {
         assert!(!stderr.contains(secret), "{stderr}");
     }
 }
+
+#[test]
+fn on_shutdown_queued_alerts_are_still_delivered() {
+    let double = SlackDouble::start();
+    double.rate_limit_next(1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, format!("{}\n{}\n", error_line(1), security_line(2))).unwrap();
+    let config = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n[inputs.app]\ntype = \"file\"\npaths = [{log:?}]\n{FILTERS}\n\
+             [outputs.slack]\ntype = \"slack\"\nif = 'severity == \"high\" or alert_type == \"security\"'\n{hook}",
+            data = dir.path().join("data").display().to_string(),
+            log = log.display().to_string(),
+            hook = webhook(&double.url()),
+        ),
+    )
+    .unwrap();
+    let sluice = common::Sluice::start(&config);
+    assert!(
+        common::slack_double::wait_for(&double, Duration::from_secs(20), |r| !r.is_empty()),
+        "no request reached the double:\n{}",
+        sluice.stderr()
+    );
+    // The first message got a 429 with Retry-After: 2; stop while it waits.
+    let stderr = sluice.stop();
+    let requests = double.requests();
+    assert_eq!(
+        requests.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![429, 200, 200],
+        "{stderr}"
+    );
+    assert!(requests[1].at - requests[0].at >= Duration::from_secs(2));
+}
