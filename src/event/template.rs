@@ -83,6 +83,14 @@ impl Template {
         })
     }
 
+    /// A template without references: renders to `text` as is.
+    pub fn literal(text: &str) -> Self {
+        Self {
+            source: text.to_string(),
+            parts: vec![Part::Literal(text.to_string())],
+        }
+    }
+
     /// The template as written.
     pub fn source(&self) -> &str {
         &self.source
@@ -116,6 +124,52 @@ impl Template {
                         out.push_str(raw);
                     }
                 },
+            }
+        }
+        resolved
+    }
+
+    /// Renders into `out` like [`Template::render_into`], but passes every substituted value
+    /// (field or date) through `escape`, and writes `missing` for a reference that does not
+    /// resolve (`None` keeps it literally). For destinations with their own syntax: Slack
+    /// markup must not be injected by event content, URLs need percent-encoded values.
+    pub fn render_escaped(
+        &self,
+        event: &Event,
+        out: &mut String,
+        missing: Option<&str>,
+        escape: impl Fn(&str, &mut String),
+    ) -> bool {
+        let mut resolved = true;
+        let mut value = String::new();
+        for part in &self.parts {
+            value.clear();
+            let raw = match part {
+                Part::Literal(text) => {
+                    out.push_str(text);
+                    continue;
+                }
+                Part::Field { path, raw } => match event.get(path) {
+                    Some(found) if !found.is_null() => {
+                        write_value(found, &mut value);
+                        None
+                    }
+                    _ => Some(raw),
+                },
+                Part::Date { items, raw } => match event.timestamp() {
+                    Some(time) => {
+                        let _ = write!(value, "{}", time.format_with_items(items.iter()));
+                        None
+                    }
+                    None => Some(raw),
+                },
+            };
+            match raw {
+                None => escape(&value, out),
+                Some(raw) => {
+                    resolved = false;
+                    out.push_str(missing.unwrap_or(raw));
+                }
             }
         }
         resolved
@@ -315,6 +369,20 @@ mod tests {
             Err(TemplateError::DatePattern { letter: 'Q', .. })
         ));
         assert!(Template::parse("%{+YYYY}").unwrap().render(&Event::new()).0 == "%{+YYYY}");
+    }
+
+    #[test]
+    fn escaped_rendering_escapes_values_only_and_replaces_missing_references() {
+        let template = Template::parse("<%{a}> %{b} %{+YYYY}").unwrap();
+        let event = Event::from_value(json!({"a": "x&y"}));
+        let mut out = String::new();
+        let resolved = template.render_escaped(&event, &mut out, Some("-"), |v, out| {
+            out.push_str(&v.replace('&', "&amp;"))
+        });
+        assert_eq!((out.as_str(), resolved), ("<x&amp;y> - -", false));
+        let mut literal = String::new();
+        template.render_escaped(&event, &mut literal, None, |v, out| out.push_str(v));
+        assert_eq!(literal, "<x&y> %{b} %{+YYYY}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod null;
+pub mod slack;
 pub mod stdout;
 
 use crate::api::ReadinessHandle;
@@ -24,11 +25,12 @@ pub enum OutputConfig {
     Stdout(stdout::StdoutConfig),
     File(file::FileOutputConfig),
     Null(null::NullConfig),
+    Slack(Box<slack::SlackConfig>),
 }
 
 impl ComponentKind for OutputConfig {
     const KIND: &'static str = "output";
-    const TYPES: &'static [&'static str] = &["stdout", "file", "null"];
+    const TYPES: &'static [&'static str] = &["stdout", "file", "null", "slack"];
     const CONDITIONAL: bool = true;
 
     fn from_type(type_name: &str, table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
@@ -36,6 +38,7 @@ impl ComponentKind for OutputConfig {
             "stdout" => settings(table).map(Self::Stdout),
             "file" => settings(table).map(Self::File),
             "null" => settings(table).map(Self::Null),
+            "slack" => settings(table).map(|s| Self::Slack(Box::new(s))),
             other => Err(serde::de::Error::custom(format!(
                 "unknown output type `{other}`"
             ))),
@@ -70,6 +73,7 @@ pub enum Output {
     Stdout(stdout::StdoutOutput),
     File(file::FileOutput),
     Null(null::NullOutput),
+    Slack(Box<slack::SlackOutput>),
 }
 
 /// Why an output stopped.
@@ -80,13 +84,17 @@ pub enum OutputError {
 }
 
 impl Output {
-    pub fn build(config: &OutputConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+    pub fn build(config: &OutputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
         Ok(match config {
             OutputConfig::Stdout(settings) => {
                 Self::Stdout(stdout::StdoutOutput::new(settings.clone()))
             }
             OutputConfig::File(settings) => Self::File(file::FileOutput::new(settings.clone())),
             OutputConfig::Null(settings) => Self::Null(null::NullOutput::new(settings.clone())),
+            OutputConfig::Slack(settings) => Self::Slack(Box::new(
+                slack::SlackOutput::new(settings.as_ref().clone())
+                    .map_err(|e| context.error_at(None, format!("slack output: {e}")))?,
+            )),
         })
     }
 
@@ -100,6 +108,7 @@ impl Output {
             Self::Stdout(output) => output.run(deliveries, context).await,
             Self::File(output) => output.run(deliveries, context).await,
             Self::Null(output) => output.run(deliveries, context).await,
+            Self::Slack(output) => output.run(deliveries, context).await,
         }
     }
 }

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod search_node;
+pub mod slack_double;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
