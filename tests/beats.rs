@@ -189,12 +189,34 @@ struct Filebeat {
 }
 
 impl Filebeat {
-    /// `output_extra` is added to `output.logstash` (indented by two spaces).
+    /// Tails `log_file`, scanning for it every second; `output_extra` is added to
+    /// `output.logstash` (indented by two spaces).
     fn start(
         dir: &Path,
         log_file: &Path,
         sluice: SocketAddr,
         compression_level: u32,
+        output_extra: &str,
+    ) -> Self {
+        let input = "  prospector.scanner.check_interval: 1s";
+        Self::start_with(
+            dir,
+            log_file,
+            sluice,
+            compression_level,
+            input,
+            output_extra,
+        )
+    }
+
+    /// [`Filebeat::start`] with `input` as the filestream input's settings (indented by two
+    /// spaces) besides its id and paths.
+    fn start_with(
+        dir: &Path,
+        log_file: &Path,
+        sluice: SocketAddr,
+        compression_level: u32,
+        input: &str,
         output_extra: &str,
     ) -> Self {
         let binary = filebeat_binary();
@@ -206,7 +228,7 @@ impl Filebeat {
             &config,
             format!(
                 "filebeat.inputs:\n\
-                 - type: filestream\n  id: sluice-test\n  paths: [{log:?}]\n  prospector.scanner.check_interval: 1s\n\
+                 - type: filestream\n  id: sluice-test\n  paths: [{log:?}]\n{input}\n\
                  output.logstash:\n  hosts: [\"{sluice}\"]\n  compression_level: {compression_level}\n  bulk_max_size: 100\n{output_extra}\n\
                  filebeat.registry.flush: 0s\n\
                  logging.level: warning\n",
@@ -245,6 +267,25 @@ impl Filebeat {
             .filter_map(|entry| entry["v"]["cursor"]["offset"].as_u64())
             .max()
             .unwrap_or(0)
+    }
+
+    /// The latest acknowledged offset of every file Filebeat tracks, by its registry key
+    /// (`filestream::<input id>::native::<inode>-<device>`).
+    fn acked_offsets(&self) -> BTreeMap<String, u64> {
+        let log = self.data_dir.join("registry/filebeat/log.json");
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let mut offsets = BTreeMap::new();
+        for entry in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        {
+            if let (Some(key), Some(offset)) =
+                (entry["k"].as_str(), entry["v"]["cursor"]["offset"].as_u64())
+            {
+                offsets.insert(key.to_string(), offset);
+            }
+        }
+        offsets
     }
 
     fn stderr(&self) -> String {
@@ -863,4 +904,105 @@ fn golumber_waits_on_keepalives_through_a_stalled_output_and_completes() {
         .collect();
     let expected: BTreeMap<u64, usize> = (0..(WINDOWS * WINDOW) as u64).map(|s| (s, 1)).collect();
     assert_eq!(golumber_sequences(&events, "stalled"), expected);
+}
+
+/// Whether Filebeat has every byte of every `app*.log` in `logs` acknowledged: each file's
+/// registry entry (found by its inode and device) is at the file's size.
+fn every_rotated_file_acknowledged(filebeat: &Filebeat, logs: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let offsets = filebeat.acked_offsets();
+    let pattern = logs.join("app*.log").display().to_string();
+    glob::glob(&pattern)
+        .expect("glob")
+        .filter_map(Result::ok)
+        .all(|path| {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                return false;
+            };
+            let identity = format!("::{}-{}", meta.ino(), meta.dev());
+            offsets
+                .iter()
+                .any(|(key, &offset)| key.ends_with(&identity) && offset == meta.len())
+        })
+}
+
+/// The issue's scenario: a real winston logger writes MQTT client lines and rotates its file by
+/// renaming (`maxsize`, `maxFiles`, `tailable`: `app.log` -> `app1.log` -> `app2.log`...) while
+/// Filebeat tails it and ships to sluice with compression and pipelining (Filebeat's defaults).
+/// Every winston `seq` must arrive exactly once, and Filebeat must have every byte of every
+/// file acknowledged.
+///
+/// Filebeat is configured the way rename rotation needs with its 8.1.3 `filestream`:
+/// - `paths` names the active file only. With a glob over the rotated names too, 8.1.3's
+///   scanner compares sizes *by path*, so when `app1.log` is replaced by a smaller rotated file
+///   it logs "resseting cursor on truncated file" and re-sends that whole file (a first version of this
+///   test, globbing `app*.log`, got 1,000 of 4,000 lines twice that way: a Filebeat bug, not
+///   a protocol matter).
+/// - `close.on_state_change.removed: false` (and `renamed: false`, the default): a rotated file
+///   leaves the scan, and the harvester must still read it to its end instead of being stopped.
+/// - A 200 ms scan against a rotation about every second, so every file is seen while it is
+///   `app.log`; a file rotated away before any scan saw it would never be read.
+/// - `maxFiles` larger than the number of rotations: no file is destroyed, so no inode is
+///   handed straight to the next `app.log` (peers.md D1); Filebeat 8.1.3 identifies files by
+///   inode and device only.
+#[test]
+fn filebeat_ships_a_rotating_winston_log_exactly_once() {
+    const LINES: u64 = 3000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("logs dir");
+    let (sluice, address) = start_sluice(dir.path(), "");
+    let filebeat = Filebeat::start_with(
+        dir.path(),
+        &logs.join("app.log"),
+        address,
+        3,
+        "  prospector.scanner.check_interval: 200ms\n  close.on_state_change.removed: false\n  close.on_state_change.renamed: false",
+        "",
+    );
+    // ~500 lines/s of ~135 bytes: a rotation about every second.
+    let producer = common::Producer::start(
+        &logs.join("app.log"),
+        common::ProducerPlan {
+            lines: LINES,
+            lines_per_tick: 25,
+            tick_ms: 50,
+            max_size: 64 * 1024,
+            max_files: 20,
+        },
+    );
+    producer.finish();
+    let rotated = glob::glob(&logs.join("app?*.log").display().to_string())
+        .expect("glob")
+        .count();
+    assert!(
+        (4..19).contains(&rotated),
+        "{rotated} rotated files: the test needs several rotations and none destroyed"
+    );
+
+    let delivered = wait_until(DEADLINE, || {
+        common::sequence_counts(dir.path()).len() as u64 == LINES
+            && every_rotated_file_acknowledged(&filebeat, &logs)
+    });
+    assert!(
+        delivered,
+        "{} of {LINES} lines delivered; registry {:?}\nfilebeat:\n{}\nsluice:\n{}",
+        common::sequence_counts(dir.path()).len(),
+        filebeat.acked_offsets(),
+        filebeat.stderr(),
+        sluice.stderr()
+    );
+    drop(filebeat);
+    sluice.stop();
+    let counts = common::sequence_counts(dir.path());
+    let missing: Vec<u64> = (0..LINES).filter(|s| !counts.contains_key(s)).collect();
+    let repeated: Vec<(&u64, &usize)> = counts.iter().filter(|(_, &n)| n != 1).collect();
+    assert!(
+        missing.is_empty() && repeated.is_empty() && counts.len() as u64 == LINES,
+        "every winston line exactly once: {} missing (first {:?}), {} repeated (first {:?})",
+        missing.len(),
+        &missing[..missing.len().min(10)],
+        repeated.len(),
+        &repeated[..repeated.len().min(10)],
+    );
 }
