@@ -359,6 +359,12 @@ fn filebeat_ships_every_line_exactly_once(link: Link) {
         event.get("@metadata").is_none(),
         "@metadata is never written"
     );
+    // What Logstash 8's beats input adds by default.
+    assert_eq!(
+        event["tags"],
+        serde_json::json!(["beats_input_codec_plain_applied"])
+    );
+    assert_eq!(event["event"]["original"], event["message"]);
     let timestamp = event["@timestamp"].as_str().expect("@timestamp");
     assert!(
         timestamp.len() == 24 && timestamp.ends_with('Z'),
@@ -668,6 +674,16 @@ fn configuration_errors_point_at_the_offending_beats_setting() {
             "keepalive_interval = \"0s\"".to_string(),
             3,
             "`keepalive_interval` must be longer than zero",
+        ),
+        (
+            "enrich = [\"none\", \"codec_metadata\"]".to_string(),
+            3,
+            "`enrich`: `none` cannot be combined",
+        ),
+        (
+            "ecs_compatibility = \"v9\"".to_string(),
+            3,
+            "unknown variant `v9`",
         ),
         (
             format!("tls_certificate = {:?}", tls_fixture("server.pem")),
@@ -1005,4 +1021,51 @@ fn filebeat_ships_a_rotating_winston_log_exactly_once() {
         repeated.len(),
         &repeated[..repeated.len().min(10)],
     );
+}
+
+/// The enrichments of Logstash's beats input reach the filters under the names of each
+/// `ecs_compatibility` mode: a `mutate` copies the client IP out of `@metadata`.
+#[test]
+fn logstash_enrichments_reach_the_filters_in_both_ecs_modes() {
+    let cases = [
+        ("v8", "[@metadata][input][beats][host][ip]", true),
+        ("disabled", "[@metadata][ip_address]", false),
+    ];
+    for (ecs, ip_field, original) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = output_path(dir.path());
+        let pipeline = dir.path().join("pipeline.toml");
+        std::fs::write(
+            &pipeline,
+            format!(
+                "data_dir = {data:?}\n\
+                 [inputs.beats]\ntype = \"beats\"\naddress = \"127.0.0.1:0\"\necs_compatibility = {ecs:?}\n\
+                 [[filters]]\ntype = \"mutate\"\nadd_field = {{ client_ip = \"%{{{ip_field}}}\" }}\n\
+                 [outputs.out]\ntype = \"file\"\npath = {out:?}\n",
+                data = dir.path().join("data").display().to_string(),
+                out = output.display().to_string(),
+            ),
+        )
+        .expect("write pipeline");
+        let sluice = Sluice::start(&pipeline);
+        let address = listen_address(&sluice);
+        GoLumber::start(address, 10, 5, 3, DEADLINE, "shape").finish(DEADLINE, &sluice);
+        sluice.stop();
+        let events = read_events(dir.path());
+        assert_eq!(events.len(), 10, "{ecs}");
+        for event in &events {
+            assert_eq!(event["client_ip"], "127.0.0.1", "{ecs}: {event}");
+            assert_eq!(
+                event["tags"],
+                serde_json::json!(["beats_input_codec_plain_applied"]),
+                "{ecs}"
+            );
+            let expected_original = if original {
+                event["message"].clone()
+            } else {
+                Value::Null
+            };
+            assert_eq!(event["event"]["original"], expected_original, "{ecs}");
+        }
+    }
 }

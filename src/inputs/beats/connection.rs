@@ -424,13 +424,14 @@ where
             window.complete = completes_window;
         }
         let peer_ip = self.peer_ip.clone();
+        let shape = self.shared.settings.shape;
         let now = format_timestamp(chrono::Utc::now());
         let count = events.len() as u64;
         let batch = Batch::deferred(events.len(), Some(self.acks.token(id)), move |out| {
             out.extend(
                 events
                     .into_iter()
-                    .map(|raw| build_event(raw, &peer_ip, &now)),
+                    .map(|raw| build_event(raw, &peer_ip, &shape, &now)),
             );
         });
         self.outbox.push_back((batch, count));
