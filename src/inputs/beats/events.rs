@@ -23,6 +23,7 @@
 
 use super::config::EventShape;
 use crate::event::{parse_timestamp, Event, MESSAGE, TIMESTAMP};
+use crate::filters::json::{is_canonical_utc_millis, parse_object_slice};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -64,13 +65,44 @@ impl RawEvent {
     }
 }
 
-/// Builds the event of one data frame from `peer_ip`, shaped by `shape`; `now` is the ingest
-/// time, used when the event's own `@timestamp` is unusable.
-pub fn build_event(raw: RawEvent, peer_ip: &Arc<str>, shape: &EventShape, now: &str) -> Event {
+/// Room in a parsed event's root map: a Filebeat event has ~10 keys, this input adds `event`
+/// and `tags`, so filling it never rehashes.
+const ROOT_CAPACITY: usize = 16;
+
+/// Where the events of one connection come from, and how they are shaped: built once per
+/// batch, so the per-event work is a lookup and a clone.
+#[derive(Debug, Clone)]
+pub struct Source {
+    ip: Arc<str>,
+    shape: EventShape,
+    /// `{"beats": {"host": {"ip": ip}}}`: the `[@metadata][input]` of an event that has none.
+    ecs_input: Value,
+}
+
+impl Source {
+    pub fn new(ip: Arc<str>, shape: EventShape) -> Self {
+        let host = Value::Object(Map::from_iter([(
+            "ip".to_string(),
+            Value::String(ip.to_string()),
+        )]));
+        let beats = Value::Object(Map::from_iter([("host".to_string(), host)]));
+        let ecs_input = Value::Object(Map::from_iter([("beats".to_string(), beats)]));
+        Self {
+            ip,
+            shape,
+            ecs_input,
+        }
+    }
+}
+
+/// Builds the event of one data frame from `source`; `now` is the ingest time, used when the
+/// event's own `@timestamp` is unusable.
+pub fn build_event(raw: RawEvent, source: &Source, now: &str) -> Event {
+    let shape = &source.shape;
     let mut fields = match raw {
-        RawEvent::Json(payload) => match serde_json::from_slice::<Map<String, Value>>(&payload) {
+        RawEvent::Json(payload) => match parse_object_slice(&payload, ROOT_CAPACITY) {
             Ok(fields) => fields,
-            Err(_) => return unparsable(&payload, peer_ip, shape, now),
+            Err(_) => return unparsable(&payload, source, now),
         },
         RawEvent::Pairs(pairs) => pairs
             .into_iter()
@@ -89,7 +121,7 @@ pub fn build_event(raw: RawEvent, peer_ip: &Arc<str>, shape: &EventShape, now: &
     let has_metadata = metadata.is_some();
     let mut event = Event::from_parts(fields, metadata.unwrap_or_default());
     if shape.source_metadata && has_metadata {
-        set_peer_ip(&mut event, peer_ip, shape);
+        set_peer_ip(&mut event, source);
     }
     if !decoded {
         event.add_tag(RAW_EVENT_TAG);
@@ -164,14 +196,17 @@ fn copy_beat_hostname(
     }
 }
 
-fn set_peer_ip(event: &mut Event, peer_ip: &Arc<str>, shape: &EventShape) {
-    let ip = Value::String(peer_ip.to_string());
-    if shape.ecs {
-        set_nested(event.metadata_mut(), &ECS_HOST_METADATA, "ip", ip, true);
+fn set_peer_ip(event: &mut Event, source: &Source) {
+    let metadata = event.metadata_mut();
+    if !source.shape.ecs {
+        let ip = Value::String(source.ip.to_string());
+        metadata.insert(IP_ADDRESS_METADATA.to_string(), ip);
+    } else if metadata.contains_key(ECS_HOST_METADATA[0]) {
+        let ip = Value::String(source.ip.to_string());
+        set_nested(metadata, &ECS_HOST_METADATA, "ip", ip, true);
     } else {
-        event
-            .metadata_mut()
-            .insert(IP_ADDRESS_METADATA.to_string(), ip);
+        // The usual case: a clone copies the prepared maps without hashing their keys again.
+        metadata.insert(ECS_HOST_METADATA[0].to_string(), source.ecs_input.clone());
     }
 }
 
@@ -205,7 +240,7 @@ fn set_nested(
 }
 
 /// The event of a payload that is not a JSON object: the raw text, tagged.
-fn unparsable(payload: &[u8], peer_ip: &Arc<str>, shape: &EventShape, now: &str) -> Event {
+fn unparsable(payload: &[u8], source: &Source, now: &str) -> Event {
     let mut fields = Map::new();
     fields.insert(
         MESSAGE.to_string(),
@@ -213,7 +248,7 @@ fn unparsable(payload: &[u8], peer_ip: &Arc<str>, shape: &EventShape, now: &str)
     );
     let mut event = Event::from_fields(fields);
     event.add_tag(JSON_PARSE_FAILURE_TAG);
-    set_peer_ip(&mut event, peer_ip, shape);
+    set_peer_ip(&mut event, source);
     event.ensure_timestamp(now);
     event
 }
@@ -225,6 +260,10 @@ fn normalise_timestamp(event: &mut Event, now: &str) {
         event.ensure_timestamp(now);
         return;
     };
+    if original.as_str().is_some_and(is_canonical_utc_millis) {
+        // Already normalised (what Filebeat sends): keep the string as it is.
+        return;
+    }
     let parsed = original.as_str().and_then(parse_timestamp);
     match parsed {
         Some(time) => event.set_timestamp(time),
@@ -255,8 +294,7 @@ mod tests {
     fn shaped(text: &str, shape: EventShape) -> Event {
         build_event(
             RawEvent::Json(Bytes::from(text.to_string())),
-            &ip(),
-            &shape,
+            &Source::new(ip(), shape),
             NOW,
         )
     }
@@ -331,6 +369,15 @@ mod tests {
         assert_eq!(
             metadata(&event),
             json!({"input":{"beats":{"host":{"ip":"10.1.2.3"}}}})
+        );
+    }
+
+    #[test]
+    fn the_ip_joins_an_input_object_the_beat_put_in_metadata() {
+        let event = json_event(r#"{"message":"m","@metadata":{"input":{"type":"x"}}}"#);
+        assert_eq!(
+            metadata(&event),
+            json!({"input":{"type":"x","beats":{"host":{"ip":"10.1.2.3"}}}})
         );
     }
 
@@ -422,8 +469,7 @@ mod tests {
                 ("line".into(), "hello".into()),
                 ("host".into(), "gw".into()),
             ]),
-            &ip(),
-            &EventShape::default(),
+            &Source::new(ip(), EventShape::default()),
             NOW,
         );
         assert_eq!(
