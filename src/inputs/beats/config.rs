@@ -69,6 +69,77 @@ pub struct BeatsInputSettings {
     /// `tls_client_ca` is set, `none` otherwise.
     #[serde(default)]
     pub tls_client_authentication: Option<Spanned<ClientAuthentication>>,
+    /// Where the enrichments go, as Logstash's `ecs_compatibility`: `v8` (Logstash 8's
+    /// default) and `v1` put the client IP in `[@metadata][input][beats][host][ip]` and the raw
+    /// line in `[event][original]`; `disabled` puts the IP in `[@metadata][ip_address]` and
+    /// keeps no original.
+    #[serde(default)]
+    pub ecs_compatibility: EcsCompatibility,
+    /// What the input adds to each event (Logstash's `enrich`): `source_metadata` (the
+    /// client's IP, for events that carry `@metadata`, as Filebeat's do), `codec_metadata`
+    /// (the tag `beats_input_codec_plain_applied` and, with ECS, `[event][original]`), or
+    /// `none`. Both by default.
+    #[serde(default = "default_enrich")]
+    pub enrich: Spanned<Vec<Enrichment>>,
+    /// Overrides whether the `beats_input_codec_plain_applied` tag is added (Logstash's
+    /// deprecated `include_codec_tag`); by default it follows `codec_metadata`.
+    #[serde(default)]
+    pub include_codec_tag: Option<bool>,
+    /// Copies a legacy Beat's `[beat][hostname]` into `host` (with ECS: into
+    /// `[@metadata][input][beats][host][name]`) when that is not set (Logstash's deprecated
+    /// `add_hostname`).
+    #[serde(default)]
+    pub add_hostname: bool,
+}
+
+/// `ecs_compatibility`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EcsCompatibility {
+    /// Logstash 7's field names.
+    Disabled,
+    /// ECS 1 field names (the same as `v8` for this input).
+    V1,
+    /// ECS 8 field names (Logstash 8's default).
+    #[default]
+    V8,
+}
+
+/// One value of `enrich`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enrichment {
+    /// The client's IP address in metadata.
+    SourceMetadata,
+    /// The codec tag and `[event][original]`.
+    CodecMetadata,
+    /// Nothing (alone).
+    None,
+}
+
+/// How events are shaped, resolved from `ecs_compatibility`, `enrich`, `include_codec_tag`
+/// and `add_hostname`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventShape {
+    pub ecs: bool,
+    pub source_metadata: bool,
+    /// `[event][original]` (only with ECS).
+    pub event_original: bool,
+    pub codec_tag: bool,
+    pub add_hostname: bool,
+}
+
+impl Default for EventShape {
+    /// Logstash 8's defaults.
+    fn default() -> Self {
+        Self {
+            ecs: true,
+            source_metadata: true,
+            event_original: true,
+            codec_tag: true,
+            add_hostname: false,
+        }
+    }
 }
 
 /// `tls_client_authentication`.
@@ -111,6 +182,13 @@ fn default_max_connections() -> Spanned<usize> {
     Spanned::new(0..0, DEFAULT_MAX_CONNECTIONS)
 }
 
+fn default_enrich() -> Spanned<Vec<Enrichment>> {
+    Spanned::new(
+        0..0,
+        vec![Enrichment::SourceMetadata, Enrichment::CodecMetadata],
+    )
+}
+
 /// The settings after validation, in the form the server uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -121,6 +199,7 @@ pub struct Settings {
     pub max_frame_bytes: usize,
     pub max_decompressed_bytes: usize,
     pub max_connections: usize,
+    pub shape: EventShape,
 }
 
 /// The settings plus the TLS configuration, when TLS is on.
@@ -185,8 +264,32 @@ impl Settings {
                 "max_decompressed_bytes",
             )?,
             max_connections: positive(&config.max_connections, "max_connections")?,
+            shape: Self::shape(&config, context)?,
         };
         Ok(Validated { settings, tls })
+    }
+
+    /// Resolves the enrichments the way Logstash's beats input does.
+    fn shape(
+        config: &BeatsInputSettings,
+        context: &BuildContext,
+    ) -> Result<EventShape, ConfigError> {
+        let enrich = config.enrich.get_ref();
+        if enrich.contains(&Enrichment::None) && enrich.len() > 1 {
+            return Err(context.error_at(
+                Some(config.enrich.span()),
+                "`enrich`: `none` cannot be combined with other values",
+            ));
+        }
+        let ecs = config.ecs_compatibility != EcsCompatibility::Disabled;
+        let codec_metadata = enrich.contains(&Enrichment::CodecMetadata);
+        Ok(EventShape {
+            ecs,
+            source_metadata: enrich.contains(&Enrichment::SourceMetadata),
+            event_original: ecs && codec_metadata,
+            codec_tag: config.include_codec_tag.unwrap_or(codec_metadata),
+            add_hostname: config.add_hostname,
+        })
     }
 
     /// Loads the TLS files; a problem points at the setting it comes from.

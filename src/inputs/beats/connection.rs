@@ -23,8 +23,8 @@
 //! acknowledges what the pipeline still delivers, and closes.
 
 use super::config::Settings;
-use super::events::{build_event, RawEvent};
-use super::frame::{self, Frame, FrameError, Limits};
+use super::events::{build_event, RawEvent, Source};
+use super::frame::{self, Frame, FrameError, Inflater, Limits};
 use crate::event::{
     ack_channel, format_timestamp, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus,
 };
@@ -133,6 +133,7 @@ where
         reader,
         writer,
         buffer: BytesMut::with_capacity(READ_CHUNK),
+        inflater: Inflater::default(),
         peer_ip,
         shared,
         acks,
@@ -166,6 +167,7 @@ struct Connection<R, W> {
     reader: R,
     writer: W,
     buffer: BytesMut,
+    inflater: Inflater,
     peer_ip: Arc<str>,
     shared: Arc<Shared>,
     acks: AckSender,
@@ -352,10 +354,10 @@ where
                     if self.open.is_none() {
                         return Err(ConnectionError::FrameOutsideWindow);
                     }
-                    let inflated = Bytes::from(frame::inflate(
-                        zlib,
-                        self.shared.settings.max_decompressed_bytes,
-                    )?);
+                    let inflated = Bytes::from(
+                        self.inflater
+                            .inflate(zlib, self.shared.settings.max_decompressed_bytes)?,
+                    );
                     for inner in frame::inner_frames(&inflated, &limits)? {
                         self.data_frame(inner, &inflated)?;
                     }
@@ -433,14 +435,14 @@ where
             window.outstanding += 1;
             window.complete = completes_window;
         }
-        let peer_ip = self.peer_ip.clone();
+        let source = Source::new(self.peer_ip.clone(), self.shared.settings.shape);
         let now = format_timestamp(chrono::Utc::now());
         let count = events.len() as u64;
         let batch = Batch::deferred(events.len(), Some(self.acks.token(id)), move |out| {
             out.extend(
                 events
                     .into_iter()
-                    .map(|raw| build_event(raw, &peer_ip, &now)),
+                    .map(|raw| build_event(raw, &source, &now)),
             );
         });
         self.outbox.push_back((batch, count));

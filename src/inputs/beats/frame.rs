@@ -9,7 +9,7 @@
 //! `parse`, which keeps the state machine out of the parser and makes arbitrary chunking of the
 //! stream irrelevant (the proptests check exactly that).
 //!
-//! Compressed frames carry zlib (RFC 1950) streams of further frames. [`inflate`] refuses to
+//! Compressed frames carry zlib (RFC 1950) streams of further frames. [`Inflater`] refuses to
 //! produce more than the configured number of bytes, so a zip bomb costs at most the cap.
 
 use flate2::{Decompress, FlushDecompress, Status};
@@ -220,40 +220,78 @@ pub fn parse(frame: &[u8]) -> Frame<'_> {
     }
 }
 
-/// Inflates a zlib stream, refusing to produce more than `max_bytes`.
-pub fn inflate(zlib: &[u8], max_bytes: usize) -> Result<Vec<u8>, FrameError> {
-    let mut inflater = Decompress::new(true);
-    let mut out = Vec::with_capacity(zlib.len().saturating_mul(4).min(max_bytes) + 1);
-    loop {
-        if out.len() == out.capacity() {
+/// A reusable inflater: one zlib state per connection (reset per frame instead of allocated),
+/// and output buffers sized from the previous frame's inflated size, so a window inflates
+/// into one allocation instead of growing (and copying) its buffer several times.
+pub struct Inflater {
+    state: Decompress,
+    last_size: usize,
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflater")
+            .field("last_size", &self.last_size)
+            .finish()
+    }
+}
+
+impl Default for Inflater {
+    fn default() -> Self {
+        Self {
+            state: Decompress::new(true),
+            last_size: 0,
+        }
+    }
+}
+
+impl Inflater {
+    /// Inflates a zlib stream, refusing to produce more than `max_bytes`.
+    pub fn inflate(&mut self, zlib: &[u8], max_bytes: usize) -> Result<Vec<u8>, FrameError> {
+        self.state.reset(true);
+        // The previous frame's size (plus a little), or 4x the compressed size for the first.
+        let guess = (self.last_size + self.last_size / 8).max(zlib.len().saturating_mul(4));
+        let mut out = Vec::with_capacity(guess.min(max_bytes) + 1);
+        let inflater = &mut self.state;
+        loop {
+            if out.len() == out.capacity() {
+                if out.len() > max_bytes {
+                    return Err(FrameError::DecompressedTooLarge { max: max_bytes });
+                }
+                // Grow geometrically, but never past one byte over the cap (that byte proves
+                // the stream is larger than allowed).
+                let grow = out.capacity().max(64 * 1024).min(max_bytes + 1 - out.len());
+                out.reserve_exact(grow);
+            }
+            let consumed = inflater.total_in() as usize;
+            let produced_before = out.len();
+            let status = inflater
+                .decompress_vec(&zlib[consumed..], &mut out, FlushDecompress::Finish)
+                .map_err(|e| FrameError::Zlib(e.to_string()))?;
             if out.len() > max_bytes {
                 return Err(FrameError::DecompressedTooLarge { max: max_bytes });
             }
-            // Grow geometrically, but never past one byte over the cap (that byte proves
-            // the stream is larger than allowed).
-            let grow = out.capacity().max(64 * 1024).min(max_bytes + 1 - out.len());
-            out.reserve_exact(grow);
-        }
-        let consumed = inflater.total_in() as usize;
-        let produced_before = out.len();
-        let status = inflater
-            .decompress_vec(&zlib[consumed..], &mut out, FlushDecompress::Finish)
-            .map_err(|e| FrameError::Zlib(e.to_string()))?;
-        if out.len() > max_bytes {
-            return Err(FrameError::DecompressedTooLarge { max: max_bytes });
-        }
-        if status == Status::StreamEnd {
-            return Ok(out);
-        }
-        let progressed = inflater.total_in() as usize != consumed || out.len() != produced_before;
-        let input_left = (inflater.total_in() as usize) < zlib.len();
-        let room_left = out.len() < out.capacity();
-        // With room to write and no progress (or no input left), the stream simply ends
-        // before its end marker.
-        if room_left && (!progressed || !input_left) {
-            return Err(FrameError::TruncatedZlib);
+            if status == Status::StreamEnd {
+                self.last_size = out.len();
+                return Ok(out);
+            }
+            let progressed =
+                inflater.total_in() as usize != consumed || out.len() != produced_before;
+            let input_left = (inflater.total_in() as usize) < zlib.len();
+            let room_left = out.len() < out.capacity();
+            // With room to write and no progress (or no input left), the stream simply ends
+            // before its end marker.
+            if room_left && (!progressed || !input_left) {
+                return Err(FrameError::TruncatedZlib);
+            }
         }
     }
+}
+
+/// Inflates a zlib stream with a fresh [`Inflater`].
+#[cfg(test)]
+pub fn inflate(zlib: &[u8], max_bytes: usize) -> Result<Vec<u8>, FrameError> {
+    Inflater::default().inflate(zlib, max_bytes)
 }
 
 /// Splits inflated data into its frames; only data frames (`J`, `D`) may appear there.
@@ -467,6 +505,22 @@ mod tests {
             inflate(b"not zlib at all", 1 << 20),
             Err(FrameError::Zlib(_))
         ));
+    }
+
+    #[test]
+    fn one_inflater_serves_frame_after_frame_even_after_an_error() {
+        let mut inflater = Inflater::default();
+        let small = zlib(b"small");
+        let big = vec![b'y'; 300_000];
+        assert_eq!(inflater.inflate(&zlib(&big), 1 << 20).unwrap(), big);
+        assert_eq!(inflater.inflate(&small, 1 << 20).unwrap(), b"small");
+        assert!(inflater.inflate(b"garbage!", 1 << 20).is_err());
+        assert_eq!(
+            inflater.inflate(&zlib(&big), 100),
+            Err(FrameError::DecompressedTooLarge { max: 100 })
+        );
+        assert_eq!(inflater.inflate(&zlib(&big), 1 << 20).unwrap(), big);
+        assert_eq!(inflater.inflate(&small, 1 << 20).unwrap(), b"small");
     }
 
     #[test]

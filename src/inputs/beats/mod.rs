@@ -11,7 +11,8 @@
 //! - `connection.rs`: one client: windows to batches, receipts to in-order ACKs, keep-alives.
 //! - `server.rs`: the listener, the connection cap, shutdown.
 //! - `tls.rs`: optional TLS and client-certificate authentication (rustls).
-//! - `events.rs`: payloads to events in Filebeat's shape (`@metadata` moved to metadata).
+//! - `events.rs`: payloads to events in Filebeat's shape plus what Logstash 8's beats input
+//!   adds (`@metadata` moved to metadata, the client IP, the codec tag, `[event][original]`).
 //! - `config.rs`: settings and their defaults.
 
 mod config;
@@ -24,10 +25,10 @@ mod server;
 mod tests;
 mod tls;
 
-pub use config::{BeatsInputConfig, BeatsInputSettings};
+pub use config::{BeatsInputConfig, BeatsInputSettings, EcsCompatibility, Enrichment};
 pub use events::{
-    IP_ADDRESS_METADATA, JSON_PARSE_FAILURE_TAG, ORIGINAL_TIMESTAMP_FIELD,
-    TIMESTAMP_PARSE_FAILURE_TAG,
+    CODEC_TAG, IP_ADDRESS_METADATA, JSON_PARSE_FAILURE_TAG, ORIGINAL_TIMESTAMP_FIELD,
+    RAW_EVENT_TAG, TIMESTAMP_PARSE_FAILURE_TAG,
 };
 
 use super::InputContext;

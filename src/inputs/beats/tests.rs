@@ -1,7 +1,7 @@
 //! The server against raw TCP clients, with the test playing the pipeline: it receives the
 //! batches, inspects them, and decides when (and whether) each one is delivered.
 
-use super::config::Settings;
+use super::config::{EventShape, Settings};
 use super::connection::Shared;
 use super::frame::encode::{compressed, data, json, window, zlib};
 use super::frame::Limits;
@@ -34,6 +34,7 @@ fn test_settings() -> Settings {
         max_frame_bytes: 64 * 1024,
         max_decompressed_bytes: 64 * 1024,
         max_connections: 8,
+        shape: EventShape::default(),
     }
 }
 
@@ -302,11 +303,13 @@ async fn events_keep_filebeat_shape_with_metadata_and_peer_ip_moved_aside() {
     assert_eq!(
         events[0].to_value(),
         json!({"@timestamp": "2024-05-01T12:00:00.500Z", "message": "hello",
-               "log": {"offset": 7, "file": {"path": "/var/log/app.log"}}})
+               "log": {"offset": 7, "file": {"path": "/var/log/app.log"}},
+               "event": {"original": "hello"}, "tags": ["beats_input_codec_plain_applied"]})
     );
     assert_eq!(
         serde_json::Value::Object(events[0].metadata().clone()),
-        json!({"beat": "filebeat", "type": "_doc", "version": "8.1.3", "ip_address": "127.0.0.1"})
+        json!({"beat": "filebeat", "type": "_doc", "version": "8.1.3",
+               "input": {"beats": {"host": {"ip": "127.0.0.1"}}}})
     );
     assert!(events[1].has_tag(JSON_PARSE_FAILURE_TAG));
     assert_eq!(
