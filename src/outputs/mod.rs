@@ -5,6 +5,7 @@
 //! the backpressure path. It settles each delivery only when every event is durably handed
 //! over (written and flushed, indexed, dead-lettered) or deliberately disposed of.
 
+pub mod elasticsearch;
 pub mod file;
 pub mod null;
 pub mod stdout;
@@ -23,11 +24,12 @@ pub enum OutputConfig {
     Stdout(stdout::StdoutConfig),
     File(file::FileOutputConfig),
     Null(null::NullConfig),
+    Elasticsearch(elasticsearch::ElasticsearchConfig),
 }
 
 impl ComponentKind for OutputConfig {
     const KIND: &'static str = "output";
-    const TYPES: &'static [&'static str] = &["stdout", "file", "null"];
+    const TYPES: &'static [&'static str] = &["stdout", "file", "null", "elasticsearch"];
     const CONDITIONAL: bool = true;
 
     fn from_type(type_name: &str, table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
@@ -35,6 +37,7 @@ impl ComponentKind for OutputConfig {
             "stdout" => settings(table).map(Self::Stdout),
             "file" => settings(table).map(Self::File),
             "null" => settings(table).map(Self::Null),
+            "elasticsearch" => settings(table).map(Self::Elasticsearch),
             other => Err(serde::de::Error::custom(format!(
                 "unknown output type `{other}`"
             ))),
@@ -66,6 +69,7 @@ pub enum Output {
     Stdout(stdout::StdoutOutput),
     File(file::FileOutput),
     Null(null::NullOutput),
+    Elasticsearch(Box<elasticsearch::ElasticsearchOutput>),
 }
 
 /// Why an output stopped.
@@ -73,16 +77,22 @@ pub enum Output {
 pub enum OutputError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Elasticsearch refused us for good at start-up (wrong URL, credentials, TLS).
+    #[error("{0}")]
+    Elasticsearch(String),
 }
 
 impl Output {
-    pub fn build(config: &OutputConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+    pub fn build(config: &OutputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
         Ok(match config {
             OutputConfig::Stdout(settings) => {
                 Self::Stdout(stdout::StdoutOutput::new(settings.clone()))
             }
             OutputConfig::File(settings) => Self::File(file::FileOutput::new(settings.clone())),
             OutputConfig::Null(settings) => Self::Null(null::NullOutput::new(settings.clone())),
+            OutputConfig::Elasticsearch(settings) => Self::Elasticsearch(Box::new(
+                elasticsearch::ElasticsearchOutput::new(settings, context)?,
+            )),
         })
     }
 
@@ -96,6 +106,7 @@ impl Output {
             Self::Stdout(output) => output.run(deliveries, context).await,
             Self::File(output) => output.run(deliveries, context).await,
             Self::Null(output) => output.run(deliveries, context).await,
+            Self::Elasticsearch(output) => output.run(deliveries, context).await,
         }
     }
 }
