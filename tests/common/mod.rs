@@ -1,5 +1,6 @@
-//! Helpers shared by the file-input integration tests: the real `sluice` binary, the real
-//! winston producer, and polling with deadlines instead of sleeps.
+//! Helpers shared by the integration tests: the real `sluice` binary, the real winston
+//! producer, a real search-engine node ([`search_node`]), and polling with deadlines instead of
+//! sleeps.
 //!
 //! The node dependencies install themselves: the first test that needs them runs `npm ci` in
 //! `tests/fixtures/node`, holding an exclusive lock so test binaries running in parallel do not
@@ -8,6 +9,8 @@
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
+
+pub mod search_node;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
