@@ -5,6 +5,7 @@
 //! the backpressure path. It settles each delivery only when every event is durably handed
 //! over (written and flushed, indexed, dead-lettered) or deliberately disposed of.
 
+pub mod elasticsearch;
 pub mod file;
 pub mod null;
 pub mod slack;
@@ -26,11 +27,12 @@ pub enum OutputConfig {
     File(file::FileOutputConfig),
     Null(null::NullConfig),
     Slack(Box<slack::SlackConfig>),
+    Elasticsearch(elasticsearch::ElasticsearchConfig),
 }
 
 impl ComponentKind for OutputConfig {
     const KIND: &'static str = "output";
-    const TYPES: &'static [&'static str] = &["stdout", "file", "null", "slack"];
+    const TYPES: &'static [&'static str] = &["stdout", "file", "null", "slack", "elasticsearch"];
     const CONDITIONAL: bool = true;
 
     fn from_type(type_name: &str, table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
@@ -39,6 +41,7 @@ impl ComponentKind for OutputConfig {
             "file" => settings(table).map(Self::File),
             "null" => settings(table).map(Self::Null),
             "slack" => settings(table).map(|s| Self::Slack(Box::new(s))),
+            "elasticsearch" => settings(table).map(Self::Elasticsearch),
             other => Err(serde::de::Error::custom(format!(
                 "unknown output type `{other}`"
             ))),
@@ -74,6 +77,7 @@ pub enum Output {
     File(file::FileOutput),
     Null(null::NullOutput),
     Slack(Box<slack::SlackOutput>),
+    Elasticsearch(Box<elasticsearch::ElasticsearchOutput>),
 }
 
 /// Why an output stopped.
@@ -81,6 +85,9 @@ pub enum Output {
 pub enum OutputError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Elasticsearch refused us for good at start-up (wrong URL, credentials, TLS).
+    #[error("{0}")]
+    Elasticsearch(String),
 }
 
 impl Output {
@@ -94,6 +101,9 @@ impl Output {
             OutputConfig::Slack(settings) => Self::Slack(Box::new(
                 slack::SlackOutput::new(settings.as_ref().clone())
                     .map_err(|e| context.error_at(None, format!("slack output: {e}")))?,
+            )),
+            OutputConfig::Elasticsearch(settings) => Self::Elasticsearch(Box::new(
+                elasticsearch::ElasticsearchOutput::new(settings, context)?,
             )),
         })
     }
@@ -109,6 +119,7 @@ impl Output {
             Self::File(output) => output.run(deliveries, context).await,
             Self::Null(output) => output.run(deliveries, context).await,
             Self::Slack(output) => output.run(deliveries, context).await,
+            Self::Elasticsearch(output) => output.run(deliveries, context).await,
         }
     }
 }

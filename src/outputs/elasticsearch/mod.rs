@@ -1,0 +1,450 @@
+//! `type = "elasticsearch"`: indexes events with `_bulk` into Elasticsearch 7/8 or OpenSearch
+//! 1/2, as Logstash's `elasticsearch` output does, without losing or duplicating documents.
+//!
+//! ```text
+//!  deliveries ─▶ encoder ─▶ [request buffer] ──(max_events │ max_bytes │ flush_interval)──▶
+//!                 │  index template, id           request tasks (≤ concurrency, each: gzip,
+//!                 └─ unresolvable → dead letter    POST /_bulk, retry.rs policy, settle)
+//! ```
+//!
+//! * **Batches across deliveries.** The pipeline hands over batches of at most
+//!   `pipeline.batch_size` events; requests are closed by `max_events` (2,000), `max_bytes`
+//!   (10 MiB) or `flush_interval` (1 s), so a request may hold parts of several deliveries and
+//!   a delivery may span two requests. Each delivery is wrapped in a [`DeliveryPart`] counting
+//!   the requests that hold some of its events; it is settled (acknowledged to its input) only
+//!   after the last of them indexed or dead-lettered all of them. A request that is aborted
+//!   leaves its deliveries unsettled: the input never checkpoints past them.
+//! * **Bounded.** At most `concurrency` requests are in flight plus the one being filled; when
+//!   they are all busy (the cluster is slow or down) the output stops taking deliveries, its
+//!   channel fills and the pipeline backs up to the inputs. Memory stays at about
+//!   `(concurrency + 1) × max_bytes` however long the cluster is away.
+//! * **Start-up** ([`health`]): `GET /` on every node learns the flavour and version and
+//!   fails on what retrying cannot fix (not a cluster, 401/403, TLS); an unreachable cluster is
+//!   waited for (nothing is taken meanwhile). Then the optional index template ([`template`]).
+//! * **Retries** ([`retry`]): whole requests on no answer / 429 / 5xx, single items on item
+//!   429 / 5xx, 409 on `create` is success, 400 / 404 go to the [`dead_letter`] file.
+//!
+//! ## Why reqwest and not the `elasticsearch` crate
+//! Checked against elasticsearch 9.1.0-alpha.1 (the newest on crates.io; it is published as
+//! alpha pre-releases): it does *not* pin an old reqwest (it uses reqwest 0.12, as we do), but
+//! its request path copies every body once more (`Body::write` into a `BytesMut`), gzips with
+//! a fixed level 6 (`Compression::default()`, not configurable; Logstash's default and ours is
+//! 1, about 3× cheaper), turns on native-tls (OpenSSL) by default, and offers no per-item retry
+//! or dead-host handling, which are the parts this output is about. Its typed `BulkOperation`s
+//! would also serialise every event through another serde layer. The `_bulk` body is simple
+//! NDJSON that [`encoder`] writes straight from the event into the request buffer, and only
+//! three endpoints are used (`GET /`, `PUT _index_template`, `POST _bulk`), so a small reqwest
+//! client (rustls, like the rest of sluice) is less code to trust than the generated one.
+
+mod client;
+pub mod config;
+mod dead_letter;
+pub mod encoder;
+pub mod health;
+mod metrics;
+pub mod retry;
+mod template;
+#[cfg(test)]
+mod tests;
+
+pub use config::{ElasticsearchConfig, Settings};
+
+use super::{OutputContext, OutputError};
+use crate::config::{BuildContext, ConfigError};
+use crate::event::Delivery;
+use client::Client;
+use dead_letter::{DeadLetter, DeadLetters};
+use encoder::{Encoder, IdPolicy, ItemSpan};
+use health::{ClusterInfo, HealthError};
+use metrics::OutputMetrics;
+use retry::{Backoff, BulkBatch, Sender};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// One delivery shared by the requests that carry its events.
+///
+/// Settled when the last holder lets go, if every request that took some of its events
+/// reported them done ([`DeliveryPart::done`]); otherwise dropped unsettled, which fails the
+/// batch for its input. Failure is the default: a request task that panics or is aborted
+/// cannot acknowledge anything by accident.
+#[derive(Debug)]
+pub struct DeliveryPart {
+    delivery: Option<Delivery>,
+    outstanding: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl DeliveryPart {
+    fn new(delivery: Delivery) -> Arc<Self> {
+        Arc::new(Self {
+            delivery: Some(delivery),
+            outstanding: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    /// A request now carries some of this delivery's events.
+    fn hold(&self) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A request indexed or dead-lettered all of its share.
+    pub fn done(&self) {
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Some event cannot be disposed of: the batch must be read again.
+    fn fail(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for DeliveryPart {
+    fn drop(&mut self) {
+        if let Some(delivery) = self.delivery.take() {
+            if *self.outstanding.get_mut() == 0 && !*self.failed.get_mut() {
+                delivery.settle();
+            }
+            // Otherwise `delivery` drops unsettled and fails its batch.
+        }
+    }
+}
+
+/// A validated output, ready to run.
+#[derive(Debug)]
+pub struct ElasticsearchOutput {
+    settings: Settings,
+    client: Client,
+}
+
+impl ElasticsearchOutput {
+    pub fn new(config: &ElasticsearchConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        let settings = Settings::validate(config, context)?;
+        let client = Client::new(&settings)
+            .map_err(|e| context.error_at(Some(config.0.hosts.span()), e.to_string()))?;
+        Ok(Self { settings, client })
+    }
+
+    pub async fn run(
+        self,
+        mut deliveries: mpsc::Receiver<Delivery>,
+        context: OutputContext,
+    ) -> Result<(), OutputError> {
+        let metrics = OutputMetrics::register(context.metrics.clone());
+        let dead_letters =
+            DeadLetters::new(self.settings.dead_letter.resolve(&context.id), &context.id);
+        let sender = Arc::new(Sender {
+            client: self.client,
+            settings: self.settings,
+            metrics,
+            dead_letters,
+            abort: context.abort.clone(),
+            output: context.id.clone(),
+        });
+        let Some(info) = start(&sender).await? else {
+            return Ok(()); // aborted while waiting: nothing was taken
+        };
+        tracing::info!(
+            output = %context.id,
+            cluster = %info.cluster_name,
+            "Connected to {info}."
+        );
+        let settings = &sender.settings;
+        let ids = match (&settings.document_id, settings.deterministic_ids) {
+            (Some(template), _) => IdPolicy::Template(template.clone()),
+            (None, true) => IdPolicy::Derived,
+            (None, false) => IdPolicy::Auto,
+        };
+        let mut batcher = Batcher {
+            encoder: Encoder::new(
+                settings.index.clone(),
+                settings.action,
+                ids,
+                settings.data_stream,
+            ),
+            current: empty_batch(Vec::new()),
+            spare: Vec::new(),
+            deadline: None,
+            inflight: JoinSet::new(),
+            sender: sender.clone(),
+        };
+        loop {
+            if context.abort.is_cancelled() {
+                return Ok(());
+            }
+            let deadline = batcher.deadline;
+            tokio::select! {
+                biased;
+                () = context.abort.cancelled() => return Ok(()),
+                Some(joined) = batcher.inflight.join_next(), if !batcher.inflight.is_empty() => {
+                    batcher.finished(joined);
+                }
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    batcher.dispatch().await;
+                }
+                received = deliveries.recv() => match received {
+                    Some(delivery) => batcher.take(delivery, &context).await,
+                    None => break,
+                },
+            }
+        }
+        // The pipeline is draining (`--once` or shutdown): send the rest and wait for it.
+        batcher.dispatch().await;
+        while let Some(joined) = batcher.inflight.join_next().await {
+            batcher.finished(joined);
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn empty_batch(body: Vec<u8>) -> BulkBatch {
+    BulkBatch {
+        body,
+        items: Vec::new(),
+        parts: Vec::new(),
+    }
+}
+
+/// Fills requests and hands them to request tasks.
+struct Batcher {
+    encoder: Encoder,
+    current: BulkBatch,
+    /// Buffers of finished requests, for reuse.
+    spare: Vec<Vec<u8>>,
+    /// When the current request must go even if not full.
+    deadline: Option<Instant>,
+    inflight: JoinSet<Vec<u8>>,
+    sender: Arc<Sender>,
+}
+
+impl Batcher {
+    /// Encodes the delivery's events into requests, sending each request that fills up.
+    async fn take(&mut self, delivery: Delivery, context: &OutputContext) {
+        let part = DeliveryPart::new(delivery);
+        let sender = self.sender.clone();
+        let settings = &sender.settings;
+        let (max_events, max_bytes) = (settings.max_events, settings.max_bytes);
+        let mut taken = 0u64;
+        let mut refused: Vec<(ItemSpan, encoder::Rejection)> = Vec::new();
+        let mut refused_buffer = Vec::new();
+        let events = part.delivery.as_ref().map_or(&[][..], |d| d.events());
+        for event in events.iter().filter(|e| context.wants(e)) {
+            taken += 1;
+            let before = self.current.body.len();
+            match self.encoder.encode(event, &mut self.current.body) {
+                Ok(span) => {
+                    if !self.current.items.is_empty() && self.current.body.len() > max_bytes {
+                        // Too big to join: move the item into the next request.
+                        let mut moved = self.current.body.split_off(before);
+                        self.dispatch().await;
+                        let span = shift(span, before, self.current.body.len());
+                        self.current.body.append(&mut moved);
+                        self.add(span, &part);
+                    } else {
+                        self.add(span, &part);
+                    }
+                    if self.current.items.len() >= max_events
+                        || self.current.body.len() >= max_bytes
+                    {
+                        self.dispatch().await;
+                    }
+                }
+                Err(rejection) => {
+                    let start = refused_buffer.len();
+                    let _ = event.write_json(&mut refused_buffer);
+                    let end = refused_buffer.len();
+                    refused.push((
+                        ItemSpan {
+                            range: start..end + 1,
+                            source_start: start,
+                        },
+                        rejection,
+                    ));
+                    refused_buffer.push(b'\n');
+                }
+            }
+        }
+        crate::metrics::ComponentMetrics::add(&context.metrics.events_in, taken);
+        if !refused.is_empty() {
+            let letters: Vec<DeadLetter<'_>> = refused
+                .iter()
+                .map(|(span, rejection)| DeadLetter {
+                    index: &rejection.index,
+                    id: None,
+                    status: 400,
+                    error_type: rejection.error_type,
+                    reason: &rejection.reason,
+                    source: span.source(&refused_buffer),
+                })
+                .collect();
+            for letter in &letters {
+                tracing::warn!(output = %context.id, index = %letter.index, reason = %letter.reason, "Event not sendable; written to the dead-letter file.");
+            }
+            match self.sender.dead_letters.write(&letters) {
+                Ok(()) => {
+                    let count = letters.len() as u64;
+                    self.sender.metrics.dead_letters.add(count);
+                    crate::metrics::ComponentMetrics::add(&context.metrics.events_failed, count);
+                }
+                Err(e) => {
+                    crate::metrics::ComponentMetrics::add(&context.metrics.errors, 1);
+                    tracing::error!(output = %context.id, error = %e, "Cannot write the dead-letter file; the batch is not acknowledged and will be read again.");
+                    part.fail();
+                }
+            }
+        }
+        if !self.current.items.is_empty() && self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + settings.flush_interval);
+        }
+        // `part` drops here: settled now if no request holds any of its events.
+    }
+
+    fn add(&mut self, span: ItemSpan, part: &Arc<DeliveryPart>) {
+        self.current.items.push(span);
+        if !self
+            .current
+            .parts
+            .last()
+            .is_some_and(|last| Arc::ptr_eq(last, part))
+        {
+            part.hold();
+            self.current.parts.push(part.clone());
+        }
+    }
+
+    /// Sends the current request (waiting for a free slot) and starts a new one.
+    async fn dispatch(&mut self) {
+        self.deadline = None;
+        if self.current.items.is_empty() {
+            return;
+        }
+        while self.inflight.len() >= self.sender.settings.concurrency {
+            match self.inflight.join_next().await {
+                Some(joined) => self.finished(joined),
+                None => break,
+            }
+        }
+        let body = self.spare.pop().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.current, empty_batch(body));
+        self.inflight.spawn(self.sender.clone().deliver(batch));
+    }
+
+    fn finished(&mut self, joined: Result<Vec<u8>, tokio::task::JoinError>) {
+        match joined {
+            Ok(buffer) => {
+                // Keep a few buffers, and none that a huge request left oversized.
+                if self.spare.len() < 2 && buffer.capacity() <= 2 * self.sender.settings.max_bytes {
+                    self.spare.push(buffer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(output = %self.sender.output, error = %e, "A bulk request task failed; its batches will be read again.");
+            }
+        }
+    }
+}
+
+/// `span` re-based from offset `from` to offset `to`.
+fn shift(span: ItemSpan, from: usize, to: usize) -> ItemSpan {
+    ItemSpan {
+        range: span.range.start - from + to..span.range.end - from + to,
+        source_start: span.source_start - from + to,
+    }
+}
+
+/// Start-up: health check on every node, then the template. Waits while the cluster is
+/// unreachable; `Ok(None)` when aborted meanwhile.
+async fn start(sender: &Sender) -> Result<Option<ClusterInfo>, OutputError> {
+    let backoff = Backoff {
+        initial: sender.settings.retry_initial,
+        max: sender.settings.retry_max,
+    };
+    let mut round = 0u32;
+    loop {
+        let result = async {
+            let info = check_nodes(sender).await?;
+            if let Some((name, body)) = &sender.settings.template {
+                let installed = template::install(
+                    &sender.client,
+                    name,
+                    body,
+                    sender.settings.template_overwrite,
+                )
+                .await?;
+                tracing::info!(output = %sender.output, template = %name, outcome = ?installed, "Index template checked.");
+            }
+            Ok::<_, HealthError>(info)
+        };
+        let result = tokio::select! {
+            biased;
+            () = sender.abort.cancelled() => return Ok(None),
+            result = result => result,
+        };
+        match result {
+            Ok(info) => return Ok(Some(info)),
+            Err(HealthError::Fatal(message)) => {
+                return Err(OutputError::Elasticsearch(message));
+            }
+            Err(HealthError::Transient(message)) => {
+                let delay = backoff.delay(round);
+                round = round.saturating_add(1);
+                crate::metrics::ComponentMetrics::add(&sender.metrics.component.errors, 1);
+                tracing::warn!(
+                    output = %sender.output,
+                    error = %message,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "Elasticsearch is not reachable; waiting (the pipeline holds its events meanwhile)."
+                );
+                tokio::select! {
+                    biased;
+                    () = sender.abort.cancelled() => return Ok(None),
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+/// `GET /` on every node: any fatal answer fails, any good one passes.
+async fn check_nodes(sender: &Sender) -> Result<ClusterInfo, HealthError> {
+    let mut found: Option<ClusterInfo> = None;
+    let mut transient: Option<HealthError> = None;
+    for index in 0..sender.client.host_count() {
+        let answer = sender
+            .client
+            .request(index, reqwest::Method::GET, "/", None)
+            .await;
+        let checked = answer
+            .map_err(health::from_request_error)
+            .and_then(|answer| health::check(&answer));
+        match checked {
+            Ok(info) => {
+                if found.is_none() {
+                    found = Some(info);
+                }
+            }
+            Err(fatal @ HealthError::Fatal(_)) => return Err(fatal),
+            Err(HealthError::Transient(message)) => {
+                if sender.client.host_count() > 1 {
+                    tracing::warn!(output = %sender.output, error = %message, "A node is not reachable; using the others.");
+                }
+                transient = Some(HealthError::Transient(message));
+            }
+        }
+    }
+    match (found, transient) {
+        (Some(info), _) => Ok(info),
+        (None, Some(error)) => Err(error),
+        (None, None) => Err(HealthError::Fatal("no hosts configured".into())),
+    }
+}
