@@ -25,6 +25,7 @@
 use super::{parse_timestamp, Event, MESSAGE, TAGS, TIMESTAMP};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
@@ -106,10 +107,7 @@ impl LineOrigin {
     ) -> Map<String, Value> {
         let mut fields = Map::with_capacity(8);
         fields.insert(TIMESTAMP.into(), Value::String(now.to_owned()));
-        fields.insert(
-            MESSAGE.into(),
-            Value::String(String::from_utf8_lossy(message).into_owned()),
-        );
+        fields.insert(MESSAGE.into(), Value::String(text(message).into_owned()));
         if let Some(file) = &self.file {
             let mut log = Map::with_capacity(2);
             log.insert("file".into(), file.clone());
@@ -136,6 +134,15 @@ fn tags_value(tags: &[Value], truncated: bool) -> Option<Value> {
         all.push(Value::String(TRUNCATED_TAG.into()));
     }
     Some(Value::Array(all))
+}
+
+/// A line as text, invalid UTF-8 replaced by U+FFFD. (`from_utf8_lossy` alone validates
+/// several times slower than `from_utf8` on valid text, the common case.)
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(valid) => Cow::Borrowed(valid),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 fn write_value(buffer: &mut Vec<u8>, value: &Value) {
@@ -310,7 +317,7 @@ impl LazyLine {
     pub(super) fn write_json<W: Write>(&self, writer: &mut W) -> std::io::Result<()> {
         let (span, origin, stamp) = self.parts();
         writer.write_all(&stamp.head_json)?;
-        let message = String::from_utf8_lossy(&self.block.bytes[span.start..span.end]);
+        let message = text(&self.block.bytes[span.start..span.end]);
         serde_json::to_writer(&mut *writer, message.as_ref())?;
         if origin.file.is_some() {
             writer.write_all(&origin.log_json)?;
