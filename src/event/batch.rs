@@ -14,7 +14,8 @@
 //! records the batch size and the end-to-end latency (event `@timestamp` to settle, sampled
 //! on the batch's first and last events) and, for the last output to settle, counts the
 //! batch as delivered. Every output gets these without code of its own, at the cost of two
-//! timestamp parses and a few atomic adds per batch.
+//! timestamp reads (parses, except for line events, whose read time is kept parsed) and a few
+//! atomic adds per batch.
 
 use super::ack::AckToken;
 use super::Event;

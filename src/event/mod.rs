@@ -7,14 +7,22 @@
 //!
 //! `@timestamp` lives in the field map as an RFC 3339 string in UTC with millisecond precision
 //! (Logstash's rendering); [`Event::timestamp`] parses it when a template needs a date.
+//!
+//! An event read as a line (file and stdin inputs) starts out as that line ([`LineBlock`],
+//! see `line.rs`): its map is built the first time a field is read or written, and an event
+//! nobody looks into is written out straight from the raw line. The methods hide the
+//! difference; only [`Event::timestamp`], [`Event::has_field`] for `@timestamp`/`message`,
+//! [`Event::ensure_timestamp`] and [`Event::write_json`] stay on the cheap path.
 
 mod ack;
 mod batch;
+mod line;
 mod path;
 mod template;
 
 pub use ack::{ack_channel, AckReceipt, AckReceiver, AckSender, AckToken, BatchStatus};
 pub use batch::{Batch, Delivery, DeliveryMetrics};
+pub use line::{LineBlock, LineOrigin, TRUNCATED_TAG};
 pub use path::{FieldPath, PathError, Root};
 pub use template::{Template, TemplateError};
 
@@ -29,10 +37,28 @@ pub const TAGS: &str = "tags";
 pub const MESSAGE: &str = "message";
 
 /// A log event.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Event {
+    /// The fields, unless the event is still a `line` (then this map is empty and unused).
     fields: Map<String, Value>,
+    /// A line whose fields have not been taken over into `fields` yet.
+    line: Option<line::LazyLine>,
     metadata: Map<String, Value>,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields() == other.fields() && self.metadata == other.metadata
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("fields", self.fields())
+            .field("metadata", &self.metadata)
+            .finish()
+    }
 }
 
 impl Event {
@@ -45,6 +71,15 @@ impl Event {
     pub fn from_fields(fields: Map<String, Value>) -> Self {
         Self {
             fields,
+            line: None,
+            metadata: Map::new(),
+        }
+    }
+
+    fn from_line(line: line::LazyLine) -> Self {
+        Self {
+            fields: Map::new(),
+            line: Some(line),
             metadata: Map::new(),
         }
     }
@@ -63,10 +98,16 @@ impl Event {
     }
 
     pub fn fields(&self) -> &Map<String, Value> {
-        &self.fields
+        match &self.line {
+            Some(line) => line.fields(),
+            None => &self.fields,
+        }
     }
 
     pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        if let Some(line) = self.line.take() {
+            self.fields = line.into_fields();
+        }
         &mut self.fields
     }
 
@@ -79,23 +120,31 @@ impl Event {
     }
 
     pub fn into_parts(self) -> (Map<String, Value>, Map<String, Value>) {
-        (self.fields, self.metadata)
+        let fields = match self.line {
+            Some(line) => line.into_fields(),
+            None => self.fields,
+        };
+        (fields, self.metadata)
     }
 
     pub fn from_parts(fields: Map<String, Value>, metadata: Map<String, Value>) -> Self {
-        Self { fields, metadata }
+        Self {
+            fields,
+            line: None,
+            metadata,
+        }
     }
 
     fn root(&self, path: &FieldPath) -> &Map<String, Value> {
         match path.root() {
-            Root::Fields => &self.fields,
+            Root::Fields => self.fields(),
             Root::Metadata => &self.metadata,
         }
     }
 
     fn root_mut(&mut self, path: &FieldPath) -> &mut Map<String, Value> {
         match path.root() {
-            Root::Fields => &mut self.fields,
+            Root::Fields => self.fields_mut(),
             Root::Metadata => &mut self.metadata,
         }
     }
@@ -111,7 +160,16 @@ impl Event {
 
     /// A top-level field by name.
     pub fn get_field(&self, name: &str) -> Option<&Value> {
-        self.fields.get(name)
+        self.fields().get(name)
+    }
+
+    /// Whether the top-level field `name` exists (for a line event's `@timestamp` and
+    /// `message`, without building its fields).
+    pub fn has_field(&self, name: &str) -> bool {
+        match &self.line {
+            Some(line) => line.has_field(name),
+            None => self.fields.contains_key(name),
+        }
     }
 
     /// Sets `path` to `value`, creating parent objects as needed.
@@ -133,7 +191,7 @@ impl Event {
     /// array; a scalar `tags` is kept as its first element).
     pub fn add_tag(&mut self, tag: &str) {
         let slot = self
-            .fields
+            .fields_mut()
             .entry(TAGS.to_string())
             .or_insert_with(|| Value::Array(Vec::new()));
         if !slot.is_array() {
@@ -153,13 +211,13 @@ impl Event {
 
     /// Removes `tag` from `tags`.
     pub fn remove_tag(&mut self, tag: &str) {
-        if let Some(Value::Array(tags)) = self.fields.get_mut(TAGS) {
+        if let Some(Value::Array(tags)) = self.fields_mut().get_mut(TAGS) {
             tags.retain(|t| t.as_str() != Some(tag));
         }
     }
 
     pub fn has_tag(&self, tag: &str) -> bool {
-        match self.fields.get(TAGS) {
+        match self.fields().get(TAGS) {
             Some(Value::Array(tags)) => tags.iter().any(|t| t.as_str() == Some(tag)),
             Some(Value::String(single)) => single == tag,
             _ => false,
@@ -168,6 +226,9 @@ impl Event {
 
     /// The event time, parsed from `@timestamp`.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
+        if let Some(line) = &self.line {
+            return line.timestamp();
+        }
         match self.fields.get(TIMESTAMP)? {
             Value::String(text) => parse_timestamp(text),
             _ => None,
@@ -176,26 +237,29 @@ impl Event {
 
     /// Sets `@timestamp`, normalised to UTC with millisecond precision.
     pub fn set_timestamp(&mut self, time: DateTime<Utc>) {
-        self.fields
+        self.fields_mut()
             .insert(TIMESTAMP.to_string(), Value::String(format_timestamp(time)));
     }
 
     /// Gives the event `@timestamp = now` unless it already has one.
     pub fn ensure_timestamp(&mut self, now: &str) {
-        if !self.fields.contains_key(TIMESTAMP) {
-            self.fields
+        if !self.has_field(TIMESTAMP) {
+            self.fields_mut()
                 .insert(TIMESTAMP.to_string(), Value::String(now.to_string()));
         }
     }
 
     /// Writes the event as one line of JSON (no newline), without `@metadata`.
     pub fn write_json<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
-        serde_json::to_writer(writer, &self.fields).map_err(std::io::Error::from)
+        match &self.line {
+            Some(line) => line.write_json(writer),
+            None => serde_json::to_writer(writer, &self.fields).map_err(std::io::Error::from),
+        }
     }
 
     /// The event as a JSON value (fields only).
     pub fn to_value(&self) -> Value {
-        Value::Object(self.fields.clone())
+        Value::Object(self.fields().clone())
     }
 }
 

@@ -254,6 +254,11 @@ impl ChainWorker {
     /// the event's map stays in cache across the stages, where a stage-major loop would walk
     /// the whole batch (megabytes of small allocations) once per stage. Events a script emits
     /// continue from the stage after that script, and come out right after their parent.
+    ///
+    /// A line event (file, stdin) gets its map built in place as it enters the chain: the
+    /// first condition or filter reads a field anyway, and building it once, owned, costs
+    /// less than a cached copy that the first write then takes over. With no filters nothing
+    /// is built.
     pub fn process(&mut self, events: &mut Vec<Event>) {
         let chain = self.chain.clone();
         let stages = &chain.stages;
@@ -264,7 +269,8 @@ impl ChainWorker {
         self.tallies.resize(stages.len(), Tally::default());
         self.kept.clear();
         self.kept.reserve(events.len());
-        for event in events.drain(..) {
+        for mut event in events.drain(..) {
+            event.fields_mut();
             self.pending.push((event, 0));
             while let Some((mut event, first_stage)) = self.pending.pop() {
                 if self.run_from(stages, first_stage, &mut event) {

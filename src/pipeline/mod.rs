@@ -169,7 +169,7 @@ enum Finished {
 fn stamp_missing_timestamps(events: &mut [crate::event::Event]) {
     let mut now: Option<String> = None;
     for event in events.iter_mut() {
-        if event.get_field(crate::event::TIMESTAMP).is_none() {
+        if !event.has_field(crate::event::TIMESTAMP) {
             let now = now.get_or_insert_with(|| crate::event::format_timestamp(chrono::Utc::now()));
             event.ensure_timestamp(now);
         }

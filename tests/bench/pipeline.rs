@@ -6,7 +6,10 @@
 //! CPU-µs per line (user+system time of the whole process, so both cores count).
 //!
 //! Environment knobs: `SLUICE_BENCH_LINES` (default 1,000,000), `SLUICE_BENCH_CASE`
-//! (`core` = no filters, `seed` = the filter chain of pipelines/mqtt.toml; default both).
+//! (`core` = no filters, `seed` = the filter chain of pipelines/mqtt.toml, `none` = only
+//! write the corpus, the baseline of an instruction count; default both), and
+//! `SLUICE_BENCH_OUTPUT` (`null`, the default, or `file`: NDJSON into a file in the
+//! benchmark's temporary directory, so every event is serialised).
 
 mod common;
 
@@ -42,8 +45,15 @@ fn write_corpus(path: &Path, lines: usize) -> u64 {
 fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, filters: &str) {
     let data = dir.join(format!("data-{name}"));
     let config_path = dir.join(format!("{name}.toml"));
+    let output = match std::env::var("SLUICE_BENCH_OUTPUT").as_deref() {
+        Ok("file") => format!(
+            "type = \"file\"\npath = \"{}\"\n",
+            dir.join(format!("out-{name}.ndjson")).display()
+        ),
+        _ => "type = \"null\"\n".to_string(),
+    };
     let config = format!(
-        "data_dir = \"{}\"\n[inputs.bench]\ntype = \"file\"\npaths = [\"{}\"]\nfields = {{ service = \"mqtt\" }}\n\n{filters}\n[outputs.sink]\ntype = \"null\"\n",
+        "data_dir = \"{}\"\n[inputs.bench]\ntype = \"file\"\npaths = [\"{}\"]\nfields = {{ service = \"mqtt\" }}\n\n{filters}\n[outputs.sink]\n{output}",
         data.display(),
         corpus.display(),
     );

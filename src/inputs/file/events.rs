@@ -8,27 +8,27 @@
 //!  "host": {"name": "..."}, "input": {"type": "file"}, "fields": {...}, "tags": [...]}
 //! ```
 //!
-//! The parts that are the same for every line (host, input, fields, the file's path) are built
-//! once and cloned per event. Batches are sealed when they reach the pipeline's `batch_size`
-//! or `batch_bytes`; each remembers, per stream, where its last line ends, which is what the
-//! acknowledgement tracker commits when the batch is delivered.
+//! The parts that are the same for every line of a file (its path, host, input, fields, tags)
+//! are one [`LineOrigin`] per file, built once. Batches are sealed when they reach the
+//! pipeline's `batch_size` or `batch_bytes`; each remembers, per stream, where its last line
+//! ends, which is what the acknowledgement tracker commits when the batch is delivered.
 //!
-//! The reader thread does not build events itself: a batch carries its lines as raw bytes
-//! (one copy into one buffer per batch) and is sent deferred ([`crate::event::Batch::deferred`]),
-//! so the ~30 allocations each event costs are paid on the filter workers, in parallel. The
-//! reader's cost per line is then a `memchr` and a `memcpy`.
+//! The reader thread does not build events: a batch carries its lines as one
+//! [`LineBlock`] (one copy of the lines into one buffer per batch) and is sent deferred
+//! ([`crate::event::Batch::deferred`]); a filter worker turns the block into line events, which
+//! build their fields only if something reads them (see `src/event/line.rs`). The reader's cost
+//! per line is a `memchr` and a `memcpy`.
 
 use super::acks::StreamId;
 use super::lines::Line;
-use crate::event::{Event, MESSAGE, TAGS, TIMESTAMP};
+use crate::event::{LineBlock, LineOrigin};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// Tag added to an event whose line was longer than `max_line_bytes` and was cut.
-pub const TRUNCATED_TAG: &str = "_line_truncated";
+pub use crate::event::TRUNCATED_TAG;
 
-/// The parts of every event that do not depend on the line.
+/// The parts of every event that do not depend on the file or the line.
 #[derive(Debug)]
 pub struct EventShape {
     host: Value,
@@ -47,42 +47,17 @@ impl EventShape {
         }
     }
 
-    /// The `log.file` object of a file.
-    pub fn file_value(path: &std::path::Path) -> Arc<Value> {
-        Arc::new(object(
-            "path",
-            Value::String(path.to_string_lossy().into_owned()),
-        ))
-    }
-
-    /// The event for one line. `file` is [`EventShape::file_value`], `now` the ingest time.
-    pub fn event(&self, line: &Line<'_>, file: &Value, now: &str) -> Event {
-        let mut fields = Map::with_capacity(8);
-        fields.insert(TIMESTAMP.into(), Value::String(now.to_owned()));
-        fields.insert(
-            MESSAGE.into(),
-            Value::String(match std::str::from_utf8(line.bytes) {
-                Ok(valid) => valid.to_owned(),
-                Err(_) => String::from_utf8_lossy(line.bytes).into_owned(),
-            }),
-        );
-        let mut log = Map::with_capacity(2);
-        log.insert("file".into(), file.clone());
-        log.insert("offset".into(), Value::from(line.offset));
-        fields.insert("log".into(), Value::Object(log));
-        fields.insert("host".into(), self.host.clone());
-        fields.insert("input".into(), self.input.clone());
+    /// What every line of the file at `path` has in common.
+    pub fn origin(&self, path: &std::path::Path) -> Arc<LineOrigin> {
+        let file = object("path", Value::String(path.to_string_lossy().into_owned()));
+        let mut constant = vec![
+            ("host".to_string(), self.host.clone()),
+            ("input".to_string(), self.input.clone()),
+        ];
         if let Some(extra) = &self.fields {
-            fields.insert("fields".into(), extra.clone());
+            constant.push(("fields".to_string(), extra.clone()));
         }
-        if line.truncated || !self.tags.is_empty() {
-            let mut tags = self.tags.clone();
-            if line.truncated {
-                tags.push(Value::String(TRUNCATED_TAG.into()));
-            }
-            fields.insert(TAGS.into(), Value::Array(tags));
-        }
-        Event::from_fields(fields)
+        Arc::new(LineOrigin::new(Some(file), constant, self.tags.clone()))
     }
 }
 
@@ -92,78 +67,10 @@ fn object(key: &str, value: Value) -> Value {
     Value::Object(map)
 }
 
-/// One line of a batch, by position in the batch's byte buffer.
-#[derive(Debug, Clone, Copy)]
-struct RawLine {
-    start: usize,
-    end: usize,
-    offset: u64,
-    truncated: bool,
-    /// Index into [`RawLines::files`].
-    file: usize,
-}
-
-/// The lines of a batch, copied out of the read buffer, waiting to become events.
-#[derive(Debug, Default)]
-pub struct RawLines {
-    bytes: Vec<u8>,
-    lines: Vec<RawLine>,
-    files: Vec<Arc<Value>>,
-    /// Ingest time of the batch's lines (when its first line was read).
-    now: String,
-}
-
-impl RawLines {
-    pub fn len(&self) -> usize {
-        self.lines.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
-
-    fn push(&mut self, line: &Line<'_>, file: &Arc<Value>, now: &str) {
-        if self.lines.is_empty() {
-            self.now.clear();
-            self.now.push_str(now);
-        }
-        let file = match self.files.iter().rposition(|f| Arc::ptr_eq(f, file)) {
-            Some(index) => index,
-            None => {
-                self.files.push(file.clone());
-                self.files.len() - 1
-            }
-        };
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(line.bytes);
-        self.lines.push(RawLine {
-            start,
-            end: self.bytes.len(),
-            offset: line.offset,
-            truncated: line.truncated,
-            file,
-        });
-    }
-
-    /// Builds the events, in line order.
-    pub fn decode(&self, shape: &EventShape, events: &mut Vec<Event>) {
-        events.reserve(self.lines.len());
-        for raw in &self.lines {
-            let line = Line {
-                bytes: &self.bytes[raw.start..raw.end],
-                offset: raw.offset,
-                end: raw.offset + (raw.end - raw.start) as u64,
-                truncated: raw.truncated,
-            };
-            events.push(shape.event(&line, &self.files[raw.file], &self.now));
-        }
-    }
-}
-
 /// A batch ready to be sent.
 #[derive(Debug, Default)]
 pub struct SealedBatch {
-    pub lines: RawLines,
+    pub lines: LineBlock,
     /// Raw bytes of the lines (before JSON), for `batch_bytes` and the `bytes` metric.
     pub bytes: usize,
     /// Per stream, the offset just past the batch's last line of that stream.
@@ -175,6 +82,8 @@ pub struct SealedBatch {
 pub struct Batcher {
     max_events: usize,
     max_bytes: usize,
+    /// When the open batch's first line was read: the `@timestamp` of all its lines.
+    batch_now: String,
     open: SealedBatch,
     sealed: VecDeque<SealedBatch>,
 }
@@ -185,22 +94,33 @@ impl Batcher {
         Self {
             max_events,
             max_bytes: max_bytes.max(1),
+            batch_now: String::new(),
             open: SealedBatch::default(),
             sealed: VecDeque::new(),
         }
     }
 
-    /// Adds a line of `stream` (the file `file`, read at `now`) that ends at `end`.
+    /// Adds a line of `stream` (from `origin`, read at `now`) that ends at `end`.
     pub fn push(
         &mut self,
         line: &Line<'_>,
-        file: &Arc<Value>,
+        origin: &Arc<LineOrigin>,
         now: &str,
         stream: StreamId,
         end: u64,
     ) {
         let batch = &mut self.open;
-        batch.lines.push(line, file, now);
+        if batch.lines.is_empty() {
+            self.batch_now.clear();
+            self.batch_now.push_str(now);
+        }
+        batch.lines.push(
+            line.bytes,
+            line.offset,
+            line.truncated,
+            origin,
+            &self.batch_now,
+        );
         batch.bytes += line.bytes.len();
         match batch.ends.iter_mut().rev().find(|(s, _)| *s == stream) {
             Some((_, last_end)) => *last_end = end,
@@ -232,21 +152,35 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Event, TAGS};
     use serde_json::json;
+
+    fn event(shape: &EventShape, line: &Line<'_>, path: &str, now: &str) -> Event {
+        let mut block = LineBlock::default();
+        let origin = shape.origin(std::path::Path::new(path));
+        block.push(line.bytes, line.offset, line.truncated, &origin, now);
+        let mut events = Vec::new();
+        block.into_events(&mut events);
+        events.remove(0)
+    }
 
     #[test]
     fn events_have_the_filebeat_shape() {
         let mut extra = Map::new();
         extra.insert("service".into(), json!("mqtt"));
         let shape = EventShape::new("edge-1".into(), extra, &["edge".to_string()]);
-        let file = EventShape::file_value(std::path::Path::new("/var/log/app.log"));
         let line = Line {
             bytes: b"hello \xff",
             offset: 42,
             end: 50,
             truncated: false,
         };
-        let event = shape.event(&line, &file, "2024-05-01T12:00:00.000Z");
+        let event = event(
+            &shape,
+            &line,
+            "/var/log/app.log",
+            "2024-05-01T12:00:00.000Z",
+        );
         assert_eq!(
             event.to_value(),
             json!({
@@ -264,27 +198,27 @@ mod tests {
     #[test]
     fn truncated_lines_are_tagged() {
         let shape = EventShape::new("h".into(), Map::new(), &[]);
-        let file = EventShape::file_value(std::path::Path::new("a.log"));
         let plain = Line {
             bytes: b"x",
             offset: 0,
             end: 2,
             truncated: false,
         };
-        assert_eq!(shape.event(&plain, &file, "t").get_field(TAGS), None);
+        assert_eq!(event(&shape, &plain, "a.log", "t").get_field(TAGS), None);
         let cut = Line {
             truncated: true,
             ..plain
         };
         assert_eq!(
-            shape.event(&cut, &file, "t").get_field(TAGS),
+            event(&shape, &cut, "a.log", "t").get_field(TAGS),
             Some(&json!([TRUNCATED_TAG]))
         );
     }
 
     #[test]
     fn batches_are_sealed_at_the_event_and_byte_limits_with_their_stream_ends() {
-        let file = EventShape::file_value(std::path::Path::new("a.log"));
+        let shape = EventShape::new("h".into(), Map::new(), &[]);
+        let file = shape.origin(std::path::Path::new("a.log"));
         let line = |bytes: &'static [u8]| Line {
             bytes,
             offset: 0,
@@ -313,55 +247,55 @@ mod tests {
         by_bytes.push(&line(twenty), &file, "t", 1, 21);
         assert!(!by_bytes.has_sealed());
         by_bytes.push(&line(twenty), &file, "t", 1, 42);
-        assert_eq!(by_bytes.take_sealed().unwrap().bytes, 40);
+        let sealed = by_bytes.take_sealed().unwrap();
+        assert_eq!((sealed.bytes, sealed.lines.byte_len()), (40, 40));
     }
 
     #[test]
-    fn raw_lines_decode_into_the_same_events_as_direct_building() {
+    fn a_batch_becomes_its_events_in_line_order_each_with_its_file_and_the_first_read_time() {
         let shape = EventShape::new("h".into(), Map::new(), &[]);
-        let first_file = EventShape::file_value(std::path::Path::new("a.log"));
-        let second_file = EventShape::file_value(std::path::Path::new("b.log"));
+        let first_file = shape.origin(std::path::Path::new("a.log"));
+        let second_file = shape.origin(std::path::Path::new("b.log"));
         let lines = [
-            (
-                Line {
-                    bytes: b"one",
-                    offset: 0,
-                    end: 4,
-                    truncated: false,
-                },
-                &first_file,
-            ),
-            (
-                Line {
-                    bytes: b"two",
-                    offset: 0,
-                    end: 4,
-                    truncated: true,
-                },
-                &second_file,
-            ),
-            (
-                Line {
-                    bytes: b"three",
-                    offset: 4,
-                    end: 10,
-                    truncated: false,
-                },
-                &first_file,
-            ),
+            (b"one", 0, false, &first_file),
+            (b"two", 0, true, &second_file),
+            (b"333", 4, false, &first_file),
         ];
         let mut batcher = Batcher::new(10, 1000);
-        for (line, file) in &lines {
-            batcher.push(line, file, "t", 1, line.end);
+        for (i, (bytes, offset, truncated, file)) in lines.into_iter().enumerate() {
+            let line = Line {
+                bytes,
+                offset,
+                end: offset + 4,
+                truncated,
+            };
+            batcher.push(&line, file, &format!("t{i}"), 1, line.end);
         }
         batcher.seal();
-        let sealed = batcher.take_sealed().unwrap();
-        let mut decoded = Vec::new();
-        sealed.lines.decode(&shape, &mut decoded);
-        let direct: Vec<Event> = lines
+        let mut events = Vec::new();
+        batcher
+            .take_sealed()
+            .unwrap()
+            .lines
+            .into_events(&mut events);
+        let summary: Vec<Value> = events
             .iter()
-            .map(|(line, file)| shape.event(line, file, "t"))
+            .map(|e| {
+                json!([
+                    e.get_field("@timestamp"),
+                    e.get_field("message"),
+                    e.get_field("log"),
+                    e.get_field(TAGS)
+                ])
+            })
             .collect();
-        assert_eq!(decoded, direct);
+        assert_eq!(
+            summary,
+            vec![
+                json!(["t0", "one", {"file": {"path": "a.log"}, "offset": 0}, null]),
+                json!(["t0", "two", {"file": {"path": "b.log"}, "offset": 0}, [TRUNCATED_TAG]]),
+                json!(["t0", "333", {"file": {"path": "a.log"}, "offset": 4}, null]),
+            ]
+        );
     }
 }

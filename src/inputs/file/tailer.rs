@@ -33,10 +33,9 @@ use super::lines::LineSplitter;
 use super::wake::Wakeups;
 use super::FileInputError;
 use crate::api::ReadinessHandle;
-use crate::event::{ack_channel, format_timestamp, AckReceiver, AckSender, Batch};
+use crate::event::{ack_channel, format_timestamp, AckReceiver, AckSender, Batch, LineOrigin};
 use crate::inputs::{BatchSender, InputContext, PipelineClosed};
 use crate::metrics::{ComponentMetrics, Gauge};
-use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -65,8 +64,8 @@ const SCANS_BEFORE_FORGETTING: u64 = 2;
 struct Harvester {
     key: FileKey,
     path: PathBuf,
-    /// `log.file` of this file's events, built once per path.
-    file_value: Arc<Value>,
+    /// What this file's events have in common (`log.file`, host, ...), built once per path.
+    origin: Arc<LineOrigin>,
     handle: Option<File>,
     stream: StreamId,
     splitter: LineSplitter,
@@ -91,11 +90,18 @@ struct Harvester {
 }
 
 impl Harvester {
-    fn new(key: FileKey, path: PathBuf, stream: StreamId, position: u64, max_line: usize) -> Self {
+    fn new(
+        key: FileKey,
+        path: PathBuf,
+        stream: StreamId,
+        position: u64,
+        max_line: usize,
+        shape: &EventShape,
+    ) -> Self {
         Self {
             lag: Gauge::default(),
             key,
-            file_value: EventShape::file_value(&path),
+            origin: shape.origin(&path),
             path,
             handle: None,
             stream,
@@ -112,9 +118,9 @@ impl Harvester {
         }
     }
 
-    fn set_path(&mut self, path: PathBuf, metrics: &ComponentMetrics) {
+    fn set_path(&mut self, path: PathBuf, metrics: &ComponentMetrics, shape: &EventShape) {
         if path != self.path {
-            self.file_value = EventShape::file_value(&path);
+            self.origin = shape.origin(&path);
             metrics.remove(LAG, &[("path", &self.path.display().to_string())]);
             let lag = self.lag.get();
             self.path = path;
@@ -187,9 +193,8 @@ impl Publisher {
         let token = self.ack_sender.token(id);
         // Kept so that a batch the pipeline refuses is acknowledged as failed, not delivered.
         let guard = token.clone();
-        let shape = self.shape.clone();
         let deferred = Batch::deferred(lines.len(), Some(token), move |events| {
-            lines.decode(&shape, events)
+            lines.into_events(events)
         });
         match output.send_blocking(deferred) {
             Ok(()) => {
@@ -335,6 +340,7 @@ impl Tailer {
                 stream,
                 entry.offset,
                 self.settings.max_line_bytes,
+                &self.publisher.shape,
             );
             harvester.fingerprint = entry.fingerprint;
             harvester.lag = lag_gauge(&self.metrics, &harvester.path);
@@ -498,7 +504,7 @@ impl Tailer {
         for (key, (path, len)) in found {
             if let Some(harvester) = self.files.get_mut(&key) {
                 harvester.last_seen_scan = self.scans;
-                harvester.set_path(path, &self.metrics);
+                harvester.set_path(path, &self.metrics, &self.publisher.shape);
                 if harvester.handle.is_none() {
                     harvester.update_lag(len);
                 }
@@ -516,8 +522,14 @@ impl Tailer {
                 0
             };
             let stream = self.new_stream(start);
-            let mut harvester =
-                Harvester::new(key, path, stream, start, self.settings.max_line_bytes);
+            let mut harvester = Harvester::new(
+                key,
+                path,
+                stream,
+                start,
+                self.settings.max_line_bytes,
+                &self.publisher.shape,
+            );
             harvester.lag = lag_gauge(&self.metrics, &harvester.path);
             harvester.update_lag(len);
             harvester.last_seen_scan = self.scans;
@@ -697,9 +709,9 @@ impl Tailer {
             let stream = harvester.stream;
             let batcher = &mut self.publisher.batcher;
             let now = &self.now;
-            let file_value = &harvester.file_value;
+            let origin = &harvester.origin;
             harvester.splitter.feed(&self.buffer[..read], |line| {
-                batcher.push(&line, file_value, now, stream, line.end);
+                batcher.push(&line, origin, now, stream, line.end);
             });
             if !harvester.fingerprint.is_complete()
                 && harvester.splitter.position() > harvester.fingerprint.len
@@ -762,9 +774,9 @@ impl Tailer {
             let stream = harvester.stream;
             let batcher = &mut self.publisher.batcher;
             let now = &self.now;
-            let file_value = &harvester.file_value;
+            let origin = &harvester.origin;
             harvester.splitter.finish(|line| {
-                batcher.push(&line, file_value, now, stream, line.end);
+                batcher.push(&line, origin, now, stream, line.end);
             });
             if self.once {
                 harvester.finished = true;

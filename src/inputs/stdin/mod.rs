@@ -4,14 +4,19 @@
 //! Lines are split by the file input's [`LineSplitter`], so stdin gets the same guarantees:
 //! a line longer than `max_line_bytes` is cut and tagged `_line_truncated` instead of being
 //! buffered without limit, and invalid UTF-8 is kept lossily instead of ending the input.
+//!
+//! Lines become line events ([`LineBlock`]), like the file input's: their fields are built
+//! only if something reads them. Each line's `@timestamp` is the time of the read that
+//! returned it.
 
 use super::file::lines::{Line, LineSplitter};
-use super::file::TRUNCATED_TAG;
 use super::{InputContext, InputError};
-use crate::event::{ack_channel, format_timestamp, Batch, Event, MESSAGE, TAGS};
+use crate::event::{ack_channel, format_timestamp, Batch, LineBlock, LineOrigin};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
 /// How long a partial batch waits for more lines.
@@ -54,8 +59,12 @@ impl StdinInput {
         let mut stdin = tokio::io::stdin();
         let mut chunk = vec![0u8; 64 * 1024];
         let mut splitter = LineSplitter::new(self.settings.max_line_bytes, 0);
-        let host = crate::inputs::file::host_name();
-        let mut batch = Vec::new();
+        let origin = stdin_origin(crate::inputs::file::host_name());
+        let batch_size = context.settings.batch_size.max(1);
+        // The batch being filled, and full ones waiting to be sent (a read holds at most
+        // `chunk.len() / batch_size` of them).
+        let mut open = LineBlock::default();
+        let mut full: VecDeque<LineBlock> = VecDeque::new();
         let mut next_id = 0u64;
         let mut sent = 0u64;
         let mut first_line_at: Option<tokio::time::Instant> = None;
@@ -67,23 +76,32 @@ impl StdinInput {
             let (read, idle) = tokio::select! {
                 read = stdin.read(&mut chunk) => (Some(read?), false),
                 _ = context.shutdown.cancelled() => (None, false),
-                _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => (None, true),
+                _ = tokio::time::sleep_until(deadline), if !open.is_empty() => (None, true),
             };
             let finished = !idle && matches!(read, None | Some(0));
-            let mut push = |line: Line<'_>| batch.push(stdin_event(&line, &host));
+            // The lines of one read were read at the same time.
+            let now = format_timestamp(chrono::Utc::now());
+            let mut push = |line: Line<'_>| {
+                open.push(line.bytes, line.offset, line.truncated, &origin, &now);
+                if open.len() >= batch_size {
+                    full.push_back(std::mem::take(&mut open));
+                }
+            };
             match read {
                 Some(0) => splitter.finish(&mut push),
                 Some(n) => splitter.feed(&chunk[..n], &mut push),
                 None => {}
             }
-            if first_line_at.is_none() && !batch.is_empty() {
+            if first_line_at.is_none() && !(open.is_empty() && full.is_empty()) {
                 first_line_at = Some(tokio::time::Instant::now() + BATCH_LINGER);
             }
             // One read can hold many lines: send full batches, and the rest once idle or done.
-            let batch_size = context.settings.batch_size.max(1);
-            while batch.len() >= batch_size || ((finished || idle) && !batch.is_empty()) {
-                let rest = batch.split_off(batch.len().min(batch_size));
-                let events = std::mem::replace(&mut batch, rest);
+            if (finished || idle) && !open.is_empty() {
+                full.push_back(std::mem::take(&mut open));
+            }
+            while let Some(block) = full.pop_front() {
+                let mut events = Vec::new();
+                block.into_events(&mut events);
                 context
                     .metrics
                     .events_in
@@ -95,7 +113,7 @@ impl StdinInput {
                 next_id += 1;
                 sent += 1;
             }
-            if batch.is_empty() {
+            if open.is_empty() {
                 first_line_at = None;
             }
             if finished {
@@ -112,28 +130,56 @@ impl StdinInput {
     }
 }
 
-/// The event of one stdin line: `message`, `host.name`, `input.type`, ingest `@timestamp`.
-fn stdin_event(line: &Line<'_>, host: &str) -> Event {
-    let mut fields = Map::new();
-    fields.insert(
-        "@timestamp".into(),
-        Value::String(format_timestamp(chrono::Utc::now())),
-    );
-    fields.insert(
-        MESSAGE.into(),
-        Value::String(String::from_utf8_lossy(line.bytes).into_owned()),
-    );
-    let mut host_map = Map::new();
-    host_map.insert("name".into(), Value::String(host.to_string()));
-    fields.insert("host".into(), Value::Object(host_map));
-    let mut input = Map::new();
-    input.insert("type".into(), Value::String("stdin".into()));
-    fields.insert("input".into(), Value::Object(input));
-    if line.truncated {
-        fields.insert(
-            TAGS.into(),
-            Value::Array(vec![Value::String(TRUNCATED_TAG.into())]),
+/// What every stdin line's event carries besides `@timestamp` and `message`: `host.name`
+/// and `input.type = "stdin"` (and `tags = ["_line_truncated"]` for a cut line).
+fn stdin_origin(host: String) -> Arc<LineOrigin> {
+    let object = |key: &str, value: String| {
+        let mut map = Map::new();
+        map.insert(key.into(), Value::String(value));
+        Value::Object(map)
+    };
+    Arc::new(LineOrigin::new(
+        None,
+        vec![
+            ("host".into(), object("name", host)),
+            ("input".into(), object("type", "stdin".into())),
+        ],
+        Vec::new(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, TRUNCATED_TAG};
+    use serde_json::json;
+
+    #[test]
+    fn a_stdin_line_has_message_host_input_and_its_read_time() {
+        let origin = stdin_origin("edge-1".into());
+        let mut block = LineBlock::default();
+        block.push(b"hello \xff", 0, false, &origin, "2024-05-01T12:00:00.000Z");
+        block.push(b"cut", 7, true, &origin, "2024-05-01T12:00:00.001Z");
+        let mut events = Vec::new();
+        block.into_events(&mut events);
+        let values: Vec<Value> = events.iter().map(Event::to_value).collect();
+        assert_eq!(
+            values,
+            vec![
+                json!({
+                    "@timestamp": "2024-05-01T12:00:00.000Z",
+                    "message": "hello \u{fffd}",
+                    "host": {"name": "edge-1"},
+                    "input": {"type": "stdin"},
+                }),
+                json!({
+                    "@timestamp": "2024-05-01T12:00:00.001Z",
+                    "message": "cut",
+                    "host": {"name": "edge-1"},
+                    "input": {"type": "stdin"},
+                    "tags": [TRUNCATED_TAG],
+                }),
+            ]
         );
     }
-    Event::from_fields(fields)
 }

@@ -1,0 +1,539 @@
+//! Events read as lines (file and stdin inputs), kept as raw bytes until a field is needed.
+//!
+//! A Filebeat-shaped `serde_json` map costs about 31 allocations per line (the root, `log`,
+//! `log.file`, `host`, `input`, `fields`, every key and value), and a pipeline without filters
+//! never looks at a field: it writes the event out or drops it. So a line event starts as a
+//! reference into its batch's [`LineBlock`] (the bytes of all the batch's lines in one buffer,
+//! their offsets, their read times) and the [`LineOrigin`] of its file (the constant parts: path,
+//! host, input type, configured fields and tags, with their JSON already serialised).
+//! [`super::Event`] builds the map the first time a field is read (cached, the event stays
+//! shareable across outputs) or written (in place, the raw line is let go), and
+//! [`super::Event::write_json`] writes the raw form straight into the writer: byte for byte the
+//! document the map would serialise to (same keys in the same order, same escaping, same
+//! numbers; a property test in this module holds the two paths to that).
+//!
+//! One `Arc` per batch, not a reference-counted slice per line plus an `Arc` per file: every
+//! event touches only its own batch's counter, which one thread at a time works on. A counter
+//! shared by batches that two filter workers handle at once (a file's origin) would bounce
+//! between the cores for every event.
+//!
+//! Memory: a line event keeps its block alive, so a block lives as long as the longest-lived
+//! event of its batch (an event materialised in place lets go of it). A block holds one
+//! batch's raw lines, at most `batch_bytes` plus one line of `max_line_bytes`, which is the
+//! per-batch bound the README states: nothing outlives its batch in flight.
+
+use super::{parse_timestamp, Event, MESSAGE, TAGS, TIMESTAMP};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+/// Tag added to an event whose line was longer than `max_line_bytes` and was cut.
+pub const TRUNCATED_TAG: &str = "_line_truncated";
+
+/// The key of the object holding `file` and `offset` for lines read from a file.
+const LOG: &str = "log";
+
+/// What every line from one source has in common, as values and as serialised JSON.
+///
+/// A line's event is `{"@timestamp", "message", "log": {"file", "offset"}, <constant...>,
+/// "tags"}`, in that order; `log` only when the source is a file, `tags` only when there are
+/// configured tags or the line was truncated.
+#[derive(Debug)]
+pub struct LineOrigin {
+    /// `log.file` (the file's `{"path": ...}` object), or `None` for a source without a file.
+    file: Option<Value>,
+    /// Top-level fields every line carries after `log`, in order.
+    constant: Vec<(String, Value)>,
+    /// Configured tags.
+    tags: Vec<Value>,
+    /// `,"log":{"file":{...},"offset":` (empty without a file).
+    log_json: Vec<u8>,
+    /// Everything after the offset (or the message): `}` closing `log`, the constant fields,
+    /// the tags and the closing `}`; for a whole line and for a truncated one.
+    tail_json: [Vec<u8>; 2],
+}
+
+impl LineOrigin {
+    /// `file` is the `log.file` value (lines then also carry `log.offset`); `constant` the
+    /// top-level fields after it, whose keys must not be `@timestamp`, `message`, `log` or
+    /// `tags`; `tags` the configured tags (a truncated line also gets [`TRUNCATED_TAG`]).
+    pub fn new(file: Option<Value>, constant: Vec<(String, Value)>, tags: Vec<Value>) -> Self {
+        debug_assert!(constant
+            .iter()
+            .all(|(key, _)| ![TIMESTAMP, MESSAGE, LOG, TAGS].contains(&key.as_str())));
+        let mut log_json = Vec::new();
+        if let Some(file) = &file {
+            log_json.extend_from_slice(br#","log":{"file":"#);
+            write_value(&mut log_json, file);
+            log_json.extend_from_slice(br#","offset":"#);
+        }
+        let tail = |truncated: bool| {
+            let mut json = Vec::new();
+            if file.is_some() {
+                json.push(b'}');
+            }
+            for (key, value) in &constant {
+                json.push(b',');
+                write_value(&mut json, &Value::String(key.clone()));
+                json.push(b':');
+                write_value(&mut json, value);
+            }
+            if let Some(tags) = tags_value(&tags, truncated) {
+                json.extend_from_slice(br#","tags":"#);
+                write_value(&mut json, &tags);
+            }
+            json.push(b'}');
+            json
+        };
+        let tail_json = [tail(false), tail(true)];
+        Self {
+            file,
+            constant,
+            tags,
+            log_json,
+            tail_json,
+        }
+    }
+
+    /// The fields of one line, as the map every filter works on.
+    fn fields(
+        &self,
+        message: &[u8],
+        offset: u64,
+        truncated: bool,
+        now: &str,
+    ) -> Map<String, Value> {
+        let mut fields = Map::with_capacity(8);
+        fields.insert(TIMESTAMP.into(), Value::String(now.to_owned()));
+        fields.insert(MESSAGE.into(), Value::String(text(message).into_owned()));
+        if let Some(file) = &self.file {
+            let mut log = Map::with_capacity(2);
+            log.insert("file".into(), file.clone());
+            log.insert("offset".into(), Value::from(offset));
+            fields.insert(LOG.into(), Value::Object(log));
+        }
+        for (key, value) in &self.constant {
+            fields.insert(key.clone(), value.clone());
+        }
+        if let Some(tags) = tags_value(&self.tags, truncated) {
+            fields.insert(TAGS.into(), tags);
+        }
+        fields
+    }
+}
+
+/// The `tags` of a line: the configured ones, plus [`TRUNCATED_TAG`] for a cut line.
+fn tags_value(tags: &[Value], truncated: bool) -> Option<Value> {
+    if !truncated && tags.is_empty() {
+        return None;
+    }
+    let mut all = tags.to_vec();
+    if truncated {
+        all.push(Value::String(TRUNCATED_TAG.into()));
+    }
+    Some(Value::Array(all))
+}
+
+/// A line as text, invalid UTF-8 replaced by U+FFFD. (`from_utf8_lossy` alone validates
+/// several times slower than `from_utf8` on valid text, the common case.)
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(valid) => Cow::Borrowed(valid),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+fn write_value(buffer: &mut Vec<u8>, value: &Value) {
+    // Serialising a `Value` into a `Vec` cannot fail (its keys are strings).
+    let _ = serde_json::to_writer(&mut *buffer, value);
+}
+
+/// Where one line lies in its block.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    offset: u64,
+    truncated: bool,
+    /// Index into [`LineBlock::origins`].
+    origin: usize,
+    /// Index into [`LineBlock::stamps`].
+    stamp: usize,
+}
+
+/// A read time shared by consecutive lines of a block.
+#[derive(Debug)]
+struct Stamp {
+    /// `@timestamp`.
+    now: String,
+    /// `now` parsed, what [`Event::timestamp`] answers without building the fields.
+    time: Option<DateTime<Utc>>,
+    /// `{"@timestamp":"<now>","message":`, the start of the line's document.
+    head_json: Vec<u8>,
+}
+
+impl Stamp {
+    fn new(now: &str) -> Self {
+        let mut head_json = br#"{"@timestamp":"#.to_vec();
+        write_value(&mut head_json, &Value::String(now.to_owned()));
+        head_json.extend_from_slice(br#","message":"#);
+        Self {
+            now: now.to_owned(),
+            time: parse_timestamp(now),
+            head_json,
+        }
+    }
+}
+
+/// The lines of one batch: their bytes in one buffer, where each lies, their origins and the
+/// times they were read. Turned into events by [`LineBlock::into_events`].
+#[derive(Debug, Default)]
+pub struct LineBlock {
+    bytes: Vec<u8>,
+    lines: Vec<Span>,
+    origins: Vec<Arc<LineOrigin>>,
+    /// Read times (`@timestamp`), one per run of lines read at the same time.
+    stamps: Vec<Stamp>,
+}
+
+impl LineBlock {
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Raw bytes of the lines.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Adds a line (without its newline) that starts at `offset` of its source and was read
+    /// at `now` (its `@timestamp`, an RFC 3339 text).
+    pub fn push(
+        &mut self,
+        line: &[u8],
+        offset: u64,
+        truncated: bool,
+        origin: &Arc<LineOrigin>,
+        now: &str,
+    ) {
+        if self.stamps.last().is_none_or(|stamp| stamp.now != now) {
+            self.stamps.push(Stamp::new(now));
+        }
+        let origin = match self.origins.iter().rposition(|o| Arc::ptr_eq(o, origin)) {
+            Some(index) => index,
+            None => {
+                self.origins.push(origin.clone());
+                self.origins.len() - 1
+            }
+        };
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(line);
+        self.lines.push(Span {
+            start,
+            end: self.bytes.len(),
+            offset,
+            truncated,
+            origin,
+            stamp: self.stamps.len() - 1,
+        });
+    }
+
+    /// Appends one event per line, in line order. The events share the block.
+    pub fn into_events(self, events: &mut Vec<Event>) {
+        let count = self.lines.len();
+        let block = Arc::new(self);
+        events.reserve(count);
+        for index in 0..count {
+            events.push(Event::from_line(LazyLine {
+                block: block.clone(),
+                index,
+                fields: OnceLock::new(),
+            }));
+        }
+    }
+}
+
+/// An event that is still a line of a block; its fields are built on first use.
+#[derive(Clone)]
+pub(super) struct LazyLine {
+    block: Arc<LineBlock>,
+    index: usize,
+    /// The fields, once something read them through a shared reference.
+    fields: OnceLock<Box<Map<String, Value>>>,
+}
+
+impl LazyLine {
+    fn parts(&self) -> (&Span, &LineOrigin, &Stamp) {
+        let span = &self.block.lines[self.index];
+        (
+            span,
+            &self.block.origins[span.origin],
+            &self.block.stamps[span.stamp],
+        )
+    }
+
+    fn build(&self) -> Map<String, Value> {
+        let (span, origin, stamp) = self.parts();
+        origin.fields(
+            &self.block.bytes[span.start..span.end],
+            span.offset,
+            span.truncated,
+            &stamp.now,
+        )
+    }
+
+    /// The fields, built on first use and kept.
+    pub(super) fn fields(&self) -> &Map<String, Value> {
+        self.fields.get_or_init(|| Box::new(self.build()))
+    }
+
+    /// The fields, to own (built unless something already did).
+    pub(super) fn into_fields(mut self) -> Map<String, Value> {
+        match self.fields.take() {
+            Some(fields) => *fields,
+            None => self.build(),
+        }
+    }
+
+    /// `@timestamp`, parsed once per read.
+    pub(super) fn timestamp(&self) -> Option<DateTime<Utc>> {
+        self.parts().2.time
+    }
+
+    /// Whether the top-level field `name` exists, without building the fields when the
+    /// answer is known.
+    pub(super) fn has_field(&self, name: &str) -> bool {
+        name == TIMESTAMP || name == MESSAGE || self.fields().contains_key(name)
+    }
+
+    /// The event's JSON document, written from the raw line.
+    pub(super) fn write_json<W: Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        let (span, origin, stamp) = self.parts();
+        writer.write_all(&stamp.head_json)?;
+        let message = text(&self.block.bytes[span.start..span.end]);
+        serde_json::to_writer(&mut *writer, message.as_ref())?;
+        if origin.file.is_some() {
+            writer.write_all(&origin.log_json)?;
+            serde_json::to_writer(&mut *writer, &span.offset)?;
+        }
+        writer.write_all(&origin.tail_json[usize::from(span.truncated)])
+    }
+}
+
+impl std::fmt::Debug for LazyLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (span, ..) = self.parts();
+        f.debug_struct("LazyLine")
+            .field("offset", &span.offset)
+            .field("bytes", &(span.end - span.start))
+            .field("built", &self.fields.get().is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn file_origin(
+        path: &str,
+        host: &str,
+        extra: Map<String, Value>,
+        tags: &[&str],
+    ) -> Arc<LineOrigin> {
+        let mut constant = vec![
+            ("host".to_string(), json!({ "name": host })),
+            ("input".to_string(), json!({ "type": "file" })),
+        ];
+        if !extra.is_empty() {
+            constant.push(("fields".to_string(), Value::Object(extra)));
+        }
+        Arc::new(LineOrigin::new(
+            Some(json!({ "path": path })),
+            constant,
+            tags.iter().map(|t| json!(t)).collect(),
+        ))
+    }
+
+    fn events(block: LineBlock) -> Vec<Event> {
+        let mut events = Vec::new();
+        block.into_events(&mut events);
+        events
+    }
+
+    fn raw_json(event: &Event) -> String {
+        let mut out = Vec::new();
+        event.write_json(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn map_json(event: &Event) -> String {
+        serde_json::to_string(event.fields()).unwrap()
+    }
+
+    #[test]
+    fn a_line_event_has_the_filebeat_shape_and_writes_it_raw() {
+        let mut extra = Map::new();
+        extra.insert("service".into(), json!("mqtt"));
+        let origin = file_origin("/var/log/app.log", "edge-1", extra, &["edge"]);
+        let mut block = LineBlock::default();
+        block.push(
+            b"hello \xff",
+            42,
+            false,
+            &origin,
+            "2024-05-01T12:00:00.000Z",
+        );
+        let events = events(block);
+        let expected = json!({
+            "@timestamp": "2024-05-01T12:00:00.000Z",
+            "message": "hello \u{fffd}",
+            "log": {"file": {"path": "/var/log/app.log"}, "offset": 42},
+            "host": {"name": "edge-1"},
+            "input": {"type": "file"},
+            "fields": {"service": "mqtt"},
+            "tags": ["edge"],
+        });
+        assert_eq!(
+            raw_json(&events[0]),
+            serde_json::to_string(&expected).unwrap()
+        );
+        assert_eq!(events[0].to_value(), expected);
+    }
+
+    #[test]
+    fn the_timestamp_is_answered_without_building_the_fields() {
+        let origin = Arc::new(LineOrigin::new(None, Vec::new(), Vec::new()));
+        let mut block = LineBlock::default();
+        block.push(b"x", 0, false, &origin, "2024-05-01T12:00:00.123Z");
+        block.push(b"y", 0, false, &origin, "2030-01-01T00:00:00.000Z");
+        let events = events(block);
+        let time = parse_timestamp("2030-01-01T00:00:00.000Z");
+        assert!(time.is_some());
+        assert_eq!(events[1].timestamp(), time, "each line's own read time");
+        assert!(events[1].has_field(TIMESTAMP));
+        let Some(lazy) = &events[1].line else {
+            panic!("a line event");
+        };
+        assert!(lazy.fields.get().is_none(), "nothing was built");
+        assert_eq!(
+            events[1].get_field(TIMESTAMP),
+            Some(&json!("2030-01-01T00:00:00.000Z"))
+        );
+        assert_eq!(
+            events[0].get_field(TIMESTAMP),
+            Some(&json!("2024-05-01T12:00:00.123Z"))
+        );
+        assert_eq!(events[1].get_field(MESSAGE), Some(&json!("y")));
+    }
+
+    #[test]
+    fn writing_a_field_builds_the_map_in_place_and_lets_go_of_the_block() {
+        let origin = file_origin("a.log", "h", Map::new(), &[]);
+        let mut block = LineBlock::default();
+        block.push(b"one", 0, true, &origin, "t");
+        let mut events = events(block);
+        let event = &mut events[0];
+        assert_eq!(event.get_field(TAGS), Some(&json!([TRUNCATED_TAG])));
+        event.add_tag("more");
+        assert!(event.line.is_none());
+        assert_eq!(
+            raw_json(event),
+            r#"{"@timestamp":"t","message":"one","log":{"file":{"path":"a.log"},"offset":0},"host":{"name":"h"},"input":{"type":"file"},"tags":["_line_truncated","more"]}"#
+        );
+        let mut clone = event.clone();
+        clone.remove_tag("more");
+        assert!(event.has_tag("more") && !clone.has_tag("more"));
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e300f64..1e300).prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((".{0,8}", inner), 0..4)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn line_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            // Arbitrary bytes: invalid UTF-8, control characters, quotes, backslashes.
+            prop::collection::vec(any::<u8>(), 0..200),
+            // Valid text of every kind.
+            ".{0,120}".prop_map(String::into_bytes),
+            // JSON-looking log lines with escapes inside.
+            "\\{\"level\":\"[a-z\"\\\\\t\u{7f}\u{e9}\u{1f600}]{0,40}\"\\}"
+                .prop_map(String::into_bytes),
+            // Long lines (a cut line is as long as `max_line_bytes`).
+            (any::<u8>(), 4_000usize..70_000).prop_map(|(b, n)| vec![b; n]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// The raw path writes exactly the document the built map serialises to.
+        #[test]
+        fn raw_serialisation_equals_the_map_serialisation(
+            lines in prop::collection::vec((line_bytes(), any::<u64>(), any::<bool>(), 0usize..3), 1..6),
+            paths in prop::collection::vec(".{0,30}", 3),
+            host in ".{0,20}",
+            extra in prop::collection::vec((".{1,10}", json_value()), 0..4),
+            tags in prop::collection::vec(".{0,10}", 0..3),
+            times in prop::collection::vec(".{0,30}", 2),
+        ) {
+            let extra: Map<String, Value> = extra.into_iter().collect();
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            let origins: Vec<Arc<LineOrigin>> = paths
+                .iter()
+                .enumerate()
+                .map(|(i, path)| {
+                    if i == 2 {
+                        // A source without a file (stdin).
+                        Arc::new(LineOrigin::new(
+                            None,
+                            vec![("host".into(), json!({ "name": host }))],
+                            Vec::new(),
+                        ))
+                    } else {
+                        file_origin(path, &host, extra.clone(), &tags)
+                    }
+                })
+                .collect();
+            let mut block = LineBlock::default();
+            for (i, (bytes, offset, truncated, origin)) in lines.iter().enumerate() {
+                block.push(bytes, *offset, *truncated, &origins[*origin], &times[i % 3 / 2]);
+            }
+            let events = events(block);
+            prop_assert_eq!(events.len(), lines.len());
+            for event in &events {
+                let raw = raw_json(event);
+                let built = map_json(event);
+                prop_assert_eq!(&raw, &built);
+                // And the same again once the fields are owned by the event.
+                let mut owned = event.clone();
+                owned.fields_mut();
+                prop_assert!(owned.line.is_none());
+                prop_assert_eq!(raw_json(&owned), built);
+            }
+        }
+    }
+}
