@@ -66,7 +66,10 @@ fn run_once(config: &Path) -> (i32, String) {
 }
 
 fn run_once_with(config: &Path, env: &[(&str, &str)]) -> (i32, String) {
-    let stderr_path = config.with_extension("stderr");
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stderr_path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("elasticsearch-{}-{run}.stderr", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["run", "--once", "-c"])
         .arg(config)
