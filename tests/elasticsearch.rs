@@ -66,7 +66,10 @@ fn run_once(config: &Path) -> (i32, String) {
 }
 
 fn run_once_with(config: &Path, env: &[(&str, &str)]) -> (i32, String) {
-    let stderr_path = config.with_extension("stderr");
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stderr_path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("elasticsearch-{}-{run}.stderr", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["run", "--once", "-c"])
         .arg(config)
@@ -498,14 +501,58 @@ fn an_unreachable_cluster_at_start_is_waited_for() {
     );
     assert_eq!(fake.root_requests(), 0);
     assert_eq!(checkpoint_offset(dir.path()), 0);
+    // `/ready` names the output while its cluster is unreachable ...
+    let api = api_address(&sluice.stderr());
+    let (status, body) = http_get(&api, "/ready");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not reachable"), "{body}");
     fake.set_down(false);
     assert!(
         wait_until(Duration::from_secs(20), || fake.total() == 1000),
         "{}",
         sluice.stderr()
     );
+    // ... and is ready once it has answered.
+    assert!(
+        wait_until(Duration::from_secs(20), || http_get(&api, "/ready").0
+            == 200),
+        "{}",
+        http_get(&api, "/ready").1
+    );
     sluice.stop();
     assert_exactly_once(&fake, 1000);
+}
+
+/// The monitoring API's address, from the `API listening on http://ADDR` log line.
+fn api_address(stderr: &str) -> String {
+    let start = stderr
+        .find("API listening on http://")
+        .unwrap_or_else(|| panic!("no API address in:\n{stderr}"))
+        + "API listening on http://".len();
+    stderr[start..]
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A plain HTTP/1.0 GET over a real socket: (status, body).
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// An abort (a second Ctrl-C in the binary, `abort` in the library) ends the retry loop at

@@ -175,10 +175,11 @@ impl Encoder {
         }
         if let (Some(at), Some((host, path, offset))) = (placeholder, origin(event)) {
             let mut hasher = Sha256::new();
-            for part in [host.as_bytes(), path.as_bytes(), offset.as_bytes()] {
+            for part in [host.as_bytes(), path.as_bytes()] {
                 hasher.update((part.len() as u64).to_le_bytes());
                 hasher.update(part);
             }
+            hasher.update(offset.to_le_bytes());
             hasher.update(&buffer[source_start..]);
             let digest = hasher.finalize();
             write_hex(
@@ -195,14 +196,11 @@ impl Encoder {
 }
 
 /// `(host.name, log.file.path, log.offset)` when the event came from a file (ours or
-/// Filebeat's); the offset as its decimal text.
-fn origin(event: &Event) -> Option<(&str, &str, String)> {
+/// Filebeat's).
+fn origin(event: &Event) -> Option<(&str, &str, u64)> {
     let log = event.get_field("log")?.as_object()?;
     let path = log.get("file")?.as_object()?.get("path")?.as_str()?;
-    let offset = match log.get("offset")? {
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
+    let offset = log.get("offset")?.as_u64()?;
     let host = event
         .get_field("host")
         .and_then(|h| h.as_object())

@@ -25,8 +25,8 @@
 //!   429 / 5xx, 409 on `create` is success, 400 / 404 go to the [`dead_letter`] file.
 //!
 //! ## Why reqwest and not the `elasticsearch` crate
-//! Checked against elasticsearch 9.1.0-alpha.1 (the newest on crates.io; it is published as
-//! alpha pre-releases): it does *not* pin an old reqwest (it uses reqwest 0.12, as we do), but
+//! Checked against the source of elasticsearch 9.1.0-alpha.1 (the newest on crates.io, an
+//! alpha pre-release): it does *not* pin an old reqwest (it uses reqwest 0.12, as we do), but
 //! its request path copies every body once more (`Body::write` into a `BytesMut`), gzips with
 //! a fixed level 6 (`Compression::default()`, not configurable; Logstash's default and ours is
 //! 1, about 3× cheaper), turns on native-tls (OpenSSL) by default, and offers no per-item retry
@@ -143,10 +143,12 @@ impl ElasticsearchOutput {
             dead_letters,
             abort: context.abort.clone(),
             output: context.id.clone(),
+            readiness: context.readiness.clone(),
         });
         let Some(info) = start(&sender).await? else {
             return Ok(()); // aborted while waiting: nothing was taken
         };
+        context.readiness.set_ready();
         tracing::info!(
             output = %context.id,
             cluster = %info.cluster_name,
@@ -399,6 +401,9 @@ async fn start(sender: &Sender) -> Result<Option<ClusterInfo>, OutputError> {
                 let delay = backoff.delay(round);
                 round = round.saturating_add(1);
                 crate::metrics::ComponentMetrics::add(&sender.metrics.component.errors, 1);
+                sender
+                    .readiness
+                    .set_not_ready(format!("Elasticsearch not reachable: {message}"));
                 tracing::warn!(
                     output = %sender.output,
                     error = %message,

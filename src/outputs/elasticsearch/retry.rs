@@ -72,6 +72,9 @@ pub struct Sender {
     pub dead_letters: DeadLetters,
     pub abort: CancellationToken,
     pub output: String,
+    /// `/ready`: not ready while whole requests fail (no answer, 429, 5xx), ready again on
+    /// the next answered request.
+    pub readiness: crate::api::ReadinessHandle,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +185,13 @@ impl Sender {
                 () = self.abort.cancelled() => return Vec::new(),
                 attempt = self.attempt(&body, &items, &group, payload) => attempt,
             };
+            match &attempt {
+                Ok(Attempt::Whole { reason, .. }) => self
+                    .readiness
+                    .set_not_ready(format!("bulk requests failing: {reason}")),
+                Ok(_) => self.readiness.set_ready(),
+                Err(()) => {}
+            }
             let (retry, reason) = match attempt {
                 Ok(Attempt::Partial { retry, reason }) => (retry, reason),
                 Ok(Attempt::Whole { reason, immediate }) if immediate => {

@@ -1,0 +1,320 @@
+//! Throughput of the Elasticsearch output.
+//!
+//! `cargo bench --bench elasticsearch` runs:
+//! - `encoder`: the `_bulk` encoder alone on events that went through the seed filter chain
+//!   (the shipped sample, cycled with distinct sequence numbers): events/s on one core,
+//!   with deterministic ids (the default: a SHA-256 per event) and with cluster-generated
+//!   ids, and gzip level 1 of the encoded requests. Stable under load when counted in
+//!   instructions: `SLUICE_BENCH_CASE=encoder valgrind --tool=callgrind <bench binary>`.
+//! - `e2e-gzip1`, `e2e-gzip0`, `e2e-null`: file input → seed filters → this output (gzip level 1
+//!   and off) or the null output (the baseline), run in-process with `--once` semantics,
+//!   against a fake node in a child process that answers every request at once (it counts
+//!   the items to answer one status per item, so gzip bodies are inflated there, not here).
+//!   Reports events/s and CPU-µs per event of the sluice process alone; the difference to
+//!   `e2e-null` is the output's own cost.
+//!
+//! Environment knobs: `SLUICE_BENCH_LINES` (default 200,000), `SLUICE_BENCH_CASE`
+//! (`encoder`, `e2e`, default both), `SLUICE_BENCH_IDS` (`derived` or `auto`: only that
+//! encoder run, no gzip; for callgrind).
+
+mod common;
+
+use sluice::event::{Event, Template};
+use sluice::outputs::elasticsearch::config::Action;
+use sluice::outputs::elasticsearch::encoder::{Encoder, IdPolicy};
+use sluice::pipeline::{compile, load, RunOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The same allocator as the `sluice` binary, so the figures match what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SERVE_ENV: &str = "SLUICE_BENCH_FAKE_NODE";
+
+fn write_corpus(path: &Path, lines: usize) -> u64 {
+    let sample = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/sample/mqtt-client.log"),
+    )
+    .expect("the shipped sample exists");
+    let templates: Vec<&str> = sample.lines().filter(|l| l.len() < 420).collect();
+    let mut out = BufWriter::new(std::fs::File::create(path).expect("create corpus"));
+    let mut bytes = 0u64;
+    for i in 0..lines {
+        let template = templates[i % templates.len()];
+        let line = format!("{},\"seq\":{i}}}\n", &template[..template.len() - 1]);
+        bytes += line.len() as u64;
+        out.write_all(line.as_bytes()).expect("write corpus");
+    }
+    out.flush().expect("flush corpus");
+    bytes
+}
+
+/// Events as the output receives them: file-input shaped, through the seed filter chain.
+fn seed_events(count: usize) -> Vec<Event> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = load(&manifest.join("pipelines/mqtt.toml")).expect("mqtt.toml loads");
+    let context = sluice::config::BuildContext {
+        source: config.source.clone(),
+        data_dir: config.data_dir.clone(),
+        settings: config.settings.clone(),
+        metrics: std::sync::Arc::new(sluice::metrics::Registry::default()),
+    };
+    let chain = std::sync::Arc::new(
+        sluice::filters::FilterChain::build(&config.filters, &context)
+            .unwrap_or_else(|_| panic!("the seed chain builds")),
+    );
+    let mut worker = chain.worker();
+    let sample =
+        std::fs::read_to_string(manifest.join("pipelines/sample/mqtt-client.log")).unwrap();
+    let lines: Vec<&str> = sample.lines().collect();
+    let mut events = Vec::with_capacity(count);
+    let mut offset = 0u64;
+    for i in 0..count {
+        let line = lines[i % lines.len()];
+        let line = format!("{},\"seq\":{i}}}", &line[..line.len() - 1]);
+        let event = Event::from_value(serde_json::json!({
+            "@timestamp": "2026-11-25T00:00:00.000Z",
+            "message": line,
+            "log": {"file": {"path": "/var/log/mqtt/client.log"}, "offset": offset},
+            "host": {"name": "gw-01"},
+            "input": {"type": "file"},
+            "fields": {"service": "mqtt"},
+        }));
+        offset += line.len() as u64 + 1;
+        events.push(event);
+    }
+    worker.process(&mut events);
+    events
+}
+
+fn encoder_case(lines: usize) {
+    let events = seed_events(lines.min(100_000));
+    let index = Template::parse("mqtt-logs-%{+YYYY.MM.dd}").unwrap();
+    let only = std::env::var("SLUICE_BENCH_IDS").unwrap_or_default();
+    for (name, ids) in [
+        ("derived ids", IdPolicy::Derived),
+        ("auto ids", IdPolicy::Auto),
+    ] {
+        if !only.is_empty() && !name.starts_with(only.as_str()) {
+            continue;
+        }
+        let mut encoder = Encoder::new(index.clone(), Action::Create, ids, false);
+        let mut buffer = Vec::with_capacity(4 << 20);
+        let mut encoded = 0usize;
+        let mut bytes = 0usize;
+        let rounds = (lines / events.len()).max(1);
+        let started = Instant::now();
+        for _ in 0..rounds {
+            for chunk in events.chunks(2000) {
+                buffer.clear();
+                for event in chunk {
+                    encoder.encode(event, &mut buffer).expect("encodes");
+                }
+                encoded += chunk.len();
+                bytes += buffer.len();
+            }
+        }
+        let wall = started.elapsed().as_secs_f64();
+        println!(
+            "encoder ({name}): {encoded} events in {wall:.3} s = {:.0} events/s on one core, {:.0} bytes/event",
+            encoded as f64 / wall,
+            bytes as f64 / encoded as f64
+        );
+    }
+    if !only.is_empty() {
+        return;
+    }
+    // gzip level 1 of full requests.
+    let mut encoder = Encoder::new(index, Action::Create, IdPolicy::Derived, false);
+    let mut buffer = Vec::new();
+    for event in events.iter().take(2000) {
+        encoder.encode(event, &mut buffer).expect("encodes");
+    }
+    let rounds = 50;
+    let started = Instant::now();
+    let mut compressed = 0usize;
+    for _ in 0..rounds {
+        let mut gz = flate2::write::GzEncoder::new(
+            Vec::with_capacity(buffer.len() / 4),
+            flate2::Compression::new(1),
+        );
+        gz.write_all(&buffer).unwrap();
+        compressed = gz.finish().unwrap().len();
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "gzip level 1: {:.0} events/s on one core ({:.0} MB/s in), ratio {:.1}",
+        (rounds * 2000) as f64 / wall,
+        (rounds * buffer.len()) as f64 / wall / 1e6,
+        buffer.len() as f64 / compressed as f64
+    );
+}
+
+/// The fake node: a child process (this binary with `SLUICE_BENCH_FAKE_NODE=1`) that prints
+/// its port and serves until its stdin closes.
+fn serve() {
+    use http_body_util::{BodyExt, Full};
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap().port());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                tokio::spawn(async move {
+                    let service = service_fn(|request: hyper::Request<hyper::body::Incoming>| async move {
+                        let gzip = request.headers().get("content-encoding").is_some_and(|v| v == "gzip");
+                        let root = request.uri().path() == "/";
+                        let body = request.into_body().collect().await?.to_bytes();
+                        let text = if root {
+                            r#"{"name":"bench","cluster_name":"bench","version":{"distribution":"opensearch","number":"2.19.6"}}"#.to_string()
+                        } else {
+                            let raw = if gzip {
+                                let mut out = Vec::new();
+                                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out).unwrap();
+                                out
+                            } else {
+                                body.to_vec()
+                            };
+                            let items = raw.iter().filter(|b| **b == b'\n').count() / 2;
+                            let mut text = String::with_capacity(items * 28 + 64);
+                            text.push_str(r#"{"took":1,"errors":false,"items":["#);
+                            for i in 0..items {
+                                if i > 0 {
+                                    text.push(',');
+                                }
+                                text.push_str(r#"{"create":{"status":201}}"#);
+                            }
+                            text.push_str("]}");
+                            text
+                        };
+                        Ok::<_, hyper::Error>(hyper::Response::new(Full::new(bytes::Bytes::from(text))))
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        // Until the parent closes our stdin.
+        tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        })
+        .await
+        .unwrap();
+    });
+}
+
+fn e2e_case(name: &str, dir: &Path, corpus: &Path, lines: usize, output: &str) {
+    let data = dir.join(format!("data-{name}"));
+    let config_path = dir.join(format!("{name}.toml"));
+    let config = format!(
+        "data_dir = \"{}\"\n[inputs.bench]\ntype = \"file\"\npaths = [\"{}\"]\nfields = {{ service = \"mqtt\" }}\n\n{}\n[outputs.sink]\n{output}\n",
+        data.display(),
+        corpus.display(),
+        common::seed_filter_section(),
+    );
+    std::fs::write(&config_path, config).expect("write config");
+    let pipeline = compile(load(&config_path).expect("config loads")).expect("config compiles");
+    let metrics = pipeline.metrics();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cpu_before = common::cpu_seconds();
+    let started = Instant::now();
+    runtime
+        .block_on(pipeline.run(
+            RunOptions { once: true },
+            CancellationToken::new(),
+            CancellationToken::new(),
+        ))
+        .expect("pipeline runs");
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = common::cpu_seconds() - cpu_before;
+    let delivered = common::delivered(&metrics);
+    assert_eq!(delivered as usize, lines, "every line reaches the output");
+    let mut requests = String::new();
+    for (key, component) in metrics.snapshot() {
+        for extra in component.extras() {
+            if let (true, sluice::metrics::ExtraValue::Histogram(h)) =
+                (key.kind == "output", &extra.value)
+            {
+                let snapshot = h.snapshot();
+                if extra.name == "bulk_request_duration_seconds" && snapshot.count > 0 {
+                    requests = format!(
+                        "; {} requests, mean {:.1} ms",
+                        snapshot.count,
+                        snapshot.sum * 1e3 / snapshot.count as f64
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "{name:>9}: {lines} events in {wall:.2} s wall = {:.0} events/s; sluice CPU {cpu:.2} s = {:.2} µs/event; peak RSS so far {:.0} MiB{requests}",
+        lines as f64 / wall,
+        cpu * 1e6 / lines as f64,
+        common::peak_rss_mib(),
+    );
+}
+
+fn main() {
+    if std::env::var_os(SERVE_ENV).is_some() {
+        serve();
+        return;
+    }
+    let lines: usize = std::env::var("SLUICE_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let case = std::env::var("SLUICE_BENCH_CASE").unwrap_or_default();
+    if case.is_empty() || case == "encoder" {
+        encoder_case(lines);
+    }
+    if case.is_empty() || case == "e2e" {
+        let mut node = Command::new(std::env::current_exe().unwrap())
+            .env(SERVE_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the fake node");
+        let mut port = String::new();
+        BufReader::new(node.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}", port.trim());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let corpus = dir.path().join("corpus.log");
+        let bytes = write_corpus(&corpus, lines);
+        println!(
+            "corpus: {lines} lines, {:.1} MB; fake node at {url}",
+            bytes as f64 / 1e6
+        );
+        e2e_case("e2e-null", dir.path(), &corpus, lines, "type = \"null\"");
+        for level in [1, 0] {
+            e2e_case(
+                &format!("e2e-gzip{level}"),
+                dir.path(),
+                &corpus,
+                lines,
+                &format!(
+                    "type = \"elasticsearch\"\nhosts = [\"{url}\"]\ncompression_level = {level}"
+                ),
+            );
+        }
+        drop(node.stdin.take());
+        let _ = node.wait();
+    }
+}
