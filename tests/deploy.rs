@@ -48,7 +48,15 @@ fn yaml_documents(path: &str) -> Vec<Value> {
 /// replaced by a `null` output and the rest is validated strictly.
 const PENDING_OUTPUT_TYPES: &[&str] = &["elasticsearch", "slack"];
 
-/// Runs `sluice validate` on `text` with exactly `env` (plus PATH) and panics with every
+/// The shipped composable index template, as an absolute path.
+fn repo_template() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/elasticsearch/mqtt-logs-template.json")
+        .display()
+        .to_string()
+}
+
+/// Runs `sluice validate` on `text` with exactly `env` (plus PATH and `SLUICE_ES_TEMPLATE`) and panics with every
 /// problem unless it passes.
 fn validate_pipeline(name: &str, text: &str, env: &BTreeMap<String, String>) {
     let dir = tempfile::tempdir().unwrap();
@@ -61,6 +69,9 @@ fn validate_pipeline(name: &str, text: &str, env: &BTreeMap<String, String>) {
             .arg(&path)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // The image's pipeline reads the index template from where the Dockerfile copies
+            // it (`/etc/sluice`); here it is the repository's copy (the COPY is asserted).
+            .env("SLUICE_ES_TEMPLATE", repo_template())
             .envs(env)
             .current_dir(dir.path())
             .output()
@@ -538,6 +549,17 @@ fn dockerfile_builds_what_exists_and_runs_a_command_sluice_accepts() {
         .unwrap_or_else(|| panic!("nothing is copied to {config}"));
     let pipeline = read(source);
     assert_eq!(required_variables(&pipeline), BTreeSet::new());
+    // The index template the pipeline installs by default is in the image.
+    assert!(
+        pipeline.contains("${SLUICE_ES_TEMPLATE:-/etc/sluice/mqtt-logs-template.json}"),
+        "the image's pipeline installs the shipped index template"
+    );
+    assert_eq!(
+        copied
+            .get("/etc/sluice/mqtt-logs-template.json")
+            .map(String::as_str),
+        Some("deploy/elasticsearch/mqtt-logs-template.json")
+    );
     validate_pipeline(source, &pipeline, &BTreeMap::new());
     assert!(pipeline.contains("${SLUICE_API_ADDRESS:-0.0.0.0:9600}"));
     assert!(pipeline.contains("${BEATS_ADDRESS:-0.0.0.0:5044}"));
