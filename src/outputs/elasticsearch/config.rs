@@ -357,6 +357,8 @@ impl Settings {
         let auth = auth(config, url_credentials).map_err(|(span, message)| err(span, message))?;
         let tls = tls_files(config.tls.as_ref()).map_err(|(span, message)| err(span, message))?;
         let template = match &config.template {
+            // A disabled output (no hosts) installs nothing: it needs no template file.
+            _ if hosts.is_empty() => None,
             None => None,
             Some(path) => Some((
                 config.template_name.clone(),
@@ -403,6 +405,12 @@ fn parse_hosts(hosts: &Hosts) -> Result<(Vec<HostUrl>, UrlCredentials), String> 
     let list = hosts.list();
     if list.is_empty() {
         return Err("`hosts` needs at least one URL".into());
+    }
+    // Every entry empty (`hosts = ["${ELASTICSEARCH_URL:-}"]` with the variable unset): the
+    // output is disabled, as the Slack output is without a webhook; `run` says so once and
+    // counts the events as dropped.
+    if list.iter().all(|host| host.trim().is_empty()) {
+        return Ok((Vec::new(), None));
     }
     let mut urls = Vec::new();
     let mut credentials = None;

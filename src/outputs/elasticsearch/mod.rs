@@ -133,6 +133,9 @@ impl ElasticsearchOutput {
         mut deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,
     ) -> Result<(), OutputError> {
+        if self.settings.hosts.is_empty() {
+            return run_disabled(deliveries, context).await;
+        }
         let metrics = OutputMetrics::register(context.metrics.clone());
         let dead_letters =
             DeadLetters::new(self.settings.dead_letter.resolve(&context.id), &context.id);
@@ -362,6 +365,27 @@ fn shift(span: ItemSpan, from: usize, to: usize) -> ItemSpan {
         range: span.range.start - from + to..span.range.end - from + to,
         source_start: span.source_start - from + to,
     }
+}
+
+/// `hosts` are all empty (the pipeline's `ELASTICSEARCH_URL` is unset): say so once, then
+/// settle every delivery and count its events as deliberately dropped.
+async fn run_disabled(
+    mut deliveries: mpsc::Receiver<Delivery>,
+    context: OutputContext,
+) -> Result<(), OutputError> {
+    tracing::warn!(output = %context.id, "Elasticsearch output has no hosts (empty `hosts`, e.g. ELASTICSEARCH_URL unset): it is disabled and its events are counted as dropped.");
+    context.readiness.set_ready();
+    while let Some(delivery) = deliveries.recv().await {
+        let wanted = delivery
+            .events()
+            .iter()
+            .filter(|e| context.wants(e))
+            .count() as u64;
+        crate::metrics::ComponentMetrics::add(&context.metrics.events_in, wanted);
+        crate::metrics::ComponentMetrics::add(&context.metrics.events_dropped, wanted);
+        delivery.settle();
+    }
+    Ok(())
 }
 
 /// Start-up: health check on every node, then the template. Waits while the cluster is
