@@ -18,4 +18,5 @@ pub mod inputs;
 pub mod metrics;
 pub mod outputs;
 pub mod pipeline;
+pub mod sync;
 pub mod testing;

@@ -14,9 +14,10 @@
 //! `set_not_ready` takes a short lock to store the reason) but are meant for state changes
 //! (start, a failed or recovered connection, a write error), not for every event.
 
+use crate::sync::lock;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// What a component reports until it calls [`ReadinessHandle::set_ready`].
 const STARTING: &str = "starting";
@@ -140,14 +141,6 @@ impl ReadinessHandle {
 
     pub fn is_ready(&self) -> bool {
         self.0.ready.load(Ordering::Acquire)
-    }
-}
-
-/// Readiness must keep working after a panic elsewhere poisoned a lock.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -14,8 +14,9 @@
 //! exposition adds the prefix and the `component_kind`, `component_id` and
 //! `component_type` labels.
 
+use crate::sync::lock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// Counters of one component.
 #[derive(Debug, Default)]
@@ -338,14 +339,6 @@ impl Registry {
     /// A copy of every component's key and metrics handle.
     pub fn snapshot(&self) -> Vec<(ComponentKey, Arc<ComponentMetrics>)> {
         lock(&self.components).clone()
-    }
-}
-
-/// Metrics must keep working after a panic elsewhere poisoned a lock.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

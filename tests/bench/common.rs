@@ -1,6 +1,65 @@
-//! Helpers shared by the end-to-end benchmarks (`pipeline`, `beats`).
+//! Helpers shared by the end-to-end benchmarks (`pipeline`, `beats`, `elasticsearch`).
 
+// Each benchmark uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use sluice::metrics::Registry;
+use sluice::pipeline::{compile, load, RunOptions};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What one `--once` run of a file-input pipeline took.
+pub struct FileRun {
+    pub wall: f64,
+    pub cpu: f64,
+    pub metrics: Arc<Registry>,
+}
+
+/// Runs `corpus` (`lines` lines) through a file input, `filters` (TOML `[[filters]]` text) and
+/// the output table body `output`, once to the end, in `dir`; asserts every line reached the
+/// output and returns the wall and CPU seconds with the metrics.
+pub fn run_file_pipeline(
+    name: &str,
+    dir: &Path,
+    corpus: &Path,
+    lines: usize,
+    filters: &str,
+    output: &str,
+) -> FileRun {
+    let data = dir.join(format!("data-{name}"));
+    let config_path = dir.join(format!("{name}.toml"));
+    let config = format!(
+        "data_dir = \"{}\"\n[inputs.bench]\ntype = \"file\"\npaths = [\"{}\"]\nfields = {{ service = \"mqtt\" }}\n\n{filters}\n[outputs.sink]\n{output}\n",
+        data.display(),
+        corpus.display(),
+    );
+    std::fs::write(&config_path, config).expect("write config");
+    let pipeline = compile(load(&config_path).expect("config loads")).expect("config compiles");
+    let metrics = pipeline.metrics();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    runtime
+        .block_on(pipeline.run(
+            RunOptions { once: true },
+            CancellationToken::new(),
+            CancellationToken::new(),
+        ))
+        .expect("pipeline runs");
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    assert_eq!(
+        delivered(&metrics) as usize,
+        lines,
+        "every line reaches the output"
+    );
+    FileRun { wall, cpu, metrics }
+}
 
 /// User + system CPU seconds of this process, all threads (from /proc: getrusage would
 /// need `unsafe`).

@@ -22,12 +22,11 @@ mod common;
 use sluice::event::{Event, Template};
 use sluice::outputs::elasticsearch::config::Action;
 use sluice::outputs::elasticsearch::encoder::{Encoder, IdPolicy};
-use sluice::pipeline::{compile, load, RunOptions};
+use sluice::pipeline::load;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// The same allocator as the `sluice` binary, so the figures match what users run.
 #[global_allocator]
@@ -217,34 +216,14 @@ fn serve() {
 }
 
 fn e2e_case(name: &str, dir: &Path, corpus: &Path, lines: usize, output: &str) {
-    let data = dir.join(format!("data-{name}"));
-    let config_path = dir.join(format!("{name}.toml"));
-    let config = format!(
-        "data_dir = \"{}\"\n[inputs.bench]\ntype = \"file\"\npaths = [\"{}\"]\nfields = {{ service = \"mqtt\" }}\n\n{}\n[outputs.sink]\n{output}\n",
-        data.display(),
-        corpus.display(),
-        common::seed_filter_section(),
+    let common::FileRun { wall, cpu, metrics } = common::run_file_pipeline(
+        name,
+        dir,
+        corpus,
+        lines,
+        &common::seed_filter_section(),
+        output,
     );
-    std::fs::write(&config_path, config).expect("write config");
-    let pipeline = compile(load(&config_path).expect("config loads")).expect("config compiles");
-    let metrics = pipeline.metrics();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let cpu_before = common::cpu_seconds();
-    let started = Instant::now();
-    runtime
-        .block_on(pipeline.run(
-            RunOptions { once: true },
-            CancellationToken::new(),
-            CancellationToken::new(),
-        ))
-        .expect("pipeline runs");
-    let wall = started.elapsed().as_secs_f64();
-    let cpu = common::cpu_seconds() - cpu_before;
-    let delivered = common::delivered(&metrics);
-    assert_eq!(delivered as usize, lines, "every line reaches the output");
     let mut requests = String::new();
     for (key, component) in metrics.snapshot() {
         for extra in component.extras() {

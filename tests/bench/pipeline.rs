@@ -13,11 +13,8 @@
 
 mod common;
 
-use sluice::pipeline::{compile, load, RunOptions};
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// The same allocator as the `sluice` binary, so the figures match what users run.
 #[global_allocator]
@@ -43,8 +40,6 @@ fn write_corpus(path: &Path, lines: usize) -> u64 {
 }
 
 fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, filters: &str) {
-    let data = dir.join(format!("data-{name}"));
-    let config_path = dir.join(format!("{name}.toml"));
     let output = match std::env::var("SLUICE_BENCH_OUTPUT").as_deref() {
         Ok("file") => format!(
             "type = \"file\"\npath = \"{}\"\n",
@@ -52,31 +47,8 @@ fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, fil
         ),
         _ => "type = \"null\"\n".to_string(),
     };
-    let config = format!(
-        "data_dir = \"{}\"\n[inputs.bench]\ntype = \"file\"\npaths = [\"{}\"]\nfields = {{ service = \"mqtt\" }}\n\n{filters}\n[outputs.sink]\n{output}",
-        data.display(),
-        corpus.display(),
-    );
-    std::fs::write(&config_path, config).expect("write config");
-    let pipeline = compile(load(&config_path).expect("config loads")).expect("config compiles");
-    let metrics = pipeline.metrics();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let cpu_before = common::cpu_seconds();
-    let started = Instant::now();
-    runtime
-        .block_on(pipeline.run(
-            RunOptions { once: true },
-            CancellationToken::new(),
-            CancellationToken::new(),
-        ))
-        .expect("pipeline runs");
-    let wall = started.elapsed().as_secs_f64();
-    let cpu = common::cpu_seconds() - cpu_before;
-    let delivered = common::delivered(&metrics);
-    assert_eq!(delivered as usize, lines, "every line reaches the output");
+    let common::FileRun { wall, cpu, .. } =
+        common::run_file_pipeline(name, dir, corpus, lines, filters, output.trim_end());
     println!(
         "{name:>5}: {lines} lines in {wall:.2} s wall = {:.0} lines/s, {:.0} MB/s; CPU {cpu:.2} s = {:.2} µs/line ({:.0} lines per CPU-second); peak RSS so far {:.0} MiB",
         lines as f64 / wall,

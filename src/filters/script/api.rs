@@ -134,10 +134,7 @@ impl EventHandle {
     /// The state behind the handle. Nothing panics while holding the lock, but a poisoned
     /// lock still holds a usable event, so it is not treated as fatal.
     pub fn lock(&self) -> MutexGuard<'_, ScriptEvent> {
-        match self.slot.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.slot)
     }
 
     /// Puts `event` in the slot for the next run.

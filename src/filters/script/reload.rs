@@ -12,6 +12,7 @@ use super::api::EventHandle;
 use super::engine::EngineSettings;
 use crate::config::{ConfigError, Source};
 use crate::metrics::ComponentMetrics;
+use crate::sync::lock;
 use rhai::{Engine, ParseError, Scope, AST};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -278,13 +279,6 @@ impl Program {
                 *lock(&reloader.last_error) = Some(error);
             }
         }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -11,6 +11,7 @@
 //! rendered from their cause chain, which reqwest builds from the URL without userinfo.
 
 use super::config::{Auth, HostUrl, Settings};
+use crate::sync::lock;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use std::sync::Mutex;
@@ -269,12 +270,6 @@ impl Client {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// An error and its causes, `: `-separated, without the URL (which reqwest prints first).

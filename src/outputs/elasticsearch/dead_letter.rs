@@ -85,10 +85,7 @@ impl DeadLetters {
             }
             buffer.extend_from_slice(b"}\n");
         }
-        let mut slot = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = crate::sync::lock(&self.file);
         if slot.is_none() {
             if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
