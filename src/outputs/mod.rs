@@ -70,6 +70,39 @@ impl OutputContext {
     }
 }
 
+/// What [`settle_all`] counts the wanted events as.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Disposal {
+    /// Handed over (the `null` output).
+    Delivered,
+    /// Deliberately dropped (an output disabled by an empty setting).
+    Dropped,
+}
+
+/// Settles every delivery at once, counting the events this output wants as `disposal`.
+/// Ready from the start: there is nothing to reach.
+pub(crate) async fn settle_all(
+    mut deliveries: mpsc::Receiver<Delivery>,
+    context: &OutputContext,
+    disposal: Disposal,
+) {
+    context.readiness.set_ready();
+    let counter = match disposal {
+        Disposal::Delivered => &context.metrics.events_out,
+        Disposal::Dropped => &context.metrics.events_dropped,
+    };
+    while let Some(delivery) = deliveries.recv().await {
+        let wanted = delivery
+            .events()
+            .iter()
+            .filter(|e| context.wants(e))
+            .count() as u64;
+        ComponentMetrics::add(&context.metrics.events_in, wanted);
+        ComponentMetrics::add(counter, wanted);
+        delivery.settle();
+    }
+}
+
 /// An output ready to run.
 #[derive(Debug)]
 pub enum Output {

@@ -3,7 +3,6 @@
 use super::{OutputContext, OutputError};
 use crate::event::Delivery;
 use serde::Deserialize;
-use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 /// `type = "null"`.
@@ -21,26 +20,10 @@ impl NullOutput {
 
     pub async fn run(
         self,
-        mut deliveries: mpsc::Receiver<Delivery>,
+        deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,
     ) -> Result<(), OutputError> {
-        context.readiness.set_ready();
-        while let Some(delivery) = deliveries.recv().await {
-            let count = delivery
-                .events()
-                .iter()
-                .filter(|e| context.wants(e))
-                .count() as u64;
-            context
-                .metrics
-                .events_in
-                .fetch_add(count, Ordering::Relaxed);
-            context
-                .metrics
-                .events_out
-                .fetch_add(count, Ordering::Relaxed);
-            delivery.settle();
-        }
+        super::settle_all(deliveries, &context, super::Disposal::Delivered).await;
         Ok(())
     }
 }

@@ -370,21 +370,11 @@ fn shift(span: ItemSpan, from: usize, to: usize) -> ItemSpan {
 /// `hosts` are all empty (the pipeline's `ELASTICSEARCH_URL` is unset): say so once, then
 /// settle every delivery and count its events as deliberately dropped.
 async fn run_disabled(
-    mut deliveries: mpsc::Receiver<Delivery>,
+    deliveries: mpsc::Receiver<Delivery>,
     context: OutputContext,
 ) -> Result<(), OutputError> {
     tracing::warn!(output = %context.id, "Elasticsearch output has no hosts (empty `hosts`, e.g. ELASTICSEARCH_URL unset): it is disabled and its events are counted as dropped.");
-    context.readiness.set_ready();
-    while let Some(delivery) = deliveries.recv().await {
-        let wanted = delivery
-            .events()
-            .iter()
-            .filter(|e| context.wants(e))
-            .count() as u64;
-        crate::metrics::ComponentMetrics::add(&context.metrics.events_in, wanted);
-        crate::metrics::ComponentMetrics::add(&context.metrics.events_dropped, wanted);
-        delivery.settle();
-    }
+    super::settle_all(deliveries, &context, super::Disposal::Dropped).await;
     Ok(())
 }
 

@@ -95,26 +95,11 @@ impl SlackOutput {
 
 /// `webhook_url` is empty: say so once, then count alerts as dropped.
 async fn run_unconfigured(
-    mut deliveries: mpsc::Receiver<Delivery>,
+    deliveries: mpsc::Receiver<Delivery>,
     context: OutputContext,
 ) -> Result<(), OutputError> {
     tracing::warn!(output = %context.id, "Slack output has no webhook_url: it is disabled, alerts are counted as dropped (set the webhook URL to enable it).");
-    while let Some(delivery) = deliveries.recv().await {
-        let wanted = delivery
-            .events()
-            .iter()
-            .filter(|e| context.wants(e))
-            .count() as u64;
-        context
-            .metrics
-            .events_in
-            .fetch_add(wanted, Ordering::Relaxed);
-        context
-            .metrics
-            .events_dropped
-            .fetch_add(wanted, Ordering::Relaxed);
-        delivery.settle();
-    }
+    super::settle_all(deliveries, &context, super::Disposal::Dropped).await;
     Ok(())
 }
 
