@@ -307,6 +307,11 @@ impl LazyLine {
         self.parts().2.time
     }
 
+    /// `@timestamp` as text (the read time).
+    pub(super) fn timestamp_text(&self) -> &str {
+        &self.parts().2.now
+    }
+
     /// Whether the top-level field `name` exists, without building the fields when the
     /// answer is known.
     pub(super) fn has_field(&self, name: &str) -> bool {
@@ -424,6 +429,7 @@ mod tests {
         let Some(lazy) = &events[1].line else {
             panic!("a line event");
         };
+        assert_eq!(events[1].timestamp_text(), Some("2030-01-01T00:00:00.000Z"));
         assert!(lazy.fields.get().is_none(), "nothing was built");
         assert_eq!(
             events[1].get_field(TIMESTAMP),

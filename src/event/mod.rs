@@ -11,7 +11,7 @@
 //! An event read as a line (file and stdin inputs) starts out as that line ([`LineBlock`],
 //! see `line.rs`): its map is built the first time a field is read or written, and an event
 //! nobody looks into is written out straight from the raw line. The methods hide the
-//! difference; only [`Event::timestamp`], [`Event::has_field`] for `@timestamp`/`message`,
+//! difference; only [`Event::timestamp`], [`Event::timestamp_text`], [`Event::has_field`] for `@timestamp`/`message`,
 //! [`Event::ensure_timestamp`] and [`Event::write_json`] stay on the cheap path.
 
 mod ack;
@@ -235,6 +235,17 @@ impl Event {
         }
     }
 
+    /// `@timestamp` as stored, when it is a string: for most events the canonical
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` text, so a caller can key a cache on it (or on a prefix of
+    /// it) instead of parsing it for every event. A line event answers without building its
+    /// fields.
+    pub fn timestamp_text(&self) -> Option<&str> {
+        if let Some(line) = &self.line {
+            return Some(line.timestamp_text());
+        }
+        self.fields.get(TIMESTAMP)?.as_str()
+    }
+
     /// Sets `@timestamp`, normalised to UTC with millisecond precision.
     pub fn set_timestamp(&mut self, time: DateTime<Utc>) {
         self.fields_mut()
@@ -327,7 +338,9 @@ mod tests {
             e.get_field(TIMESTAMP),
             Some(&json!("2020-01-01T00:00:00.000Z"))
         );
+        assert_eq!(e.timestamp_text(), Some("2020-01-01T00:00:00.000Z"));
         let mut bare = Event::new();
+        assert_eq!(bare.timestamp_text(), None);
         bare.ensure_timestamp("2030-01-01T00:00:00.000Z");
         assert_eq!(
             bare.get_field(TIMESTAMP),
