@@ -414,6 +414,52 @@ fn refused_events_end_in_the_dead_letter_file_and_do_not_block() {
     assert_eq!(bulk_items, 99, "the unresolvable event is never sent");
 }
 
+/// A full dead-letter file does not stop the pipeline: letters beyond
+/// `dead_letter_max_bytes` are dropped whole, counted and reported, and the events are still
+/// acknowledged (a deliberate, counted disposal).
+#[test]
+fn a_full_dead_letter_file_drops_counted_letters_and_the_pipeline_goes_on() {
+    let fake = FakeBulk::start();
+    fake.require_numeric("durationMs");
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("app.log");
+    let text: String = (0..40)
+        .map(|i| {
+            format!("{{\"@timestamp\":\"2024-05-01T12:00:00.000Z\",\"seq\":{i},\"durationMs\":\"slow\"}}\n")
+        })
+        .collect();
+    std::fs::write(&logs, text).unwrap();
+    let config = pipeline(
+        dir.path(),
+        &logs,
+        &fake.url(),
+        "dead_letter_max_bytes = 4000\n",
+        false,
+    );
+    let stderr = run_once_ok(&config);
+    let letters_path = dir.path().join("data/dead_letter/es.ndjson");
+    let letters = std::fs::read_to_string(&letters_path).unwrap();
+    let kept: Vec<Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(kept
+        .iter()
+        .all(|l| l["status"] == 400 && l["event"]["durationMs"] == "slow"));
+    let kept = kept.len();
+    assert!(kept > 0 && kept < 40, "{kept} letters kept");
+    assert!(letters.len() <= 4000, "{} bytes", letters.len());
+    assert!(
+        stderr.contains("dead_letter_max_bytes"),
+        "the drop is reported:\n{stderr}"
+    );
+    assert_eq!(
+        checkpoint_offset(dir.path()),
+        std::fs::metadata(&logs).unwrap().len(),
+        "dropped letters are acknowledged"
+    );
+}
+
 /// The node goes down mid-run: the output waits (no crash, no buffering without bound: the
 /// file input's checkpoint stays at what was indexed and sluice's memory stays small), and
 /// when it is back everything arrives exactly once.

@@ -119,6 +119,14 @@ pub struct ElasticsearchSettings {
     /// Dead-letter file (default `<data_dir>/dead_letter/<output id>.ndjson`).
     #[serde(default)]
     pub dead_letter_path: Option<PathBuf>,
+    /// Largest size of the dead-letter file in bytes (default 1 GiB, 0 = no limit). Refused
+    /// events that no longer fit are dropped and counted (`dead_letters_dropped_total`).
+    #[serde(default = "default_dead_letter_max_bytes")]
+    pub dead_letter_max_bytes: u64,
+}
+
+fn default_dead_letter_max_bytes() -> u64 {
+    1 << 30
 }
 
 /// `tls` table.
@@ -272,6 +280,8 @@ pub struct Settings {
     pub template_overwrite: bool,
     /// Explicit dead-letter file, or the data directory to put the default one in.
     pub dead_letter: DeadLetterPath,
+    /// 0 = no limit.
+    pub dead_letter_max_bytes: u64,
 }
 
 /// Where dead letters go.
@@ -393,6 +403,7 @@ impl Settings {
                 Some(path) => DeadLetterPath::Explicit(path.clone()),
                 None => DeadLetterPath::UnderDataDir(context.data_dir.clone()),
             },
+            dead_letter_max_bytes: config.dead_letter_max_bytes,
         })
     }
 }

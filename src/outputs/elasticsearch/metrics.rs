@@ -14,6 +14,7 @@ pub struct OutputMetrics {
     pub requests: Counter,
     pub retries: Counter,
     pub dead_letters: Counter,
+    pub dead_letters_dropped: Counter,
     pub duration: Histogram,
     pub batch_events: Histogram,
     responses: Vec<(u16, Counter)>,
@@ -50,6 +51,10 @@ impl OutputMetrics {
                 "dead_letters_total",
                 "Events written to the dead-letter file.",
             ),
+            dead_letters_dropped: component.counter(
+                "dead_letters_dropped_total",
+                "Refused events dropped because the dead-letter file is at dead_letter_max_bytes.",
+            ),
             duration: component.histogram(
                 "bulk_request_duration_seconds",
                 "Time from sending a bulk request to its complete answer.",
@@ -72,6 +77,17 @@ impl OutputMetrics {
             ),
             responses,
             component,
+        }
+    }
+
+    /// Counts what a dead-letter write did: kept letters are failed events, dropped ones
+    /// dropped events.
+    pub fn dead_lettered(&self, written: super::dead_letter::Written) {
+        self.dead_letters.add(written.kept as u64);
+        ComponentMetrics::add(&self.component.events_failed, written.kept as u64);
+        if written.dropped > 0 {
+            self.dead_letters_dropped.add(written.dropped as u64);
+            ComponentMetrics::add(&self.component.events_dropped, written.dropped as u64);
         }
     }
 

@@ -137,8 +137,11 @@ impl ElasticsearchOutput {
             return run_disabled(deliveries, context).await;
         }
         let metrics = OutputMetrics::register(context.metrics.clone());
-        let dead_letters =
-            DeadLetters::new(self.settings.dead_letter.resolve(&context.id), &context.id);
+        let dead_letters = DeadLetters::new(
+            self.settings.dead_letter.resolve(&context.id),
+            &context.id,
+            self.settings.dead_letter_max_bytes,
+        );
         let sender = Arc::new(Sender {
             client: self.client,
             settings: self.settings,
@@ -296,10 +299,9 @@ impl Batcher {
                 tracing::warn!(output = %context.id, index = %letter.index, reason = %letter.reason, "Event not sendable; written to the dead-letter file.");
             }
             match self.sender.dead_letters.write(&letters) {
-                Ok(()) => {
-                    let count = letters.len() as u64;
-                    self.sender.metrics.dead_letters.add(count);
-                    crate::metrics::ComponentMetrics::add(&context.metrics.events_failed, count);
+                Ok(written) => {
+                    self.sender.metrics.dead_lettered(written);
+                    report_dropped_letters(&context.id, &self.sender.dead_letters, written);
                 }
                 Err(e) => {
                     crate::metrics::ComponentMetrics::add(&context.metrics.errors, 1);
@@ -465,5 +467,17 @@ async fn check_nodes(sender: &Sender) -> Result<ClusterInfo, HealthError> {
         (Some(info), _) => Ok(info),
         (None, Some(error)) => Err(error),
         (None, None) => Err(HealthError::Fatal("no hosts configured".into())),
+    }
+}
+
+/// One error line for letters the full dead-letter file could not take.
+fn report_dropped_letters(output: &str, letters: &DeadLetters, written: dead_letter::Written) {
+    if written.dropped > 0 {
+        tracing::error!(
+            output = %output,
+            path = %letters.path().display(),
+            dropped = written.dropped,
+            "The dead-letter file is at dead_letter_max_bytes; refused events dropped (move or empty the file to make room)."
+        );
     }
 }

@@ -436,10 +436,9 @@ impl Sender {
             );
         }
         match self.dead_letters.write(&letters) {
-            Ok(()) => {
-                let count = letters.len() as u64;
-                self.metrics.dead_letters.add(count);
-                crate::metrics::ComponentMetrics::add(&self.metrics.component.events_failed, count);
+            Ok(written) => {
+                self.metrics.dead_lettered(written);
+                super::report_dropped_letters(&self.output, &self.dead_letters, written);
                 true
             }
             Err(e) => {
