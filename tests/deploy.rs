@@ -399,6 +399,21 @@ fn kubernetes_pipelines_validate_with_the_containers_environment() {
             );
         }
         validate_pipeline(file, pipeline, &env);
+        // The index template is installed from the image's copy, which no mount hides.
+        let template = "/etc/sluice/mqtt-logs-template.json";
+        assert!(
+            pipeline.contains(&format!(
+                "template = \"${{SLUICE_ES_TEMPLATE:-{template}}}\""
+            )),
+            "{file}: the pipeline installs the shipped index template"
+        );
+        for mount in sluice["volumeMounts"].as_array().unwrap() {
+            let mounted = mount["mountPath"].as_str().unwrap();
+            assert!(
+                !Path::new(template).starts_with(mounted),
+                "{file}: the mount at {mounted} hides the image's {template}"
+            );
+        }
         assert!(
             pipeline.contains("address = \"0.0.0.0:9600\""),
             "{file}: the probes need the API on the pod IP"
