@@ -174,6 +174,15 @@ fn an_endless_loop_stops_at_max_operations() {
 }
 
 #[test]
+fn a_run_longer_than_timeout_ms_is_stopped() {
+    assert_contained_failure(
+        "loop { }",
+        "max_operations = 1000000000000\ntimeout_ms = 20",
+        "took longer than timeout_ms (20 ms)",
+    );
+}
+
+#[test]
 fn a_string_bomb_stops_at_max_string_size() {
     assert_contained_failure(
         r#"let s = "xxxxxxxx"; loop { s += s; }"#,

@@ -162,6 +162,7 @@ fn map_round_trip_rate(
     rounds: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let limits = engine::Limits {
+        timeout: std::time::Duration::from_millis(1000),
         max_operations: 100_000,
         max_call_levels: 32,
         max_string_size: 1 << 20,

@@ -3,7 +3,8 @@
 //! Scripts come from pipeline authors, not from us, and run on every event, so one bad script
 //! must cost one event, never the process: every limit Rhai has is set (an endless loop hits
 //! `max_operations`, a memory bomb the string/array/map sizes, runaway recursion the call
-//! depth). The engine starts from `Engine::new_raw()`, which has no module resolver (so
+//! depth) and a wall-clock budget per run (`timeout_ms`: operations on large strings or
+//! arrays can each take long, so a run within `max_operations` can still stall a worker). The engine starts from `Engine::new_raw()`, which has no module resolver (so
 //! `import` cannot read files or anything else) and no `print`; imports are enabled only from
 //! a directory the configuration names, and `print`/`debug` go to `tracing`. The engine is
 //! built once per filter and then only read: an immutable `Engine` is re-entrant and, with
@@ -13,8 +14,10 @@ use super::api;
 use rhai::module_resolvers::FileModuleResolver;
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Engine, Shared};
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Expression nesting allowed at the top level and inside functions.
 const MAX_EXPR_DEPTH: usize = 64;
@@ -22,9 +25,30 @@ const MAX_FN_EXPR_DEPTH: usize = 32;
 /// Modules a script may import when `imports_from` is set.
 const MAX_MODULES: usize = 16;
 
+/// How many operations run between two looks at the clock (a power of two).
+const CLOCK_EVERY_OPERATIONS: u64 = 64;
+
+thread_local! {
+    /// When the script run in progress on this thread must stop. Engines are shared by the
+    /// worker threads and a run never leaves its thread, so the deadline is per thread.
+    static RUN_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Marks the start of a script run on this thread: it ends with
+/// `EvalAltResult::ErrorTerminated` once `budget` has passed. The deadline stays until the
+/// next run on the thread replaces it (a stale one is never looked at outside a run).
+pub fn start_run(budget: Duration) {
+    RUN_DEADLINE.with(|deadline| deadline.set(Instant::now().checked_add(budget)));
+}
+
+/// The token an overlong run is terminated with.
+pub const TIMEOUT_TOKEN: &str = "timeout";
+
 /// The resource limits of one script run (one event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
+    /// Wall-clock budget of one run.
+    pub timeout: Duration,
     pub max_operations: u64,
     pub max_call_levels: usize,
     pub max_string_size: usize,
@@ -79,6 +103,15 @@ pub fn build(id: &str, limits: &Limits, imports_from: Option<&std::path::Path>) 
         .set_max_map_size(limits.max_map_size)
         // A misspelt variable is a compile error (`sluice validate` finds it), not a `()`.
         .set_strict_variables(true);
+    engine.on_progress(|operations| {
+        if operations % CLOCK_EVERY_OPERATIONS != 0 {
+            return None;
+        }
+        let expired = RUN_DEADLINE
+            .with(Cell::get)
+            .is_some_and(|deadline| Instant::now() >= deadline);
+        expired.then(|| TIMEOUT_TOKEN.into())
+    });
 
     match imports_from {
         Some(directory) => {

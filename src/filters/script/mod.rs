@@ -110,6 +110,9 @@ pub struct ScriptConfig {
     pub path: Option<Spanned<PathBuf>>,
     /// Inline script source.
     pub source: Option<Spanned<String>>,
+    /// Longest one run may take, in milliseconds (operations on big strings can each be
+    /// slow, so `max_operations` alone does not bound the time).
+    pub timeout_ms: u64,
     /// Most Rhai operations one run may take (an endless loop ends here).
     pub max_operations: u64,
     /// Deepest function call nesting.
@@ -138,6 +141,8 @@ pub struct ScriptConfig {
 struct RawScriptConfig {
     path: Option<Spanned<PathBuf>>,
     source: Option<Spanned<String>>,
+    #[serde(default = "defaults::timeout_ms")]
+    timeout_ms: u64,
     #[serde(default = "defaults::max_operations")]
     max_operations: u64,
     #[serde(default = "defaults::max_call_levels")]
@@ -158,6 +163,11 @@ struct RawScriptConfig {
 }
 
 mod defaults {
+    /// Far above any sane run (microseconds), far below "the worker is stuck"; high enough
+    /// that a run preempted on a starved host is not cut.
+    pub fn timeout_ms() -> u64 {
+        1000
+    }
     pub fn max_operations() -> u64 {
         100_000
     }
@@ -200,9 +210,13 @@ impl TryFrom<RawScriptConfig> for ScriptConfig {
         if raw.max_operations == 0 {
             return Err("`max_operations` must be at least 1 (0 would mean unlimited)".into());
         }
+        if raw.timeout_ms == 0 {
+            return Err("`timeout_ms` must be at least 1".into());
+        }
         Ok(Self {
             path: raw.path,
             source: raw.source,
+            timeout_ms: raw.timeout_ms,
             max_operations: raw.max_operations,
             max_call_levels: raw.max_call_levels,
             max_string_size: raw.max_string_size,
@@ -219,6 +233,7 @@ impl TryFrom<RawScriptConfig> for ScriptConfig {
 impl ScriptConfig {
     fn limits(&self) -> engine::Limits {
         engine::Limits {
+            timeout: Duration::from_millis(self.timeout_ms),
             max_operations: self.max_operations,
             max_call_levels: self.max_call_levels,
             max_string_size: self.max_string_size,
@@ -240,6 +255,8 @@ pub enum Verdict {
 pub struct ScriptFilter {
     program: Arc<Program>,
     tag_on_error: Arc<str>,
+    /// Wall-clock budget of one run.
+    timeout: Duration,
 }
 
 impl ScriptFilter {
@@ -290,6 +307,7 @@ impl ScriptFilter {
         Ok(Self {
             program: Arc::new(program),
             tag_on_error: config.tag_on_error.as_str().into(),
+            timeout: Duration::from_millis(config.timeout_ms),
         })
     }
 
@@ -299,6 +317,7 @@ impl ScriptFilter {
         ScriptWorker {
             program: self.program.clone(),
             tag_on_error: self.tag_on_error.clone(),
+            timeout: self.timeout,
             compiled,
             generation,
             scope: Scope::new(),
@@ -319,6 +338,7 @@ impl ScriptFilter {
 pub struct ScriptWorker {
     program: Arc<Program>,
     tag_on_error: Arc<str>,
+    timeout: Duration,
     compiled: Arc<Compiled>,
     generation: u64,
     scope: Scope<'static>,
@@ -336,6 +356,7 @@ impl ScriptWorker {
         self.handle.load(std::mem::take(event));
         self.scope.rewind(0);
         self.scope.push("event", self.handle.clone());
+        engine::start_run(self.timeout);
         let result = self
             .compiled
             .engine
@@ -391,6 +412,14 @@ impl ScriptWorker {
         let message = match error {
             // `throw "text"` reads better without Rhai's "Runtime error: " prefix.
             EvalAltResult::ErrorRuntime(ref value, _) if value.is_string() => value.to_string(),
+            EvalAltResult::ErrorTerminated(ref token, _)
+                if token.clone().into_string().ok().as_deref() == Some(engine::TIMEOUT_TOKEN) =>
+            {
+                format!(
+                    "the run took longer than timeout_ms ({} ms) and was stopped",
+                    self.timeout.as_millis()
+                )
+            }
             ref other => other.to_string(),
         };
         match (position.line(), position.position()) {
