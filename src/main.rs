@@ -239,17 +239,60 @@ async fn wait_for_signal() {
 fn summarise(metrics: &sluice::metrics::Registry, elapsed: std::time::Duration) {
     use sluice::metrics::ComponentMetrics as M;
     for (key, counters) in metrics.snapshot() {
-        tracing::info!(
-            component_kind = %key.kind,
-            component_id = %key.id,
-            component_type = %key.type_name,
-            events_in = M::get(&counters.events_in),
-            events_out = M::get(&counters.events_out),
-            dropped = M::get(&counters.events_dropped),
-            failed = M::get(&counters.events_failed),
-            errors = M::get(&counters.errors),
-            "Component totals."
-        );
+        let counted = counted_extras(&counters);
+        macro_rules! totals {
+            ($($extra:tt)*) => {
+                tracing::info!(
+                    component_kind = %key.kind,
+                    component_id = %key.id,
+                    component_type = %key.type_name,
+                    events_in = M::get(&counters.events_in),
+                    events_out = M::get(&counters.events_out),
+                    dropped = M::get(&counters.events_dropped),
+                    failed = M::get(&counters.events_failed),
+                    errors = M::get(&counters.errors),
+                    $($extra)*
+                    "Component totals."
+                )
+            };
+        }
+        if counted.is_empty() {
+            totals!();
+        } else {
+            totals!(counted = ?counted,);
+        }
     }
     tracing::info!(seconds = elapsed.as_secs_f64(), "Pipeline finished.");
+}
+
+/// The component's own counters that counted something (`dead_letters_total=2
+/// bulk_responses_total{status=200}=40`), so a `--once` run's summary says what happened
+/// beyond events in and out without a scrape of `/metrics`.
+fn counted_extras(counters: &sluice::metrics::ComponentMetrics) -> String {
+    use sluice::metrics::ExtraValue;
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    for extra in counters.extras() {
+        let ExtraValue::Counter(counter) = &extra.value else {
+            continue;
+        };
+        let value = counter.get();
+        if value == 0 {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(extra.name);
+        if !extra.labels.is_empty() {
+            let labels: Vec<String> = extra
+                .labels
+                .iter()
+                .map(|(key, label)| format!("{key}={label}"))
+                .collect();
+            let _ = write!(text, "{{{}}}", labels.join(","));
+        }
+        let _ = write!(text, "={value}");
+    }
+    text
 }

@@ -453,6 +453,16 @@ fn a_full_dead_letter_file_drops_counted_letters_and_the_pipeline_goes_on() {
         stderr.contains("dead_letter_max_bytes"),
         "the drop is reported:\n{stderr}"
     );
+    // The end-of-run summary counts both.
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains("Component totals.") && l.contains("component_id=es"))
+        .unwrap_or_else(|| panic!("no summary for the output:\n{stderr}"));
+    assert!(
+        summary.contains(&format!("dead_letters_total={kept}"))
+            && summary.contains(&format!("dead_letters_dropped_total={}", 40 - kept)),
+        "{summary}"
+    );
     assert_eq!(
         checkpoint_offset(dir.path()),
         std::fs::metadata(&logs).unwrap().len(),
