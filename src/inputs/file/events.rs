@@ -71,8 +71,11 @@ fn object(key: &str, value: Value) -> Value {
 #[derive(Debug, Default)]
 pub struct SealedBatch {
     pub lines: LineBlock,
-    /// Raw bytes of the lines (before JSON), for `batch_bytes` and the `bytes` metric.
+    /// Raw bytes of the lines (before JSON, without newlines), for `batch_bytes`.
     pub bytes: usize,
+    /// Bytes of the files the lines took up (newlines and the skipped rest of cut lines
+    /// included), for the `bytes` metric: it then adds up to the read positions.
+    pub file_bytes: u64,
     /// Per stream, the offset just past the batch's last line of that stream.
     pub ends: Vec<(StreamId, u64)>,
 }
@@ -122,6 +125,7 @@ impl Batcher {
             &self.batch_now,
         );
         batch.bytes += line.bytes.len();
+        batch.file_bytes += line.end.saturating_sub(line.offset);
         match batch.ends.iter_mut().rev().find(|(s, _)| *s == stream) {
             Some((_, last_end)) => *last_end = end,
             None => batch.ends.push((stream, end)),
@@ -249,6 +253,25 @@ mod tests {
         by_bytes.push(&line(twenty), &file, "t", 1, 42);
         let sealed = by_bytes.take_sealed().unwrap();
         assert_eq!((sealed.bytes, sealed.lines.byte_len()), (40, 40));
+
+        // What the lines took up in the file: newlines and a cut line's skipped rest.
+        let mut taken = Batcher::new(2, 1000);
+        let with_newline = Line {
+            bytes: b"abc",
+            offset: 0,
+            end: 4,
+            truncated: false,
+        };
+        let cut = Line {
+            bytes: b"0123",
+            offset: 4,
+            end: 104,
+            truncated: true,
+        };
+        taken.push(&with_newline, &file, "t", 1, 4);
+        taken.push(&cut, &file, "t", 1, 104);
+        let sealed = taken.take_sealed().unwrap();
+        assert_eq!((sealed.bytes, sealed.file_bytes), (7, 104));
     }
 
     #[test]

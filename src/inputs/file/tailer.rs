@@ -187,7 +187,12 @@ impl Publisher {
         let Some(output) = &self.output else {
             return Err(PipelineClosed);
         };
-        let SealedBatch { lines, bytes, ends } = batch;
+        let SealedBatch {
+            lines,
+            file_bytes,
+            ends,
+            ..
+        } = batch;
         let count = lines.len() as u64;
         let id = self.acks.register(ends);
         let token = self.ack_sender.token(id);
@@ -199,9 +204,7 @@ impl Publisher {
         match output.send_blocking(deferred) {
             Ok(()) => {
                 self.metrics.events_in.fetch_add(count, Ordering::Relaxed);
-                self.metrics
-                    .bytes
-                    .fetch_add(bytes as u64, Ordering::Relaxed);
+                self.metrics.bytes.fetch_add(file_bytes, Ordering::Relaxed);
                 Ok(())
             }
             Err(closed) => {
