@@ -8,11 +8,23 @@
 //! `@timestamp` lives in the field map as an RFC 3339 string in UTC with millisecond precision
 //! (Logstash's rendering); [`Event::timestamp`] parses it when a template needs a date.
 //!
-//! An event read as a line (file and stdin inputs) starts out as that line ([`LineBlock`],
-//! see `line.rs`): its map is built the first time a field is read or written, and an event
-//! nobody looks into is written out straight from the raw line. The methods hide the
-//! difference; only [`Event::timestamp`], [`Event::timestamp_text`], [`Event::has_field`] for `@timestamp`/`message`,
-//! [`Event::ensure_timestamp`] and [`Event::write_json`] stay on the cheap path.
+//! Building those maps is most of what reading a log costs (~30 allocations and a SipHash
+//! per key for a Filebeat-shaped event), and a pipeline without filters never reads a field.
+//! So an event may start out *lazy*, in its input's raw form, and get its maps the first time
+//! a field or the metadata is read (built once, cached: the event stays shareable across
+//! outputs) or written (built in place, the raw form let go):
+//!
+//! - An event read as a line (file and stdin inputs) is a line of its batch's [`LineBlock`]
+//!   (`line.rs`); it has no metadata.
+//! - A Beats event whose payload is in `serde_json`'s canonical form is that payload, in its
+//!   batch's [`RawBlock`] (`raw.rs`, implemented by the Beats input); its fields and its
+//!   metadata (`@metadata` plus the client IP) are built together.
+//!
+//! An event nobody looks into is written straight from the raw form, byte for byte the JSON
+//! its maps would give (each form holds that with a property test). The methods hide the
+//! difference; only [`Event::timestamp`], [`Event::timestamp_text`], [`Event::has_field`]
+//! for `@timestamp`/`message`, [`Event::ensure_timestamp`] and [`Event::write_json`] stay on
+//! the cheap path.
 
 mod ack;
 mod batch;

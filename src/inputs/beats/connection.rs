@@ -440,8 +440,10 @@ where
         let source = Source::new(self.peer_ip.clone(), self.shared.settings.shape);
         let now = format_timestamp(chrono::Utc::now());
         let count = events.len() as u64;
+        // With filters every event's fields are read: building them at once is cheaper.
+        let raw = !self.shared.context.filters;
         let batch = Batch::deferred(events.len(), Some(self.acks.token(id)), move |out| {
-            decode_batch(events, source, now, out);
+            decode_batch(events, source, now, raw, out);
         });
         self.outbox.push_back((batch, count));
     }

@@ -5,7 +5,8 @@
 //! (`ecs_compatibility = "v8"`, `enrich = ["source_metadata", "codec_metadata"]`):
 //!
 //! - `@metadata` (beat, type, version, pipeline…) moves out of the fields into the event's
-//!   metadata, where conditions read it but outputs never write it.
+//!   metadata, where conditions read it but outputs never write it. The other fields keep
+//!   the order the Beat sent them in.
 //! - An event with `@metadata` gets the client's IP in `[@metadata][input][beats][host][ip]`
 //!   (`[@metadata][ip_address]` with ECS disabled).
 //! - An event with a `message` (Filebeat) or `line` (logstash-forwarder, which becomes
@@ -16,7 +17,13 @@
 //! - A legacy Beat's `[beat][hostname]` is copied to `host` only with `add_hostname`.
 //!
 //! This runs on the filter workers (the batch is deferred), not on the connection task, so
-//! JSON parsing is spread over every core. A payload that is not a JSON object must not close
+//! JSON parsing is spread over every core. Most payloads are not parsed there at all: what
+//! Filebeat sends is normally in `serde_json`'s own canonical form, and such an event stays
+//! its raw payload (`lazy.rs`), a slice of the inflated window, until a filter, condition or
+//! template reads a field; an output then writes it from the payload. [`decode_batch`]
+//! decides per payload with one pass over it (`scan.rs`); the others, and every event once
+//! a field is read, are built here by [`build_json`], so both forms have one definition of
+//! the shape. A payload that is not a JSON object must not close
 //! the connection: Filebeat would resend the same event forever. It becomes an event tagged
 //! [`JSON_PARSE_FAILURE_TAG`] with the raw text in `message` (and the client's IP in metadata,
 //! so the sender can be found), and its window is acknowledged.
@@ -137,12 +144,12 @@ impl Source {
     }
 }
 
-/// Appends the events of `batch` to `out`, in frame order: `J` payloads that `lazy.rs` can
-/// keep raw become lazy events sharing one block, the others are built at once.
-pub fn decode_batch(batch: RawBatch, source: Source, now: String, out: &mut Vec<Event>) {
+/// Appends the events of `batch` to `out`, in frame order: with `raw`, `J` payloads that
+/// `lazy.rs` can keep raw become lazy events sharing one block; the others are built at once.
+pub fn decode_batch(batch: RawBatch, source: Source, now: String, raw: bool, out: &mut Vec<Event>) {
     let RawBatch { chunks, frames } = batch;
     out.reserve(frames.len());
-    let mut planner = Planner::new(source.shape);
+    let mut planner = Planner::new(source.shape, raw);
     let mut plans = Vec::new();
     // Events built at once, with their frame index (usually none).
     let mut built: Vec<(usize, Event)> = Vec::new();

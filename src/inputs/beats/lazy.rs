@@ -39,6 +39,8 @@ use std::ops::Range;
 #[derive(Debug)]
 pub(super) struct Planner {
     shape: EventShape,
+    /// Whether events may stay raw at all.
+    enabled: bool,
     scratch: Scratch,
 }
 
@@ -62,16 +64,18 @@ pub(super) struct Plan {
 }
 
 impl Planner {
-    pub(super) fn new(shape: EventShape) -> Self {
+    /// A planner for events of `shape`; one that keeps nothing raw unless `enabled`.
+    pub(super) fn new(shape: EventShape, enabled: bool) -> Self {
         Self {
             shape,
+            enabled: enabled && !shape.add_hostname,
             scratch: Scratch::default(),
         }
     }
 
     /// How to keep `payload` raw, or `None` when it must be built at once.
     pub(super) fn plan(&mut self, payload: &[u8]) -> Option<Plan> {
-        if self.shape.add_hostname {
+        if !self.enabled {
             return None;
         }
         let root = canonical_object(payload, &mut self.scratch)?;
@@ -251,6 +255,10 @@ mod tests {
 
     /// The events of one batch holding `payloads`, as a filter worker gets them.
     fn decoded(payloads: &[&[u8]], shape: EventShape) -> Vec<Event> {
+        decoded_as(payloads, shape, true)
+    }
+
+    fn decoded_as(payloads: &[&[u8]], shape: EventShape, raw: bool) -> Vec<Event> {
         let mut batch = RawBatch::default();
         // One buffer, as an inflated window.
         let window = Bytes::from(payloads.concat());
@@ -260,7 +268,7 @@ mod tests {
             at += payload.len();
         }
         let mut out = Vec::new();
-        decode_batch(batch, source(shape), NOW.to_string(), &mut out);
+        decode_batch(batch, source(shape), NOW.to_string(), raw, &mut out);
         out
     }
 
@@ -377,6 +385,10 @@ mod tests {
         let payload = br#"{"@timestamp":"2024-05-01T12:00:00.123Z","message":"m"}"#;
         assert!(!decoded(&[payload], hostname)[0].is_unbuilt());
         assert!(decoded(&[payload], EventShape::default())[0].is_unbuilt());
+        // A pipeline with filters reads every event: nothing is kept raw.
+        let built = decoded_as(&[payload], EventShape::default(), false);
+        assert!(!built[0].is_unbuilt());
+        assert_same(&built[0], payload, EventShape::default()).unwrap();
     }
 
     #[test]

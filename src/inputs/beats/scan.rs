@@ -57,13 +57,21 @@ pub(super) struct Root {
     pub timestamp: Option<Member>,
 }
 
+/// A key: the span of its text (between the quotes) and its [`fingerprint`].
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    start: usize,
+    end: usize,
+    fingerprint: u64,
+}
+
 /// Buffers reused from one payload to the next (one set per batch).
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
-    /// Key spans of the objects being scanned, innermost last.
-    keys: Vec<(usize, usize)>,
-    /// Key spans of one large object, sorted.
-    sorted: Vec<(usize, usize)>,
+    /// Keys of the objects being scanned, innermost last.
+    keys: Vec<Key>,
+    /// Keys of one large object, sorted.
+    sorted: Vec<Key>,
 }
 
 /// The top-level members of `payload` when it is one JSON object in canonical form.
@@ -86,15 +94,28 @@ struct Scanner<'a, 's> {
     scratch: &'s mut Scratch,
 }
 
-/// Whether any byte of `word` is zero.
-fn has_zero(word: u64) -> bool {
-    word.wrapping_sub(0x0101_0101_0101_0101) & !word & 0x8080_8080_8080_8080 != 0
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of every byte of `word` (little-endian) that is a quote, a backslash or a
+/// control character, plus possibly bits above the first such byte (borrows run upwards),
+/// so the lowest set bit marks the first one exactly.
+fn special_bytes(word: u64) -> u64 {
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let zero_quote = quote.wrapping_sub(ONES) & !quote;
+    let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    let control = word.wrapping_sub(ONES * 0x20) & !word;
+    (zero_quote | zero_backslash | control) & HIGH
 }
 
-/// Whether any byte of `word` is a quote, a backslash or a control character.
-fn has_special(word: u64) -> bool {
-    let control = word.wrapping_sub(0x2020_2020_2020_2020) & !word & 0x8080_8080_8080_8080 != 0;
-    control || has_zero(word ^ 0x2222_2222_2222_2222) || has_zero(word ^ 0x5c5c_5c5c_5c5c_5c5c)
+/// A key's first bytes and length folded into a word: keys with different fingerprints
+/// differ, so only equal fingerprints need their bytes compared.
+fn fingerprint(text: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    let n = text.len().min(8);
+    head[..n].copy_from_slice(&text[..n]);
+    u64::from_le_bytes(head) ^ (text.len() as u64).rotate_right(8)
 }
 
 fn is_lower_hex(byte: u8) -> bool {
@@ -165,7 +186,12 @@ impl Scanner<'_, '_> {
             return None;
         }
         self.string()?;
-        self.scratch.keys.push((start, self.pos));
+        let text = &self.bytes[start + 1..self.pos - 1];
+        self.scratch.keys.push(Key {
+            start: start + 1,
+            end: self.pos - 1,
+            fingerprint: fingerprint(text),
+        });
         self.expect(b':')
     }
 
@@ -234,12 +260,13 @@ impl Scanner<'_, '_> {
     fn unique_keys(&mut self, base: usize) -> bool {
         let bytes = self.bytes;
         let keys = &self.scratch.keys[base..];
-        let text = |&(start, end): &(usize, usize)| &bytes[start..end];
+        let text = |key: &Key| &bytes[key.start..key.end];
         if keys.len() <= PAIRWISE_KEYS {
-            return keys
-                .iter()
-                .enumerate()
-                .all(|(i, key)| keys[..i].iter().all(|other| text(other) != text(key)));
+            return keys.iter().enumerate().all(|(i, key)| {
+                keys[..i]
+                    .iter()
+                    .all(|other| other.fingerprint != key.fingerprint || text(other) != text(key))
+            });
         }
         let sorted = &mut self.scratch.sorted;
         sorted.clear();
@@ -254,28 +281,30 @@ impl Scanner<'_, '_> {
     fn string(&mut self) -> Option<()> {
         self.pos += 1;
         loop {
-            // Whole words without anything to look at.
-            while let Some(chunk) = self.bytes.get(self.pos..self.pos + 8) {
-                let word = u64::from_le_bytes(chunk.try_into().ok()?);
-                if has_special(word) {
-                    break;
-                }
-                self.pos += 8;
-            }
-            // Then byte by byte up to and including the byte that stopped the words.
-            loop {
-                match self.peek()? {
-                    b'"' => {
-                        self.pos += 1;
-                        return Some(());
+            // A word at a time, straight to the first byte that needs a look.
+            let byte = match self.bytes.get(self.pos..self.pos + 8) {
+                Some(chunk) => {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(chunk);
+                    let special = special_bytes(u64::from_le_bytes(word));
+                    if special == 0 {
+                        self.pos += 8;
+                        continue;
                     }
-                    b'\\' => {
-                        self.escape()?;
-                        break;
-                    }
-                    0..=0x1f => return None,
-                    _ => self.pos += 1,
+                    self.pos += (special.trailing_zeros() / 8) as usize;
+                    chunk[(special.trailing_zeros() / 8) as usize]
                 }
+                // The last few bytes of the payload, one by one.
+                None => self.peek()?,
+            };
+            match byte {
+                b'"' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                b'\\' => self.escape()?,
+                0..=0x1f => return None,
+                _ => self.pos += 1,
             }
         }
     }
