@@ -11,8 +11,10 @@
 //! the payload is parsed as before, which also decides whether it is valid at all: this pass
 //! never has to produce an error of its own.
 //!
-//! Filebeat (Go's `encoding/json` without HTML escaping) writes this form, including for a
-//! JSON log line inside `message`, so its events normally pass. Strings are skipped eight
+//! Filebeat 8.1.3 writes this form, including for a JSON log line inside `message` (checked
+//! on captured payloads, `tests/fixtures/beats/filebeat-8.1.3-payloads.ndjson`), so its
+//! events normally pass; it escapes U+2028 and U+FFFD (its replacement for invalid UTF-8)
+//! where `serde_json` does not, and such an event is built at once. Strings are skipped eight
 //! bytes at a time (a word with no quote, backslash or control byte is passed over in a few
 //! operations), the rest byte by byte.
 
