@@ -318,6 +318,11 @@ impl LazyLine {
         name == TIMESTAMP || name == MESSAGE || self.fields().contains_key(name)
     }
 
+    #[cfg(test)]
+    pub(super) fn is_built(&self) -> bool {
+        self.fields.get().is_some()
+    }
+
     /// The event's JSON document, written from the raw line.
     pub(super) fn write_json<W: Write>(&self, writer: &mut W) -> std::io::Result<()> {
         let (span, origin, stamp) = self.parts();
@@ -426,11 +431,8 @@ mod tests {
         assert!(time.is_some());
         assert_eq!(events[1].timestamp(), time, "each line's own read time");
         assert!(events[1].has_field(TIMESTAMP));
-        let Some(lazy) = &events[1].line else {
-            panic!("a line event");
-        };
         assert_eq!(events[1].timestamp_text(), Some("2030-01-01T00:00:00.000Z"));
-        assert!(lazy.fields.get().is_none(), "nothing was built");
+        assert!(events[1].is_unbuilt(), "nothing was built");
         assert_eq!(
             events[1].get_field(TIMESTAMP),
             Some(&json!("2030-01-01T00:00:00.000Z"))
@@ -451,7 +453,7 @@ mod tests {
         let event = &mut events[0];
         assert_eq!(event.get_field(TAGS), Some(&json!([TRUNCATED_TAG])));
         event.add_tag("more");
-        assert!(event.line.is_none());
+        assert!(event.lazy.is_none());
         assert_eq!(
             raw_json(event),
             r#"{"@timestamp":"t","message":"one","log":{"file":{"path":"a.log"},"offset":0},"host":{"name":"h"},"input":{"type":"file"},"tags":["_line_truncated","more"]}"#
@@ -537,7 +539,7 @@ mod tests {
                 // And the same again once the fields are owned by the event.
                 let mut owned = event.clone();
                 owned.fields_mut();
-                prop_assert!(owned.line.is_none());
+                prop_assert!(owned.lazy.is_none());
                 prop_assert_eq!(raw_json(&owned), built);
             }
         }

@@ -8,26 +8,41 @@
 //! `@timestamp` lives in the field map as an RFC 3339 string in UTC with millisecond precision
 //! (Logstash's rendering); [`Event::timestamp`] parses it when a template needs a date.
 //!
-//! An event read as a line (file and stdin inputs) starts out as that line ([`LineBlock`],
-//! see `line.rs`): its map is built the first time a field is read or written, and an event
-//! nobody looks into is written out straight from the raw line. The methods hide the
-//! difference; only [`Event::timestamp`], [`Event::timestamp_text`], [`Event::has_field`] for `@timestamp`/`message`,
-//! [`Event::ensure_timestamp`] and [`Event::write_json`] stay on the cheap path.
+//! Building those maps is most of what reading a log costs (~30 allocations and a SipHash
+//! per key for a Filebeat-shaped event), and a pipeline without filters never reads a field.
+//! So an event may start out *lazy*, in its input's raw form, and get its maps the first time
+//! a field or the metadata is read (built once, cached: the event stays shareable across
+//! outputs) or written (built in place, the raw form let go):
+//!
+//! - An event read as a line (file and stdin inputs) is a line of its batch's [`LineBlock`]
+//!   (`line.rs`); it has no metadata.
+//! - A Beats event whose payload is in `serde_json`'s canonical form is that payload, in its
+//!   batch's [`RawBlock`] (`raw.rs`, implemented by the Beats input); its fields and its
+//!   metadata (`@metadata` plus the client IP) are built together.
+//!
+//! An event nobody looks into is written straight from the raw form, byte for byte the JSON
+//! its maps would give (each form holds that with a property test). The methods hide the
+//! difference; only [`Event::timestamp`], [`Event::timestamp_text`], [`Event::has_field`]
+//! for `@timestamp`/`message`, [`Event::ensure_timestamp`] and [`Event::write_json`] stay on
+//! the cheap path.
 
 mod ack;
 mod batch;
 mod line;
 mod path;
+mod raw;
 mod template;
 
 pub use ack::{ack_channel, AckReceipt, AckReceiver, AckSender, AckToken, BatchStatus};
 pub use batch::{Batch, Delivery, DeliveryMetrics};
 pub use line::{LineBlock, LineOrigin, TRUNCATED_TAG};
 pub use path::{FieldPath, PathError, Root};
+pub use raw::RawBlock;
 pub use template::{Template, TemplateError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The field every event carries: when it happened.
 pub const TIMESTAMP: &str = "@timestamp";
@@ -39,16 +54,26 @@ pub const MESSAGE: &str = "message";
 /// A log event.
 #[derive(Clone, Default)]
 pub struct Event {
-    /// The fields, unless the event is still a `line` (then this map is empty and unused).
+    /// The fields, unless the event is still `lazy` (then this map is empty and unused).
     fields: Map<String, Value>,
-    /// A line whose fields have not been taken over into `fields` yet.
-    line: Option<line::LazyLine>,
+    /// The raw form whose fields have not been taken over into `fields` yet.
+    lazy: Option<Lazy>,
+    /// The metadata, unless the event is still a [`Lazy::Raw`] (a line has none).
     metadata: Map<String, Value>,
+}
+
+/// An event still in its input's form.
+#[derive(Clone, Debug)]
+enum Lazy {
+    /// A line of a [`LineBlock`]: its fields are built on first use, it has no metadata.
+    Line(line::LazyLine),
+    /// An event of a [`RawBlock`]: its fields and metadata are built together on first use.
+    Raw(raw::LazyRaw),
 }
 
 impl PartialEq for Event {
     fn eq(&self, other: &Self) -> bool {
-        self.fields() == other.fields() && self.metadata == other.metadata
+        self.fields() == other.fields() && self.metadata() == other.metadata()
     }
 }
 
@@ -56,7 +81,7 @@ impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Event")
             .field("fields", self.fields())
-            .field("metadata", &self.metadata)
+            .field("metadata", self.metadata())
             .finish()
     }
 }
@@ -71,7 +96,7 @@ impl Event {
     pub fn from_fields(fields: Map<String, Value>) -> Self {
         Self {
             fields,
-            line: None,
+            lazy: None,
             metadata: Map::new(),
         }
     }
@@ -79,7 +104,16 @@ impl Event {
     fn from_line(line: line::LazyLine) -> Self {
         Self {
             fields: Map::new(),
-            line: Some(line),
+            lazy: Some(Lazy::Line(line)),
+            metadata: Map::new(),
+        }
+    }
+
+    /// Event `index` of `block`, kept raw until a field or the metadata is needed.
+    pub fn from_raw(block: Arc<dyn RawBlock>, index: usize) -> Self {
+        Self {
+            fields: Map::new(),
+            lazy: Some(Lazy::Raw(raw::LazyRaw::new(block, index))),
             metadata: Map::new(),
         }
     }
@@ -98,54 +132,77 @@ impl Event {
     }
 
     pub fn fields(&self) -> &Map<String, Value> {
-        match &self.line {
-            Some(line) => line.fields(),
+        match &self.lazy {
+            Some(Lazy::Line(line)) => line.fields(),
+            Some(Lazy::Raw(raw)) => raw.fields(),
             None => &self.fields,
         }
     }
 
-    pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
-        if let Some(line) = self.line.take() {
-            self.fields = line.into_fields();
+    /// Takes the lazy form over into `fields` and `metadata` (built unless already built).
+    fn materialise(&mut self) {
+        match self.lazy.take() {
+            Some(Lazy::Line(line)) => self.fields = line.into_fields(),
+            Some(Lazy::Raw(raw)) => (self.fields, self.metadata) = raw.into_parts(),
+            None => {}
         }
+    }
+
+    pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        self.materialise();
         &mut self.fields
     }
 
     pub fn metadata(&self) -> &Map<String, Value> {
-        &self.metadata
+        match &self.lazy {
+            Some(Lazy::Raw(raw)) => raw.metadata(),
+            _ => &self.metadata,
+        }
     }
 
     pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        // A line has no metadata to build: it stays a line.
+        if matches!(self.lazy, Some(Lazy::Raw(_))) {
+            self.materialise();
+        }
         &mut self.metadata
     }
 
-    pub fn into_parts(self) -> (Map<String, Value>, Map<String, Value>) {
-        let fields = match self.line {
-            Some(line) => line.into_fields(),
-            None => self.fields,
-        };
-        (fields, self.metadata)
+    pub fn into_parts(mut self) -> (Map<String, Value>, Map<String, Value>) {
+        self.materialise();
+        (self.fields, self.metadata)
     }
 
     pub fn from_parts(fields: Map<String, Value>, metadata: Map<String, Value>) -> Self {
         Self {
             fields,
-            line: None,
+            lazy: None,
             metadata,
+        }
+    }
+
+    /// Whether the event is still in its input's form with nothing built (tests of the
+    /// lazy paths).
+    #[cfg(test)]
+    pub(crate) fn is_unbuilt(&self) -> bool {
+        match &self.lazy {
+            Some(Lazy::Line(line)) => !line.is_built(),
+            Some(Lazy::Raw(raw)) => !raw.is_built(),
+            None => false,
         }
     }
 
     fn root(&self, path: &FieldPath) -> &Map<String, Value> {
         match path.root() {
             Root::Fields => self.fields(),
-            Root::Metadata => &self.metadata,
+            Root::Metadata => self.metadata(),
         }
     }
 
     fn root_mut(&mut self, path: &FieldPath) -> &mut Map<String, Value> {
         match path.root() {
             Root::Fields => self.fields_mut(),
-            Root::Metadata => &mut self.metadata,
+            Root::Metadata => self.metadata_mut(),
         }
     }
 
@@ -166,8 +223,9 @@ impl Event {
     /// Whether the top-level field `name` exists (for a line event's `@timestamp` and
     /// `message`, without building its fields).
     pub fn has_field(&self, name: &str) -> bool {
-        match &self.line {
-            Some(line) => line.has_field(name),
+        match &self.lazy {
+            Some(Lazy::Line(line)) => line.has_field(name),
+            Some(Lazy::Raw(raw)) => raw.has_field(name),
             None => self.fields.contains_key(name),
         }
     }
@@ -226,8 +284,10 @@ impl Event {
 
     /// The event time, parsed from `@timestamp`.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
-        if let Some(line) = &self.line {
-            return line.timestamp();
+        match &self.lazy {
+            Some(Lazy::Line(line)) => return line.timestamp(),
+            Some(Lazy::Raw(raw)) => return raw.timestamp(),
+            None => {}
         }
         match self.fields.get(TIMESTAMP)? {
             Value::String(text) => parse_timestamp(text),
@@ -240,10 +300,11 @@ impl Event {
     /// it) instead of parsing it for every event. A line event answers without building its
     /// fields.
     pub fn timestamp_text(&self) -> Option<&str> {
-        if let Some(line) = &self.line {
-            return Some(line.timestamp_text());
+        match &self.lazy {
+            Some(Lazy::Line(line)) => Some(line.timestamp_text()),
+            Some(Lazy::Raw(raw)) => raw.timestamp_text(),
+            None => self.fields.get(TIMESTAMP)?.as_str(),
         }
-        self.fields.get(TIMESTAMP)?.as_str()
     }
 
     /// Sets `@timestamp`, normalised to UTC with millisecond precision.
@@ -262,8 +323,9 @@ impl Event {
 
     /// Writes the event as one line of JSON (no newline), without `@metadata`.
     pub fn write_json<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
-        match &self.line {
-            Some(line) => line.write_json(writer),
+        match &self.lazy {
+            Some(Lazy::Line(line)) => line.write_json(writer),
+            Some(Lazy::Raw(raw)) => raw.write_json(writer),
             None => serde_json::to_writer(writer, &self.fields).map_err(std::io::Error::from),
         }
     }

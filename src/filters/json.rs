@@ -210,9 +210,15 @@ fn set_parsed_timestamp(event: &mut Event, value: Value) {
 /// True for `YYYY-MM-DDTHH:MM:SS.mmmZ` with valid calendar values: exactly what
 /// [`Event::set_timestamp`] would produce, so re-formatting can be skipped.
 pub(crate) fn is_canonical_utc_millis(text: &str) -> bool {
+    parse_canonical_utc_millis(text).is_some()
+}
+
+/// The time of a `YYYY-MM-DDTHH:MM:SS.mmmZ` text that is a valid date (see
+/// [`is_canonical_utc_millis`]), parsed.
+pub(crate) fn parse_canonical_utc_millis(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let bytes = text.as_bytes();
     if bytes.len() != 24 {
-        return false;
+        return None;
     }
     let shape_ok = bytes.iter().enumerate().all(|(i, b)| match i {
         4 | 7 => *b == b'-',
@@ -222,7 +228,10 @@ pub(crate) fn is_canonical_utc_millis(text: &str) -> bool {
         23 => *b == b'Z',
         _ => b.is_ascii_digit(),
     });
-    shape_ok && crate::event::parse_timestamp(text).is_some()
+    if !shape_ok {
+        return None;
+    }
+    crate::event::parse_timestamp(text)
 }
 
 #[cfg(test)]

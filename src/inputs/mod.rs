@@ -80,6 +80,10 @@ pub struct InputContext {
     pub once: bool,
     pub data_dir: PathBuf,
     pub settings: PipelineSettings,
+    /// Whether the pipeline has filters. They read every event's fields, so an input that
+    /// can keep events in a raw form until a field is read (Beats) builds them at once
+    /// instead of first checking whether it could.
+    pub filters: bool,
     pub metrics: Arc<ComponentMetrics>,
     /// Flip with `set_ready()` / `set_not_ready(reason)`: what `/ready` reports for this
     /// input (see [`crate::api`]). Starts not ready.

@@ -314,6 +314,7 @@ impl Pipeline {
                 once: options.once,
                 data_dir: self.data_dir.clone(),
                 settings: self.settings.clone(),
+                filters: !self.chain.is_empty(),
                 metrics: self
                     .metrics
                     .component("input", &component.id, &component.type_name),

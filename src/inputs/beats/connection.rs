@@ -23,7 +23,7 @@
 //! acknowledges what the pipeline still delivers, and closes.
 
 use super::config::Settings;
-use super::events::{build_event, RawEvent, Source};
+use super::events::{decode_batch, RawBatch, Source};
 use super::frame::{self, Frame, FrameError, Inflater, Limits};
 use crate::event::{
     ack_channel, format_timestamp, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus,
@@ -96,7 +96,7 @@ pub struct Shared {
 struct OpenWindow {
     count: u32,
     received: u32,
-    events: Vec<RawEvent>,
+    events: RawBatch,
     bytes: usize,
 }
 
@@ -389,7 +389,7 @@ where
             self.open = Some(OpenWindow {
                 count,
                 received: 0,
-                events: Vec::new(),
+                events: RawBatch::default(),
                 bytes: 0,
             });
         }
@@ -398,19 +398,21 @@ where
 
     /// Adds one `J` or `D` frame (borrowing from `source`) to the open window.
     fn data_frame(&mut self, data: Frame<'_>, source: &Bytes) -> Result<(), ConnectionError> {
-        let (seq, raw) = match data {
-            Frame::Json { seq, payload } => (seq, RawEvent::Json(source.slice_ref(payload))),
-            Frame::Data { seq, pairs } => (seq, RawEvent::Pairs(pairs)),
-            Frame::Window { .. } | Frame::Compressed { .. } => return Ok(()),
-        };
+        if matches!(data, Frame::Window { .. } | Frame::Compressed { .. }) {
+            return Ok(());
+        }
         let settings = &self.shared.context.settings;
         let (batch_size, batch_bytes) = (settings.batch_size.max(1), settings.batch_bytes);
         let Some(open) = self.open.as_mut() else {
             return Err(ConnectionError::FrameOutsideWindow);
         };
+        let (seq, size) = match data {
+            Frame::Json { seq, payload } => (seq, open.events.push_json(source, payload)),
+            Frame::Data { seq, pairs } => (seq, open.events.push_pairs(pairs)),
+            Frame::Window { .. } | Frame::Compressed { .. } => return Ok(()),
+        };
         open.received += 1;
-        open.bytes += raw.size();
-        open.events.push(raw);
+        open.bytes += size;
         if let Some(window) = self.pending.back_mut() {
             window.last_seq = seq;
         }
@@ -427,7 +429,7 @@ where
     }
 
     /// Queues `events` as one batch of the newest window.
-    fn cut_batch(&mut self, events: Vec<RawEvent>, completes_window: bool) {
+    fn cut_batch(&mut self, events: RawBatch, completes_window: bool) {
         let id = self.next_batch_id;
         self.next_batch_id += 1;
         if let Some(window) = self.pending.back_mut() {
@@ -438,12 +440,10 @@ where
         let source = Source::new(self.peer_ip.clone(), self.shared.settings.shape);
         let now = format_timestamp(chrono::Utc::now());
         let count = events.len() as u64;
+        // With filters every event's fields are read: building them at once is cheaper.
+        let raw = !self.shared.context.filters;
         let batch = Batch::deferred(events.len(), Some(self.acks.token(id)), move |out| {
-            out.extend(
-                events
-                    .into_iter()
-                    .map(|raw| build_event(raw, &source, &now)),
-            );
+            decode_batch(events, source, now, raw, out);
         });
         self.outbox.push_back((batch, count));
     }

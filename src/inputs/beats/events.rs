@@ -5,7 +5,8 @@
 //! (`ecs_compatibility = "v8"`, `enrich = ["source_metadata", "codec_metadata"]`):
 //!
 //! - `@metadata` (beat, type, version, pipeline…) moves out of the fields into the event's
-//!   metadata, where conditions read it but outputs never write it.
+//!   metadata, where conditions read it but outputs never write it. The other fields keep
+//!   the order the Beat sent them in.
 //! - An event with `@metadata` gets the client's IP in `[@metadata][input][beats][host][ip]`
 //!   (`[@metadata][ip_address]` with ECS disabled).
 //! - An event with a `message` (Filebeat) or `line` (logstash-forwarder, which becomes
@@ -16,13 +17,20 @@
 //! - A legacy Beat's `[beat][hostname]` is copied to `host` only with `add_hostname`.
 //!
 //! This runs on the filter workers (the batch is deferred), not on the connection task, so
-//! JSON parsing is spread over every core. A payload that is not a JSON object must not close
+//! JSON parsing is spread over every core. Most payloads are not parsed there at all: what
+//! Filebeat sends is normally in `serde_json`'s own canonical form, and such an event stays
+//! its raw payload (`lazy.rs`), a slice of the inflated window, until a filter, condition or
+//! template reads a field; an output then writes it from the payload. [`decode_batch`]
+//! decides per payload with one pass over it (`scan.rs`); the others, and every event once
+//! a field is read, are built here by [`build_json`], so both forms have one definition of
+//! the shape. A payload that is not a JSON object must not close
 //! the connection: Filebeat would resend the same event forever. It becomes an event tagged
 //! [`JSON_PARSE_FAILURE_TAG`] with the raw text in `message` (and the client's IP in metadata,
 //! so the sender can be found), and its window is acknowledged.
 
 use super::config::EventShape;
-use crate::event::{parse_timestamp, Event, MESSAGE, TIMESTAMP};
+use super::lazy::{JsonBlock, Planner};
+use crate::event::{parse_timestamp, Event, RawBlock, MESSAGE, TIMESTAMP};
 use crate::filters::json::{is_canonical_utc_millis, parse_object_slice};
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -46,22 +54,63 @@ pub const RAW_EVENT_TAG: &str = "beats_input_raw_event";
 /// The legacy logstash-forwarder name of the log line.
 const LINE: &str = "line";
 
-/// One data frame's content, kept raw until a filter worker builds the event.
-#[derive(Debug, Clone)]
-pub enum RawEvent {
-    /// A `J` frame's payload.
-    Json(Bytes),
+/// The data frames of one batch, kept raw until a filter worker builds the events: `J`
+/// payloads as spans of the buffers they arrived in (an inflated compressed frame holds a
+/// whole window), so a batch holds one reference per buffer rather than one per event.
+#[derive(Debug, Default)]
+pub struct RawBatch {
+    chunks: Vec<Bytes>,
+    frames: Vec<RawFrame>,
+}
+
+#[derive(Debug)]
+enum RawFrame {
+    /// A `J` frame's payload: `chunks[chunk][start..end]`.
+    Json {
+        chunk: usize,
+        start: usize,
+        end: usize,
+    },
     /// A `D` frame's pairs (protocol v1).
     Pairs(Vec<(String, String)>),
 }
 
-impl RawEvent {
-    /// Bytes this event holds, for batch sizing.
-    pub fn size(&self) -> usize {
-        match self {
-            Self::Json(payload) => payload.len(),
-            Self::Pairs(pairs) => pairs.iter().map(|(k, v)| k.len() + v.len()).sum(),
-        }
+impl RawBatch {
+    /// Adds a `J` payload that lies in `source`; returns its size, for batch sizing.
+    pub fn push_json(&mut self, source: &Bytes, payload: &[u8]) -> usize {
+        let offset = (payload.as_ptr() as usize).wrapping_sub(source.as_ptr() as usize);
+        let within = offset <= source.len() && payload.len() <= source.len() - offset;
+        let (chunk, start) = if !within {
+            // Not a slice of `source` (not how the connection calls this): keep a copy.
+            self.chunks.push(Bytes::copy_from_slice(payload));
+            (self.chunks.len() - 1, 0)
+        } else {
+            let same = self
+                .chunks
+                .last()
+                .is_some_and(|last| last.as_ptr() == source.as_ptr() && last.len() == source.len());
+            if !same {
+                self.chunks.push(source.clone());
+            }
+            (self.chunks.len() - 1, offset)
+        };
+        self.frames.push(RawFrame::Json {
+            chunk,
+            start,
+            end: start + payload.len(),
+        });
+        payload.len()
+    }
+
+    /// Adds a `D` frame's pairs; returns their size, for batch sizing.
+    pub fn push_pairs(&mut self, pairs: Vec<(String, String)>) -> usize {
+        let size = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.frames.push(RawFrame::Pairs(pairs));
+        size
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
     }
 }
 
@@ -74,7 +123,7 @@ const ROOT_CAPACITY: usize = 16;
 #[derive(Debug, Clone)]
 pub struct Source {
     ip: Arc<str>,
-    shape: EventShape,
+    pub(super) shape: EventShape,
     /// `{"beats": {"host": {"ip": ip}}}`: the `[@metadata][input]` of an event that has none.
     ecs_input: Value,
 }
@@ -95,22 +144,70 @@ impl Source {
     }
 }
 
-/// Builds the event of one data frame from `source`; `now` is the ingest time, used when the
-/// event's own `@timestamp` is unusable.
-pub fn build_event(raw: RawEvent, source: &Source, now: &str) -> Event {
+/// Appends the events of `batch` to `out`, in frame order: with `raw`, `J` payloads that
+/// `lazy.rs` can keep raw become lazy events sharing one block; the others are built at once.
+pub fn decode_batch(batch: RawBatch, source: Source, now: String, raw: bool, out: &mut Vec<Event>) {
+    let RawBatch { chunks, frames } = batch;
+    out.reserve(frames.len());
+    let mut planner = Planner::new(source.shape, raw);
+    let mut plans = Vec::new();
+    // Events built at once, with their frame index (usually none).
+    let mut built: Vec<(usize, Event)> = Vec::new();
+    for (index, frame) in frames.into_iter().enumerate() {
+        match frame {
+            RawFrame::Json { chunk, start, end } => {
+                let payload = &chunks[chunk][start..end];
+                match planner.plan(payload) {
+                    Some(plan) => plans.push(plan.locate(chunk, start, end)),
+                    None => built.push((index, build_json(payload, &source, &now))),
+                }
+            }
+            RawFrame::Pairs(pairs) => built.push((index, build_pairs(pairs, &source, &now))),
+        }
+    }
+    if plans.is_empty() {
+        out.extend(built.into_iter().map(|(_, event)| event));
+        return;
+    }
+    let count = plans.len() + built.len();
+    let block: Arc<dyn RawBlock> = Arc::new(JsonBlock::new(chunks, plans, source, now));
+    let mut built = built.into_iter().peekable();
+    let mut next_raw = 0;
+    for index in 0..count {
+        match built.next_if(|(at, _)| *at == index) {
+            Some((_, event)) => out.push(event),
+            None => {
+                out.push(Event::from_raw(block.clone(), next_raw));
+                next_raw += 1;
+            }
+        }
+    }
+}
+
+/// Builds the event of one `J` payload from `source`; `now` is the ingest time, used when
+/// the event's own `@timestamp` is unusable.
+pub fn build_json(payload: &[u8], source: &Source, now: &str) -> Event {
+    match parse_object_slice(payload, ROOT_CAPACITY) {
+        Ok(fields) => shape(fields, source, now),
+        Err(_) => unparsable(payload, source, now),
+    }
+}
+
+/// Builds the event of one `D` frame's pairs from `source`.
+pub fn build_pairs(pairs: Vec<(String, String)>, source: &Source, now: &str) -> Event {
+    let fields = pairs
+        .into_iter()
+        .map(|(key, value)| (key, Value::String(value)))
+        .collect();
+    shape(fields, source, now)
+}
+
+/// Gives parsed fields the shape Logstash's beats input gives them.
+fn shape(mut fields: Map<String, Value>, source: &Source, now: &str) -> Event {
     let shape = &source.shape;
-    let mut fields = match raw {
-        RawEvent::Json(payload) => match parse_object_slice(&payload, ROOT_CAPACITY) {
-            Ok(fields) => fields,
-            Err(_) => return unparsable(&payload, source, now),
-        },
-        RawEvent::Pairs(pairs) => pairs
-            .into_iter()
-            .map(|(key, value)| (key, Value::String(value)))
-            .collect(),
-    };
-    // `@metadata` is never indexed: a non-object one is dropped with it.
-    let mut metadata = match fields.remove("@metadata") {
+    // `@metadata` is never indexed: a non-object one is dropped with it. The other fields
+    // keep their order (what a raw event writes, `lazy.rs`).
+    let mut metadata = match fields.shift_remove("@metadata") {
         Some(Value::Object(metadata)) => Some(metadata),
         _ => None,
     };
@@ -121,7 +218,7 @@ pub fn build_event(raw: RawEvent, source: &Source, now: &str) -> Event {
     let has_metadata = metadata.is_some();
     let mut event = Event::from_parts(fields, metadata.unwrap_or_default());
     if shape.source_metadata && has_metadata {
-        set_peer_ip(&mut event, source);
+        set_peer_ip(event.metadata_mut(), source);
     }
     if !decoded {
         event.add_tag(RAW_EVENT_TAG);
@@ -196,8 +293,7 @@ fn copy_beat_hostname(
     }
 }
 
-fn set_peer_ip(event: &mut Event, source: &Source) {
-    let metadata = event.metadata_mut();
+fn set_peer_ip(metadata: &mut Map<String, Value>, source: &Source) {
     if !source.shape.ecs {
         let ip = Value::String(source.ip.to_string());
         metadata.insert(IP_ADDRESS_METADATA.to_string(), ip);
@@ -248,7 +344,7 @@ fn unparsable(payload: &[u8], source: &Source, now: &str) -> Event {
     );
     let mut event = Event::from_fields(fields);
     event.add_tag(JSON_PARSE_FAILURE_TAG);
-    set_peer_ip(&mut event, source);
+    set_peer_ip(event.metadata_mut(), source);
     event.ensure_timestamp(now);
     event
 }
@@ -292,11 +388,7 @@ mod tests {
     }
 
     fn shaped(text: &str, shape: EventShape) -> Event {
-        build_event(
-            RawEvent::Json(Bytes::from(text.to_string())),
-            &Source::new(ip(), shape),
-            NOW,
-        )
+        build_json(text.as_bytes(), &Source::new(ip(), shape), NOW)
     }
 
     fn json_event(text: &str) -> Event {
@@ -464,11 +556,11 @@ mod tests {
 
     #[test]
     fn v1_pairs_become_fields_with_line_as_message() {
-        let event = build_event(
-            RawEvent::Pairs(vec![
+        let event = build_pairs(
+            vec![
                 ("line".into(), "hello".into()),
                 ("host".into(), "gw".into()),
-            ]),
+            ],
             &Source::new(ip(), EventShape::default()),
             NOW,
         );

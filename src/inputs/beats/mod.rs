@@ -13,13 +13,17 @@
 //! - `tls.rs`: optional TLS and client-certificate authentication (rustls).
 //! - `events.rs`: payloads to events in Filebeat's shape plus what Logstash 8's beats input
 //!   adds (`@metadata` moved to metadata, the client IP, the codec tag, `[event][original]`).
+//! - `lazy.rs`, `scan.rs`: events kept as their raw payload until a field is read, for
+//!   payloads that one pass finds in `serde_json`'s own form (what Filebeat sends).
 //! - `config.rs`: settings and their defaults.
 
 mod config;
 mod connection;
 mod events;
 mod frame;
+mod lazy;
 mod metrics;
+mod scan;
 mod server;
 #[cfg(test)]
 mod tests;

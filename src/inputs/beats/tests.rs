@@ -66,6 +66,7 @@ async fn start_with_tls(settings: Settings, batch_size: usize, tls: Option<Tls>)
             batch_size,
             ..PipelineSettings::default()
         },
+        filters: false,
         metrics: metrics.clone(),
         readiness: crate::api::ReadinessHandle::detached(),
     };
