@@ -16,6 +16,7 @@
 
 mod ack;
 mod batch;
+pub(crate) mod json;
 mod line;
 mod path;
 mod template;
@@ -264,7 +265,7 @@ impl Event {
     pub fn write_json<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
         match &self.line {
             Some(line) => line.write_json(writer),
-            None => serde_json::to_writer(writer, &self.fields).map_err(std::io::Error::from),
+            None => json::write_object(writer, &self.fields),
         }
     }
 

@@ -20,7 +20,7 @@
 //! source line is written, so nothing is moved.
 
 use super::config::Action;
-use crate::event::{Event, Template, TIMESTAMP};
+use crate::event::{json, Event, Template, TIMESTAMP};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::ops::Range;
@@ -212,17 +212,8 @@ fn origin(event: &Event) -> Option<(&str, &str, u64)> {
 
 /// A JSON string literal, quotes included.
 pub fn write_json_string(buffer: &mut Vec<u8>, text: &str) {
-    let plain = text
-        .bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
-    if plain {
-        buffer.push(b'"');
-        buffer.extend_from_slice(text.as_bytes());
-        buffer.push(b'"');
-    } else {
-        // Writing a &str into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *buffer, text);
-    }
+    // Writing into a `Vec` cannot fail.
+    let _ = json::write_str(buffer, text);
 }
 
 fn write_hex(bytes: &[u8], out: &mut [u8]) {
