@@ -25,7 +25,7 @@ pub use ack::{ack_channel, AckReceipt, AckReceiver, AckSender, AckToken, BatchSt
 pub use batch::{Batch, Delivery, DeliveryMetrics};
 pub use line::{LineBlock, LineOrigin, TRUNCATED_TAG};
 pub use path::{FieldPath, PathError, Root};
-pub use template::{Template, TemplateError};
+pub use template::{CachingTemplate, Template, TemplateError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
