@@ -39,13 +39,13 @@ pub fn write_value<W: Write + ?Sized>(writer: &mut W, value: &Value) -> io::Resu
         Value::Number(number) => write_number(writer, number),
         Value::String(text) => write_str(writer, text),
         Value::Array(items) => {
+            let Some((first, rest)) = items.split_first() else {
+                return writer.write_all(b"[]");
+            };
             writer.write_all(b"[")?;
-            let mut first = true;
-            for item in items {
-                if !first {
-                    writer.write_all(b",")?;
-                }
-                first = false;
+            write_value(writer, first)?;
+            for item in rest {
+                writer.write_all(b",")?;
                 write_value(writer, item)?;
             }
             writer.write_all(b"]")
@@ -56,16 +56,27 @@ pub fn write_value<W: Write + ?Sized>(writer: &mut W, value: &Value) -> io::Resu
 
 /// Writes `map` as a compact JSON object, entries in the map's order.
 pub fn write_object<W: Write + ?Sized>(writer: &mut W, map: &Map<String, Value>) -> io::Result<()> {
-    writer.write_all(b"{")?;
+    if map.is_empty() {
+        return writer.write_all(b"{}");
+    }
+    // Punctuation around keys and string values is written in as few pieces as possible:
+    // `{"` / `,"` before a key, `":"` between a key and a string value.
     let mut first = true;
     for (key, value) in map {
-        if !first {
-            writer.write_all(b",")?;
-        }
+        writer.write_all(if first { b"{\"" } else { b",\"" })?;
         first = false;
-        write_str(writer, key)?;
-        writer.write_all(b":")?;
-        write_value(writer, value)?;
+        write_str_contents(writer, key)?;
+        match value {
+            Value::String(text) => {
+                writer.write_all(b"\":\"")?;
+                write_str_contents(writer, text)?;
+                writer.write_all(b"\"")?;
+            }
+            other => {
+                writer.write_all(b"\":")?;
+                write_value(writer, other)?;
+            }
+        }
     }
     writer.write_all(b"}")
 }
@@ -78,21 +89,26 @@ fn write_number<W: Write + ?Sized>(writer: &mut W, number: &Number) -> io::Resul
 /// Writes `text` as a JSON string literal, quotes included.
 pub fn write_str<W: Write + ?Sized>(writer: &mut W, text: &str) -> io::Result<()> {
     writer.write_all(b"\"")?;
+    write_str_contents(writer, text)?;
+    writer.write_all(b"\"")
+}
+
+/// Writes `text` escaped, without quotes.
+fn write_str_contents<W: Write + ?Sized>(writer: &mut W, text: &str) -> io::Result<()> {
     let bytes = text.as_bytes();
     // Start of the run of clean bytes not written yet.
     let mut start = 0;
-    while let Some(found) = next_escape(&bytes[start..]) {
-        let at = start + found;
+    loop {
+        let at = find_escape(bytes, start);
         if at > start {
             writer.write_all(&bytes[start..at])?;
         }
-        write_escape(writer, bytes[at])?;
+        let Some(&byte) = bytes.get(at) else {
+            return Ok(());
+        };
+        write_escape(writer, byte)?;
         start = at + 1;
     }
-    if start < bytes.len() {
-        writer.write_all(&bytes[start..])?;
-    }
-    writer.write_all(b"\"")
 }
 
 /// Writes the escape sequence of a byte that needs one.
@@ -130,7 +146,7 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
 /// The high bit of every byte of `word` that needs escaping, and possibly of bytes after the
 /// first such byte (the borrow of a subtraction can carry into the next byte); the lowest set
-/// bit is always exact, which is all [`next_escape`] uses.
+/// bit is always exact, which is all [`find_escape`] uses.
 ///
 /// `(x - n·ONES) & !x & HIGH_BITS` flags the bytes of `x` below `n` (n ≤ 0x80); a byte equal
 /// to `c` is a zero byte of `x ^ c·ONES`. `!x` and `!(x ^ c·ONES)` have the same high bits for
@@ -143,19 +159,44 @@ const fn escape_mask(word: u64) -> u64 {
     (control | quote | backslash) & !word & HIGH_BITS
 }
 
-/// Index of the first byte of `bytes` that needs escaping.
-fn next_escape(bytes: &[u8]) -> Option<usize> {
-    let (words, tail) = bytes.as_chunks::<8>();
-    for (i, word) in words.iter().enumerate() {
-        let mask = escape_mask(u64::from_le_bytes(*word));
+/// The eight bytes at `at` as a little-endian word (the first byte lowest).
+fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// Index of the first byte at or after `from` that needs escaping, `bytes.len()` when none.
+fn find_escape(bytes: &[u8], from: usize) -> usize {
+    let len = bytes.len();
+    let mut at = from;
+    while let Some(word) = word_at(bytes, at) {
+        let mask = escape_mask(word);
         if mask != 0 {
-            // Little-endian: the first byte is the lowest one.
-            return Some(i * 8 + (mask.trailing_zeros() / 8) as usize);
+            return at + (mask.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    if at >= len {
+        return len;
+    }
+    // Fewer than 8 bytes left. When the 8 bytes ending the text were all scanned from `from`
+    // on, test them as one word with the already checked (clean, so borrow-free) ones
+    // masked off; otherwise byte by byte.
+    let last = len.saturating_sub(8);
+    if len >= 8 && last >= from {
+        if let Some(word) = word_at(bytes, last) {
+            let mask = escape_mask(word) & (!0u64 << (8 * (at - last)));
+            return if mask == 0 {
+                len
+            } else {
+                last + (mask.trailing_zeros() / 8) as usize
+            };
         }
     }
-    tail.iter()
+    bytes[at..]
+        .iter()
         .position(|&b| needs_escape(b))
-        .map(|at| words.len() * 8 + at)
+        .map_or(len, |i| at + i)
 }
 
 #[cfg(test)]
@@ -194,16 +235,29 @@ mod tests {
     #[test]
     fn the_first_flagged_byte_is_exact_after_borrows() {
         // A control byte followed by bytes just above the thresholds (a borrow could flag
-        // them): every position must still be found.
-        for at in 0..16 {
-            let mut bytes = vec![b'#'; 16]; // 0x23, one above `"`
-            bytes[at] = 0x00;
-            for (i, b) in bytes.iter_mut().enumerate().skip(at + 1) {
-                *b = [0x20, 0x21, 0x23, 0x5d, 0x80][i % 5];
+        // them): every position must still be found, from every starting point, and the
+        // bytes after it (clean) must not be reported when scanning resumes behind it.
+        for len in 1..=20 {
+            for at in 0..len {
+                let mut bytes = vec![b'#'; len]; // 0x23, one above `"`
+                bytes[at] = 0x00;
+                for (i, b) in bytes.iter_mut().enumerate().skip(at + 1) {
+                    *b = [0x20, 0x21, 0x23, 0x5d, 0x80][i % 5];
+                }
+                for from in 0..=at {
+                    assert_eq!(
+                        find_escape(&bytes, from),
+                        at,
+                        "len {len} at {at} from {from}"
+                    );
+                }
+                assert_eq!(find_escape(&bytes, at + 1), len, "len {len} after {at}");
             }
-            assert_eq!(next_escape(&bytes), Some(at));
         }
-        assert_eq!(next_escape(b" !#$[]~\x7f\xc3\xa9 !#$[]~"), None);
+        let clean = b" !#$[]~\x7f\xc3\xa9 !#$[]~";
+        for from in 0..=clean.len() {
+            assert_eq!(find_escape(clean, from), clean.len());
+        }
     }
 
     #[test]
