@@ -93,13 +93,45 @@ pub fn write_str<W: Write + ?Sized>(writer: &mut W, text: &str) -> io::Result<()
     writer.write_all(b"\"")
 }
 
-/// Writes `text` escaped, without quotes: one pass over the text, a word at a time.
+/// Writes `text` escaped, without quotes. The common case, a text without anything to
+/// escape, is one scan a word at a time and one write; the first word holding a byte to
+/// escape hands over to [`write_escaped`].
+#[inline]
 fn write_str_contents<W: Write + ?Sized>(writer: &mut W, text: &str) -> io::Result<()> {
     let bytes = text.as_bytes();
     let len = bytes.len();
+    let Some(last) = len.checked_sub(8) else {
+        // Shorter than a word (most keys).
+        return if bytes.iter().any(|&b| needs_escape(b)) {
+            write_escaped(writer, bytes, 0)
+        } else {
+            writer.write_all(bytes)
+        };
+    };
+    let mut at = 0;
+    while let Some(word) = word_at(bytes, at) {
+        if escape_mask(word) != 0 {
+            return write_escaped(writer, bytes, at);
+        }
+        at += 8;
+    }
+    if at < len {
+        // The last 8 bytes as one word, the ones already scanned made clean.
+        let word = word_at(bytes, last).map_or(0, |word| cleaned(word, at - last));
+        if escape_mask(word) != 0 {
+            return write_escaped(writer, bytes, at);
+        }
+    }
+    writer.write_all(bytes)
+}
+
+/// Writes `bytes` escaped, without quotes, knowing that `bytes[..from]` needs no escapes:
+/// one pass a word at a time from `from` on.
+fn write_escaped<W: Write + ?Sized>(writer: &mut W, bytes: &[u8], from: usize) -> io::Result<()> {
+    let len = bytes.len();
     // Start of the run of clean bytes not written yet.
     let mut start = 0;
-    let mut at = 0;
+    let mut at = from;
     while let Some(word) = word_at(bytes, at) {
         start = write_escapes_in_word(writer, bytes, at, word, start)?;
         at += 8;
@@ -111,7 +143,7 @@ fn write_str_contents<W: Write + ?Sized>(writer: &mut W, text: &str) -> io::Resu
             start = write_escapes_in_word(writer, bytes, last, cleaned(word, at - last), start)?;
         } else {
             // A text shorter than a word.
-            for (i, &byte) in bytes.iter().enumerate() {
+            for (i, &byte) in bytes.iter().enumerate().skip(at) {
                 if needs_escape(byte) {
                     if i > start {
                         writer.write_all(&bytes[start..i])?;
