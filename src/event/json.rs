@@ -12,9 +12,10 @@
 //!   for "below 0x20, `"` or `\`"), and copies each clean run with one `write_all`.
 //!
 //! The output must stay identical to `serde_json`'s, because other code relies on that: a line
-//! event's raw form must equal its built map's serialisation (`line.rs`), derived
-//! Elasticsearch ids hash the written document, and the file output's lines are compared
-//! across versions. The rules reproduced here (serde_json 1.x, compact formatter):
+//! event's raw form must equal its built map's serialisation (`line.rs`), and derived
+//! Elasticsearch ids hash the written document, so one different byte after an upgrade would
+//! turn a resent event into a duplicate. The rules reproduced here (serde_json 1.x, compact
+//! formatter):
 //! - strings: `"` → `\"`, `\` → `\\`, 0x08 → `\b`, 0x0C → `\f`, 0x0A → `\n`, 0x0D → `\r`,
 //!   0x09 → `\t`, every other byte below 0x20 → `\u00XX` with lowercase hex; everything else
 //!   raw, DEL (0x7F), `/` and non-ASCII included;

@@ -3,7 +3,9 @@
 //! Each event becomes an action line and a source line appended to the request buffer; the
 //! encoder keeps only the byte range of each item, so a per-item retry copies those bytes into
 //! a smaller request and a dead letter quotes the source line, neither serialises the event
-//! again. Index names come from the `index` template; a name that still holds an unresolved
+//! again. The event is written by `event::json` (byte-identical to `serde_json`, a third
+//! cheaper). Index names come from the `index` template, whose date part is rendered once per
+//! `@timestamp` day ([`CachingTemplate`]); a name that still holds an unresolved
 //! `%{...}` is refused here (the caller dead-letters it) instead of creating a strangely named
 //! index.
 //!
