@@ -146,8 +146,8 @@ fn text(bytes: &[u8]) -> Cow<'_, str> {
 }
 
 fn write_value(buffer: &mut Vec<u8>, value: &Value) {
-    // Serialising a `Value` into a `Vec` cannot fail (its keys are strings).
-    let _ = serde_json::to_writer(&mut *buffer, value);
+    // Writing into a `Vec` cannot fail.
+    let _ = super::json::write_value(buffer, value);
 }
 
 /// Where one line lies in its block.
@@ -328,7 +328,7 @@ impl LazyLine {
         let (span, origin, stamp) = self.parts();
         writer.write_all(&stamp.head_json)?;
         let message = text(&self.block.bytes[span.start..span.end]);
-        serde_json::to_writer(&mut *writer, message.as_ref())?;
+        super::json::write_str(writer, &message)?;
         if origin.file.is_some() {
             writer.write_all(&origin.log_json)?;
             serde_json::to_writer(&mut *writer, &span.offset)?;

@@ -28,6 +28,7 @@
 
 mod ack;
 mod batch;
+pub(crate) mod json;
 mod line;
 mod path;
 mod raw;
@@ -38,7 +39,7 @@ pub use batch::{Batch, Delivery, DeliveryMetrics};
 pub use line::{LineBlock, LineOrigin, TRUNCATED_TAG};
 pub use path::{FieldPath, PathError, Root};
 pub use raw::RawBlock;
-pub use template::{Template, TemplateError};
+pub use template::{CachingTemplate, Template, TemplateError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
@@ -326,7 +327,7 @@ impl Event {
         match &self.lazy {
             Some(Lazy::Line(line)) => line.write_json(writer),
             Some(Lazy::Raw(raw)) => raw.write_json(writer),
-            None => serde_json::to_writer(writer, &self.fields).map_err(std::io::Error::from),
+            None => json::write_object(writer, &self.fields),
         }
     }
 

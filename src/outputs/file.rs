@@ -13,7 +13,7 @@
 //! reports it ready again.
 
 use super::{OutputContext, OutputError};
-use crate::event::{Delivery, Template};
+use crate::event::{CachingTemplate, Delivery, Template};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -61,6 +61,8 @@ impl FileOutput {
         context: OutputContext,
     ) -> Result<(), OutputError> {
         let mut per_file: HashMap<String, Vec<u8>> = HashMap::new();
+        // The daily part of the path is rendered once per day, not once per event.
+        let mut path_template = CachingTemplate::new(self.settings.path.clone());
         match tokio::task::block_in_place(|| self.probe()) {
             Ok(()) => context.readiness.set_ready(),
             Err(reason) => {
@@ -73,7 +75,7 @@ impl FileOutput {
             let mut path = String::new();
             for event in delivery.events().iter().filter(|e| context.wants(e)) {
                 path.clear();
-                self.settings.path.render_into(event, &mut path);
+                path_template.render_into(event, &mut path);
                 // Look up before inserting: consecutive events nearly always share a file, so
                 // the path is only copied when a new destination appears.
                 if !per_file.contains_key(path.as_str()) {
