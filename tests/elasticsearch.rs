@@ -66,30 +66,11 @@ fn run_once(config: &Path) -> (i32, String) {
 }
 
 fn run_once_with(config: &Path, env: &[(&str, &str)]) -> (i32, String) {
-    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let stderr_path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("elasticsearch-{}-{run}.stderr", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", "--once", "-c"])
-        .arg(config)
-        .env("SLUICE_LOG", "debug")
-        .env_remove("ELASTICSEARCH_URL")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let finished = wait_until(Duration::from_secs(90), || {
-        matches!(child.try_wait(), Ok(Some(_)))
-    });
-    if !finished {
-        let _ = child.kill();
-    }
-    let status = child.wait().unwrap();
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    assert!(finished, "sluice --once did not finish:\n{stderr}");
-    (status.code().unwrap_or(-1), stderr)
+    let env: Vec<(&str, &str)> = [("SLUICE_LOG", "debug")]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    common::run_once_bounded(config, &env, Duration::from_secs(90))
 }
 
 fn run_once_ok(config: &Path) -> String {

@@ -8,11 +8,9 @@
 mod common;
 
 use common::search_node::{search_node_flavour, Flavour, SearchNode};
-use common::wait_until;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 fn manifest() -> &'static Path {
@@ -62,27 +60,8 @@ fn pipeline(dir: &Path, logs: &Path, node: &SearchNode, prefix: &str) -> PathBuf
 }
 
 fn run_once(config: &Path) -> String {
-    let stderr_path = config.with_extension("stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", "--once", "-c"])
-        .arg(config)
-        .env("SLUICE_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let finished = wait_until(Duration::from_secs(120), || {
-        matches!(child.try_wait(), Ok(Some(_)))
-    });
-    if !finished {
-        let _ = child.kill();
-    }
-    let status = child.wait().unwrap();
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    assert!(
-        finished && status.success(),
-        "sluice --once failed ({status}):\n{stderr}"
-    );
+    let (code, stderr) = common::run_once_bounded(config, &[], Duration::from_secs(120));
+    assert_eq!(code, 0, "sluice --once failed:\n{stderr}");
     stderr
 }
 

@@ -139,6 +139,37 @@ pub fn run_once(pipeline: &Path) -> String {
     stderr
 }
 
+/// Runs `sluice run --once -c config` with `env` (after `SLUICE_LOG=info`; an inherited
+/// `ELASTICSEARCH_URL` is removed) and returns its exit code and stderr. A run still going
+/// after `deadline` is killed and fails the test, so a hang shows as a failure with the log.
+pub fn run_once_bounded(config: &Path, env: &[(&str, &str)], deadline: Duration) -> (i32, String) {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stderr_path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("run-once-{}-{run}.stderr", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "--once", "-c"])
+        .arg(config)
+        .env("SLUICE_LOG", "info")
+        .env_remove("ELASTICSEARCH_URL")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("run sluice");
+    let finished = wait_until(deadline, || matches!(child.try_wait(), Ok(Some(_))));
+    if !finished {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait for sluice");
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(
+        finished,
+        "sluice --once did not finish within {deadline:?}:\n{stderr}"
+    );
+    (status.code().unwrap_or(-1), stderr)
+}
+
 /// A running `sluice run` (killed when dropped, so a failing test leaves no process behind).
 pub struct Sluice {
     child: Child,
