@@ -252,8 +252,66 @@ fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(chunk))
 }
 
+/// Arbitrary JSON values for the property tests of every raw-versus-built writer (this
+/// module's, line events', raw Beats events'): all escape classes, extreme numbers, nesting.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Strings of every kind a writer must escape or copy.
+    pub(crate) fn string() -> BoxedStrategy<String> {
+        prop_oneof![
+            ".{0,40}",
+            "[a-z\"\\\\\u{0}-\u{1f}\u{7f}é😀/\u{2028} ]{0,40}",
+            prop::collection::vec(any::<char>(), 0..30).prop_map(|c| c.into_iter().collect()),
+        ]
+        .boxed()
+    }
+
+    /// Values whose object keys are any [`string`].
+    pub(crate) fn json_value() -> BoxedStrategy<Value> {
+        json_value_with_keys(string())
+    }
+
+    /// Values whose object keys come from `keys` (short alphabets make duplicate keys).
+    pub(crate) fn json_value_with_keys(keys: BoxedStrategy<String>) -> BoxedStrategy<Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            prop_oneof![Just(i64::MIN), Just(i64::MAX), Just(-1), Just(0)].prop_map(Value::from),
+            Just(Value::from(u64::MAX)),
+            any::<f64>().prop_map(Value::from),
+            prop_oneof![
+                Just(f64::MAX),
+                Just(f64::MIN),
+                Just(f64::MIN_POSITIVE),
+                Just(5e-324),
+                Just(-0.0),
+                Just(1e15),
+                Just(1e16),
+                Just(1e21),
+                Just(1e-7)
+            ]
+            .prop_map(Value::from),
+            string().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..6)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+        .boxed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::strategies::{json_value, string};
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
@@ -330,46 +388,6 @@ mod tests {
         ] {
             assert_eq!(ours(&value), theirs(&value));
         }
-    }
-
-    fn string() -> impl Strategy<Value = String> {
-        prop_oneof![
-            ".{0,40}",
-            "[a-z\"\\\\\u{0}-\u{1f}\u{7f}é😀/ ]{0,40}",
-            prop::collection::vec(any::<char>(), 0..30).prop_map(|c| c.into_iter().collect()),
-        ]
-    }
-
-    fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            prop_oneof![Just(i64::MIN), Just(i64::MAX), Just(-1), Just(0)].prop_map(Value::from),
-            Just(Value::from(u64::MAX)),
-            any::<f64>().prop_map(Value::from),
-            prop_oneof![
-                Just(f64::MAX),
-                Just(f64::MIN),
-                Just(f64::MIN_POSITIVE),
-                Just(5e-324),
-                Just(-0.0),
-                Just(1e15),
-                Just(1e16),
-                Just(1e21),
-                Just(1e-7)
-            ]
-            .prop_map(Value::from),
-            string().prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::vec((string(), inner), 0..6)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
-        })
     }
 
     proptest! {

@@ -351,6 +351,7 @@ impl std::fmt::Debug for LazyLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::json::strategies::json_value;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -461,24 +462,6 @@ mod tests {
         let mut clone = event.clone();
         clone.remove_tag("more");
         assert!(event.has_tag("more") && !clone.has_tag("more"));
-    }
-
-    fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            (-1e300f64..1e300).prop_map(Value::from),
-            ".{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec((".{0,8}", inner), 0..4)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
-        })
     }
 
     fn line_bytes() -> impl Strategy<Value = Vec<u8>> {

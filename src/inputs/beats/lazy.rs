@@ -243,6 +243,7 @@ impl RawBlock for JsonBlock {
 mod tests {
     use super::super::events::{build_json, decode_batch, RawBatch};
     use super::*;
+    use crate::event::json::strategies::json_value_with_keys;
     use crate::event::Event;
     use proptest::prelude::*;
     use std::sync::Arc;
@@ -414,23 +415,9 @@ mod tests {
 
     // --- Property: raw and built agree for any payload --------------------------------
 
-    fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            (-1e300f64..1e300).prop_map(Value::from),
-            ".{0,12}".prop_map(Value::String),
-            "[a-z/\"\\\\\u{1}\u{7f}\u{e9}\u{2028} ]{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec(("[a-z@]{0,3}|.{0,6}", inner), 0..4)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
-        })
+    /// Values whose keys are short enough to repeat (duplicate keys) and to hit `@`.
+    fn json_value() -> BoxedStrategy<Value> {
+        json_value_with_keys("[a-z@]{0,3}|.{0,6}".boxed())
     }
 
     /// The members Logstash's shaping looks at, in every variant that matters; each is
