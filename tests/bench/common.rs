@@ -5,6 +5,7 @@
 
 use sluice::metrics::Registry;
 use sluice::pipeline::{compile, load, RunOptions};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -108,4 +109,25 @@ pub fn delivered(metrics: &sluice::metrics::Registry) -> u64 {
         .filter(|(key, _)| key.kind == "output")
         .map(|(_, m)| sluice::metrics::ComponentMetrics::get(&m.events_in))
         .sum()
+}
+
+/// Writes `lines` distinct winston lines (the shipped sample's, each with a sequence number)
+/// to `path`; returns the bytes written.
+pub fn write_corpus(path: &Path, lines: usize) -> u64 {
+    let sample = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/sample/mqtt-client.log"),
+    )
+    .expect("the shipped sample exists");
+    let templates: Vec<&str> = sample.lines().filter(|l| l.len() < 420).collect();
+    let mut out = BufWriter::new(std::fs::File::create(path).expect("create corpus"));
+    let mut bytes = 0u64;
+    for i in 0..lines {
+        let template = templates[i % templates.len()];
+        // Keep every line distinct: replace the closing brace with a sequence number.
+        let line = format!("{},\"seq\":{i}}}\n", &template[..template.len() - 1]);
+        bytes += line.len() as u64;
+        out.write_all(line.as_bytes()).expect("write corpus");
+    }
+    out.flush().expect("flush corpus");
+    bytes
 }

@@ -23,7 +23,7 @@ use sluice::event::{Event, Template};
 use sluice::outputs::elasticsearch::config::Action;
 use sluice::outputs::elasticsearch::encoder::{Encoder, IdPolicy};
 use sluice::pipeline::load;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -33,24 +33,6 @@ use std::time::Instant;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SERVE_ENV: &str = "SLUICE_BENCH_FAKE_NODE";
-
-fn write_corpus(path: &Path, lines: usize) -> u64 {
-    let sample = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/sample/mqtt-client.log"),
-    )
-    .expect("the shipped sample exists");
-    let templates: Vec<&str> = sample.lines().filter(|l| l.len() < 420).collect();
-    let mut out = BufWriter::new(std::fs::File::create(path).expect("create corpus"));
-    let mut bytes = 0u64;
-    for i in 0..lines {
-        let template = templates[i % templates.len()];
-        let line = format!("{},\"seq\":{i}}}\n", &template[..template.len() - 1]);
-        bytes += line.len() as u64;
-        out.write_all(line.as_bytes()).expect("write corpus");
-    }
-    out.flush().expect("flush corpus");
-    bytes
-}
 
 /// Events as the output receives them: file-input shaped, through the seed filter chain.
 fn seed_events(count: usize) -> Vec<Event> {
@@ -276,7 +258,7 @@ fn main() {
         let url = format!("http://127.0.0.1:{}", port.trim());
         let dir = tempfile::tempdir().expect("tempdir");
         let corpus = dir.path().join("corpus.log");
-        let bytes = write_corpus(&corpus, lines);
+        let bytes = common::write_corpus(&corpus, lines);
         println!(
             "corpus: {lines} lines, {:.1} MB; fake node at {url}",
             bytes as f64 / 1e6

@@ -13,31 +13,11 @@
 
 mod common;
 
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// The same allocator as the `sluice` binary, so the figures match what users run.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn write_corpus(path: &Path, lines: usize) -> u64 {
-    let sample = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/sample/mqtt-client.log"),
-    )
-    .expect("the shipped sample exists");
-    let templates: Vec<&str> = sample.lines().filter(|l| l.len() < 420).collect();
-    let mut out = BufWriter::new(std::fs::File::create(path).expect("create corpus"));
-    let mut bytes = 0u64;
-    for i in 0..lines {
-        let template = templates[i % templates.len()];
-        // Keep every line distinct: replace the closing brace with a sequence number.
-        let line = format!("{},\"seq\":{i}}}\n", &template[..template.len() - 1]);
-        bytes += line.len() as u64;
-        out.write_all(line.as_bytes()).expect("write corpus");
-    }
-    out.flush().expect("flush corpus");
-    bytes
-}
 
 fn run_case(name: &str, dir: &Path, corpus: &Path, lines: usize, bytes: u64, filters: &str) {
     let output = match std::env::var("SLUICE_BENCH_OUTPUT").as_deref() {
@@ -67,7 +47,7 @@ fn main() {
     let case = std::env::var("SLUICE_BENCH_CASE").unwrap_or_default();
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = dir.path().join("corpus.log");
-    let bytes = write_corpus(&corpus, lines);
+    let bytes = common::write_corpus(&corpus, lines);
     println!(
         "corpus: {lines} lines, {:.1} MB, {:.0} bytes/line",
         bytes as f64 / 1e6,
