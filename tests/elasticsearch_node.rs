@@ -5,6 +5,7 @@
 //! Every case runs against both flavours. Tests of this binary share one node per flavour, so
 //! each case uses its own index and template names.
 
+#[macro_use]
 mod common;
 
 use common::search_node::{search_node_flavour, Flavour, SearchNode};
@@ -195,32 +196,7 @@ fn a_mapping_conflict_ends_in_the_dead_letter_file(node: &SearchNode) {
     node.delete_indices(&format!("{prefix}-*"));
 }
 
-/// One `#[test]` per case and flavour.
-macro_rules! cases {
-    ($flavour_module:ident, $flavour:expr, [$($case:ident),* $(,)?]) => {
-        mod $flavour_module {
-            $(
-                #[test]
-                fn $case() {
-                    super::$case(super::search_node_flavour($flavour));
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! all_cases {
-    ($($flavour_module:ident => $flavour:expr),* $(,)?) => {
-        $(
-            cases!($flavour_module, $flavour, [
-                the_sample_is_indexed_into_daily_indices_once,
-                a_mapping_conflict_ends_in_the_dead_letter_file,
-            ]);
-        )*
-    };
-}
-
-all_cases!(
-    opensearch => super::Flavour::OpenSearch,
-    elasticsearch7 => super::Flavour::Elasticsearch7,
+search_node_tests!(
+    the_sample_is_indexed_into_daily_indices_once,
+    a_mapping_conflict_ends_in_the_dead_letter_file,
 );

@@ -7,6 +7,7 @@
 //! Every case runs against both flavours (`opensearch::*`, `elasticsearch7::*`). Every case uses
 //! its own indices: the tests of this binary share one node per flavour and run in parallel.
 
+#[macro_use]
 mod common;
 
 use common::search_node::{search_node_flavour, Flavour, SearchNode};
@@ -333,34 +334,9 @@ fn the_shipped_template_maps_the_seed_chain_events(node: &SearchNode) {
     node.delete_index_template("mqtt-logs");
 }
 
-/// One `#[test]` per case and flavour.
-macro_rules! cases {
-    ($flavour_module:ident, $flavour:expr, [$($case:ident),* $(,)?]) => {
-        mod $flavour_module {
-            $(
-                #[test]
-                fn $case() {
-                    super::$case(super::search_node_flavour($flavour));
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! all_cases {
-    ($($flavour_module:ident => $flavour:expr),* $(,)?) => {
-        $(
-            cases!($flavour_module, $flavour, [
-                reports_the_pinned_version,
-                bulk_indexes_counts_and_reports_conflicts_per_item,
-                helpers_see_missing_indices_as_empty,
-                the_shipped_template_maps_the_seed_chain_events,
-            ]);
-        )*
-    };
-}
-
-all_cases!(
-    opensearch => super::Flavour::OpenSearch,
-    elasticsearch7 => super::Flavour::Elasticsearch7,
+search_node_tests!(
+    reports_the_pinned_version,
+    bulk_indexes_counts_and_reports_conflicts_per_item,
+    helpers_see_missing_indices_as_empty,
+    the_shipped_template_maps_the_seed_chain_events,
 );

@@ -30,6 +30,27 @@
 //! assert_eq!(node.field_type("es-resend-*", "durationMs").as_deref(), Some("long"));
 //! ```
 
+/// One `#[test]` per case and flavour: `opensearch::<case>` and `elasticsearch7::<case>`, each
+/// calling `<case>(search_node_flavour(..))` of the test file (which imports
+/// `search_node_flavour` and `Flavour`).
+#[allow(unused_macros)]
+macro_rules! search_node_tests {
+    ($($case:ident),* $(,)?) => {
+        search_node_tests!(@flavour opensearch, OpenSearch, [$($case),*]);
+        search_node_tests!(@flavour elasticsearch7, Elasticsearch7, [$($case),*]);
+    };
+    (@flavour $module:ident, $flavour:ident, [$($case:ident),*]) => {
+        mod $module {
+            $(
+                #[test]
+                fn $case() {
+                    super::$case(super::search_node_flavour(super::Flavour::$flavour));
+                }
+            )*
+        }
+    };
+}
+
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::fs::File;
