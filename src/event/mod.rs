@@ -290,7 +290,7 @@ impl Event {
             Some(Lazy::Raw(raw)) => return raw.timestamp(),
             None => {}
         }
-        match self.fields.get(TIMESTAMP)? {
+        match find_small(&self.fields, TIMESTAMP)? {
             Value::String(text) => parse_timestamp(text),
             _ => None,
         }
@@ -304,7 +304,7 @@ impl Event {
         match &self.lazy {
             Some(Lazy::Line(line)) => Some(line.timestamp_text()),
             Some(Lazy::Raw(raw)) => raw.timestamp_text(),
-            None => self.fields.get(TIMESTAMP)?.as_str(),
+            None => find_small(&self.fields, TIMESTAMP)?.as_str(),
         }
     }
 
@@ -334,6 +334,19 @@ impl Event {
     /// The event as a JSON value (fields only).
     pub fn to_value(&self) -> Value {
         Value::Object(self.fields().clone())
+    }
+}
+
+/// `map.get(key)` for the few-entry objects events are made of: compares keys in order
+/// instead of hashing `key` (SipHash) and probing the map's index table, a separate
+/// allocation that is often not in cache when an output looks at an event. `@timestamp` is
+/// usually the first key. Larger maps are looked up by hash.
+pub fn find_small<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    const LINEAR_UP_TO: usize = 32;
+    if map.len() <= LINEAR_UP_TO {
+        map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        map.get(key)
     }
 }
 
@@ -409,6 +422,23 @@ mod tests {
             bare.get_field(TIMESTAMP),
             Some(&json!("2030-01-01T00:00:00.000Z"))
         );
+    }
+
+    #[test]
+    fn find_small_answers_like_get_for_small_and_large_maps() {
+        for size in [0, 1, 5, 32, 33, 100] {
+            let mut map = Map::new();
+            for i in 0..size {
+                map.insert(format!("key{i}"), json!(i));
+            }
+            map.insert(TIMESTAMP.into(), json!("2020-01-01T00:00:00.000Z"));
+            for key in ["key0", "key4", "key99", TIMESTAMP, "missing", "", "key"] {
+                assert_eq!(find_small(&map, key), map.get(key), "{key} in {size}");
+            }
+            let e = Event::from_parts(map, Map::new());
+            assert_eq!(e.timestamp_text(), Some("2020-01-01T00:00:00.000Z"));
+            assert!(e.timestamp().is_some());
+        }
     }
 
     #[test]

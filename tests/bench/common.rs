@@ -66,7 +66,32 @@ pub fn run_file_pipeline(
 /// need `unsafe`).
 pub fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    stat_cpu_seconds(stat.rsplit(')').next().unwrap_or(""))
+}
+
+/// User + system CPU seconds of this process's live threads named `name` (from
+/// /proc/self/task; a thread that has exited is not counted).
+pub fn thread_cpu_seconds(name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let comm = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'));
+        if let Some((comm, after_comm)) = comm {
+            if comm == name {
+                total += stat_cpu_seconds(after_comm);
+            }
+        }
+    }
+    total
+}
+
+/// utime + stime of a `stat` line's fields after the command name.
+fn stat_cpu_seconds(after_comm: &str) -> f64 {
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     let ticks_per_second = 100.0;
     let ticks = |i: usize| {

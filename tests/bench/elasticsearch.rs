@@ -13,8 +13,16 @@
 //!   Reports events/s and CPU-µs per event of the sluice process alone; the difference to
 //!   `e2e-null` is the output's own cost.
 //!
+//! - `output-gzip1`, `output-gzip0`, `output-null`: the whole output alone (encoding, gzip,
+//!   HTTP to the fake node, reading its answers, settling and freeing the events) in a runtime
+//!   of its own, fed batches just run through the seed filters, as in a pipeline: CPU-µs per
+//!   event of the output's threads (the producer and the fake node are not counted). This is
+//!   the "encoding and sending" figure, without the filter chain's cost and noise. `output-null` (the null output fed
+//!   the same way) is the baseline: handing batches over, settling and freeing the events.
+//!
 //! Environment knobs: `SLUICE_BENCH_LINES` (default 200,000), `SLUICE_BENCH_CASE`
-//! (`encoder`, `e2e`, default both), `SLUICE_BENCH_IDS` (`derived` or `auto`: only that
+//! (`encoder`, `output`, `e2e`, default all), `SLUICE_BENCH_OUTPUT` (`null`, `gzip1` or
+//! `gzip0`: only that output run, for profiling), `SLUICE_BENCH_IDS` (`derived` or `auto`: only that
 //! encoder run, no gzip; for callgrind).
 
 mod common;
@@ -34,42 +42,65 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SERVE_ENV: &str = "SLUICE_BENCH_FAKE_NODE";
 
-/// Events as the output receives them: file-input shaped, through the seed filter chain.
-fn seed_events(count: usize) -> Vec<Event> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = load(&manifest.join("pipelines/mqtt.toml")).expect("mqtt.toml loads");
-    let context = sluice::config::BuildContext {
-        source: config.source.clone(),
-        data_dir: config.data_dir.clone(),
-        settings: config.settings.clone(),
-        metrics: std::sync::Arc::new(sluice::metrics::Registry::default()),
-    };
-    let chain = std::sync::Arc::new(
-        sluice::filters::FilterChain::build(&config.filters, &context)
-            .unwrap_or_else(|_| panic!("the seed chain builds")),
-    );
-    let mut worker = chain.worker();
-    let sample =
-        std::fs::read_to_string(manifest.join("pipelines/sample/mqtt-client.log")).unwrap();
-    let lines: Vec<&str> = sample.lines().collect();
-    let mut events = Vec::with_capacity(count);
-    let mut offset = 0u64;
-    for i in 0..count {
-        let line = lines[i % lines.len()];
-        let line = format!("{},\"seq\":{i}}}", &line[..line.len() - 1]);
-        let event = Event::from_value(serde_json::json!({
-            "@timestamp": "2026-11-25T00:00:00.000Z",
-            "message": line,
-            "log": {"file": {"path": "/var/log/mqtt/client.log"}, "offset": offset},
-            "host": {"name": "gw-01"},
-            "input": {"type": "file"},
-            "fields": {"service": "mqtt"},
-        }));
-        offset += line.len() as u64 + 1;
-        events.push(event);
+/// Events as the output receives them: file-input shaped, through the seed filter chain (the
+/// shipped sample, cycled with distinct sequence numbers and offsets).
+struct SeedEvents {
+    worker: sluice::filters::ChainWorker,
+    lines: Vec<String>,
+    produced: usize,
+    offset: u64,
+}
+
+impl SeedEvents {
+    fn new() -> Self {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = load(&manifest.join("pipelines/mqtt.toml")).expect("mqtt.toml loads");
+        let context = sluice::config::BuildContext {
+            source: config.source.clone(),
+            data_dir: config.data_dir.clone(),
+            settings: config.settings.clone(),
+            metrics: std::sync::Arc::new(sluice::metrics::Registry::default()),
+        };
+        let chain = std::sync::Arc::new(
+            sluice::filters::FilterChain::build(&config.filters, &context)
+                .unwrap_or_else(|_| panic!("the seed chain builds")),
+        );
+        let sample =
+            std::fs::read_to_string(manifest.join("pipelines/sample/mqtt-client.log")).unwrap();
+        Self {
+            worker: chain.worker(),
+            lines: sample.lines().map(str::to_string).collect(),
+            produced: 0,
+            offset: 0,
+        }
     }
-    worker.process(&mut events);
-    events
+
+    /// The next `count` events.
+    fn next(&mut self, count: usize) -> Vec<Event> {
+        let mut events = Vec::with_capacity(count);
+        for _ in 0..count {
+            let i = self.produced;
+            let line = &self.lines[i % self.lines.len()];
+            let line = format!("{},\"seq\":{i}}}", &line[..line.len() - 1]);
+            let event = Event::from_value(serde_json::json!({
+                "@timestamp": "2026-11-25T00:00:00.000Z",
+                "message": line,
+                "log": {"file": {"path": "/var/log/mqtt/client.log"}, "offset": self.offset},
+                "host": {"name": "gw-01"},
+                "input": {"type": "file"},
+                "fields": {"service": "mqtt"},
+            }));
+            self.offset += line.len() as u64 + 1;
+            self.produced += 1;
+            events.push(event);
+        }
+        self.worker.process(&mut events);
+        events
+    }
+}
+
+fn seed_events(count: usize) -> Vec<Event> {
+    SeedEvents::new().next(count)
 }
 
 fn encoder_case(lines: usize) {
@@ -197,6 +228,86 @@ fn serve() {
     });
 }
 
+/// The output on its own, in a runtime of its own, fed `count` events in pipeline-sized
+/// batches through the same bounded channel the pipeline uses. Like in a pipeline, each batch
+/// is made (built and run through the seed chain) just before it is handed over, on this
+/// thread; the output's CPU is that of the runtime's threads, so the producer's is not counted.
+fn output_case(name: &str, dir: &Path, output: &str, count: usize) {
+    use sluice::event::{ack_channel, Batch, BatchStatus, Delivery};
+    use sluice::outputs::{Output, OutputContext};
+    const THREAD_NAME: &str = "bench-output";
+    let config_path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config_path,
+        format!(
+            "data_dir = \"{}\"\n[inputs.stdin]\ntype = \"stdin\"\n[outputs.bench]\n{output}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let config = load(&config_path).expect("the output configuration loads");
+    let context = sluice::config::BuildContext {
+        source: config.source.clone(),
+        data_dir: config.data_dir.clone(),
+        settings: config.settings.clone(),
+        metrics: std::sync::Arc::new(sluice::metrics::Registry::default()),
+    };
+    let output = Output::build(&config.outputs[0].config, &context).expect("the output builds");
+    let batch_size = config.settings.batch_size;
+    let mut source = SeedEvents::new();
+    let (ack_sender, mut acks) = ack_channel();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(THREAD_NAME)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (deliveries, receiver) = tokio::sync::mpsc::channel(config.settings.queue_batches);
+    let context = OutputContext {
+        id: "bench".into(),
+        condition: None,
+        abort: tokio_util::sync::CancellationToken::new(),
+        metrics: std::sync::Arc::new(sluice::metrics::ComponentMetrics::default()),
+        readiness: sluice::api::ReadinessHandle::detached(),
+    };
+    let output_cpu_before = common::thread_cpu_seconds(THREAD_NAME);
+    let cpu_before = common::cpu_seconds();
+    let started = Instant::now();
+    let task = runtime.spawn(output.run(receiver, context));
+    let mut batches = 0;
+    let mut sent = 0;
+    while sent < count {
+        let events = source.next(batch_size.min(count - sent));
+        sent += events.len();
+        let batch = Batch::new(events, Some(ack_sender.token(batches)));
+        batches += 1;
+        deliveries
+            .blocking_send(Delivery::new(std::sync::Arc::new(batch)))
+            .expect("the output is running");
+    }
+    drop(deliveries);
+    runtime.block_on(task).unwrap().expect("the output ran");
+    let wall = started.elapsed().as_secs_f64();
+    let output_cpu = common::thread_cpu_seconds(THREAD_NAME) - output_cpu_before;
+    let cpu = common::cpu_seconds() - cpu_before;
+    drop(ack_sender);
+    let mut settled = 0;
+    while let Ok(receipt) = acks.try_recv() {
+        assert_eq!(
+            receipt.status,
+            BatchStatus::Delivered,
+            "every batch is indexed"
+        );
+        settled += 1;
+    }
+    assert_eq!(settled, batches, "every batch is settled");
+    println!(
+        "{name:>12}: {count} events in {wall:.2} s wall; output threads' CPU {output_cpu:.2} s = {:.2} µs/event = {:.0} events per CPU-second (whole process incl. the producer: {:.2} µs/event)",
+        output_cpu * 1e6 / count as f64,
+        count as f64 / output_cpu,
+        cpu * 1e6 / count as f64,
+    );
+}
+
 fn e2e_case(name: &str, dir: &Path, corpus: &Path, lines: usize, output: &str) {
     let common::FileRun { wall, cpu, metrics } = common::run_file_pipeline(
         name,
@@ -244,7 +355,7 @@ fn main() {
     if case.is_empty() || case == "encoder" {
         encoder_case(lines);
     }
-    if case.is_empty() || case == "e2e" {
+    if case.is_empty() || case == "e2e" || case == "output" {
         let mut node = Command::new(std::env::current_exe().unwrap())
             .env(SERVE_ENV, "1")
             .stdin(Stdio::piped())
@@ -257,6 +368,30 @@ fn main() {
             .unwrap();
         let url = format!("http://127.0.0.1:{}", port.trim());
         let dir = tempfile::tempdir().expect("tempdir");
+        if case.is_empty() || case == "output" {
+            let only = std::env::var("SLUICE_BENCH_OUTPUT").unwrap_or_default();
+            if only.is_empty() || only == "null" {
+                output_case("output-null", dir.path(), "type = \"null\"", lines);
+            }
+            for level in [1, 0] {
+                if !only.is_empty() && only != format!("gzip{level}") {
+                    continue;
+                }
+                output_case(
+                    &format!("output-gzip{level}"),
+                    dir.path(),
+                    &format!(
+                        "type = \"elasticsearch\"\nhosts = [\"{url}\"]\ncompression_level = {level}"
+                    ),
+                    lines,
+                );
+            }
+        }
+        if case == "output" {
+            drop(node.stdin.take());
+            let _ = node.wait();
+            return;
+        }
         let corpus = dir.path().join("corpus.log");
         let bytes = common::write_corpus(&corpus, lines);
         println!(

@@ -22,8 +22,8 @@
 //! source line is written, so nothing is moved.
 
 use super::config::Action;
-use crate::event::{json, CachingTemplate, Event, Template, TIMESTAMP};
-use serde_json::{Map, Value};
+use crate::event::{find_small, json, CachingTemplate, Event, Template, TIMESTAMP};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::ops::Range;
 
@@ -203,25 +203,15 @@ impl Encoder {
 /// Filebeat's).
 fn origin(event: &Event) -> Option<(&str, &str, u64)> {
     let fields = event.fields();
-    let log = small_get(fields, "log")?.as_object()?;
-    let path = small_get(small_get(log, "file")?.as_object()?, "path")?.as_str()?;
-    let offset = small_get(log, "offset")?.as_u64()?;
-    let host = small_get(fields, "host")
+    let log = find_small(fields, "log")?.as_object()?;
+    let path = find_small(find_small(log, "file")?.as_object()?, "path")?.as_str()?;
+    let offset = find_small(log, "offset")?.as_u64()?;
+    let host = find_small(fields, "host")
         .and_then(Value::as_object)
-        .and_then(|h| small_get(h, "name"))
+        .and_then(|h| find_small(h, "name"))
         .and_then(Value::as_str)
         .unwrap_or("");
     Some((host, path, offset))
-}
-
-/// `map.get(key)`, by comparing keys when the map is small: cheaper than hashing the key
-/// (SipHash) for the few-entry objects events are made of.
-fn small_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    if map.len() <= 32 {
-        map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
-    } else {
-        map.get(key)
-    }
 }
 
 /// A JSON string literal, quotes included.
