@@ -324,7 +324,7 @@ impl LazyLine {
     }
 
     /// The event's JSON document, written from the raw line.
-    pub(super) fn write_json<W: Write>(&self, writer: &mut W) -> std::io::Result<()> {
+    pub(super) fn write_json(&self, writer: &mut Vec<u8>) -> std::io::Result<()> {
         let (span, origin, stamp) = self.parts();
         writer.write_all(&stamp.head_json)?;
         let message = text(&self.block.bytes[span.start..span.end]);

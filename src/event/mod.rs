@@ -323,7 +323,7 @@ impl Event {
     }
 
     /// Writes the event as one line of JSON (no newline), without `@metadata`.
-    pub fn write_json<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+    pub fn write_json(&self, writer: &mut Vec<u8>) -> std::io::Result<()> {
         match &self.lazy {
             Some(Lazy::Line(line)) => line.write_json(writer),
             Some(Lazy::Raw(raw)) => raw.write_json(writer),

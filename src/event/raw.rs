@@ -94,7 +94,7 @@ impl LazyRaw {
 
     /// Written from the raw form even when the fields were built: nothing can have changed
     /// them through a shared reference.
-    pub(super) fn write_json<W: Write>(&self, writer: &mut W) -> std::io::Result<()> {
+    pub(super) fn write_json(&self, writer: &mut Vec<u8>) -> std::io::Result<()> {
         self.block.write_json(self.index, writer)
     }
 
