@@ -310,7 +310,8 @@ fn a_timed_out_request_is_resent_and_its_409s_count_as_success() {
         dir.path(),
         &logs,
         &fake.url(),
-        "timeout = \"500ms\"\n",
+        // One encoder, so that the 200 lines are one request, resent whole.
+        "timeout = \"500ms\"\nencoders = 1\n",
         false,
     );
     run_once_ok(&config);
@@ -323,6 +324,37 @@ fn a_timed_out_request_is_resent_and_its_409s_count_as_success() {
         std::fs::metadata(&logs).unwrap().len()
     );
     assert!(!dir.path().join("data/dead_letter/es.ndjson").exists());
+}
+
+/// Several encoders fill requests at the same time, yet no more than `concurrency` requests
+/// are ever in flight, and every event is indexed exactly once.
+#[test]
+fn parallel_encoders_share_the_concurrency_limit_and_lose_nothing() {
+    let fake = FakeBulk::start();
+    // Every request answers slowly, so requests pile up if the limit leaks.
+    fake.push((0..40).map(|_| Fault::Delay(Duration::from_millis(100))));
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("app.log");
+    write_lines(&logs, 0..2000);
+    let config = pipeline(
+        dir.path(),
+        &logs,
+        &fake.url(),
+        "encoders = 3\nconcurrency = 2\nmax_events = 50\n",
+        false,
+    );
+    run_once_ok(&config);
+    assert_exactly_once(&fake, 2000);
+    assert!(fake.seen().len() >= 40, "{} requests", fake.seen().len());
+    assert_eq!(
+        fake.max_in_flight(),
+        2,
+        "in flight at once, over all encoders"
+    );
+    assert_eq!(
+        checkpoint_offset(dir.path()),
+        std::fs::metadata(&logs).unwrap().len()
+    );
 }
 
 /// Mapping conflicts (400) and unresolvable index names go to the dead-letter file, are

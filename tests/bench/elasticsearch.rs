@@ -22,7 +22,10 @@
 //!
 //! Environment knobs: `SLUICE_BENCH_LINES` (default 200,000), `SLUICE_BENCH_CASE`
 //! (`encoder`, `output`, `e2e`, default all), `SLUICE_BENCH_OUTPUT` (`null`, `gzip1` or
-//! `gzip0`: only that output run, for profiling), `SLUICE_BENCH_IDS` (`derived` or `auto`: only that
+//! `gzip0`: only that output run, for profiling), `SLUICE_BENCH_PREBUILT` (set: the output
+//! case makes every batch before the clock starts, to see how fast the output alone can
+//! go), `SLUICE_BENCH_ES_EXTRA` (more settings for its elasticsearch outputs, e.g.
+//! `encoders = 1`), `SLUICE_BENCH_IDS` (`derived` or `auto`: only that
 //! encoder run, no gzip; for callgrind).
 
 mod common;
@@ -270,15 +273,34 @@ fn output_case(name: &str, dir: &Path, output: &str, count: usize) {
         readiness: sluice::api::ReadinessHandle::detached(),
     };
     let output_cpu_before = common::thread_cpu_seconds(THREAD_NAME);
+    // `SLUICE_BENCH_PREBUILT=1`: every batch is made before the clock starts, so the output
+    // runs as fast as it can (its wall-clock rate shows whether the encoders scale).
+    let prebuilt = std::env::var_os("SLUICE_BENCH_PREBUILT").is_some();
+    let mut made = Vec::new();
+    let make = |source: &mut SeedEvents, sent: usize, id: u64| {
+        let events = source.next(batch_size.min(count - sent));
+        Batch::new(events, Some(ack_sender.token(id)))
+    };
+    if prebuilt {
+        let mut sent = 0;
+        while sent < count {
+            let batch = make(&mut source, sent, made.len() as u64);
+            sent += batch.len();
+            made.push(batch);
+        }
+        made.reverse();
+    }
     let cpu_before = common::cpu_seconds();
     let started = Instant::now();
     let task = runtime.spawn(output.run(receiver, context));
     let mut batches = 0;
     let mut sent = 0;
     while sent < count {
-        let events = source.next(batch_size.min(count - sent));
-        sent += events.len();
-        let batch = Batch::new(events, Some(ack_sender.token(batches)));
+        let batch = match made.pop() {
+            Some(batch) => batch,
+            None => make(&mut source, sent, batches),
+        };
+        sent += batch.len();
         batches += 1;
         deliveries
             .blocking_send(Delivery::new(std::sync::Arc::new(batch)))
@@ -301,7 +323,8 @@ fn output_case(name: &str, dir: &Path, output: &str, count: usize) {
     }
     assert_eq!(settled, batches, "every batch is settled");
     println!(
-        "{name:>12}: {count} events in {wall:.2} s wall; output threads' CPU {output_cpu:.2} s = {:.2} µs/event = {:.0} events per CPU-second (whole process incl. the producer: {:.2} µs/event)",
+        "{name:>12}: {count} events in {wall:.2} s wall = {:.0} events/s; output threads' CPU {output_cpu:.2} s = {:.2} µs/event = {:.0} events per CPU-second (whole process incl. the producer: {:.2} µs/event)",
+        count as f64 / wall,
         output_cpu * 1e6 / count as f64,
         count as f64 / output_cpu,
         cpu * 1e6 / count as f64,
@@ -381,7 +404,8 @@ fn main() {
                     &format!("output-gzip{level}"),
                     dir.path(),
                     &format!(
-                        "type = \"elasticsearch\"\nhosts = [\"{url}\"]\ncompression_level = {level}"
+                        "type = \"elasticsearch\"\nhosts = [\"{url}\"]\ncompression_level = {level}\n{}",
+                        std::env::var("SLUICE_BENCH_ES_EXTRA").unwrap_or_default()
                     ),
                     lines,
                 );

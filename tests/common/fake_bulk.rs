@@ -29,7 +29,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,6 +78,26 @@ struct State {
     roots: AtomicU64,
     /// Template PUT bodies by name.
     templates: Mutex<HashMap<String, Value>>,
+    /// Requests being handled now, and the most at once so far.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// Counts a request as in flight while it lives.
+struct InFlight(Arc<State>);
+
+impl InFlight {
+    fn enter(state: &Arc<State>) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A running fake node; stops when dropped.
@@ -174,6 +194,11 @@ impl FakeBulk {
         self.state.seen.lock().unwrap().clone()
     }
 
+    /// The most requests that were being handled at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
     pub fn root_requests(&self) -> u64 {
         self.state.roots.load(Ordering::SeqCst)
     }
@@ -226,6 +251,7 @@ fn error_body(status: u16, kind: &str, reason: &str) -> Value {
 }
 
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
+    let _in_flight = InFlight::enter(&state);
     if state.down.load(Ordering::SeqCst) {
         return Err(std::io::Error::other("down"));
     }

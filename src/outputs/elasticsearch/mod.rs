@@ -2,9 +2,10 @@
 //! 1/2, as Logstash's `elasticsearch` output does, without losing or duplicating documents.
 //!
 //! ```text
-//!  deliveries ─▶ encoder ─▶ [request buffer] ──(max_events │ max_bytes │ flush_interval)──▶
-//!                 │  index template, id           request tasks (≤ concurrency, each: gzip,
-//!                 └─ unresolvable → dead letter    POST /_bulk, retry.rs policy, settle)
+//!  deliveries ─(in turn)─▶ lane 1..encoders: encoder ─▶ [request buffer] ──(max_events │
+//!                           │  index template, id       max_bytes │ flush_interval)──▶
+//!                           └─ unresolvable → dead letter
+//!      request tasks (≤ concurrency over all lanes, each: gzip, POST /_bulk, retry.rs, settle)
 //! ```
 //!
 //! * **Batches across deliveries.** The pipeline hands over batches of at most
@@ -14,10 +15,16 @@
 //!   the requests that hold some of its events; it is settled (acknowledged to its input) only
 //!   after the last of them indexed or dead-lettered all of them. A request that is aborted
 //!   leaves its deliveries unsettled: the input never checkpoints past them.
-//! * **Bounded.** At most `concurrency` requests are in flight plus the one being filled; when
-//!   they are all busy (the cluster is slow or down) the output stops taking deliveries, its
-//!   channel fills and the pipeline backs up to the inputs. Memory stays at about
-//!   `(concurrency + 1) × max_bytes` however long the cluster is away.
+//! * **Parallel encoding.** Writing events as `_bulk` items is the CPU-heavy part (~3 µs per
+//!   event, see BENCHMARKS.md), so one task doing it would cap the output at a few hundred
+//!   thousand events/s however many filter workers feed it. `encoders` lanes (default: one
+//!   per core, at most 4) take deliveries in turn, each with its own encoder and its own
+//!   request being filled; a delivery is encoded whole by one lane.
+//! * **Bounded.** At most `concurrency` requests are in flight over all lanes, plus one being
+//!   filled per lane; when they are all busy (the cluster is slow or down) the lanes stop
+//!   taking deliveries, the output's channel fills and the pipeline backs up to the inputs.
+//!   Memory stays at about `(concurrency + encoders) × max_bytes` however long the cluster is
+//!   away.
 //! * **Start-up** ([`health`]): `GET /` on every node learns the flavour and version and
 //!   fails on what retrying cannot fix (not a cluster, 401/403, TLS); an unreachable cluster is
 //!   waited for (nothing is taken meanwhile). Then the optional index template ([`template`]).
@@ -60,7 +67,7 @@ use metrics::OutputMetrics;
 use retry::{Backoff, BulkBatch, Sender};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -166,44 +173,52 @@ impl ElasticsearchOutput {
             (None, true) => IdPolicy::Derived,
             (None, false) => IdPolicy::Auto,
         };
-        let mut batcher = Batcher {
-            encoder: Encoder::new(
-                settings.index.clone(),
-                settings.action,
-                ids,
-                settings.data_stream,
-            ),
-            current: empty_batch(Vec::new()),
-            spare: Vec::new(),
-            deadline: None,
-            inflight: JoinSet::new(),
-            sender: sender.clone(),
-        };
+        // Encoding is the CPU-heavy part: `encoders` lanes, each its own task with its own
+        // request being filled, take deliveries in turn; a semaphore keeps the requests in
+        // flight across all lanes at `concurrency`.
+        let slots = Arc::new(Semaphore::new(settings.concurrency));
+        let mut lanes = JoinSet::new();
+        let mut lane_senders = Vec::with_capacity(settings.encoders);
+        for _ in 0..settings.encoders {
+            let (lane_sender, lane_deliveries) = mpsc::channel::<Delivery>(1);
+            lane_senders.push(lane_sender);
+            let batcher = Batcher {
+                encoder: Encoder::new(
+                    settings.index.clone(),
+                    settings.action,
+                    ids.clone(),
+                    settings.data_stream,
+                ),
+                current: empty_batch(Vec::new()),
+                spare: Vec::new(),
+                deadline: None,
+                inflight: JoinSet::new(),
+                slots: slots.clone(),
+                sender: sender.clone(),
+            };
+            lanes.spawn(batcher.run(lane_deliveries, context.clone()));
+        }
+        let mut next = 0;
         loop {
-            if context.abort.is_cancelled() {
-                return Ok(());
-            }
-            let deadline = batcher.deadline;
             tokio::select! {
                 biased;
                 () = context.abort.cancelled() => return Ok(()),
-                Some(joined) = batcher.inflight.join_next(), if !batcher.inflight.is_empty() => {
-                    batcher.finished(joined);
-                }
-                () = sleep_until(deadline), if deadline.is_some() => {
-                    batcher.dispatch().await;
-                }
                 received = deliveries.recv() => match received {
-                    Some(delivery) => batcher.take(delivery, &context).await,
+                    Some(delivery) => {
+                        // A busy lane makes this wait: backpressure, as with one lane. A lane
+                        // only ends early when aborted.
+                        if lane_senders[next].send(delivery).await.is_err() {
+                            return Ok(());
+                        }
+                        next = (next + 1) % lane_senders.len();
+                    }
                     None => break,
                 },
             }
         }
-        // The pipeline is draining (`--once` or shutdown): send the rest and wait for it.
-        batcher.dispatch().await;
-        while let Some(joined) = batcher.inflight.join_next().await {
-            batcher.finished(joined);
-        }
+        // The pipeline is draining (`--once` or shutdown): each lane sends the rest and waits.
+        drop(lane_senders);
+        while lanes.join_next().await.is_some() {}
         Ok(())
     }
 }
@@ -223,7 +238,7 @@ fn empty_batch(body: Vec<u8>) -> BulkBatch {
     }
 }
 
-/// Fills requests and hands them to request tasks.
+/// One encoding lane: fills requests and hands them to request tasks.
 struct Batcher {
     encoder: Encoder,
     current: BulkBatch,
@@ -231,11 +246,42 @@ struct Batcher {
     spare: Vec<Vec<u8>>,
     /// When the current request must go even if not full.
     deadline: Option<Instant>,
+    /// This lane's request tasks.
     inflight: JoinSet<Vec<u8>>,
+    /// Permits for requests in flight, shared by all lanes (`concurrency`).
+    slots: Arc<Semaphore>,
     sender: Arc<Sender>,
 }
 
 impl Batcher {
+    /// Takes deliveries until the channel closes, then sends what it holds and waits for it.
+    async fn run(mut self, mut deliveries: mpsc::Receiver<Delivery>, context: OutputContext) {
+        loop {
+            if context.abort.is_cancelled() {
+                return;
+            }
+            let deadline = self.deadline;
+            tokio::select! {
+                biased;
+                () = context.abort.cancelled() => return,
+                Some(joined) = self.inflight.join_next(), if !self.inflight.is_empty() => {
+                    self.finished(joined);
+                }
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    self.dispatch().await;
+                }
+                received = deliveries.recv() => match received {
+                    Some(delivery) => self.take(delivery, &context).await,
+                    None => break,
+                },
+            }
+        }
+        self.dispatch().await;
+        while let Some(joined) = self.inflight.join_next().await {
+            self.finished(joined);
+        }
+    }
+
     /// Encodes the delivery's events into requests, sending each request that fills up.
     async fn take(&mut self, delivery: Delivery, context: &OutputContext) {
         let part = DeliveryPart::new(delivery);
@@ -335,15 +381,23 @@ impl Batcher {
         if self.current.items.is_empty() {
             return;
         }
-        while self.inflight.len() >= self.sender.settings.concurrency {
-            match self.inflight.join_next().await {
-                Some(joined) => self.finished(joined),
-                None => break,
+        // Wait for a free slot, taking back this lane's finished buffers meanwhile.
+        let permit = loop {
+            tokio::select! {
+                permit = self.slots.clone().acquire_owned() => break permit.ok(),
+                Some(joined) = self.inflight.join_next(), if !self.inflight.is_empty() => {
+                    self.finished(joined);
+                }
             }
-        }
+        };
         let body = self.spare.pop().unwrap_or_default();
         let batch = std::mem::replace(&mut self.current, empty_batch(body));
-        self.inflight.spawn(self.sender.clone().deliver(batch));
+        let sender = self.sender.clone();
+        self.inflight.spawn(async move {
+            let buffer = sender.deliver(batch).await;
+            drop(permit);
+            buffer
+        });
     }
 
     fn finished(&mut self, joined: Result<Vec<u8>, tokio::task::JoinError>) {
