@@ -22,6 +22,10 @@ const DEFAULT_MAX_EVENTS: usize = 2000;
 const DEFAULT_MAX_BYTES: usize = 10 * 1024 * 1024;
 const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_CONCURRENCY: usize = 2;
+/// One encoding task: on the 2-core machine the output already keeps both cores busy with
+/// one (encoding on one, requests and freeing events on the other), and two were no faster
+/// (BENCHMARKS.md). More help only where cores are left over.
+const DEFAULT_ENCODERS: usize = 1;
 const DEFAULT_COMPRESSION_LEVEL: u32 = 1;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_RETRY_INITIAL: Duration = Duration::from_secs(2);
@@ -75,8 +79,8 @@ pub struct ElasticsearchSettings {
     /// `_bulk` requests in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: Spanned<usize>,
-    /// Tasks that encode deliveries into requests in parallel, each filling its own request;
-    /// default: the number of cores, at most 4.
+    /// Tasks that encode deliveries into requests in parallel, each filling its own request
+    /// (default 1).
     #[serde(default)]
     pub encoders: Option<Spanned<usize>>,
     /// gzip level of request bodies, 1 (fast, default) to 9; 0 sends them uncompressed.
@@ -213,11 +217,6 @@ fn default_max_bytes() -> Spanned<usize> {
 }
 fn default_flush_interval() -> Spanned<Interval> {
     unspanned(Interval(DEFAULT_FLUSH_INTERVAL))
-}
-/// One encoder per core, at most 4: encoding is the output's CPU-heavy part (~3 µs per event)
-/// and each encoder may hold one partly filled request.
-fn default_encoders() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 fn default_concurrency() -> Spanned<usize> {
     unspanned(DEFAULT_CONCURRENCY)
@@ -402,7 +401,7 @@ impl Settings {
             concurrency: positive(&config.concurrency, "concurrency")?,
             encoders: match &config.encoders {
                 Some(encoders) => positive(encoders, "encoders")?,
-                None => default_encoders(),
+                None => DEFAULT_ENCODERS,
             },
             compression_level: *config.compression_level.get_ref(),
             timeout: non_zero(&config.timeout, "timeout")?,

@@ -16,10 +16,11 @@
 //!   after the last of them indexed or dead-lettered all of them. A request that is aborted
 //!   leaves its deliveries unsettled: the input never checkpoints past them.
 //! * **Parallel encoding.** Writing events as `_bulk` items is the CPU-heavy part (~3 µs per
-//!   event, see BENCHMARKS.md), so one task doing it would cap the output at a few hundred
-//!   thousand events/s however many filter workers feed it. `encoders` lanes (default: one
-//!   per core, at most 4) take deliveries in turn, each with its own encoder and its own
-//!   request being filled; a delivery is encoded whole by one lane.
+//!   event, see BENCHMARKS.md), so one task doing it caps the output at a few hundred
+//!   thousand events/s however many filter workers feed it. With `encoders = n`, n lanes take
+//!   deliveries in turn, each with its own encoder and its own request being filled; a
+//!   delivery is encoded whole by one lane. The default is one lane: on the 2-core machine
+//!   the output already keeps both cores busy with one, and two were no faster.
 //! * **Bounded.** At most `concurrency` requests are in flight over all lanes, plus one being
 //!   filled per lane; when they are all busy (the cluster is slow or down) the lanes stop
 //!   taking deliveries, the output's channel fills and the pipeline backs up to the inputs.
