@@ -34,6 +34,28 @@ pub struct Batch {
     decoder: Option<Decoder>,
     /// Outputs that have not settled their delivery yet (set by the pipeline at fan-out).
     unsettled: AtomicUsize,
+    /// Where the events go to be freed when the batch is done with ([`Batch::free_at`]).
+    home: Option<Home>,
+}
+
+/// A filter worker's bin for the events of batches it built: the worker frees them itself.
+///
+/// Why: an event is a few dozen heap blocks, allocated by the worker that built it. Freed by
+/// the output task that settles it last, on another thread, every block takes mimalloc's
+/// cross-thread path (an atomic push onto the owner's list, collected later by the owner):
+/// ~3.5 µs per seed-pipeline event, profiled as ~45 % of the Elasticsearch output's CPU.
+/// Handed back, they are freed by their own thread.
+pub type Home = tokio::sync::mpsc::UnboundedSender<Vec<Event>>;
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.take() {
+            if !self.events.is_empty() {
+                // If the worker is gone, they are freed here after all.
+                let _ = home.send(std::mem::take(&mut self.events));
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Batch {
@@ -54,6 +76,7 @@ impl Batch {
             token,
             decoder: None,
             unsettled: AtomicUsize::new(0),
+            home: None,
         }
     }
 
@@ -69,6 +92,7 @@ impl Batch {
             token,
             decoder: Some(Box::new(decoder)),
             unsettled: AtomicUsize::new(0),
+            home: None,
         }
     }
 
@@ -94,6 +118,12 @@ impl Batch {
 
     pub fn token(&self) -> Option<&AckToken> {
         self.token.as_ref()
+    }
+
+    /// Before freezing: when the batch is done with, its events are sent to `home` to be
+    /// freed there (see [`Home`]).
+    pub fn free_at(&mut self, home: Home) {
+        self.home = Some(home);
     }
 
     /// Before freezing: how many outputs will receive a [`Delivery`] of this batch.
@@ -215,6 +245,29 @@ impl Drop for Delivery {
 mod tests {
     use super::*;
     use crate::event::{ack_channel, BatchStatus};
+
+    #[test]
+    fn a_batch_done_with_sends_its_events_home_and_still_acknowledges() {
+        let (tx, mut rx) = ack_channel();
+        let (home, mut returned) = tokio::sync::mpsc::unbounded_channel();
+        let mut batch = Batch::new(vec![Event::new(), Event::new()], Some(tx.token(7)));
+        batch.free_at(home);
+        batch.expect_deliveries(2);
+        let batch = Arc::new(batch);
+        let (first, second) = (Delivery::new(batch.clone()), Delivery::new(batch));
+        first.settle();
+        assert!(returned.try_recv().is_err(), "the second output still holds it");
+        second.settle();
+        assert_eq!(returned.try_recv().map(|events| events.len()), Ok(2));
+        assert_eq!(rx.try_recv().map(|r| r.status), Ok(BatchStatus::Delivered));
+
+        // A worker that is gone: the events are freed where the batch dropped.
+        let (home, returned) = tokio::sync::mpsc::unbounded_channel();
+        drop(returned);
+        let mut batch = Batch::untracked(vec![Event::new()]);
+        batch.free_at(home);
+        drop(batch);
+    }
 
     #[test]
     fn fan_out_acknowledges_once_after_every_output_settles() {

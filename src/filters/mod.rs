@@ -202,7 +202,7 @@ impl FilterChain {
         self.stages.is_empty()
     }
 
-    /// Per-worker state (script scopes); one per filter worker task.
+    /// Per-worker state (script scopes); one per filter worker thread.
     pub fn worker(self: &Arc<Self>) -> ChainWorker {
         let scripts = self
             .stages
