@@ -256,7 +256,10 @@ mod tests {
         let batch = Arc::new(batch);
         let (first, second) = (Delivery::new(batch.clone()), Delivery::new(batch));
         first.settle();
-        assert!(returned.try_recv().is_err(), "the second output still holds it");
+        assert!(
+            returned.try_recv().is_err(),
+            "the second output still holds it"
+        );
         second.settle();
         assert_eq!(returned.try_recv().map(|events| events.len()), Ok(2));
         assert_eq!(rx.try_recv().map(|r| r.status), Ok(BatchStatus::Delivered));

@@ -14,18 +14,19 @@
 //! batch is frozen behind an `Arc` and shared by every output; its acknowledgement reaches the
 //! input once all of them have settled it.
 //!
-//! Filter workers are threads (tokio's blocking pool), not async tasks: a batch is ~10 ms of
-//! CPU work that would otherwise stall the runtime threads serving sockets and timers. A
-//! worker also frees the events of its batches once the outputs are done with them (they come
-//! back over a channel, see `event::batch::Home`): mimalloc frees a block on the thread that
-//! allocated it without atomics, which halved the cost of freeing seed-pipeline events.
+//! With filters, workers are threads (tokio's blocking pool), not async tasks: a batch is
+//! ~10 ms of CPU work that would otherwise stall the runtime threads serving sockets and
+//! timers. Such a worker also frees the events of its batches once the outputs are done with
+//! them (they come back over a channel, see `event::batch::Home`): mimalloc frees a block on
+//! the thread that allocated it without atomics, which halved the cost of freeing
+//! seed-pipeline events. Without filters workers only forward batches and stay async tasks.
 
 use crate::api::{ApiSettings, Readiness, ReadinessHandle};
 use crate::config::{self, BuildContext, Component, ConfigError, ConfigErrors, PipelineConfig};
-use crate::event::{Batch, Delivery, DeliveryMetrics, Event};
-use crate::filters::{FilterChain, FilterConfig};
+use crate::event::{Batch, Delivery, DeliveryMetrics, Event, Home};
+use crate::filters::{ChainWorker, FilterChain, FilterConfig};
 use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
-use crate::metrics::Registry;
+use crate::metrics::{ComponentMetrics, Registry};
 use crate::outputs::{Output, OutputConfig, OutputContext, OutputError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -170,6 +171,47 @@ enum Finished {
     Worker,
 }
 
+/// What a filter worker does to each batch, whether it runs as a thread or as a task.
+struct WorkerStage {
+    senders: Vec<(mpsc::Sender<Delivery>, Arc<DeliveryMetrics>)>,
+    worker: ChainWorker,
+    metrics: Arc<ComponentMetrics>,
+    fanout: Arc<ComponentMetrics>,
+}
+
+impl WorkerStage {
+    /// Builds, filters and freezes `batch`; `None` when the filters dropped every event (it
+    /// is then acknowledged as it drops). `home`: where its events go to be freed.
+    fn filter(&mut self, mut batch: Batch, home: Option<&Home>) -> Option<Arc<Batch>> {
+        batch.materialize();
+        let before = batch.events.len() as u64;
+        self.worker.process(&mut batch.events);
+        stamp_missing_timestamps(&mut batch.events);
+        let after = batch.events.len() as u64;
+        self.metrics.events_in.fetch_add(before, Ordering::Relaxed);
+        self.metrics.events_out.fetch_add(after, Ordering::Relaxed);
+        if batch.events.is_empty() {
+            return None;
+        }
+        self.fanout.events_in.fetch_add(after, Ordering::Relaxed);
+        if let Some(home) = home {
+            batch.free_at(home.clone());
+        }
+        batch.expect_deliveries(self.senders.len());
+        Some(Arc::new(batch))
+    }
+
+    /// One delivery of `shared` per output, with the channel to send it on.
+    fn deliveries<'a>(
+        &'a self,
+        shared: &'a Arc<Batch>,
+    ) -> impl Iterator<Item = (&'a mpsc::Sender<Delivery>, Delivery)> + 'a {
+        self.senders.iter().map(|(sender, measured)| {
+            (sender, Delivery::measured(shared.clone(), measured.clone()))
+        })
+    }
+}
+
 /// Every event leaves the filter chain with `@timestamp`: scripts may emit events without
 /// one, or remove it; they get the time they passed through (ingest time, as Logstash does).
 fn stamp_missing_timestamps(events: &mut [crate::event::Event]) {
@@ -261,57 +303,65 @@ impl Pipeline {
         }
 
         let worker_metrics = self.metrics.component("pipeline", FILTERS_ID, "chain");
+        // With filters, a worker is a thread of its own (the runtime's blocking pool): a batch
+        // is ~10 ms of CPU work that would otherwise hold up the runtime threads serving
+        // sockets and timers, and a thread that stays put can free its events itself. Without
+        // filters a worker only forwards batches, and as an async task it hands them over
+        // without waking threads (Beats → null was ~8 % slower with threads).
+        let worker_threads = !self.chain.is_empty();
         for _ in 0..self.settings.worker_count() {
             let batches = batch_rx.clone();
-            let senders = output_senders.clone();
-            let mut worker = self.chain.worker();
-            let metrics = worker_metrics.clone();
-            let fanout = fanout.clone();
+            let mut stage = WorkerStage {
+                senders: output_senders.clone(),
+                worker: self.chain.worker(),
+                metrics: worker_metrics.clone(),
+                fanout: fanout.clone(),
+            };
             let span = tracing::error_span!(
                 "pipeline",
                 component_id = FILTERS_ID,
                 component_type = "chain"
             );
-            // A worker is a thread of its own (the runtime's blocking pool), not an async
-            // task: filtering is CPU work of ~10 ms per batch that would otherwise hold up the
-            // runtime threads serving sockets and timers, and a thread that stays put can free
-            // its events itself (below).
-            tasks.spawn_blocking(move || {
-                let _span = span.enter();
-                // Events of this worker's batches come back here to be freed by the thread
-                // that allocated them; see `event::batch::Home`.
-                let (home, mut returned) = mpsc::unbounded_channel::<Vec<Event>>();
-                loop {
-                    while let Ok(events) = returned.try_recv() {
-                        drop(events);
+            if worker_threads {
+                tasks.spawn_blocking(move || {
+                    let _span = span.enter();
+                    // Events of this worker's batches come back here to be freed by the
+                    // thread that allocated them; see `event::batch::Home`.
+                    let (home, mut returned) = mpsc::unbounded_channel::<Vec<Event>>();
+                    loop {
+                        while let Ok(events) = returned.try_recv() {
+                            drop(events);
+                        }
+                        let Ok(batch) = batches.recv_blocking() else {
+                            break;
+                        };
+                        let Some(shared) = stage.filter(batch, Some(&home)) else {
+                            continue;
+                        };
+                        for delivery in stage.deliveries(&shared) {
+                            // A send fails only when the output has died; the delivery is
+                            // then dropped unsettled, which fails the batch for its input.
+                            let _ = delivery.0.blocking_send(delivery.1);
+                        }
                     }
-                    let Ok(mut batch) = batches.recv_blocking() else {
-                        break;
-                    };
-                    batch.materialize();
-                    let before = batch.events.len() as u64;
-                    worker.process(&mut batch.events);
-                    stamp_missing_timestamps(&mut batch.events);
-                    let after = batch.events.len() as u64;
-                    metrics.events_in.fetch_add(before, Ordering::Relaxed);
-                    metrics.events_out.fetch_add(after, Ordering::Relaxed);
-                    if batch.events.is_empty() {
-                        // Everything was dropped on purpose: acknowledged when `batch` drops.
-                        continue;
+                    Finished::Worker
+                });
+            } else {
+                tasks.spawn(
+                    async move {
+                        while let Ok(batch) = batches.recv().await {
+                            let Some(shared) = stage.filter(batch, None) else {
+                                continue;
+                            };
+                            for delivery in stage.deliveries(&shared) {
+                                let _ = delivery.0.send(delivery.1).await;
+                            }
+                        }
+                        Finished::Worker
                     }
-                    fanout.events_in.fetch_add(after, Ordering::Relaxed);
-                    batch.free_at(home.clone());
-                    batch.expect_deliveries(senders.len());
-                    let shared = Arc::new(batch);
-                    for (sender, measured) in &senders {
-                        // A send fails only when the output has died; the delivery is then
-                        // dropped unsettled, which fails the batch for its input.
-                        let delivery = Delivery::measured(shared.clone(), measured.clone());
-                        let _ = sender.blocking_send(delivery);
-                    }
-                }
-                Finished::Worker
-            });
+                    .instrument(span),
+                );
+            }
         }
         drop(batch_rx);
         drop(output_senders);
