@@ -35,7 +35,7 @@ mod raw;
 mod template;
 
 pub use ack::{ack_channel, AckReceipt, AckReceiver, AckSender, AckToken, BatchStatus};
-pub use batch::{Batch, Delivery, DeliveryMetrics, Home};
+pub use batch::{Batch, Delivery, DeliveryMetrics, Home, HomeBin};
 pub use line::{LineBlock, LineOrigin, TRUNCATED_TAG};
 pub use path::{FieldPath, PathError, Root};
 pub use raw::RawBlock;

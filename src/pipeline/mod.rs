@@ -23,7 +23,7 @@
 
 use crate::api::{ApiSettings, Readiness, ReadinessHandle};
 use crate::config::{self, BuildContext, Component, ConfigError, ConfigErrors, PipelineConfig};
-use crate::event::{Batch, Delivery, DeliveryMetrics, Event, Home};
+use crate::event::{Batch, Delivery, DeliveryMetrics, Home};
 use crate::filters::{ChainWorker, FilterChain, FilterConfig};
 use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
 use crate::metrics::{ComponentMetrics, Registry};
@@ -327,12 +327,20 @@ impl Pipeline {
                     let _span = span.enter();
                     // Events of this worker's batches come back here to be freed by the
                     // thread that allocated them; see `event::batch::Home`.
-                    let (home, mut returned) = mpsc::unbounded_channel::<Vec<Event>>();
+                    let (home, mut bin) = Home::new();
                     loop {
-                        while let Ok(events) = returned.try_recv() {
-                            drop(events);
-                        }
-                        let Ok(batch) = batches.recv_blocking() else {
+                        bin.empty();
+                        let received = match batches.try_recv() {
+                            Ok(batch) => Ok(batch),
+                            Err(_) => {
+                                // Idle: while waiting, finished batches free their own events.
+                                bin.set_waiting(true);
+                                let received = batches.recv_blocking();
+                                bin.set_waiting(false);
+                                received
+                            }
+                        };
+                        let Ok(batch) = received else {
                             break;
                         };
                         let Some(shared) = stage.filter(batch, Some(&home)) else {

@@ -278,7 +278,7 @@ fn output_case(name: &str, dir: &Path, output: &str, count: usize) {
     let prebuilt = std::env::var_os("SLUICE_BENCH_PREBUILT").is_some();
     let mut made = Vec::new();
     // As a pipeline worker does, the producer gets the events back to free them itself.
-    let (home, mut returned) = tokio::sync::mpsc::unbounded_channel::<Vec<Event>>();
+    let (home, mut bin) = sluice::event::Home::new();
     let make = |source: &mut SeedEvents, sent: usize, id: u64| {
         let events = source.next(batch_size.min(count - sent));
         let mut batch = Batch::new(events, Some(ack_sender.token(id)));
@@ -286,11 +286,9 @@ fn output_case(name: &str, dir: &Path, output: &str, count: usize) {
         batch
     };
     let mut freeing = std::time::Duration::ZERO;
-    let mut free_returned = |returned: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<Event>>| {
+    let mut free_returned = |bin: &mut sluice::event::HomeBin| {
         let started = Instant::now();
-        while let Ok(events) = returned.try_recv() {
-            drop(events);
-        }
+        bin.empty();
         freeing += started.elapsed();
     };
     if prebuilt {
@@ -317,11 +315,11 @@ fn output_case(name: &str, dir: &Path, output: &str, count: usize) {
         deliveries
             .blocking_send(Delivery::new(std::sync::Arc::new(batch)))
             .expect("the output is running");
-        free_returned(&mut returned);
+        free_returned(&mut bin);
     }
     drop(deliveries);
     runtime.block_on(task).unwrap().expect("the output ran");
-    free_returned(&mut returned);
+    free_returned(&mut bin);
     let wall = started.elapsed().as_secs_f64();
     let output_cpu = common::thread_cpu_seconds(THREAD_NAME) - output_cpu_before;
     let cpu = common::cpu_seconds() - cpu_before;
