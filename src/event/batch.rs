@@ -20,7 +20,7 @@
 use super::ack::AckToken;
 use super::Event;
 use crate::metrics::{ComponentMetrics, Histogram, BATCH_SIZE_BUCKETS, LATENCY_SECONDS_BUCKETS};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Turns a deferred batch's raw data into events, appending to the vector it is given.
@@ -46,65 +46,43 @@ pub struct Batch {
 /// ~3.5 µs per seed-pipeline event, profiled as ~45 % of the Elasticsearch output's CPU.
 /// Handed back, they are freed by their own thread.
 ///
-/// The worker empties its bin before it takes each batch. While it waits for one (the inputs
-/// are idle), nothing would empty the bin, so it says so ([`Home::set_waiting`]) and batches
-/// finished meanwhile free their events where they are, as before: memory is not held
-/// through a quiet spell.
+/// The worker waits for its next batch and for events handed back at the same time
+/// ([`HomeBin::returned`]), so they are freed promptly even while the inputs are quiet.
 #[derive(Debug, Clone)]
 pub struct Home {
     bin: tokio::sync::mpsc::UnboundedSender<Vec<Event>>,
-    waiting: Arc<AtomicBool>,
 }
 
 /// The worker's end of a [`Home`].
 #[derive(Debug)]
 pub struct HomeBin {
     bin: tokio::sync::mpsc::UnboundedReceiver<Vec<Event>>,
-    waiting: Arc<AtomicBool>,
 }
 
 impl Home {
     /// A home and the bin its worker empties.
     pub fn new() -> (Self, HomeBin) {
         let (bin, receiver) = tokio::sync::mpsc::unbounded_channel();
-        let waiting = Arc::new(AtomicBool::new(false));
-        (
-            Self {
-                bin,
-                waiting: waiting.clone(),
-            },
-            HomeBin {
-                bin: receiver,
-                waiting,
-            },
-        )
+        (Self { bin }, HomeBin { bin: receiver })
     }
 
-    /// Takes `events` to be freed by the worker, or frees them here if it is waiting or gone.
+    /// Hands `events` back to be freed by the worker.
     fn take(&self, events: Vec<Event>) {
-        if self.waiting.load(Ordering::Acquire) {
-            drop(events);
-        } else {
-            // If the worker is gone, the events come back and are freed here after all.
-            let _ = self.bin.send(events);
-        }
+        // If the worker is gone, the events come back and are freed here after all.
+        let _ = self.bin.send(events);
     }
 }
 
 impl HomeBin {
+    /// The next events handed back (never `None` while its worker holds a [`Home`]).
+    pub async fn returned(&mut self) -> Option<Vec<Event>> {
+        self.bin.recv().await
+    }
+
     /// Frees every event handed back so far.
     pub fn empty(&mut self) {
         while let Ok(events) = self.bin.try_recv() {
             drop(events);
-        }
-    }
-
-    /// Before waiting for work (`true`) and after (`false`). Waiting, the bin is emptied once
-    /// more, so nothing handed back before others saw the flag stays in it.
-    pub fn set_waiting(&mut self, waiting: bool) {
-        self.waiting.store(waiting, Ordering::Release);
-        if waiting {
-            self.empty();
         }
     }
 }
@@ -324,17 +302,6 @@ mod tests {
         second.settle();
         assert_eq!(bin.bin.try_recv().map(|events| events.len()), Ok(2));
         assert_eq!(rx.try_recv().map(|r| r.status), Ok(BatchStatus::Delivered));
-
-        // While the worker waits for work, events are freed where the batch drops.
-        bin.set_waiting(true);
-        let mut batch = Batch::untracked(vec![Event::new()]);
-        batch.free_at(home.clone());
-        drop(batch);
-        assert!(
-            bin.bin.try_recv().is_err(),
-            "nothing is held while the worker waits"
-        );
-        bin.set_waiting(false);
 
         // A worker that is gone: the events are freed where the batch dropped.
         drop(bin);

@@ -328,18 +328,19 @@ impl Pipeline {
                     // Events of this worker's batches come back here to be freed by the
                     // thread that allocated them; see `event::batch::Home`.
                     let (home, mut bin) = Home::new();
+                    let runtime = tokio::runtime::Handle::current();
                     loop {
-                        bin.empty();
-                        let received = match batches.try_recv() {
-                            Ok(batch) => Ok(batch),
-                            Err(_) => {
-                                // Idle: while waiting, finished batches free their own events.
-                                bin.set_waiting(true);
-                                let received = batches.recv_blocking();
-                                bin.set_waiting(false);
-                                received
+                        // The next batch, freeing events handed back meanwhile (also while
+                        // the inputs are quiet, so a lull does not hold the last burst).
+                        let received = runtime.block_on(async {
+                            loop {
+                                tokio::select! {
+                                    biased;
+                                    Some(events) = bin.returned() => drop(events),
+                                    received = batches.recv() => break received,
+                                }
                             }
-                        };
+                        });
                         let Ok(batch) = received else {
                             break;
                         };
