@@ -67,14 +67,14 @@ impl Home {
     }
 
     /// Hands `events` back to be freed by the worker.
-    fn take(&self, events: Vec<Event>) {
+    fn hand_back(&self, events: Vec<Event>) {
         // If the worker is gone, the events come back and are freed here after all.
         let _ = self.bin.send(events);
     }
 }
 
 impl HomeBin {
-    /// The next events handed back (never `None` while its worker holds a [`Home`]).
+    /// The next events handed back; `None` once no [`Home`] is left.
     pub async fn returned(&mut self) -> Option<Vec<Event>> {
         self.bin.recv().await
     }
@@ -91,7 +91,7 @@ impl Drop for Batch {
     fn drop(&mut self) {
         if let Some(home) = self.home.take() {
             if !self.events.is_empty() {
-                home.take(std::mem::take(&mut self.events));
+                home.hand_back(std::mem::take(&mut self.events));
             }
         }
     }

@@ -180,6 +180,42 @@ struct WorkerStage {
 }
 
 impl WorkerStage {
+    /// Filters batches until the inputs are done. With `free_at_home`, the events of its
+    /// batches come back here once the outputs are done with them and are freed by this
+    /// worker (see `event::batch::Home`), also while it waits for input, so a lull does not
+    /// hold the last burst.
+    async fn run(
+        mut self,
+        batches: async_channel::Receiver<Batch>,
+        free_at_home: bool,
+    ) -> Finished {
+        let (home, mut bin) = Home::new();
+        // Without a `Home` handed out, the bin is closed and never yields.
+        let home = free_at_home.then_some(home);
+        loop {
+            let received = tokio::select! {
+                biased;
+                Some(events) = bin.returned() => {
+                    drop(events);
+                    continue;
+                }
+                received = batches.recv() => received,
+            };
+            let Ok(batch) = received else {
+                return Finished::Worker;
+            };
+            let Some(shared) = self.filter(batch, home.as_ref()) else {
+                continue;
+            };
+            for (sender, measured) in &self.senders {
+                // A send fails only when the output has died; the delivery is then dropped
+                // unsettled, which fails the batch for its input.
+                let delivery = Delivery::measured(shared.clone(), measured.clone());
+                let _ = sender.send(delivery).await;
+            }
+        }
+    }
+
     /// Builds, filters and freezes `batch`; `None` when the filters dropped every event (it
     /// is then acknowledged as it drops). `home`: where its events go to be freed.
     fn filter(&mut self, mut batch: Batch, home: Option<&Home>) -> Option<Arc<Batch>> {
@@ -199,16 +235,6 @@ impl WorkerStage {
         }
         batch.expect_deliveries(self.senders.len());
         Some(Arc::new(batch))
-    }
-
-    /// One delivery of `shared` per output, with the channel to send it on.
-    fn deliveries<'a>(
-        &'a self,
-        shared: &'a Arc<Batch>,
-    ) -> impl Iterator<Item = (&'a mpsc::Sender<Delivery>, Delivery)> + 'a {
-        self.senders.iter().map(|(sender, measured)| {
-            (sender, Delivery::measured(shared.clone(), measured.clone()))
-        })
     }
 }
 
@@ -311,7 +337,7 @@ impl Pipeline {
         let worker_threads = !self.chain.is_empty();
         for _ in 0..self.settings.worker_count() {
             let batches = batch_rx.clone();
-            let mut stage = WorkerStage {
+            let stage = WorkerStage {
                 senders: output_senders.clone(),
                 worker: self.chain.worker(),
                 metrics: worker_metrics.clone(),
@@ -325,51 +351,10 @@ impl Pipeline {
             if worker_threads {
                 tasks.spawn_blocking(move || {
                     let _span = span.enter();
-                    // Events of this worker's batches come back here to be freed by the
-                    // thread that allocated them; see `event::batch::Home`.
-                    let (home, mut bin) = Home::new();
-                    let runtime = tokio::runtime::Handle::current();
-                    loop {
-                        // The next batch, freeing events handed back meanwhile (also while
-                        // the inputs are quiet, so a lull does not hold the last burst).
-                        let received = runtime.block_on(async {
-                            loop {
-                                tokio::select! {
-                                    biased;
-                                    Some(events) = bin.returned() => drop(events),
-                                    received = batches.recv() => break received,
-                                }
-                            }
-                        });
-                        let Ok(batch) = received else {
-                            break;
-                        };
-                        let Some(shared) = stage.filter(batch, Some(&home)) else {
-                            continue;
-                        };
-                        for delivery in stage.deliveries(&shared) {
-                            // A send fails only when the output has died; the delivery is
-                            // then dropped unsettled, which fails the batch for its input.
-                            let _ = delivery.0.blocking_send(delivery.1);
-                        }
-                    }
-                    Finished::Worker
+                    tokio::runtime::Handle::current().block_on(stage.run(batches, true))
                 });
             } else {
-                tasks.spawn(
-                    async move {
-                        while let Ok(batch) = batches.recv().await {
-                            let Some(shared) = stage.filter(batch, None) else {
-                                continue;
-                            };
-                            for delivery in stage.deliveries(&shared) {
-                                let _ = delivery.0.send(delivery.1).await;
-                            }
-                        }
-                        Finished::Worker
-                    }
-                    .instrument(span),
-                );
+                tasks.spawn(stage.run(batches, false).instrument(span));
             }
         }
         drop(batch_rx);

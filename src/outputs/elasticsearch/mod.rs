@@ -207,9 +207,9 @@ impl ElasticsearchOutput {
                 received = deliveries.recv() => match received {
                     Some(delivery) => {
                         // A busy lane makes this wait: backpressure, as with one lane. A lane
-                        // only ends early when aborted.
+                        // ends early only when aborted or when it panicked (re-raised below).
                         if lane_senders[next].send(delivery).await.is_err() {
-                            return Ok(());
+                            break;
                         }
                         next = (next + 1) % lane_senders.len();
                     }
@@ -219,7 +219,14 @@ impl ElasticsearchOutput {
         }
         // The pipeline is draining (`--once` or shutdown): each lane sends the rest and waits.
         drop(lane_senders);
-        while lanes.join_next().await.is_some() {}
+        while let Some(joined) = lanes.join_next().await {
+            if let Err(failed) = joined {
+                if failed.is_panic() {
+                    // As when the output encoded on its own task: the pipeline reports it.
+                    std::panic::resume_unwind(failed.into_panic());
+                }
+            }
+        }
         Ok(())
     }
 }
