@@ -17,8 +17,9 @@
 //!   HTTP to the fake node, reading its answers, settling and freeing the events) in a runtime
 //!   of its own, fed batches just run through the seed filters, as in a pipeline: CPU-µs per
 //!   event of the output's threads (the producer and the fake node are not counted). This is
-//!   the "encoding and sending" figure, without the filter chain's cost and noise. `output-null` (the null output fed
-//!   the same way) is the baseline: handing batches over, settling and freeing the events.
+//!   the "encoding and sending" figure, without the filter chain's cost and noise.
+//!   `output-null` (the null output fed the same way) is the baseline: handing batches over,
+//!   settling and freeing the events.
 //!
 //! Environment knobs: `SLUICE_BENCH_LINES` (default 200,000), `SLUICE_BENCH_CASE`
 //! (`encoder`, `output`, `e2e`, default all), `SLUICE_BENCH_OUTPUT` (`null`, `gzip1` or
@@ -45,6 +46,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SERVE_ENV: &str = "SLUICE_BENCH_FAKE_NODE";
 
+/// What components of `config` are built with.
+fn build_context(config: &sluice::pipeline::Config) -> sluice::config::BuildContext {
+    sluice::config::BuildContext {
+        source: config.source.clone(),
+        data_dir: config.data_dir.clone(),
+        settings: config.settings.clone(),
+        metrics: std::sync::Arc::new(sluice::metrics::Registry::default()),
+    }
+}
+
 /// Events as the output receives them: file-input shaped, through the seed filter chain (the
 /// shipped sample, cycled with distinct sequence numbers and offsets).
 struct SeedEvents {
@@ -58,12 +69,7 @@ impl SeedEvents {
     fn new() -> Self {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         let config = load(&manifest.join("pipelines/mqtt.toml")).expect("mqtt.toml loads");
-        let context = sluice::config::BuildContext {
-            source: config.source.clone(),
-            data_dir: config.data_dir.clone(),
-            settings: config.settings.clone(),
-            metrics: std::sync::Arc::new(sluice::metrics::Registry::default()),
-        };
+        let context = build_context(&config);
         let chain = std::sync::Arc::new(
             sluice::filters::FilterChain::build(&config.filters, &context)
                 .unwrap_or_else(|_| panic!("the seed chain builds")),
@@ -249,12 +255,7 @@ fn output_case(name: &str, dir: &Path, output: &str, count: usize) {
     )
     .unwrap();
     let config = load(&config_path).expect("the output configuration loads");
-    let context = sluice::config::BuildContext {
-        source: config.source.clone(),
-        data_dir: config.data_dir.clone(),
-        settings: config.settings.clone(),
-        metrics: std::sync::Arc::new(sluice::metrics::Registry::default()),
-    };
+    let context = build_context(&config);
     let output = Output::build(&config.outputs[0].config, &context).expect("the output builds");
     let batch_size = config.settings.batch_size;
     let mut source = SeedEvents::new();
