@@ -82,7 +82,7 @@ impl HomeBin {
     /// Frees every event handed back so far.
     pub fn empty(&mut self) {
         while let Ok(events) = self.bin.try_recv() {
-            drop(events);
+            super::prefetch::free(events);
         }
     }
 }

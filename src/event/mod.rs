@@ -31,6 +31,7 @@ mod batch;
 pub(crate) mod json;
 mod line;
 mod path;
+pub mod prefetch;
 mod raw;
 mod template;
 

@@ -73,7 +73,9 @@ impl FileOutput {
         while let Some(delivery) = deliveries.recv().await {
             let mut count = 0u64;
             let mut path = String::new();
-            for event in delivery.events().iter().filter(|e| context.wants(e)) {
+            for event in
+                crate::event::prefetch::walk(delivery.events()).filter(|e| context.wants(e))
+            {
                 path.clear();
                 path_template.render_into(event, &mut path);
                 // Look up before inserting: consecutive events nearly always share a file, so

@@ -46,7 +46,9 @@ impl StdoutOutput {
         while let Some(delivery) = deliveries.recv().await {
             buffer.clear();
             let mut count = 0u64;
-            for event in delivery.events().iter().filter(|e| context.wants(e)) {
+            for event in
+                crate::event::prefetch::walk(delivery.events()).filter(|e| context.wants(e))
+            {
                 match self.settings.codec {
                     StdoutCodec::Json => event.write_json(&mut buffer)?,
                     StdoutCodec::Pretty => {

@@ -196,7 +196,7 @@ impl WorkerStage {
             let received = tokio::select! {
                 biased;
                 Some(events) = bin.returned() => {
-                    drop(events);
+                    crate::event::prefetch::free(events);
                     continue;
                 }
                 received = batches.recv() => received,

@@ -300,7 +300,7 @@ impl Batcher {
         let mut refused: Vec<(ItemSpan, encoder::Rejection)> = Vec::new();
         let mut refused_buffer = Vec::new();
         let events = part.delivery.as_ref().map_or(&[][..], |d| d.events());
-        for event in events.iter().filter(|e| context.wants(e)) {
+        for event in crate::event::prefetch::walk(events).filter(|e| context.wants(e)) {
             taken += 1;
             let before = self.current.body.len();
             match self.encoder.encode(event, &mut self.current.body) {
