@@ -3,7 +3,8 @@
 //!
 //! CPU times in `/proc/self/stat` are in clock ticks of `USER_HZ`, which the kernel fixes at
 //! 100 for user space on every architecture sluice targets (x86_64, aarch64); reading it with
-//! `sysconf` would need `unsafe`, which the crate forbids.
+//! `sysconf` would need `unsafe`, which the crate denies (its one exception is a prefetch
+//! hint that cannot fault).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
