@@ -466,6 +466,16 @@ fn a_full_dead_letter_file_drops_counted_letters_and_the_pipeline_goes_on() {
         stderr.contains("dead_letter_max_bytes"),
         "the drop is reported:\n{stderr}"
     );
+    // Each refused event is logged with its fate, after the write.
+    let logged = |fate: &str| stderr.lines().filter(|l| l.contains(fate)).count();
+    assert_eq!(
+        (
+            logged("Event refused; written to the dead-letter file."),
+            logged("Event refused; dropped, the dead-letter file is full.")
+        ),
+        (kept, 40 - kept),
+        "{stderr}"
+    );
     // The end-of-run summary counts both.
     let summary = stderr
         .lines()

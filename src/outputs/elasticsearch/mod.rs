@@ -354,13 +354,16 @@ impl Batcher {
                     source: span.source(&refused_buffer),
                 })
                 .collect();
-            for letter in &letters {
-                tracing::warn!(output = %context.id, index = %letter.index, reason = %letter.reason, "Event not sendable; written to the dead-letter file.");
-            }
             match self.sender.dead_letters.write(&letters) {
                 Ok(written) => {
                     self.sender.metrics.dead_lettered(written);
-                    report_dropped_letters(&context.id, &self.sender.dead_letters, written);
+                    report_letters(
+                        &context.id,
+                        "Event not sendable",
+                        &letters,
+                        &self.sender.dead_letters,
+                        written,
+                    );
                 }
                 Err(e) => {
                     crate::metrics::ComponentMetrics::add(&context.metrics.errors, 1);
@@ -538,11 +541,35 @@ async fn check_nodes(sender: &Sender) -> Result<ClusterInfo, HealthError> {
 }
 
 /// One error line for letters the full dead-letter file could not take.
-fn report_dropped_letters(output: &str, letters: &DeadLetters, written: dead_letter::Written) {
+/// Logs each refused event once its fate is known: written to the dead-letter file (the
+/// first `written.kept`), or dropped because the file is at its size limit (the rest, also
+/// reported in one error line).
+fn report_letters(
+    output: &str,
+    refused: &'static str,
+    letters: &[DeadLetter<'_>],
+    file: &DeadLetters,
+    written: dead_letter::Written,
+) {
+    for (at, letter) in letters.iter().enumerate() {
+        let fate = if at < written.kept {
+            "written to the dead-letter file"
+        } else {
+            "dropped, the dead-letter file is full"
+        };
+        tracing::warn!(
+            output = %output,
+            index = %letter.index,
+            status = letter.status,
+            error = %letter.error_type,
+            reason = %letter.reason,
+            "{refused}; {fate}."
+        );
+    }
     if written.dropped > 0 {
         tracing::error!(
             output = %output,
-            path = %letters.path().display(),
+            path = %file.path().display(),
             dropped = written.dropped,
             "The dead-letter file is at dead_letter_max_bytes; refused events dropped (move or empty the file to make room)."
         );

@@ -461,20 +461,16 @@ impl Sender {
                 source: items[r.item].source(body),
             })
             .collect();
-        for letter in &letters {
-            tracing::warn!(
-                output = %self.output,
-                index = %letter.index,
-                status = letter.status,
-                error = %letter.error_type,
-                reason = %letter.reason,
-                "Event refused; written to the dead-letter file."
-            );
-        }
         match self.dead_letters.write(&letters) {
             Ok(written) => {
                 self.metrics.dead_lettered(written);
-                super::report_dropped_letters(&self.output, &self.dead_letters, written);
+                super::report_letters(
+                    &self.output,
+                    "Event refused",
+                    &letters,
+                    &self.dead_letters,
+                    written,
+                );
                 true
             }
             Err(e) => {
