@@ -135,6 +135,23 @@ fn rss_mib(pid: u32) -> f64 {
         .unwrap()
 }
 
+/// A test's directory, with `app.log` holding `lines` (see [`write_lines`]).
+fn log_dir(lines: std::ops::Range<usize>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("app.log");
+    write_lines(&logs, lines);
+    (dir, logs)
+}
+
+/// The file input checkpointed the whole of `logs`: every event was settled.
+fn assert_all_checkpointed(dir: &Path, logs: &Path, why: &str) {
+    assert_eq!(
+        checkpoint_offset(dir),
+        std::fs::metadata(logs).unwrap().len(),
+        "{why}"
+    );
+}
+
 fn checkpoint_offset(dir: &Path) -> u64 {
     let Ok(bytes) = std::fs::read(dir.join("data/checkpoints/app.json")) else {
         return 0;
@@ -220,9 +237,7 @@ fn storms_resets_and_item_rejections_lose_and_duplicate_nothing() {
             status: 429,
         },
     ]);
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("app.log");
-    write_lines(&logs, 0..3000);
+    let (dir, logs) = log_dir(0..3000);
     let config = pipeline(
         dir.path(),
         &logs,
@@ -249,10 +264,7 @@ fn storms_resets_and_item_rejections_lose_and_duplicate_nothing() {
         .sum();
     assert!(unanswered > 0);
     assert_eq!(carried, 3000 + rejected, "{seen:#?}");
-    assert_eq!(
-        checkpoint_offset(dir.path()),
-        std::fs::metadata(&logs).unwrap().len()
-    );
+    assert_all_checkpointed(dir.path(), &logs, "every event settled");
 }
 
 /// Five 429s in a row: the gaps between attempts, measured where the requests arrive, grow
@@ -261,9 +273,7 @@ fn storms_resets_and_item_rejections_lose_and_duplicate_nothing() {
 fn retries_back_off_exponentially_up_to_the_cap() {
     let fake = FakeBulk::start();
     fake.push(std::iter::repeat_n(Fault::Status(429), 5));
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("app.log");
-    write_lines(&logs, 0..10);
+    let (dir, logs) = log_dir(0..10);
     let config = pipeline(
         dir.path(),
         &logs,
@@ -303,9 +313,7 @@ fn retries_back_off_exponentially_up_to_the_cap() {
 fn a_timed_out_request_is_resent_and_its_409s_count_as_success() {
     let fake = FakeBulk::start();
     fake.push([Fault::Delay(Duration::from_millis(1500))]);
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("app.log");
-    write_lines(&logs, 0..200);
+    let (dir, logs) = log_dir(0..200);
     let config = pipeline(
         dir.path(),
         &logs,
@@ -319,10 +327,7 @@ fn a_timed_out_request_is_resent_and_its_409s_count_as_success() {
     // The resend met the documents the slow request had indexed: 200 conflicts.
     let seen = fake.seen();
     assert!(seen.iter().any(|r| r.conflicts == 200), "{seen:#?}");
-    assert_eq!(
-        checkpoint_offset(dir.path()),
-        std::fs::metadata(&logs).unwrap().len()
-    );
+    assert_all_checkpointed(dir.path(), &logs, "every event settled");
     assert!(!dir.path().join("data/dead_letter/es.ndjson").exists());
 }
 
@@ -333,9 +338,7 @@ fn parallel_encoders_share_the_concurrency_limit_and_lose_nothing() {
     let fake = FakeBulk::start();
     // Every request answers slowly, so requests pile up if the limit leaks.
     fake.push((0..40).map(|_| Fault::Delay(Duration::from_millis(100))));
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("app.log");
-    write_lines(&logs, 0..2000);
+    let (dir, logs) = log_dir(0..2000);
     let config = pipeline(
         dir.path(),
         &logs,
@@ -351,10 +354,7 @@ fn parallel_encoders_share_the_concurrency_limit_and_lose_nothing() {
         2,
         "in flight at once, over all encoders"
     );
-    assert_eq!(
-        checkpoint_offset(dir.path()),
-        std::fs::metadata(&logs).unwrap().len()
-    );
+    assert_all_checkpointed(dir.path(), &logs, "every event settled");
 }
 
 /// Mapping conflicts (400) and unresolvable index names go to the dead-letter file, are
@@ -418,11 +418,7 @@ fn refused_events_end_in_the_dead_letter_file_and_do_not_block() {
             .contains("cannot resolve"),
         "{unresolved}"
     );
-    assert_eq!(
-        checkpoint_offset(dir.path()),
-        std::fs::metadata(&logs).unwrap().len(),
-        "dead-lettered events are acknowledged"
-    );
+    assert_all_checkpointed(dir.path(), &logs, "dead-lettered events are acknowledged");
     let bulk_items: usize = fake.seen().iter().map(|r| r.items).sum();
     assert_eq!(bulk_items, 99, "the unresolvable event is never sent");
 }
@@ -486,11 +482,7 @@ fn a_full_dead_letter_file_drops_counted_letters_and_the_pipeline_goes_on() {
             && summary.contains(&format!("dead_letters_dropped_total={}", 40 - kept)),
         "{summary}"
     );
-    assert_eq!(
-        checkpoint_offset(dir.path()),
-        std::fs::metadata(&logs).unwrap().len(),
-        "dropped letters are acknowledged"
-    );
+    assert_all_checkpointed(dir.path(), &logs, "dropped letters are acknowledged");
 }
 
 /// The node goes down mid-run: the output waits (no crash, no buffering without bound: the
@@ -499,9 +491,7 @@ fn a_full_dead_letter_file_drops_counted_letters_and_the_pipeline_goes_on() {
 #[test]
 fn while_the_node_is_down_the_pipeline_waits_and_then_delivers_everything() {
     let fake = FakeBulk::start();
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("app.log");
-    write_lines(&logs, 0..500);
+    let (dir, logs) = log_dir(0..500);
     let config = pipeline(
         dir.path(),
         &logs,
@@ -553,10 +543,7 @@ fn while_the_node_is_down_the_pipeline_waits_and_then_delivers_everything() {
     );
     sluice.stop();
     assert_exactly_once(&fake, 40_500);
-    assert_eq!(
-        checkpoint_offset(dir.path()),
-        std::fs::metadata(&logs).unwrap().len()
-    );
+    assert_all_checkpointed(dir.path(), &logs, "every event settled");
 }
 
 /// Started while the cluster is unreachable: nothing is read past what the queues hold, no
@@ -565,9 +552,7 @@ fn while_the_node_is_down_the_pipeline_waits_and_then_delivers_everything() {
 fn an_unreachable_cluster_at_start_is_waited_for() {
     let fake = FakeBulk::start();
     fake.set_down(true);
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("app.log");
-    write_lines(&logs, 0..1000);
+    let (dir, logs) = log_dir(0..1000);
     let config = pipeline(dir.path(), &logs, &fake.url(), "", false);
     let sluice = Sluice::start(&config);
     assert!(
@@ -641,9 +626,7 @@ fn http_get(address: &str, path: &str) -> (u16, String) {
 fn abort_interrupts_the_retry_loop_and_the_checkpoint_stays_behind() {
     let fake = FakeBulk::start();
     fake.push(std::iter::repeat_n(Fault::Status(503), 10_000));
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("app.log");
-    write_lines(&logs, 0..300);
+    let (dir, logs) = log_dir(0..300);
     let config = pipeline(
         dir.path(),
         &logs,
@@ -699,9 +682,7 @@ fn abort_interrupts_the_retry_loop_and_the_checkpoint_stays_behind() {
 fn wrong_credentials_url_or_tls_stop_the_run_with_a_clear_message_and_no_secret() {
     let fake = FakeBulk::start();
     fake.require_authorization("Basic ZWxhc3RpYzpyaWdodA=="); // elastic:right
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("app.log");
-    write_lines(&logs, 0..10);
+    let (dir, logs) = log_dir(0..10);
 
     let config = pipeline(
         dir.path(),
@@ -760,9 +741,7 @@ fn wrong_credentials_url_or_tls_stop_the_run_with_a_clear_message_and_no_secret(
 fn the_template_is_installed_first_and_compression_can_be_turned_off() {
     let fake = FakeBulk::start();
     fake.as_elasticsearch();
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("app.log");
-    write_lines(&logs, 0..50);
+    let (dir, logs) = log_dir(0..50);
     let template = dir.path().join("template.json");
     std::fs::write(
         &template,
