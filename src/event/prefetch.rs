@@ -28,7 +28,7 @@ pub fn walk(events: &[Event]) -> impl Iterator<Item = &Event> {
 }
 
 /// Call before reading `events[at]` in a loop over `events` in order.
-pub fn ahead(events: &[Event], at: usize) {
+fn ahead(events: &[Event], at: usize) {
     // Deepest first: each step reads only what an earlier call fetched.
     for (distance, depth) in [(1, 2), (2, 1), (3, 0)] {
         if let Some(fields) = events.get(at + distance).and_then(built_fields) {

@@ -81,8 +81,8 @@ pub struct ElasticsearchSettings {
     pub concurrency: Spanned<usize>,
     /// Tasks that encode deliveries into requests in parallel, each filling its own request
     /// (default 1).
-    #[serde(default)]
-    pub encoders: Option<Spanned<usize>>,
+    #[serde(default = "default_encoders")]
+    pub encoders: Spanned<usize>,
     /// gzip level of request bodies, 1 (fast, default) to 9; 0 sends them uncompressed.
     #[serde(default = "default_compression_level")]
     pub compression_level: Spanned<u32>,
@@ -220,6 +220,9 @@ fn default_flush_interval() -> Spanned<Interval> {
 }
 fn default_concurrency() -> Spanned<usize> {
     unspanned(DEFAULT_CONCURRENCY)
+}
+fn default_encoders() -> Spanned<usize> {
+    unspanned(DEFAULT_ENCODERS)
 }
 fn default_compression_level() -> Spanned<u32> {
     unspanned(DEFAULT_COMPRESSION_LEVEL)
@@ -399,10 +402,7 @@ impl Settings {
             max_bytes: positive(&config.max_bytes, "max_bytes")?,
             flush_interval: non_zero(&config.flush_interval, "flush_interval")?,
             concurrency: positive(&config.concurrency, "concurrency")?,
-            encoders: match &config.encoders {
-                Some(encoders) => positive(encoders, "encoders")?,
-                None => DEFAULT_ENCODERS,
-            },
+            encoders: positive(&config.encoders, "encoders")?,
             compression_level: *config.compression_level.get_ref(),
             timeout: non_zero(&config.timeout, "timeout")?,
             retry_initial,

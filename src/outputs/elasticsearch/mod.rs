@@ -22,9 +22,9 @@
 //!   An answer saying `"errors":false` settles its request without reading the items.
 //! * **Parallel encoding.** Writing events as `_bulk` items is the CPU-heavy part (~3 µs per
 //!   event with sending, see BENCHMARKS.md), so one task doing it caps the output at a few
-//!   hundred thousand events/s however many filter workers feed it. With `encoders = n`, n lanes take
-//!   deliveries in turn, each with its own encoder and its own request being filled; a
-//!   delivery is encoded whole by one lane. The default is one lane: on the 2-core machine
+//!   hundred thousand events/s however many filter workers feed it. With `encoders = n`, n
+//!   lanes take deliveries in turn, each with its own encoder and its own request being
+//!   filled; a delivery is encoded whole by one lane. The default is one lane: on the 2-core machine
 //!   the output already keeps both cores busy with one, and two were no faster.
 //! * **Bounded.** At most `concurrency` requests are in flight over all lanes, plus one being
 //!   filled per lane; when they are all busy (the cluster is slow or down) the lanes stop
@@ -270,9 +270,6 @@ impl Batcher {
     /// Takes deliveries until the channel closes, then sends what it holds and waits for it.
     async fn run(mut self, mut deliveries: mpsc::Receiver<Delivery>, context: OutputContext) {
         loop {
-            if context.abort.is_cancelled() {
-                return;
-            }
             let deadline = self.deadline;
             tokio::select! {
                 biased;
@@ -540,7 +537,6 @@ async fn check_nodes(sender: &Sender) -> Result<ClusterInfo, HealthError> {
     }
 }
 
-/// One error line for letters the full dead-letter file could not take.
 /// Logs each refused event once its fate is known: written to the dead-letter file (the
 /// first `written.kept`), or dropped because the file is at its size limit (the rest, also
 /// reported in one error line).
