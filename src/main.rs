@@ -57,6 +57,9 @@ fn init_logging(format: LogFormat, level: Option<&str>) {
         .with_env_filter(filter)
         // Colours only for people: log files and journald get plain `key=value` text.
         .with_ansi(std::io::stderr().is_terminal())
+        // A failed write is reported with `eprintln!`, which panics when stderr is the very
+        // pipe that failed; `LogWriter` drops such lines itself (see there).
+        .log_internal_errors(false)
         .with_writer(|| progress::LogWriter);
     match format {
         LogFormat::Human => builder.with_target(false).init(),
@@ -76,11 +79,11 @@ struct ApiOverride {
 fn validate(path: &std::path::Path) -> ExitCode {
     match pipeline::load(path).and_then(pipeline::compile) {
         Ok(_) => {
-            println!("{}: ok", path.display());
+            print_stdout(&format!("{}: ok\n", path.display()));
             ExitCode::SUCCESS
         }
         Err(errors) => {
-            eprintln!("{errors}");
+            print_stderr(&errors);
             ExitCode::from(EXIT_CONFIG)
         }
     }
@@ -94,12 +97,12 @@ fn test(paths: &[std::path::PathBuf]) -> ExitCode {
         match sluice::testing::run_path(path) {
             Ok(mut partial) => report.files.append(&mut partial.files),
             Err(error) => {
-                eprintln!("{error}");
+                print_stderr(&error);
                 return ExitCode::from(EXIT_CONFIG);
             }
         }
     }
-    print!("{}", report.render());
+    print_stdout(&report.render());
     if report.all_passed() {
         ExitCode::SUCCESS
     } else {
@@ -111,7 +114,7 @@ fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
     let compiled = match pipeline::load(path).and_then(pipeline::compile) {
         Ok(compiled) => compiled,
         Err(errors) => {
-            eprintln!("{errors}");
+            print_stderr(&errors);
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -123,7 +126,7 @@ fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("sluice: {e:#}");
+            print_stderr(&format_args!("sluice: {e:#}"));
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
@@ -182,7 +185,7 @@ fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(RunFailure::Api(e)) => {
             tracing::error!(error = %e, "Cannot start the monitoring API.");
-            eprintln!("sluice: {e}");
+            print_stderr(&format_args!("sluice: {e}"));
             ExitCode::from(EXIT_RUNTIME)
         }
         Err(RunFailure::Pipeline(e)) => {
@@ -192,6 +195,23 @@ fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
     }
 }
 
+/// Writes `text` to stdout as it is. Unlike `print!`, which panics when the reader has gone
+/// (`sluice validate ... | head -0`), a failed write is dropped: the exit code still tells.
+fn print_stdout(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _dropped_if_failed = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// Writes `message` and a newline to stderr, dropping it if stderr is gone (a closed pipe),
+/// where `eprintln!` would panic and turn the exit code into 101.
+fn print_stderr(message: &dyn std::fmt::Display) {
+    use std::io::Write as _;
+    let _dropped_if_failed = writeln!(std::io::stderr(), "{message}");
+}
+
 enum RunFailure {
     Api(sluice::api::ApiError),
     Pipeline(pipeline::RunError),
@@ -199,20 +219,47 @@ enum RunFailure {
 
 /// First SIGINT/SIGTERM: drain and exit. Second: stop retrying, exit with what was
 /// acknowledged (checkpoints never cover unacknowledged events, so nothing is lost).
+///
+/// Each signal is acted on before it is logged, and the log line is written on a thread of
+/// its own: a log write can fail (stderr a closed pipe) or block (a full pipe nobody reads),
+/// and neither may keep sluice from stopping.
 async fn watch_signals(shutdown: CancellationToken, abort: CancellationToken) {
     let mut count = 0;
     loop {
         wait_for_signal().await;
         count += 1;
         if count == 1 {
-            tracing::info!("Shutting down: finishing in-flight events (signal again to stop now).");
             shutdown.cancel();
+            drop(log_aside(|| {
+                tracing::info!(
+                    "Shutting down: finishing in-flight events (signal again to stop now)."
+                );
+            }));
         } else {
-            tracing::warn!("Stopping now; unacknowledged events will be read again on restart.");
             abort.cancel();
+            let logged = log_aside(|| {
+                tracing::warn!(
+                    "Stopping now; unacknowledged events will be read again on restart."
+                );
+            });
+            // The line usually takes microseconds; a stuck log pipe gets a second, not more.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), logged).await;
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
     }
+}
+
+/// Runs `log` on a thread of its own; the receiver completes once it has returned (or at
+/// once if no thread could be started, and the line is skipped).
+fn log_aside(log: impl FnOnce() + Send + 'static) -> tokio::sync::oneshot::Receiver<()> {
+    let (written, done) = tokio::sync::oneshot::channel();
+    let _skipped_if_no_thread = std::thread::Builder::new()
+        .name("sluice-signal-log".into())
+        .spawn(move || {
+            log();
+            let _ = written.send(());
+        });
+    done
 }
 
 #[cfg(unix)]

@@ -214,26 +214,32 @@ fn draw(bar: &ProgressBar, registry: &Registry, rates: &std::sync::Mutex<Rates>)
 }
 
 /// Writes log lines to stderr, lifting the progress bar around each one.
+///
+/// A line that cannot be written is dropped: when stderr is a pipe whose reader went away
+/// (journald restarted, `docker logs` detached, `sluice run 2>&1 | head`), the write fails
+/// with EPIPE, and handing that error back would make tracing-subscriber report it with
+/// `eprintln!`, which panics on the same closed pipe, in whatever task was logging (the
+/// signal handler, the final summary). Logging must never stop or kill the process.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match ACTIVE.get() {
-            Some(bar) if !bar.is_finished() => bar.suspend(|| std::io::stderr().write(buf)),
-            _ => std::io::stderr().write(buf),
-        }
+        self.write_all(buf)?;
+        Ok(buf.len())
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        match ACTIVE.get() {
+        let _dropped_if_failed = match ACTIVE.get() {
             Some(bar) if !bar.is_finished() => bar.suspend(|| std::io::stderr().write_all(buf)),
             _ => std::io::stderr().write_all(buf),
-        }
+        };
+        Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        let _dropped_if_failed = std::io::stderr().flush();
+        Ok(())
     }
 }
 

@@ -273,3 +273,187 @@ fn stdin_cuts_huge_lines_and_keeps_invalid_utf8() {
     assert!(events[1].get("tags").is_none());
     assert_eq!(events[2]["message"], "last line without newline");
 }
+
+/// Polls `child` until it exits or `timeout` passes; a child still running then is killed and
+/// `None` returned, so a hang fails the test instead of leaving a process behind.
+fn wait_for_exit(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A spawned sluice that is killed if the test fails before it exits, so that no process
+/// outlives the test.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    assert!(Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// The write end of a pipe whose read end is already closed: every write fails with EPIPE,
+/// as when the journal, `docker logs` or `| head` went away.
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Stdio::from(writer)
+}
+
+/// Whether process `pid` has a handler installed for SIGTERM (`SigCgt` in
+/// `/proc/<pid>/status`), i.e. a SIGTERM now reaches sluice's code.
+#[cfg(target_os = "linux")]
+fn catches_sigterm(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+}
+
+/// A pipeline tailing an empty directory: it runs until stopped and logs nothing meanwhile.
+fn idle_pipeline(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    write(
+        dir,
+        "idle.toml",
+        &format!(
+            "data_dir = {:?}\n[inputs.app]\ntype = \"file\"\npaths = [{:?}]\n[outputs.out]\ntype = \"null\"\n",
+            dir.join("data").display().to_string(),
+            dir.join("logs/*.log").display().to_string()
+        ),
+    )
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn sigterm_stops_a_run_whose_stderr_is_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = idle_pipeline(dir.path());
+    let mut child = Running(
+        sluice()
+            .args(["run", "--no-api", "-c"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(closed_pipe())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !catches_sigterm(pid) {
+        assert!(child.0.try_wait().unwrap().is_none(), "sluice exited early");
+        assert!(Instant::now() < deadline, "sluice never handled SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Writing the "Shutting down" line fails with EPIPE; that must not stop the shutdown.
+    signal(pid, "TERM");
+    let status = wait_for_exit(&mut child.0, Duration::from_secs(20))
+        .expect("sluice did not exit after SIGTERM with stderr a closed pipe");
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[test]
+fn a_failure_with_stderr_a_closed_pipe_still_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = write(dir.path(), "not-a-dir", "x");
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = \"{}/sub\"\n[inputs.in]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\n",
+            blocker.display()
+        ),
+    );
+    let status = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(closed_pipe())
+        .status()
+        .unwrap();
+    // 101 would be a panic while reporting the failure.
+    assert_eq!(status.code(), Some(1), "{status}");
+}
+
+#[test]
+fn stdout_a_closed_pipe_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = \"{}\"\n[inputs.in]\ntype = \"stdin\"\n[outputs.out]\ntype = \"stdout\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let validate = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    assert_eq!(
+        validate.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+    let test = sluice()
+        .arg("test")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines"))
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    assert_eq!(
+        test.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    // `sluice run ... | head -1`: the stdout output stops, the run still ends normally.
+    let mut run = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = run.stdin.take().unwrap();
+    writeln!(stdin, "one\ntwo").unwrap();
+    drop(stdin);
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
