@@ -118,6 +118,16 @@ fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // First of all: a second run on the same data directory must not start anything. Held
+    // until the process ends.
+    let _data_dir_lock = match compiled.lock_data_dir() {
+        Ok(lock) => lock,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot lock the data directory.");
+            print_stderr(&format_args!("sluice: {e}"));
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice")

@@ -457,3 +457,70 @@ fn stdout_a_closed_pipe_is_no_panic() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_second_run_on_the_same_data_dir_is_refused_until_the_first_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = idle_pipeline(dir.path());
+    let lock_file = dir.path().join("data/sluice.lock");
+    let mut first = Running(
+        sluice()
+            .args(["run", "--no-api", "-c"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let first_pid = first.0.id();
+    // Handling signals means it is running its pipeline.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !catches_sigterm(first_pid) {
+        assert!(
+            first.0.try_wait().unwrap().is_none(),
+            "the first run exited"
+        );
+        assert!(Instant::now() < deadline, "the first run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // `--once` takes the lock too; the refusal names the holder.
+    let second = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("in use by another sluice run (pid {first_pid})")),
+        "{stderr}"
+    );
+    // `validate` runs nothing and takes no lock.
+    let validate = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(validate.status.code(), Some(0));
+
+    // kill -9 leaves the lock file behind, but not the lock.
+    signal(first_pid, "KILL");
+    first.0.wait().unwrap();
+    assert!(lock_file.exists());
+    let third = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        third.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+}

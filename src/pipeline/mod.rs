@@ -36,6 +36,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+mod lock;
+
+pub use lock::{DataDirLock, LockError, LOCK_FILE};
+
 /// Component id of the filter chain's counters (`component_kind = "pipeline"`): events in
 /// and out of the whole chain.
 pub const FILTERS_ID: &str = "filters";
@@ -273,6 +277,12 @@ impl Pipeline {
     /// The `[api]` table.
     pub fn api_settings(&self) -> &ApiSettings {
         &self.api
+    }
+
+    /// Locks the data directory for this process (creating it if needed): a second run on
+    /// the same directory is refused. Hold the lock until the run is over.
+    pub fn lock_data_dir(&self) -> Result<DataDirLock, LockError> {
+        DataDirLock::acquire(&self.data_dir)
     }
 
     /// Runs until the inputs finish (`--once`) or `shutdown` is cancelled, then drains:
