@@ -16,7 +16,8 @@ use std::path::PathBuf;
         sluice run -c pipelines/mqtt.toml                # run until Ctrl-C\n  \
         sluice validate -c pipelines/mqtt.toml           # check a pipeline without running it\n  \
         sluice test pipelines/                           # run every pipelines/**/*.test.toml\n\n\
-        Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage, 130 interrupted twice."
+        Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage, 3 events left \
+        undelivered after shutdown_timeout, 130 interrupted twice."
 )]
 pub struct Cli {
     #[command(subcommand)]

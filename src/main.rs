@@ -23,6 +23,8 @@ use cli::{Cli, Command, LogFormat};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
+/// The outputs did not deliver everything within `pipeline.shutdown_timeout`.
+const EXIT_SHUTDOWN_TIMEOUT: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
@@ -197,6 +199,10 @@ fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
             tracing::error!(error = %e, "Cannot start the monitoring API.");
             print_stderr(&format_args!("sluice: {e}"));
             ExitCode::from(EXIT_RUNTIME)
+        }
+        Err(RunFailure::Pipeline(e @ pipeline::RunError::ShutdownTimedOut { .. })) => {
+            tracing::error!(error = %e, "Shutdown timed out.");
+            ExitCode::from(EXIT_SHUTDOWN_TIMEOUT)
         }
         Err(RunFailure::Pipeline(e)) => {
             tracing::error!(error = %e, "Pipeline stopped with an error.");

@@ -524,3 +524,158 @@ fn a_second_run_on_the_same_data_dir_is_refused_until_the_first_is_gone() {
         String::from_utf8_lossy(&third.stderr)
     );
 }
+
+/// A loopback address where nothing listens: connections are refused at once.
+fn unreachable_elasticsearch() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
+}
+
+/// A pipeline reading `app.log` in `dir` into `out_file`, and into an Elasticsearch at `es` if
+/// given, with a 1 s `shutdown_timeout`.
+fn bounded_pipeline(
+    dir: &Path,
+    name: &str,
+    es: Option<&str>,
+    out_file: &str,
+) -> std::path::PathBuf {
+    let mut text = format!(
+        "data_dir = {:?}\n[pipeline]\nshutdown_timeout = \"1s\"\n\
+         [inputs.app]\ntype = \"file\"\npaths = [{:?}]\n\
+         [outputs.archive]\ntype = \"file\"\npath = {:?}\n",
+        dir.join("data").display().to_string(),
+        dir.join("app.log").display().to_string(),
+        dir.join(out_file).display().to_string(),
+    );
+    if let Some(es) = es {
+        text.push_str(&format!(
+            "[outputs.search]\ntype = \"elasticsearch\"\nhosts = [{es:?}]\n"
+        ));
+    }
+    write(dir, name, &text)
+}
+
+fn lines_of(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn once_against_an_unreachable_elasticsearch_gives_up_after_shutdown_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app.log", "one\ntwo\nthree\n");
+    let es = unreachable_elasticsearch();
+    let config = bounded_pipeline(dir.path(), "es.toml", Some(&es), "first.ndjson");
+    let stderr_path = dir.path().join("stderr.txt");
+    let mut child = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_for_exit(&mut child, Duration::from_secs(30));
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    let status = status.unwrap_or_else(|| panic!("--once did not give up:\n{stderr}"));
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("3 events not delivered"), "{stderr}");
+    // The archive took them; the checkpoint waits for every output, so the next run reads
+    // them again.
+    assert_eq!(lines_of(&dir.path().join("first.ndjson")), 3);
+    let rerun = bounded_pipeline(dir.path(), "archive.toml", None, "second.ndjson");
+    let out = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&rerun)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines_of(&dir.path().join("second.ndjson")), 3);
+}
+
+#[test]
+fn a_drain_after_sigterm_gives_up_after_shutdown_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app.log", "one\ntwo\nthree\n");
+    let es = unreachable_elasticsearch();
+    let config = bounded_pipeline(dir.path(), "es.toml", Some(&es), "out.ndjson");
+    let stderr_path = dir.path().join("stderr.txt");
+    let mut child = Running(
+        sluice()
+            .args(["run", "--no-api", "-c"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // The archive has them: they are in flight to Elasticsearch too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines_of(&dir.path().join("out.ndjson")) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the lines never reached the outputs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(child.0.id(), "TERM");
+    let status = wait_for_exit(&mut child.0, Duration::from_secs(30));
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    let status = status.unwrap_or_else(|| panic!("the drain did not give up:\n{stderr}"));
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("3 events not delivered"), "{stderr}");
+}
+
+#[test]
+fn once_starts_the_shutdown_bound_when_its_inputs_reach_their_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = {:?}\n[pipeline]\nshutdown_timeout = \"1s\"\n[inputs.in]\ntype = \"stdin\"\n\
+             [outputs.archive]\ntype = \"file\"\npath = {:?}\n",
+            dir.path().join("data").display().to_string(),
+            dir.path().join("out.ndjson").display().to_string(),
+        ),
+    );
+    let mut child = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Input still open for twice the timeout: a bound counted from the start would end the
+    // run here.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "--once ended while its input was still open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    writeln!(stdin, "late one\nlate two").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines_of(&dir.path().join("out.ndjson")), 2);
+}

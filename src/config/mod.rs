@@ -184,6 +184,10 @@ pub struct PipelineSettings {
     pub workers: usize,
     /// Batches each channel between stages holds before the sender waits.
     pub queue_batches: usize,
+    /// How long the outputs get to deliver what is in flight once shutdown starts (or, with
+    /// `--once`, once the inputs have read everything) before the run gives up on it and
+    /// exits with an error; what was not delivered is read again on the next start.
+    pub shutdown_timeout: Interval,
 }
 
 impl Default for PipelineSettings {
@@ -193,6 +197,7 @@ impl Default for PipelineSettings {
             batch_bytes: 1024 * 1024,
             workers: 0,
             queue_batches: 4,
+            shutdown_timeout: Interval(std::time::Duration::from_secs(30)),
         }
     }
 }

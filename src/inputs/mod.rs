@@ -15,7 +15,7 @@ use crate::event::Batch;
 use crate::metrics::ComponentMetrics;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Every input type.
 #[derive(Debug, Clone)]
@@ -43,9 +43,14 @@ impl ComponentKind for InputConfig {
 }
 
 /// Where an input sends its batches, with the pipeline's backpressure.
+///
+/// An input drops its sender once it has read all it will read; under `--once` that is how
+/// the pipeline learns the inputs have reached their end ([`BatchSender::reporting_end`]).
 #[derive(Debug, Clone)]
 pub struct BatchSender {
     inner: async_channel::Sender<Batch>,
+    /// Shared by the senders of the inputs the pipeline waits on; dropped with the last.
+    _end: Option<Arc<DropGuard>>,
 }
 
 /// The input's end closed: the pipeline is gone.
@@ -55,7 +60,16 @@ pub struct PipelineClosed;
 
 impl BatchSender {
     pub fn new(inner: async_channel::Sender<Batch>) -> Self {
-        Self { inner }
+        Self { inner, _end: None }
+    }
+
+    /// A sender whose last clone going away releases its share of `end`: the guard's token
+    /// is cancelled once every input holding a share has dropped its sender.
+    pub fn reporting_end(inner: async_channel::Sender<Batch>, end: Arc<DropGuard>) -> Self {
+        Self {
+            inner,
+            _end: Some(end),
+        }
     }
 
     /// Sends a batch, waiting while the pipeline is full.

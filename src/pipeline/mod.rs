@@ -20,6 +20,15 @@
 //! them (they come back over a channel, see `event::batch::Home`): mimalloc frees a block on
 //! the thread that allocated it without atomics, which halved the cost of freeing
 //! seed-pipeline events. Without filters workers only forward batches and stay async tasks.
+//!
+//! Backpressure has no time limit while running: an output that cannot deliver holds the
+//! pipeline, and the inputs wait. Ending does: once shutdown starts (a signal, a failed
+//! component) or, with `--once`, once every input has read to its end, the outputs get
+//! `pipeline.shutdown_timeout` to deliver what is in flight. Then they are aborted and the run
+//! ends with [`RunError::ShutdownTimedOut`], counting the events not delivered; the inputs
+//! checkpoint only what was acknowledged, so those are read again on the next start.
+//! Without the bound, `--once` against an unreachable Elasticsearch, or a drain after
+//! SIGTERM, would wait for it forever.
 
 use crate::api::{ApiSettings, Readiness, ReadinessHandle};
 use crate::config::{self, BuildContext, Component, ConfigError, ConfigErrors, PipelineConfig};
@@ -29,7 +38,7 @@ use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
 use crate::metrics::{ComponentMetrics, Registry};
 use crate::outputs::{Output, OutputConfig, OutputContext, OutputError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -167,6 +176,15 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "outputs did not finish within shutdown_timeout ({timeout:?}): {undelivered} events \
+         not delivered; checkpoints stop before them, so they are read again on the next start"
+    )]
+    ShutdownTimedOut {
+        timeout: std::time::Duration,
+        /// Events handed to the outputs that not every output settled.
+        undelivered: u64,
+    },
 }
 
 enum Finished {
@@ -287,7 +305,8 @@ impl Pipeline {
 
     /// Runs until the inputs finish (`--once`) or `shutdown` is cancelled, then drains:
     /// inputs stop, in-flight batches are delivered, inputs write their checkpoints.
-    /// `abort` makes outputs give up on retries (a second Ctrl-C).
+    /// `abort` makes outputs give up on retries (a second Ctrl-C); the pipeline cancels it
+    /// itself when a drain outlasts `shutdown_timeout` (see the module docs).
     pub async fn run(
         self,
         options: RunOptions,
@@ -307,6 +326,20 @@ impl Pipeline {
             draining.cancelled().await;
             readiness.set_shutting_down();
         });
+        // `--once`: every finite input holds a share of this guard in its sender and drops
+        // it when it has read everything, so the last one starts the shutdown bound.
+        let all_read = CancellationToken::new();
+        let mut read_guard = options
+            .once
+            .then(|| Arc::new(all_read.clone().drop_guard()));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let bound = tokio::spawn(bound_the_drain(
+            self.settings.shutdown_timeout.0,
+            all_read,
+            shutdown.clone(),
+            abort.clone(),
+            timed_out.clone(),
+        ));
 
         let fanout = self.metrics.component("pipeline", OUTPUTS_ID, "fanout");
         let mut output_senders = Vec::new();
@@ -379,9 +412,15 @@ impl Pipeline {
                 finite_running += 1;
             }
             input_tokens.push((token.clone(), finite));
+            let output = match &read_guard {
+                Some(guard) if finite => {
+                    BatchSender::reporting_end(batch_tx.clone(), guard.clone())
+                }
+                _ => BatchSender::new(batch_tx.clone()),
+            };
             let context = InputContext {
                 id: component.id.clone(),
-                output: BatchSender::new(batch_tx.clone()),
+                output,
                 shutdown: token,
                 once: options.once,
                 data_dir: self.data_dir.clone(),
@@ -404,6 +443,7 @@ impl Pipeline {
             );
         }
         drop(batch_tx);
+        read_guard.take();
         if options.once && finite_running == 0 {
             shutdown.cancel();
         }
@@ -448,9 +488,39 @@ impl Pipeline {
             }
         }
         shutdown_watch.abort();
+        bound.abort();
         match first_error {
             Some(error) => Err(error),
+            None if timed_out.load(Ordering::Acquire) => Err(RunError::ShutdownTimedOut {
+                timeout: self.settings.shutdown_timeout.0,
+                undelivered: ComponentMetrics::get(&fanout.events_in)
+                    .saturating_sub(ComponentMetrics::get(&fanout.events_out)),
+            }),
             None => Ok(()),
         }
     }
+}
+
+/// Waits for `shutdown` or, with `--once`, for every input to have read everything
+/// (`all_read`), then gives the outputs `timeout` to finish; after that stops everything and
+/// makes the outputs give up (`abort`), recording it in `timed_out`.
+async fn bound_the_drain(
+    timeout: std::time::Duration,
+    all_read: CancellationToken,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+    timed_out: Arc<AtomicBool>,
+) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = all_read.cancelled() => {}
+    }
+    tokio::time::sleep(timeout).await;
+    timed_out.store(true, Ordering::Release);
+    tracing::warn!(
+        timeout_ms = timeout.as_millis() as u64,
+        "Outputs did not finish within shutdown_timeout; giving up on what is undelivered (it is read again on the next start)."
+    );
+    shutdown.cancel();
+    abort.cancel();
 }

@@ -15,8 +15,9 @@
 //! (64 s), each wait drawn uniformly from its upper half so that many senders do not retry in
 //! step, yet every wait is at least as long as the previous one. Retries are unlimited unless
 //! `max_retries` is set; the pipeline meanwhile backs up (bounded channels) instead of
-//! buffering. Every wait and every request in flight ends at once when the run is aborted;
-//! the batch is then left unsettled, so its input does not checkpoint past it.
+//! buffering. Every wait and every request in flight ends at once when the run is aborted
+//! (a second Ctrl-C, or a drain outlasting `pipeline.shutdown_timeout`); the batch is then
+//! left unsettled, so its input does not checkpoint past it.
 
 use super::client::{Client, RequestError};
 use super::config::Settings;
