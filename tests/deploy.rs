@@ -518,8 +518,16 @@ fn dockerfile_builds_what_exists_and_runs_a_command_sluice_accepts() {
             }
             "RUN" if rest.contains("cargo") => {
                 assert!(
-                    rest.contains("cargo build --release --locked"),
-                    "the image builds with --locked: {rest}"
+                    rest.contains("cargo build --profile dist --locked"),
+                    "the image builds the distribution profile with --locked: {rest}"
+                );
+                let manifest: toml_edit::DocumentMut = read("Cargo.toml").parse().unwrap();
+                let dist = &manifest["profile"]["dist"];
+                assert_eq!(dist["inherits"].as_str(), Some("release"), "{dist}");
+                assert_eq!(
+                    dist["debug"].as_bool(),
+                    Some(false),
+                    "the shipped binary carries no debug information: {dist}"
                 );
             }
             _ => {}

@@ -31,8 +31,8 @@ echo "== Grafana PromQL"
 "$venv/bin/python" deploy/tools/promql_check.py deploy/grafana/sluice-dashboard.json || status=1
 echo "== systemd-analyze verify"
 if command -v systemd-analyze >/dev/null; then
-  cargo build --release --locked
-  sed "s#/usr/local/bin/sluice#$PWD/target/release/sluice#g" deploy/systemd/sluice.service > "$work/sluice.service"
+  cargo build --profile dist --locked
+  sed "s#/usr/local/bin/sluice#$PWD/target/dist/sluice#g" deploy/systemd/sluice.service > "$work/sluice.service"
   out=$(systemd-analyze verify "$work/sluice.service" 2>&1 | grep sluice || true)
   if [ -n "$out" ]; then echo "$out"; status=1; else echo "OK"; fi
 else
