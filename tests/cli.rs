@@ -603,6 +603,54 @@ fn once_against_an_unreachable_elasticsearch_gives_up_after_shutdown_timeout() {
 }
 
 #[test]
+fn once_with_a_backlog_larger_than_the_queues_gives_up_when_delivery_stalls() {
+    // One event a batch, one batch a queue: the inputs can never read 200 lines to their end
+    // while Elasticsearch takes nothing, so the end-of-input clock never starts; the stall
+    // rule must end the run all the same.
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..200).map(|i| format!("line {i}\n")).collect();
+    write(dir.path(), "app.log", &lines);
+    let es = unreachable_elasticsearch();
+    let config = bounded_pipeline(dir.path(), "es.toml", Some(&es), "first.ndjson");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[pipeline]\n",
+        "[pipeline]\nbatch_size = 1\nqueue_batches = 1\nworkers = 1\n",
+    );
+    // The output's own buffer holds one event a request, one request at a time.
+    let text = format!("{text}max_events = 1\nconcurrency = 1\n");
+    std::fs::write(&config, text).unwrap();
+    let stderr_path = dir.path().join("stderr.txt");
+    let mut child = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_for_exit(&mut child, Duration::from_secs(30));
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    let status = status.unwrap_or_else(|| panic!("--once did not give up:\n{stderr}"));
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("events not delivered"), "{stderr}");
+    // Nothing is lost: a run without the unreachable output reads every line.
+    let rerun = bounded_pipeline(dir.path(), "archive.toml", None, "second.ndjson");
+    let out = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&rerun)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines_of(&dir.path().join("second.ndjson")), 200);
+}
+
+#[test]
 fn a_drain_after_sigterm_gives_up_after_shutdown_timeout() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "app.log", "one\ntwo\nthree\n");

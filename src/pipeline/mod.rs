@@ -333,15 +333,16 @@ impl Pipeline {
             .once
             .then(|| Arc::new(all_read.clone().drop_guard()));
         let timed_out = Arc::new(AtomicBool::new(false));
+        let fanout = self.metrics.component("pipeline", OUTPUTS_ID, "fanout");
         let bound = tokio::spawn(bound_the_drain(
             self.settings.shutdown_timeout.0,
             all_read,
+            options.once.then(|| fanout.clone()),
             shutdown.clone(),
             abort.clone(),
             timed_out.clone(),
         ));
 
-        let fanout = self.metrics.component("pipeline", OUTPUTS_ID, "fanout");
         let mut output_senders = Vec::new();
         for (component, output, condition, readiness) in self.outputs {
             let (tx, rx) = mpsc::channel::<Delivery>(capacity);
@@ -504,18 +505,30 @@ impl Pipeline {
 /// Waits for `shutdown` or, with `--once`, for every input to have read everything
 /// (`all_read`), then gives the outputs `timeout` to finish; after that stops everything and
 /// makes the outputs give up (`abort`), recording it in `timed_out`.
+///
+/// With `--once` (`stall_watch` is the fan-out's counters) a run also gives up when the
+/// outputs have settled nothing for `timeout` while events wait for them: a backlog larger
+/// than the pipeline's queues keeps the inputs from ever reaching their end while an output
+/// cannot deliver, so the end-of-input clock alone would never start.
 async fn bound_the_drain(
     timeout: std::time::Duration,
     all_read: CancellationToken,
+    stall_watch: Option<Arc<ComponentMetrics>>,
     shutdown: CancellationToken,
     abort: CancellationToken,
     timed_out: Arc<AtomicBool>,
 ) {
+    let stalled = async {
+        match stall_watch {
+            Some(fanout) => outputs_stalled(&fanout, timeout).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
-        () = shutdown.cancelled() => {}
-        () = all_read.cancelled() => {}
+        () = shutdown.cancelled() => tokio::time::sleep(timeout).await,
+        () = all_read.cancelled() => tokio::time::sleep(timeout).await,
+        () = stalled => {}
     }
-    tokio::time::sleep(timeout).await;
     timed_out.store(true, Ordering::Release);
     tracing::warn!(
         timeout_ms = timeout.as_millis() as u64,
@@ -523,4 +536,23 @@ async fn bound_the_drain(
     );
     shutdown.cancel();
     abort.cancel();
+}
+
+/// Returns once events have waited for the outputs for `timeout` without any of them being
+/// settled. Checked a few times per `timeout`, so it fires at most a quarter late.
+async fn outputs_stalled(fanout: &ComponentMetrics, timeout: std::time::Duration) {
+    let tick = (timeout / 4).max(std::time::Duration::from_millis(10));
+    let mut settled = ComponentMetrics::get(&fanout.events_out);
+    let mut since = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        let now_settled = ComponentMetrics::get(&fanout.events_out);
+        let waiting = ComponentMetrics::get(&fanout.events_in) > now_settled;
+        if now_settled != settled || !waiting {
+            settled = now_settled;
+            since = tokio::time::Instant::now();
+        } else if since.elapsed() >= timeout {
+            return;
+        }
+    }
 }
