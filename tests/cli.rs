@@ -273,3 +273,74 @@ fn stdin_cuts_huge_lines_and_keeps_invalid_utf8() {
     assert!(events[1].get("tags").is_none());
     assert_eq!(events[2]["message"], "last line without newline");
 }
+
+/// Companion files (script, its `imports_from`, an index template) are found beside the
+/// pipeline file; data (`data_dir`, a file output) goes where sluice runs. Run from an empty
+/// directory elsewhere, as a service runs from its state directory.
+#[test]
+fn companion_files_start_at_the_pipeline_folder_and_data_at_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_dir = dir.path().join("etc");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(config_dir.join("lib")).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    write(
+        &config_dir.join("lib"),
+        "units.rhai",
+        "export const SUFFIX = \"-checked\";\n",
+    );
+    write(
+        &config_dir,
+        "mark.rhai",
+        "import \"units\" as units;\nevent.mark = event.message + units::SUFFIX;\n",
+    );
+    write(
+        &config_dir,
+        "template.json",
+        "{\"index_patterns\": [\"x-*\"]}",
+    );
+    let config = write(
+        &config_dir,
+        "p.toml",
+        "data_dir = \"state\"\n\
+         [inputs.in]\ntype = \"stdin\"\n\
+         [[filters]]\ntype = \"script\"\npath = \"mark.rhai\"\nimports_from = \"lib\"\n\
+         [outputs.archive]\ntype = \"file\"\npath = \"out/events.ndjson\"\n\
+         [outputs.cluster]\ntype = \"elasticsearch\"\nhosts = [\"${ES_URL:-}\"]\n\
+         template = \"template.json\"\n",
+    );
+    // Validation reads the template only for an enabled output.
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .env("ES_URL", "http://127.0.0.1:9")
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut child = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&config)
+        .current_dir(&work)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "hello").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(work.join("out/events.ndjson")).unwrap();
+    assert!(written.contains("\"mark\":\"hello-checked\""), "{written}");
+    assert!(work.join("state").is_dir());
+    assert!(!config_dir.join("out").exists() && !config_dir.join("state").exists());
+}

@@ -8,6 +8,24 @@
 //! `type` itself, and deserializes the table into the struct of that type: a typo then points
 //! at the offending key, with the list of keys that type accepts. The keys every component
 //! shares (`type`, `id`, `if`) are taken out here, once, instead of in every struct.
+//!
+//! # Relative paths
+//!
+//! A pipeline file names two kinds of files, and a relative path means something different
+//! for each:
+//!
+//! - Companion files, part of the configuration itself and read when the pipeline is built:
+//!   an Elasticsearch index `template`, TLS material (`tls.*`, `tls_*`), a script's `path` and
+//!   `imports_from`. They start at the pipeline file's folder ([`BuildContext::companion_file`]),
+//!   as `sluice test` files name their pipeline: a pipeline copied to `/etc/sluice/` with its
+//!   template beside it works whatever the service's working directory is (systemd's is the
+//!   state directory), and `sluice validate` checks a copy in another folder as it will run.
+//! - Data, read and written while the pipeline runs: `data_dir`, file input `paths`, file
+//!   output `path`, `dead_letter_path`. They start at the working directory, as every path
+//!   does in Logstash and in Vector: a service gets its writable state directory as its
+//!   working directory (the pipeline's folder, `/etc/sluice`, is read-only under systemd's
+//!   `ProtectSystem=strict`), and `sluice run -c pipelines/quickstart.toml` from a checkout
+//!   reads and writes `pipelines/sample/`, `out/` and `data/` of that checkout.
 
 mod interpolate;
 mod interval;
@@ -74,9 +92,19 @@ impl Source {
         &self.path
     }
 
-    /// The directory relative paths in the file are resolved against.
+    /// The directory the file's companion files (templates, scripts, TLS material) are
+    /// found in when their paths are relative: the pipeline file's own folder.
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// `path` as written in the file, relative ones taken from [`Source::dir`].
+    pub fn companion(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.dir().join(path)
+        }
     }
 
     fn position(&self, original_offset: usize) -> (usize, usize) {
@@ -588,6 +616,15 @@ impl BuildContext {
     /// An error at a span of the configuration file.
     pub fn error_at(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
         self.source.error_at(span, message)
+    }
+
+    /// Where a file that belongs to the configuration (an index template, a script, a
+    /// script's `imports_from`, TLS material) is: a relative path starts at the pipeline
+    /// file's folder. Paths of data sluice reads and writes while running (`data_dir`, file
+    /// input `paths`, file output `path`, `dead_letter_path`) are not companions: they start
+    /// at the working directory. The module docs say why.
+    pub fn companion_file(&self, path: &Path) -> PathBuf {
+        self.source.companion(path)
     }
 
     /// Compiles a component's `if`, pointing compile errors at the offending column.

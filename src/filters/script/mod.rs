@@ -105,8 +105,8 @@ pub const ERROR_METADATA: &str = "script_error";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawScriptConfig")]
 pub struct ScriptConfig {
-    /// A `.rhai` file; relative paths start at the working directory, like every other path
-    /// in a pipeline file (`scripts/x.rhai` when sluice runs from the project root).
+    /// A `.rhai` file; a relative path starts at the pipeline file's folder (`scripts/x.rhai`
+    /// is the `scripts` folder beside the pipeline), wherever sluice runs from.
     pub path: Option<Spanned<PathBuf>>,
     /// Inline script source.
     pub source: Option<Spanned<String>>,
@@ -123,8 +123,8 @@ pub struct ScriptConfig {
     pub max_array_size: usize,
     /// Most entries of a map a script may build.
     pub max_map_size: usize,
-    /// A directory scripts may `import` modules from; none by default, and then `import`
-    /// fails.
+    /// A directory scripts may `import` modules from (relative: from the pipeline file's
+    /// folder); none by default, and then `import` fails.
     pub imports_from: Option<PathBuf>,
     /// Whether a `path` script is reloaded when its file changes.
     pub reload: bool,
@@ -270,11 +270,14 @@ impl ScriptFilter {
         let settings = engine::EngineSettings {
             id: id.to_string(),
             limits: config.limits(),
-            imports_from: config.imports_from.clone(),
+            imports_from: config
+                .imports_from
+                .as_deref()
+                .map(|directory| context.companion_file(directory)),
         };
         let (origin, text) = match (&config.path, &config.source) {
             (Some(path), _) => {
-                let resolved = path.get_ref().clone();
+                let resolved = context.companion_file(path.get_ref());
                 let text = std::fs::read_to_string(&resolved).map_err(|e| {
                     context.error_at(
                         Some(path.span()),

@@ -115,7 +115,8 @@ pub struct ElasticsearchSettings {
     #[serde(default)]
     pub tls: Option<TlsSettings>,
     /// A composable index template (JSON file with `index_patterns`, `template`, ...) to
-    /// install at start-up with `PUT _index_template/<template_name>`.
+    /// install at start-up with `PUT _index_template/<template_name>`; a relative path starts
+    /// at the pipeline file's folder.
     #[serde(default)]
     pub template: Option<Spanned<PathBuf>>,
     /// Name of the installed template (default `mqtt-logs`).
@@ -124,7 +125,8 @@ pub struct ElasticsearchSettings {
     /// Replace an existing template of that name (default false: leave it, as Logstash).
     #[serde(default)]
     pub template_overwrite: bool,
-    /// Dead-letter file (default `<data_dir>/dead_letter/<output id>.ndjson`).
+    /// Dead-letter file (default `<data_dir>/dead_letter/<output id>.ndjson`); a relative path
+    /// starts at the working directory, like `data_dir`.
     #[serde(default)]
     pub dead_letter_path: Option<PathBuf>,
     /// Largest size of the dead-letter file in bytes (default 1 GiB, 0 = no limit). Refused
@@ -137,7 +139,7 @@ fn default_dead_letter_max_bytes() -> u64 {
     1 << 30
 }
 
-/// `tls` table.
+/// `tls` table; relative paths start at the pipeline file's folder.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSettings {
@@ -377,14 +379,16 @@ impl Settings {
             ));
         }
         let auth = auth(config, url_credentials).map_err(|(span, message)| err(span, message))?;
-        let tls = tls_files(config.tls.as_ref()).map_err(|(span, message)| err(span, message))?;
+        let tls = tls_files(config.tls.as_ref(), context)
+            .map_err(|(span, message)| err(span, message))?;
         let template = match &config.template {
             // A disabled output (no hosts) installs nothing: it needs no template file.
             _ if hosts.is_empty() => None,
             None => None,
             Some(path) => Some((
                 config.template_name.clone(),
-                read_template(path.get_ref()).map_err(|message| err(path.span(), message))?,
+                read_template(&context.companion_file(path.get_ref()))
+                    .map_err(|message| err(path.span(), message))?,
             )),
         };
         Ok(Self {
@@ -530,7 +534,7 @@ fn auth(config: &ElasticsearchSettings, url_credentials: UrlCredentials) -> Resu
     }
 }
 
-fn tls_files(tls: Option<&TlsSettings>) -> Result<TlsFiles, Located> {
+fn tls_files(tls: Option<&TlsSettings>, context: &BuildContext) -> Result<TlsFiles, Located> {
     let Some(tls) = tls else {
         return Ok(TlsFiles {
             verify: true,
@@ -538,16 +542,17 @@ fn tls_files(tls: Option<&TlsSettings>) -> Result<TlsFiles, Located> {
         });
     };
     let read = |path: &Spanned<PathBuf>, what: &str| -> Result<Vec<u8>, Located> {
-        let bytes = std::fs::read(path.get_ref()).map_err(|e| {
+        let file = context.companion_file(path.get_ref());
+        let bytes = std::fs::read(&file).map_err(|e| {
             (
                 path.span(),
-                format!("cannot read {what} `{}`: {e}", path.get_ref().display()),
+                format!("cannot read {what} `{}`: {e}", file.display()),
             )
         })?;
         if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
             return Err((
                 path.span(),
-                format!("{what} `{}` is not PEM", path.get_ref().display()),
+                format!("{what} `{}` is not PEM", file.display()),
             ));
         }
         Ok(bytes)
