@@ -74,7 +74,7 @@ struct ApiOverride {
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {
-    match pipeline::load(path).and_then(pipeline::compile) {
+    match pipeline::load_and_compile(path) {
         Ok(_) => {
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
@@ -108,7 +108,7 @@ fn test(paths: &[std::path::PathBuf]) -> ExitCode {
 }
 
 fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
-    let compiled = match pipeline::load(path).and_then(pipeline::compile) {
+    let compiled = match pipeline::load_and_compile(path) {
         Ok(compiled) => compiled,
         Err(errors) => {
             eprintln!("{errors}");

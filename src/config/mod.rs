@@ -196,6 +196,102 @@ pub fn settings<T: DeserializeOwned>(table: Value) -> Result<T, toml_edit::de::E
     T::deserialize(table.into_deserializer())
 }
 
+/// Deserializes `value` with `deserialize`, reporting every key it refuses, not only the
+/// first: serde stops at the first unknown or invalid key, so that key (the innermost one
+/// holding the error's position, in nested tables too) is taken out and the rest tried
+/// again, until the table deserializes or an error no longer points at a key. A required key
+/// is not reported missing when a key taken out was it or a likely typo of it (`paht` for
+/// `path`), and an error that points at no key (a rule over several keys) is reported only
+/// when nothing was taken out, as it may be caused by that.
+fn deserialize_every_problem<T>(
+    mut value: Value,
+    deserialize: impl Fn(Value) -> Result<T, toml_edit::de::Error>,
+) -> Result<T, Vec<toml_edit::de::Error>> {
+    let mut errors = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    loop {
+        match deserialize(value.clone()) {
+            Ok(parsed) if errors.is_empty() => return Ok(parsed),
+            Ok(_) => return Err(errors),
+            Err(error) => {
+                let key = error
+                    .span()
+                    .and_then(|span| remove_key_at(&mut value, &span));
+                match key {
+                    Some(key) => {
+                        removed.push(key);
+                        errors.push(error);
+                    }
+                    None => {
+                        let caused_by_removal = match missing_field(error.message()) {
+                            Some(missing) => removed.iter().any(|key| close(key, missing)),
+                            None => !removed.is_empty(),
+                        };
+                        if !caused_by_removal {
+                            errors.push(error);
+                        }
+                        return Err(errors);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The key a serde "missing field `x`" message names.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// Whether `written` is `expected` or at most two single-character edits away from it.
+fn close(written: &str, expected: &str) -> bool {
+    let written: Vec<char> = written.chars().collect();
+    let expected: Vec<char> = expected.chars().collect();
+    let mut previous: Vec<usize> = (0..=expected.len()).collect();
+    for (i, a) in written.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, b) in expected.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a != b);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[expected.len()] <= 2
+}
+
+/// Removes the innermost key of `value`'s tables whose key and value hold `span`; returns
+/// its name.
+fn remove_key_at(value: &mut Value, span: &Range<usize>) -> Option<String> {
+    let Value::InlineTable(table) = value else {
+        return None;
+    };
+    let mut found = None;
+    for (name, item) in table.iter() {
+        let start = table
+            .key(name)
+            .and_then(|k| k.span())
+            .or_else(|| item.span())
+            .map(|s| s.start);
+        let end = item.span().map(|s| s.end);
+        if let (Some(start), Some(end)) = (start, end) {
+            if start <= span.start && span.end <= end {
+                found = Some(name.to_string());
+                break;
+            }
+        }
+    }
+    let name = found?;
+    if let Some(inner) = table.get_mut(&name) {
+        if let Some(key) = remove_key_at(inner, span) {
+            return Some(key);
+        }
+    }
+    table.remove(&name);
+    Some(name)
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
@@ -259,6 +355,37 @@ where
     F: ComponentKind,
     O: ComponentKind,
 {
+    load_partial(path).and_then(Partial::complete)
+}
+
+/// A pipeline file as far as it parsed: every component that parsed, and the problems of
+/// the others. `sluice validate` builds what parsed, so the checks that need a built
+/// component (a URL's scheme, a script's functions) run in the same pass as the parsing.
+#[derive(Debug)]
+pub struct Partial<I, F, O> {
+    pub config: PipelineConfig<I, F, O>,
+    pub errors: Vec<ConfigError>,
+}
+
+impl<I, F, O> Partial<I, F, O> {
+    /// The configuration if nothing was wrong.
+    pub fn complete(self) -> Result<PipelineConfig<I, F, O>, ConfigErrors> {
+        if self.errors.is_empty() {
+            Ok(self.config)
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
+    }
+}
+
+/// Like [`load`], but keeps what parsed; fails only when nothing can be parsed (the file
+/// cannot be read, a variable is missing, the TOML is malformed).
+pub fn load_partial<I, F, O>(path: &Path) -> Result<Partial<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
     let original = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -267,7 +394,7 @@ where
             message: format!("cannot read configuration: {e}"),
         }])
     })?;
-    parse(path, original, |name| std::env::var(name).ok())
+    parse_partial(path, original, |name| std::env::var(name).ok())
 }
 
 /// Parses configuration text; `lookup` resolves `${VAR}`.
@@ -276,6 +403,20 @@ pub fn parse<I, F, O>(
     original: String,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<PipelineConfig<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
+    parse_partial(path, original, lookup).and_then(Partial::complete)
+}
+
+/// Like [`parse`], but keeps what parsed (see [`Partial`]).
+pub fn parse_partial<I, F, O>(
+    path: &Path,
+    original: String,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Partial<I, F, O>, ConfigErrors>
 where
     I: ComponentKind,
     F: ComponentKind,
@@ -381,12 +522,11 @@ where
             "the pipeline has no outputs: add an `[outputs.<name>]` table",
         ));
     }
-    if loader.errors.is_empty() {
-        Ok(config)
-    } else {
-        loader.errors.sort_by_key(|e| (e.line, e.column));
-        Err(ConfigErrors(loader.errors))
-    }
+    loader.errors.sort_by_key(|e| (e.line, e.column));
+    Ok(Partial {
+        config,
+        errors: loader.errors,
+    })
 }
 
 fn has_key(document: &ImDocument<String>, key: &str) -> bool {
@@ -419,13 +559,15 @@ impl Loader {
                 return None;
             }
         };
-        match settings::<T>(value) {
+        match deserialize_every_problem(value, settings::<T>) {
             Ok(value) => Some(value),
-            Err(e) => {
-                self.errors.push(self.source.error_at(
-                    e.span().or_else(|| item.span()),
-                    format!("{what}: {}", e.message()),
-                ));
+            Err(errors) => {
+                for e in errors {
+                    self.errors.push(self.source.error_at(
+                        e.span().or_else(|| item.span()),
+                        format!("{what}: {}", e.message()),
+                    ));
+                }
                 None
             }
         }
@@ -574,7 +716,10 @@ impl Loader {
             }
             None => None,
         };
-        match K::from_type(&type_name, Value::InlineTable(table)) {
+        let parsed = deserialize_every_problem(Value::InlineTable(table), |table| {
+            K::from_type(&type_name, table)
+        });
+        match parsed {
             Ok(config) => Some(Component {
                 id,
                 type_name,
@@ -582,11 +727,13 @@ impl Loader {
                 condition,
                 config,
             }),
-            Err(e) => {
-                self.errors.push(self.source.error_at(
-                    e.span().or(span),
-                    format!("{} `{id}` ({type_name}): {}", K::KIND, e.message()),
-                ));
+            Err(errors) => {
+                for e in errors {
+                    self.errors.push(self.source.error_at(
+                        e.span().or(span.clone()),
+                        format!("{} `{id}` ({type_name}): {}", K::KIND, e.message()),
+                    ));
+                }
                 None
             }
         }
