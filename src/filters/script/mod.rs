@@ -70,14 +70,16 @@
 //! # Compilation and reload
 //!
 //! The script is compiled once at load; a syntax error (or a misspelt variable: strict
-//! variables are on) fails `sluice validate` at the script's `file:line:column` (for inline
-//! `source`, at the position inside the pipeline file). Workers share the engine and the
+//! variables are on, or a function neither the script nor the API defines, see [`calls`])
+//! fails `sluice validate` at the script's `file:line:column` (for inline `source`, at the
+//! position inside the pipeline file). Workers share the engine and the
 //! compiled AST and keep their own scope. A `path` script is re-read when its file changes,
 //! checked at most once per `reload_interval_ms` per worker (modification time and size,
 //! then a content hash): a good edit replaces the AST for every worker, a broken one keeps the
 //! old version running and is reported once. Imported modules are not watched.
 
 mod api;
+mod calls;
 mod convert;
 pub mod engine;
 mod reload;
