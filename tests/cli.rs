@@ -344,3 +344,43 @@ fn companion_files_start_at_the_pipeline_folder_and_data_at_the_working_director
     assert!(work.join("state").is_dir());
     assert!(!config_dir.join("out").exists() && !config_dir.join("state").exists());
 }
+
+/// A typo in one component does not hide what building the others finds: `validate` reports
+/// the parse error and the build errors (a URL scheme, a made-up script function, an index
+/// name Elasticsearch refuses) in one run, in file order.
+#[test]
+fn validate_reports_parse_and_build_problems_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        "[inputs.app]\ntype = \"file\"\npaths = [\"x.log\"]\nread_form = \"end\"\n\
+         [[filters]]\ntype = \"script\"\nsource = 'event.root = mqtt_topic_root(event.topic);'\n\
+         [outputs.es]\ntype = \"elasticsearch\"\nhosts = [\"ftp://es:9200\"]\n\
+         [outputs.other]\ntype = \"elasticsearch\"\nhosts = [\"http://es:9200\"]\n\
+         index = \"MQTT-%{+YYYY.MM.dd}\"\n",
+    );
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let path = config.display().to_string();
+    let expected = [
+        format!("{path}:4:1: input `app` (file): unknown field `read_form`"),
+        format!("{path}:7:24: filter `script#1`: unknown function `mqtt_topic_root`"),
+        format!("{path}:10:9: `hosts` URLs must be http:// or https://"),
+        format!("{path}:14:10: Elasticsearch refuses this index name: an index name must be lowercase (`M`)"),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, expected) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(expected.as_str()),
+            "{line}\nexpected: {expected}"
+        );
+    }
+}

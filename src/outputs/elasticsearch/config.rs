@@ -46,7 +46,9 @@ pub struct ElasticsearchSettings {
     pub hosts: Spanned<Hosts>,
     /// Index name template (default `mqtt-logs-%{+YYYY.MM.dd}`: the UTC day of `@timestamp`).
     /// An event whose index still contains an unresolved `%{...}` is dead-lettered instead of
-    /// creating a strangely named index. With `data_stream = true`, the data stream's name.
+    /// creating a strangely named index, and so is one Elasticsearch would refuse
+    /// ([`index_name_problem`]); the template's static text is checked at load. With
+    /// `data_stream = true`, the data stream's name.
     #[serde(default)]
     pub index: Option<Spanned<Template>>,
     /// `create` (default: an existing id is a 409, which counts as success) or `index`
@@ -391,6 +393,15 @@ impl Settings {
                     .map_err(|message| err(path.span(), message))?,
             )),
         };
+        if let Some(index) = &config.index {
+            if let Some((offset, problem)) = static_index_problem(index.get_ref().source()) {
+                return Err(context.source.error_in_string(
+                    &index.span(),
+                    offset,
+                    format!("Elasticsearch refuses this index name: {problem}"),
+                ));
+            }
+        }
         Ok(Self {
             hosts,
             index: match &config.index {
@@ -598,6 +609,78 @@ fn tls_files(tls: Option<&TlsSettings>, context: &BuildContext) -> Result<TlsFil
     })
 }
 
+/// Characters Elasticsearch refuses anywhere in an index or data stream name (`:` since 7.0).
+const INDEX_FORBIDDEN: &[char] = &['\\', '/', '*', '?', '"', '<', '>', '|', ',', '#', ':', ' '];
+
+/// Why Elasticsearch would refuse `name` as an index or data stream name, if it would
+/// (`MetadataCreateIndexService.validateIndexOrAliasName` and friends): lowercase only, none
+/// of `\ / * ? " < > | , # :` or a space, not starting with `-`, `_` or `+`, not `.` or `..`,
+/// at most 255 bytes.
+pub fn index_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("an index name must not be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Some(format!("`{name}` is not an index name"));
+    }
+    if let Some(first) = name.chars().next().filter(|c| matches!(c, '-' | '_' | '+')) {
+        return Some(format!("an index name must not start with `{first}`"));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_uppercase()) {
+        return Some(format!("an index name must be lowercase (`{c}`)"));
+    }
+    if let Some(c) = name.chars().find(|c| INDEX_FORBIDDEN.contains(c)) {
+        return Some(format!(
+            "an index name must not contain `{c}` (nor any of `\\ / * ? \" < > | , # :` or a space)"
+        ));
+    }
+    if name.len() > 255 {
+        return Some("an index name must not be longer than 255 bytes".into());
+    }
+    None
+}
+
+/// The first problem of an index template's static text: its byte offset in `source` and
+/// why. `%{...}` parts are left to [`index_name_problem`] on each rendered name.
+fn static_index_problem(source: &str) -> Option<(usize, String)> {
+    let mut offset = 0;
+    let mut rest = source;
+    while !rest.is_empty() {
+        let (literal, after) = match rest.find("%{") {
+            Some(start) => {
+                let end = rest[start..]
+                    .find('}')
+                    .map_or(rest.len(), |e| start + e + 1);
+                (&rest[..start], &rest[end..])
+            }
+            None => (rest, ""),
+        };
+        for (i, c) in literal.char_indices() {
+            let at_start = offset + i == 0;
+            let problem = if at_start && matches!(c, '-' | '_' | '+') {
+                Some(format!("an index name must not start with `{c}`"))
+            } else if c.is_uppercase() {
+                Some(format!("an index name must be lowercase (`{c}`)"))
+            } else if INDEX_FORBIDDEN.contains(&c) {
+                Some(format!(
+                    "an index name must not contain `{c}` (nor any of `\\ / * ? \" < > | , # :` or a space)"
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Some((offset + i, problem));
+            }
+        }
+        offset += rest.len() - after.len();
+        rest = after;
+    }
+    if matches!(source, "." | "..") {
+        return Some((0, format!("`{source}` is not an index name")));
+    }
+    None
+}
+
 fn read_template(path: &std::path::Path) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `template` `{}`: {e}", path.display()))?;
@@ -639,6 +722,53 @@ mod tests {
         assert!(!error.contains("secret"), "{error}");
         assert!(parse_hosts(&Hosts::One("ftp://x".into())).is_err());
         assert!(parse_hosts(&Hosts::Many(vec![])).is_err());
+    }
+
+    #[test]
+    fn index_names_follow_elasticsearch_rules() {
+        for good in ["mqtt-logs-2024.05.01", "a", ".hidden", "logs_1+2"] {
+            assert_eq!(index_name_problem(good), None, "{good}");
+        }
+        for (bad, problem) in [
+            ("Logs", "lowercase (`L`)"),
+            ("-logs", "start with `-`"),
+            ("_logs", "start with `_`"),
+            ("+logs", "start with `+`"),
+            ("a b", "contain ` `"),
+            ("a#b", "contain `#`"),
+            ("a:b", "contain `:`"),
+            ("a\\b", "contain `\\`"),
+            ("..", "not an index name"),
+            ("", "empty"),
+        ] {
+            let found = index_name_problem(bad).unwrap_or_default();
+            assert!(found.contains(problem), "{bad}: {found}");
+        }
+        assert!(index_name_problem(&"a".repeat(256)).is_some());
+        for forbidden in ['/', '*', '?', '"', '<', '>', '|', ','] {
+            assert!(
+                index_name_problem(&format!("a{forbidden}b")).is_some(),
+                "{forbidden}"
+            );
+        }
+    }
+
+    #[test]
+    fn static_parts_of_index_templates_are_checked_where_they_are() {
+        assert_eq!(static_index_problem("mqtt-logs-%{+YYYY.MM.dd}"), None);
+        // References can render anything; only the text around them is known.
+        assert_eq!(static_index_problem("%{[Service]}-%{+YYYY}"), None);
+        assert_eq!(
+            static_index_problem("logs-%{[a]}-X"),
+            Some((12, "an index name must be lowercase (`X`)".into()))
+        );
+        assert_eq!(
+            static_index_problem("_x-%{[a]}"),
+            Some((0, "an index name must not start with `_`".into()))
+        );
+        // A leading `_` after a reference is not at the start of the name.
+        assert_eq!(static_index_problem("%{[a]}_x"), None);
+        assert!(static_index_problem("logs|%{[a]}").is_some());
     }
 
     #[test]
