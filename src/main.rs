@@ -79,7 +79,7 @@ struct ApiOverride {
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {
-    match pipeline::load(path).and_then(pipeline::compile) {
+    match pipeline::load_and_compile(path) {
         Ok(_) => {
             print_stdout(&format!("{}: ok\n", path.display()));
             ExitCode::SUCCESS
@@ -113,7 +113,7 @@ fn test(paths: &[std::path::PathBuf]) -> ExitCode {
 }
 
 fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
-    let compiled = match pipeline::load(path).and_then(pipeline::compile) {
+    let compiled = match pipeline::load_and_compile(path) {
         Ok(compiled) => compiled,
         Err(errors) => {
             print_stderr(&errors);

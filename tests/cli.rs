@@ -727,3 +727,114 @@ fn once_starts_the_shutdown_bound_when_its_inputs_reach_their_end() {
     );
     assert_eq!(lines_of(&dir.path().join("out.ndjson")), 2);
 }
+
+/// Companion files (script, its `imports_from`, an index template) are found beside the
+/// pipeline file; data (`data_dir`, a file output) goes where sluice runs. Run from an empty
+/// directory elsewhere, as a service runs from its state directory.
+#[test]
+fn companion_files_start_at_the_pipeline_folder_and_data_at_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_dir = dir.path().join("etc");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(config_dir.join("lib")).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    write(
+        &config_dir.join("lib"),
+        "units.rhai",
+        "export const SUFFIX = \"-checked\";\n",
+    );
+    write(
+        &config_dir,
+        "mark.rhai",
+        "import \"units\" as units;\nevent.mark = event.message + units::SUFFIX;\n",
+    );
+    write(
+        &config_dir,
+        "template.json",
+        "{\"index_patterns\": [\"x-*\"]}",
+    );
+    let config = write(
+        &config_dir,
+        "p.toml",
+        "data_dir = \"state\"\n\
+         [inputs.in]\ntype = \"stdin\"\n\
+         [[filters]]\ntype = \"script\"\npath = \"mark.rhai\"\nimports_from = \"lib\"\n\
+         [outputs.archive]\ntype = \"file\"\npath = \"out/events.ndjson\"\n\
+         [outputs.cluster]\ntype = \"elasticsearch\"\nhosts = [\"${ES_URL:-}\"]\n\
+         template = \"template.json\"\n",
+    );
+    // Validation reads the template only for an enabled output.
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .env("ES_URL", "http://127.0.0.1:9")
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut child = sluice()
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(&config)
+        .current_dir(&work)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "hello").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(work.join("out/events.ndjson")).unwrap();
+    assert!(written.contains("\"mark\":\"hello-checked\""), "{written}");
+    assert!(work.join("state").is_dir());
+    assert!(!config_dir.join("out").exists() && !config_dir.join("state").exists());
+}
+
+/// A typo in one component does not hide what building the others finds: `validate` reports
+/// the parse error and the build errors (a URL scheme, a made-up script function, an index
+/// name Elasticsearch refuses) in one run, in file order.
+#[test]
+fn validate_reports_parse_and_build_problems_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        "[inputs.app]\ntype = \"file\"\npaths = [\"x.log\"]\nread_form = \"end\"\n\
+         [[filters]]\ntype = \"script\"\nsource = 'event.root = mqtt_topic_root(event.topic);'\n\
+         [outputs.es]\ntype = \"elasticsearch\"\nhosts = [\"ftp://es:9200\"]\n\
+         [outputs.other]\ntype = \"elasticsearch\"\nhosts = [\"http://es:9200\"]\n\
+         index = \"MQTT-%{+YYYY.MM.dd}\"\n",
+    );
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let path = config.display().to_string();
+    let expected = [
+        format!("{path}:4:1: input `app` (file): unknown field `read_form`"),
+        format!("{path}:7:24: filter `script#1`: unknown function `mqtt_topic_root`"),
+        format!("{path}:10:9: `hosts` URLs must be http:// or https://"),
+        format!("{path}:14:10: Elasticsearch refuses this index name: an index name must be lowercase (`M`)"),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, expected) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(expected.as_str()),
+            "{line}\nexpected: {expected}"
+        );
+    }
+}

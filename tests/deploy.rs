@@ -754,6 +754,140 @@ fn systemd_unit_runs_commands_sluice_accepts() {
     );
 }
 
+/// The unit's install steps and commands, followed in a scratch root: every absolute path
+/// the steps, the unit and the environment file name (`/etc/...`, `/var/...`, `/usr/...`) is
+/// moved under the root, and the binary is the one under test. The service starts as systemd
+/// starts it: from its empty state directory, with `Environment=` overridden by the
+/// `EnvironmentFile=` (as systemd orders them) and nothing else but `PATH`.
+#[test]
+fn systemd_install_steps_lead_to_a_unit_that_starts() {
+    let root = tempfile::tempdir().unwrap();
+    let root_text = root.path().display().to_string();
+    let absolute = regex::Regex::new(r"(^|[\s=])(/(?:etc|var|usr)/)").unwrap();
+    let rooted = |text: &str| -> String {
+        absolute
+            .replace_all(text, |c: &regex::Captures| {
+                format!("{}{root_text}{}", &c[1], &c[2])
+            })
+            .into_owned()
+    };
+    // What the machine has before the steps run (StateDirectory= creates /var/lib/sluice).
+    for dir in [
+        "usr/local/bin",
+        "etc/systemd/system",
+        "var/log/mqtt",
+        "var/lib/sluice",
+    ] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+    }
+
+    let unit = read("deploy/systemd/sluice.service");
+    let steps: Vec<Vec<String>> = unit
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim())
+        .filter(|l| l.starts_with("install "))
+        .map(|l| {
+            let command = l.split(" # ").next().unwrap();
+            command
+                .split_whitespace()
+                .map(|arg| match arg {
+                    // The release build of the steps is the binary under test.
+                    "target/release/sluice" => env!("CARGO_BIN_EXE_sluice").to_string(),
+                    _ => rooted(arg),
+                })
+                .collect()
+        })
+        .collect();
+    assert!(steps.len() >= 3, "install steps: {steps:?}");
+    for step in &steps {
+        let status = Command::new(&step[0])
+            .args(&step[1..])
+            .current_dir(repo())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{step:?} failed");
+    }
+
+    // "then edit": a cluster that is not there (the pipeline waits for it) and a Beats port
+    // of its own (5044 may be taken on a test machine).
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let elasticsearch = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let settings = unit_settings();
+    let values = |key: &str| -> Vec<String> {
+        settings
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| rooted(v))
+            .collect()
+    };
+    let mut env = BTreeMap::new();
+    for assignment in values("Environment") {
+        let (name, value) = assignment.split_once('=').unwrap();
+        env.insert(name.to_string(), value.to_string());
+    }
+    for file in values("EnvironmentFile") {
+        // `-`: a missing file is no error; here it must exist (the steps install it).
+        let text = std::fs::read_to_string(rooted(file.trim_start_matches('-'))).unwrap();
+        for line in text.lines().map(str::trim) {
+            if let Some((name, value)) = line.split_once('=').filter(|_| !line.starts_with('#')) {
+                env.insert(name.to_string(), rooted(value));
+            }
+        }
+    }
+    assert!(env.contains_key("ELASTICSEARCH_URL"), "{env:?}");
+    env.insert("ELASTICSEARCH_URL".into(), elasticsearch);
+    env.insert("BEATS_ADDRESS".into(), "127.0.0.1:0".into());
+    let working_directory = PathBuf::from(values("WorkingDirectory").pop().unwrap());
+    assert_eq!(
+        std::fs::read_dir(&working_directory).unwrap().count(),
+        0,
+        "the state directory starts empty"
+    );
+    let command = |key: &str| -> Command {
+        let line = values(key).pop().unwrap();
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let mut command = Command::new(args[0]);
+        command
+            .args(&args[1..])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&env)
+            .current_dir(&working_directory);
+        command
+    };
+
+    let validate = command("ExecStartPre").output().unwrap();
+    assert!(
+        validate.status.success(),
+        "ExecStartPre failed: {}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+
+    let log = root.path().join("journal.log");
+    let mut service = command("ExecStart")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let journal = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = common::wait_until(Duration::from_secs(30), || {
+        journal().contains("API listening") || !matches!(service.try_wait(), Ok(None))
+    });
+    let running = matches!(service.try_wait(), Ok(None));
+    // The cluster never comes, so a drain would wait for it until systemd's SIGKILL
+    // (TimeoutStopSec); that is what ends it here.
+    let _ = service.kill();
+    let _ = service.wait();
+    assert!(
+        started && running,
+        "ExecStart did not start:\n{}",
+        journal()
+    );
+}
+
 fn which(program: &str) -> Result<PathBuf, ()> {
     std::env::var("PATH")
         .unwrap_or_default()

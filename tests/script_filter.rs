@@ -423,3 +423,64 @@ fn a_missing_script_file_points_at_the_path_setting() {
     );
     assert!(errors[0].contains("cannot read script"), "{}", errors[0]);
 }
+
+/// Rhai looks a function up only when a run reaches the call: `validate` must find a
+/// made-up one before every event fails with "Function not found".
+#[test]
+fn unknown_functions_are_compile_errors_at_their_call() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("root.rhai"),
+        "// the first topic level\nlet topic = event.topic;\nevent.root = mqtt_topic_root(topic);\nevent.n = topic.lenght();\n",
+    )
+    .unwrap();
+    let errors = build_errors(
+        dir.path(),
+        "[[filters]]\nid = \"root\"\ntype = \"script\"\npath = \"root.rhai\"\n",
+    );
+    assert_eq!(
+        errors,
+        ["root.rhai:3:14: filter `root`: unknown function `mqtt_topic_root`: neither the script nor sluice's script API defines it (also unknown: `lenght` at 4:17); scripts/README.md lists the API"]
+    );
+}
+
+/// What the check must not refuse: the API, the standard library, the script's own
+/// functions, closures called through `call`, functions kept in a map, module functions,
+/// and names in strings and comments.
+#[test]
+fn known_functions_closures_and_map_methods_pass_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    std::fs::write(
+        dir.path().join("lib/units.rhai"),
+        "fn kilo(n) { n / 1000 }\n",
+    )
+    .unwrap();
+    let script = r##"
+import "units" as units;
+fn bucket(size) { if size < 1024 { "small" } else { "large" } }
+fn classify() { this.kind = "x"; }
+let twice = |x| x * 2;
+let handlers = #{ scale: |x| x * 10, "shift": |x| x + 1 };
+// made_up(1) in a comment, /* nested /* made_up(2) */ */ too
+event.text = "made_up(3)" + `${topic_levels("a/b").len()}` + 'x' + #"made_up(4)"#;
+event.size = bucket(twice.call(600));
+event.scaled = handlers.scale(2) + handlers.shift(1);
+event.k = units::kilo(4000);
+event.levels = topic_levels("a/b/c").len();
+event.classify();
+"##;
+    std::fs::write(dir.path().join("ok.rhai"), script).unwrap();
+    let built = build_at(
+        &dir.path().join("pipeline.toml"),
+        &pipeline("[[filters]]\ntype = \"script\"\npath = \"ok.rhai\"\nimports_from = \"lib\"\n"),
+    )
+    .unwrap_or_else(|errors| panic!("{errors:?}"));
+    let mut worker = built.filter.worker();
+    assert_eq!(
+        run(&mut worker, json!({})),
+        vec![
+            json!({"text": "made_up(3)2xmade_up(4)", "size": "large", "scaled": 22, "k": 4, "levels": 3, "kind": "x"})
+        ]
+    );
+}

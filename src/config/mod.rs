@@ -8,6 +8,24 @@
 //! `type` itself, and deserializes the table into the struct of that type: a typo then points
 //! at the offending key, with the list of keys that type accepts. The keys every component
 //! shares (`type`, `id`, `if`) are taken out here, once, instead of in every struct.
+//!
+//! # Relative paths
+//!
+//! A pipeline file names two kinds of files, and a relative path means something different
+//! for each:
+//!
+//! - Companion files, part of the configuration itself and read when the pipeline is built:
+//!   an Elasticsearch index `template`, TLS material (`tls.*`, `tls_*`), a script's `path` and
+//!   `imports_from`. They start at the pipeline file's folder ([`BuildContext::companion_file`]),
+//!   as `sluice test` files name their pipeline: a pipeline copied to `/etc/sluice/` with its
+//!   template beside it works whatever the service's working directory is (systemd's is the
+//!   state directory), and `sluice validate` checks a copy in another folder as it will run.
+//! - Data, read and written while the pipeline runs: `data_dir`, file input `paths`, file
+//!   output `path`, `dead_letter_path`. They start at the working directory, as every path
+//!   does in Logstash and in Vector: a service gets its writable state directory as its
+//!   working directory (the pipeline's folder, `/etc/sluice`, is read-only under systemd's
+//!   `ProtectSystem=strict`), and `sluice run -c pipelines/quickstart.toml` from a checkout
+//!   reads and writes `pipelines/sample/`, `out/` and `data/` of that checkout.
 
 mod interpolate;
 mod interval;
@@ -74,9 +92,19 @@ impl Source {
         &self.path
     }
 
-    /// The directory relative paths in the file are resolved against.
+    /// The directory the file's companion files (templates, scripts, TLS material) are
+    /// found in when their paths are relative: the pipeline file's own folder.
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// `path` as written in the file, relative ones taken from [`Source::dir`].
+    pub fn companion(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.dir().join(path)
+        }
     }
 
     fn position(&self, original_offset: usize) -> (usize, usize) {
@@ -168,6 +196,102 @@ pub fn settings<T: DeserializeOwned>(table: Value) -> Result<T, toml_edit::de::E
     T::deserialize(table.into_deserializer())
 }
 
+/// Deserializes `value` with `deserialize`, reporting every key it refuses, not only the
+/// first: serde stops at the first unknown or invalid key, so that key (the innermost one
+/// holding the error's position, in nested tables too) is taken out and the rest tried
+/// again, until the table deserializes or an error no longer points at a key. A required key
+/// is not reported missing when a key taken out was it or a likely typo of it (`paht` for
+/// `path`), and an error that points at no key (a rule over several keys) is reported only
+/// when nothing was taken out, as it may be caused by that.
+fn deserialize_every_problem<T>(
+    mut value: Value,
+    deserialize: impl Fn(Value) -> Result<T, toml_edit::de::Error>,
+) -> Result<T, Vec<toml_edit::de::Error>> {
+    let mut errors = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    loop {
+        match deserialize(value.clone()) {
+            Ok(parsed) if errors.is_empty() => return Ok(parsed),
+            Ok(_) => return Err(errors),
+            Err(error) => {
+                let key = error
+                    .span()
+                    .and_then(|span| remove_key_at(&mut value, &span));
+                match key {
+                    Some(key) => {
+                        removed.push(key);
+                        errors.push(error);
+                    }
+                    None => {
+                        let caused_by_removal = match missing_field(error.message()) {
+                            Some(missing) => removed.iter().any(|key| close(key, missing)),
+                            None => !removed.is_empty(),
+                        };
+                        if !caused_by_removal {
+                            errors.push(error);
+                        }
+                        return Err(errors);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The key a serde "missing field `x`" message names.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// Whether `written` is `expected` or at most two single-character edits away from it.
+fn close(written: &str, expected: &str) -> bool {
+    let written: Vec<char> = written.chars().collect();
+    let expected: Vec<char> = expected.chars().collect();
+    let mut previous: Vec<usize> = (0..=expected.len()).collect();
+    for (i, a) in written.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, b) in expected.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a != b);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[expected.len()] <= 2
+}
+
+/// Removes the innermost key of `value`'s tables whose key and value hold `span`; returns
+/// its name.
+fn remove_key_at(value: &mut Value, span: &Range<usize>) -> Option<String> {
+    let Value::InlineTable(table) = value else {
+        return None;
+    };
+    let mut found = None;
+    for (name, item) in table.iter() {
+        let start = table
+            .key(name)
+            .and_then(|k| k.span())
+            .or_else(|| item.span())
+            .map(|s| s.start);
+        let end = item.span().map(|s| s.end);
+        if let (Some(start), Some(end)) = (start, end) {
+            if start <= span.start && span.end <= end {
+                found = Some(name.to_string());
+                break;
+            }
+        }
+    }
+    let name = found?;
+    if let Some(inner) = table.get_mut(&name) {
+        if let Some(key) = remove_key_at(inner, span) {
+            return Some(key);
+        }
+    }
+    table.remove(&name);
+    Some(name)
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
@@ -236,6 +360,37 @@ where
     F: ComponentKind,
     O: ComponentKind,
 {
+    load_partial(path).and_then(Partial::complete)
+}
+
+/// A pipeline file as far as it parsed: every component that parsed, and the problems of
+/// the others. `sluice validate` builds what parsed, so the checks that need a built
+/// component (a URL's scheme, a script's functions) run in the same pass as the parsing.
+#[derive(Debug)]
+pub struct Partial<I, F, O> {
+    pub config: PipelineConfig<I, F, O>,
+    pub errors: Vec<ConfigError>,
+}
+
+impl<I, F, O> Partial<I, F, O> {
+    /// The configuration if nothing was wrong.
+    pub fn complete(self) -> Result<PipelineConfig<I, F, O>, ConfigErrors> {
+        if self.errors.is_empty() {
+            Ok(self.config)
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
+    }
+}
+
+/// Like [`load`], but keeps what parsed; fails only when nothing can be parsed (the file
+/// cannot be read, a variable is missing, the TOML is malformed).
+pub fn load_partial<I, F, O>(path: &Path) -> Result<Partial<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
     let original = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -244,7 +399,7 @@ where
             message: format!("cannot read configuration: {e}"),
         }])
     })?;
-    parse(path, original, |name| std::env::var(name).ok())
+    parse_partial(path, original, |name| std::env::var(name).ok())
 }
 
 /// Parses configuration text; `lookup` resolves `${VAR}`.
@@ -253,6 +408,20 @@ pub fn parse<I, F, O>(
     original: String,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<PipelineConfig<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
+    parse_partial(path, original, lookup).and_then(Partial::complete)
+}
+
+/// Like [`parse`], but keeps what parsed (see [`Partial`]).
+pub fn parse_partial<I, F, O>(
+    path: &Path,
+    original: String,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Partial<I, F, O>, ConfigErrors>
 where
     I: ComponentKind,
     F: ComponentKind,
@@ -358,12 +527,11 @@ where
             "the pipeline has no outputs: add an `[outputs.<name>]` table",
         ));
     }
-    if loader.errors.is_empty() {
-        Ok(config)
-    } else {
-        loader.errors.sort_by_key(|e| (e.line, e.column));
-        Err(ConfigErrors(loader.errors))
-    }
+    loader.errors.sort_by_key(|e| (e.line, e.column));
+    Ok(Partial {
+        config,
+        errors: loader.errors,
+    })
 }
 
 fn has_key(document: &ImDocument<String>, key: &str) -> bool {
@@ -396,13 +564,15 @@ impl Loader {
                 return None;
             }
         };
-        match settings::<T>(value) {
+        match deserialize_every_problem(value, settings::<T>) {
             Ok(value) => Some(value),
-            Err(e) => {
-                self.errors.push(self.source.error_at(
-                    e.span().or_else(|| item.span()),
-                    format!("{what}: {}", e.message()),
-                ));
+            Err(errors) => {
+                for e in errors {
+                    self.errors.push(self.source.error_at(
+                        e.span().or_else(|| item.span()),
+                        format!("{what}: {}", e.message()),
+                    ));
+                }
                 None
             }
         }
@@ -551,7 +721,10 @@ impl Loader {
             }
             None => None,
         };
-        match K::from_type(&type_name, Value::InlineTable(table)) {
+        let parsed = deserialize_every_problem(Value::InlineTable(table), |table| {
+            K::from_type(&type_name, table)
+        });
+        match parsed {
             Ok(config) => Some(Component {
                 id,
                 type_name,
@@ -559,11 +732,13 @@ impl Loader {
                 condition,
                 config,
             }),
-            Err(e) => {
-                self.errors.push(self.source.error_at(
-                    e.span().or(span),
-                    format!("{} `{id}` ({type_name}): {}", K::KIND, e.message()),
-                ));
+            Err(errors) => {
+                for e in errors {
+                    self.errors.push(self.source.error_at(
+                        e.span().or(span.clone()),
+                        format!("{} `{id}` ({type_name}): {}", K::KIND, e.message()),
+                    ));
+                }
                 None
             }
         }
@@ -593,6 +768,15 @@ impl BuildContext {
     /// An error at a span of the configuration file.
     pub fn error_at(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
         self.source.error_at(span, message)
+    }
+
+    /// Where a file that belongs to the configuration (an index template, a script, a
+    /// script's `imports_from`, TLS material) is: a relative path starts at the pipeline
+    /// file's folder. Paths of data sluice reads and writes while running (`data_dir`, file
+    /// input `paths`, file output `path`, `dead_letter_path`) are not companions: they start
+    /// at the working directory. The module docs say why.
+    pub fn companion_file(&self, path: &Path) -> PathBuf {
+        self.source.companion(path)
     }
 
     /// Compiles a component's `if`, pointing compile errors at the offending column.

@@ -217,3 +217,61 @@ fn the_api_table_is_closed_and_its_address_checked() {
         bad[0]
     );
 }
+
+#[test]
+fn every_unknown_or_invalid_key_of_a_table_is_reported() {
+    let text = "[inputs.app]\ntype = \"file\"\npaths = [\"x.log\"]\nread_form = \"end\"\nmax_line_bytes = -5\nbogus = 1\n\
+                [pipeline]\nworkers = -1\nbatch_sise = 3\n\
+                [outputs.out]\ntype = \"null\"\n";
+    let errors = errors(text);
+    let positions: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            "pipeline.toml:4:1",
+            "pipeline.toml:5:18",
+            "pipeline.toml:6:1",
+            "pipeline.toml:8:11",
+            "pipeline.toml:9:1"
+        ],
+        "{errors:#?}"
+    );
+    assert!(
+        errors[0].contains("unknown field `read_form`"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[3].contains("integer `-1`"), "{}", errors[3]);
+}
+
+#[test]
+fn problems_in_nested_tables_are_all_reported_and_removed_keys_are_not_missing() {
+    // `paths` is required: refused for its type, it must not come back as missing; the
+    // `tls` table's two typos are both named.
+    let text = "[inputs.app]\ntype = \"file\"\npaths = 5\n\
+                [outputs.es]\ntype = \"elasticsearch\"\nhosts = [\"http://localhost:9200\"]\n\
+                tls = { ca_fil = \"a\", verfy = false }\n";
+    let errors = errors(text);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].starts_with("pipeline.toml:3:9:"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("unknown field `ca_fil`"),
+        "{}",
+        errors[1]
+    );
+    assert!(errors[2].contains("unknown field `verfy`"), "{}", errors[2]);
+    assert!(!errors.iter().any(|e| e.contains("missing field")));
+}
+
+#[test]
+fn a_missing_key_is_still_reported_beside_an_unrelated_typo() {
+    let text =
+        "[inputs.app]\ntype = \"stdin\"\n[outputs.es]\ntype = \"elasticsearch\"\nindx = \"x\"\n";
+    let errors = errors(text);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors.iter().any(|e| e.contains("missing field `hosts`")));
+    assert!(errors.iter().any(|e| e.contains("unknown field `indx`")));
+}

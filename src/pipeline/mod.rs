@@ -64,6 +64,24 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     config::load(path)
 }
 
+/// Reads, parses and builds a pipeline file, reporting every problem at once: what parsed
+/// is built even when other parts did not parse, so a build check (a URL's scheme, a
+/// script's functions) is not hidden behind a typo elsewhere.
+pub fn load_and_compile(path: &Path) -> Result<Pipeline, ConfigErrors> {
+    let partial = config::load_partial(path)?;
+    let mut errors = partial.errors;
+    match compile(partial.config) {
+        Ok(pipeline) if errors.is_empty() => Ok(pipeline),
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(ConfigErrors(mut build_errors)) => {
+            errors.append(&mut build_errors);
+            errors.sort_by_key(|e| (e.line, e.column));
+            errors.dedup();
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
 /// A pipeline with every component built and ready to run.
 #[derive(Debug)]
 pub struct Pipeline {

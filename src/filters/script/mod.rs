@@ -70,14 +70,16 @@
 //! # Compilation and reload
 //!
 //! The script is compiled once at load; a syntax error (or a misspelt variable: strict
-//! variables are on) fails `sluice validate` at the script's `file:line:column` (for inline
-//! `source`, at the position inside the pipeline file). Workers share the engine and the
+//! variables are on, or a function neither the script nor the API defines, see [`calls`])
+//! fails `sluice validate` at the script's `file:line:column` (for inline `source`, at the
+//! position inside the pipeline file). Workers share the engine and the
 //! compiled AST and keep their own scope. A `path` script is re-read when its file changes,
 //! checked at most once per `reload_interval_ms` per worker (modification time and size,
 //! then a content hash): a good edit replaces the AST for every worker, a broken one keeps the
 //! old version running and is reported once. Imported modules are not watched.
 
 mod api;
+mod calls;
 mod convert;
 pub mod engine;
 mod reload;
@@ -105,8 +107,8 @@ pub const ERROR_METADATA: &str = "script_error";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawScriptConfig")]
 pub struct ScriptConfig {
-    /// A `.rhai` file; relative paths start at the working directory, like every other path
-    /// in a pipeline file (`scripts/x.rhai` when sluice runs from the project root).
+    /// A `.rhai` file; a relative path starts at the pipeline file's folder (`scripts/x.rhai`
+    /// is the `scripts` folder beside the pipeline), wherever sluice runs from.
     pub path: Option<Spanned<PathBuf>>,
     /// Inline script source.
     pub source: Option<Spanned<String>>,
@@ -123,8 +125,8 @@ pub struct ScriptConfig {
     pub max_array_size: usize,
     /// Most entries of a map a script may build.
     pub max_map_size: usize,
-    /// A directory scripts may `import` modules from; none by default, and then `import`
-    /// fails.
+    /// A directory scripts may `import` modules from (relative: from the pipeline file's
+    /// folder); none by default, and then `import` fails.
     pub imports_from: Option<PathBuf>,
     /// Whether a `path` script is reloaded when its file changes.
     pub reload: bool,
@@ -270,11 +272,14 @@ impl ScriptFilter {
         let settings = engine::EngineSettings {
             id: id.to_string(),
             limits: config.limits(),
-            imports_from: config.imports_from.clone(),
+            imports_from: config
+                .imports_from
+                .as_deref()
+                .map(|directory| context.companion_file(directory)),
         };
         let (origin, text) = match (&config.path, &config.source) {
             (Some(path), _) => {
-                let resolved = path.get_ref().clone();
+                let resolved = context.companion_file(path.get_ref());
                 let text = std::fs::read_to_string(&resolved).map_err(|e| {
                     context.error_at(
                         Some(path.span()),

@@ -15,6 +15,7 @@ use crate::metrics::ComponentMetrics;
 use crate::sync::lock;
 use rhai::{Engine, ParseError, Scope, AST};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -48,12 +49,29 @@ impl fmt::Debug for Origin {
     }
 }
 
+/// Why a version of a script was refused, at the script's own line and column.
+#[derive(Debug, Clone)]
+pub struct CompileError {
+    message: String,
+    line: usize,
+    column: usize,
+}
+
+impl From<ParseError> for CompileError {
+    fn from(error: ParseError) -> Self {
+        Self {
+            message: format!("script does not compile: {}", error.0),
+            line: error.1.line().unwrap_or(1),
+            column: error.1.position().unwrap_or(1),
+        }
+    }
+}
+
 impl Origin {
     /// A compile error at the script's own line and column.
-    fn compile_error(&self, id: &str, text: &str, error: &ParseError) -> ConfigError {
-        let message = format!("filter `{id}`: script does not compile: {}", error.0);
-        let line = error.1.line().unwrap_or(1);
-        let column = error.1.position().unwrap_or(1);
+    fn compile_error(&self, id: &str, text: &str, error: &CompileError) -> ConfigError {
+        let message = format!("filter `{id}`: {}", error.message);
+        let (line, column) = (error.line, error.column);
         match self {
             Origin::File(path) => ConfigError {
                 file: path.clone(),
@@ -101,13 +119,48 @@ impl fmt::Debug for Compiled {
     }
 }
 
-/// Compiles `text` the way every version of a script is compiled.
-fn compile(settings: &EngineSettings, text: &str) -> Result<Compiled, ParseError> {
+/// Compiles `text` the way every version of a script is compiled: Rhai's compiler, then a
+/// check that every function the script calls exists (Rhai looks calls up only when it runs
+/// them, see [`super::calls`]).
+fn compile(settings: &EngineSettings, text: &str) -> Result<Compiled, CompileError> {
     let engine = settings.build(text);
     let mut scope = Scope::new();
     // Strict variables: the compiler must know `event` exists.
     scope.push("event", EventHandle::default());
     let ast = engine.compile_with_scope(&scope, text)?;
+    let calls = super::calls::calls(text);
+    if !calls.is_empty() {
+        let mut known: BTreeSet<String> = engine
+            .gen_fn_signatures(true)
+            .iter()
+            .filter_map(|signature| signature.split('(').next())
+            .map(|name| name.trim().to_string())
+            .collect();
+        known.extend(ast.iter_functions().map(|f| f.name.to_string()));
+        let unknown: Vec<&super::calls::Call> = calls
+            .iter()
+            .filter(|call| !known.contains(&call.name))
+            .collect();
+        if let Some(first) = unknown.first() {
+            let others: Vec<String> = unknown[1..]
+                .iter()
+                .map(|call| format!("`{}` at {}:{}", call.name, call.line, call.column))
+                .collect();
+            let also = if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (also unknown: {})", others.join(", "))
+            };
+            return Err(CompileError {
+                message: format!(
+                    "unknown function `{}`: neither the script nor sluice's script API defines it{also}; scripts/README.md lists the API",
+                    first.name
+                ),
+                line: first.line,
+                column: first.column,
+            });
+        }
+    }
     Ok(Compiled { engine, ast })
 }
 

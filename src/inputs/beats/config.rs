@@ -55,7 +55,8 @@ pub struct BeatsInputSettings {
     /// Most clients connected at once; further clients wait in the listen backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: Spanned<usize>,
-    /// PEM certificate chain: with `tls_key`, clients must connect with TLS.
+    /// PEM certificate chain: with `tls_key`, clients must connect with TLS. Relative paths of
+    /// the `tls_*` files start at the pipeline file's folder.
     #[serde(default)]
     pub tls_certificate: Option<Spanned<PathBuf>>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_certificate`.
@@ -327,20 +328,25 @@ impl Settings {
             }
             (Some(mode), _) => *mode.get_ref(),
         };
+        let client_ca_file = client_ca.map(|ca| context.companion_file(ca.get_ref()));
         let verify_clients = match authentication {
             ClientAuthentication::None => None,
-            ClientAuthentication::Optional => client_ca.map(|ca| (ca.get_ref().as_path(), false)),
-            ClientAuthentication::Required => client_ca.map(|ca| (ca.get_ref().as_path(), true)),
+            ClientAuthentication::Optional => client_ca_file.as_deref().map(|ca| (ca, false)),
+            ClientAuthentication::Required => client_ca_file.as_deref().map(|ca| (ca, true)),
         };
-        tls::acceptor(certificate.get_ref(), key.get_ref(), verify_clients)
-            .map(Some)
-            .map_err(|e| {
-                let span = match e.setting {
-                    "tls_certificate" => certificate.span(),
-                    "tls_client_ca" => client_ca.map_or(certificate.span(), |ca| ca.span()),
-                    _ => key.span(),
-                };
-                context.error_at(Some(span), format!("`{}`: {}", e.setting, e.message))
-            })
+        tls::acceptor(
+            &context.companion_file(certificate.get_ref()),
+            &context.companion_file(key.get_ref()),
+            verify_clients,
+        )
+        .map(Some)
+        .map_err(|e| {
+            let span = match e.setting {
+                "tls_certificate" => certificate.span(),
+                "tls_client_ca" => client_ca.map_or(certificate.span(), |ca| ca.span()),
+                _ => key.span(),
+            };
+            context.error_at(Some(span), format!("`{}`: {}", e.setting, e.message))
+        })
     }
 }

@@ -46,7 +46,9 @@ pub struct ElasticsearchSettings {
     pub hosts: Spanned<Hosts>,
     /// Index name template (default `mqtt-logs-%{+YYYY.MM.dd}`: the UTC day of `@timestamp`).
     /// An event whose index still contains an unresolved `%{...}` is dead-lettered instead of
-    /// creating a strangely named index. With `data_stream = true`, the data stream's name.
+    /// creating a strangely named index, and so is one Elasticsearch would refuse
+    /// ([`index_name_problem`]); the template's static text is checked at load. With
+    /// `data_stream = true`, the data stream's name.
     #[serde(default)]
     pub index: Option<Spanned<Template>>,
     /// `create` (default: an existing id is a 409, which counts as success) or `index`
@@ -115,7 +117,8 @@ pub struct ElasticsearchSettings {
     #[serde(default)]
     pub tls: Option<TlsSettings>,
     /// A composable index template (JSON file with `index_patterns`, `template`, ...) to
-    /// install at start-up with `PUT _index_template/<template_name>`.
+    /// install at start-up with `PUT _index_template/<template_name>`; a relative path starts
+    /// at the pipeline file's folder.
     #[serde(default)]
     pub template: Option<Spanned<PathBuf>>,
     /// Name of the installed template (default `mqtt-logs`).
@@ -124,7 +127,8 @@ pub struct ElasticsearchSettings {
     /// Replace an existing template of that name (default false: leave it, as Logstash).
     #[serde(default)]
     pub template_overwrite: bool,
-    /// Dead-letter file (default `<data_dir>/dead_letter/<output id>.ndjson`).
+    /// Dead-letter file (default `<data_dir>/dead_letter/<output id>.ndjson`); a relative path
+    /// starts at the working directory, like `data_dir`.
     #[serde(default)]
     pub dead_letter_path: Option<PathBuf>,
     /// Largest size of the dead-letter file in bytes (default 1 GiB, 0 = no limit). Refused
@@ -137,7 +141,7 @@ fn default_dead_letter_max_bytes() -> u64 {
     1 << 30
 }
 
-/// `tls` table.
+/// `tls` table; relative paths start at the pipeline file's folder.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSettings {
@@ -377,16 +381,27 @@ impl Settings {
             ));
         }
         let auth = auth(config, url_credentials).map_err(|(span, message)| err(span, message))?;
-        let tls = tls_files(config.tls.as_ref()).map_err(|(span, message)| err(span, message))?;
+        let tls = tls_files(config.tls.as_ref(), context)
+            .map_err(|(span, message)| err(span, message))?;
         let template = match &config.template {
             // A disabled output (no hosts) installs nothing: it needs no template file.
             _ if hosts.is_empty() => None,
             None => None,
             Some(path) => Some((
                 config.template_name.clone(),
-                read_template(path.get_ref()).map_err(|message| err(path.span(), message))?,
+                read_template(&context.companion_file(path.get_ref()))
+                    .map_err(|message| err(path.span(), message))?,
             )),
         };
+        if let Some(index) = &config.index {
+            if let Some((offset, problem)) = static_index_problem(index.get_ref().source()) {
+                return Err(context.source.error_in_string(
+                    &index.span(),
+                    offset,
+                    format!("Elasticsearch refuses this index name: {problem}"),
+                ));
+            }
+        }
         Ok(Self {
             hosts,
             index: match &config.index {
@@ -530,7 +545,7 @@ fn auth(config: &ElasticsearchSettings, url_credentials: UrlCredentials) -> Resu
     }
 }
 
-fn tls_files(tls: Option<&TlsSettings>) -> Result<TlsFiles, Located> {
+fn tls_files(tls: Option<&TlsSettings>, context: &BuildContext) -> Result<TlsFiles, Located> {
     let Some(tls) = tls else {
         return Ok(TlsFiles {
             verify: true,
@@ -538,16 +553,17 @@ fn tls_files(tls: Option<&TlsSettings>) -> Result<TlsFiles, Located> {
         });
     };
     let read = |path: &Spanned<PathBuf>, what: &str| -> Result<Vec<u8>, Located> {
-        let bytes = std::fs::read(path.get_ref()).map_err(|e| {
+        let file = context.companion_file(path.get_ref());
+        let bytes = std::fs::read(&file).map_err(|e| {
             (
                 path.span(),
-                format!("cannot read {what} `{}`: {e}", path.get_ref().display()),
+                format!("cannot read {what} `{}`: {e}", file.display()),
             )
         })?;
         if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
             return Err((
                 path.span(),
-                format!("{what} `{}` is not PEM", path.get_ref().display()),
+                format!("{what} `{}` is not PEM", file.display()),
             ));
         }
         Ok(bytes)
@@ -593,6 +609,78 @@ fn tls_files(tls: Option<&TlsSettings>) -> Result<TlsFiles, Located> {
     })
 }
 
+/// Characters Elasticsearch refuses anywhere in an index or data stream name (`:` since 7.0).
+const INDEX_FORBIDDEN: &[char] = &['\\', '/', '*', '?', '"', '<', '>', '|', ',', '#', ':', ' '];
+
+/// Why Elasticsearch would refuse `name` as an index or data stream name, if it would
+/// (`MetadataCreateIndexService.validateIndexOrAliasName` and friends): lowercase only, none
+/// of `\ / * ? " < > | , # :` or a space, not starting with `-`, `_` or `+`, not `.` or `..`,
+/// at most 255 bytes.
+pub fn index_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("an index name must not be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Some(format!("`{name}` is not an index name"));
+    }
+    if let Some(first) = name.chars().next().filter(|c| matches!(c, '-' | '_' | '+')) {
+        return Some(format!("an index name must not start with `{first}`"));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_uppercase()) {
+        return Some(format!("an index name must be lowercase (`{c}`)"));
+    }
+    if let Some(c) = name.chars().find(|c| INDEX_FORBIDDEN.contains(c)) {
+        return Some(format!(
+            "an index name must not contain `{c}` (nor any of `\\ / * ? \" < > | , # :` or a space)"
+        ));
+    }
+    if name.len() > 255 {
+        return Some("an index name must not be longer than 255 bytes".into());
+    }
+    None
+}
+
+/// The first problem of an index template's static text: its byte offset in `source` and
+/// why. `%{...}` parts are left to [`index_name_problem`] on each rendered name.
+fn static_index_problem(source: &str) -> Option<(usize, String)> {
+    let mut offset = 0;
+    let mut rest = source;
+    while !rest.is_empty() {
+        let (literal, after) = match rest.find("%{") {
+            Some(start) => {
+                let end = rest[start..]
+                    .find('}')
+                    .map_or(rest.len(), |e| start + e + 1);
+                (&rest[..start], &rest[end..])
+            }
+            None => (rest, ""),
+        };
+        for (i, c) in literal.char_indices() {
+            let at_start = offset + i == 0;
+            let problem = if at_start && matches!(c, '-' | '_' | '+') {
+                Some(format!("an index name must not start with `{c}`"))
+            } else if c.is_uppercase() {
+                Some(format!("an index name must be lowercase (`{c}`)"))
+            } else if INDEX_FORBIDDEN.contains(&c) {
+                Some(format!(
+                    "an index name must not contain `{c}` (nor any of `\\ / * ? \" < > | , # :` or a space)"
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Some((offset + i, problem));
+            }
+        }
+        offset += rest.len() - after.len();
+        rest = after;
+    }
+    if matches!(source, "." | "..") {
+        return Some((0, format!("`{source}` is not an index name")));
+    }
+    None
+}
+
 fn read_template(path: &std::path::Path) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `template` `{}`: {e}", path.display()))?;
@@ -634,6 +722,53 @@ mod tests {
         assert!(!error.contains("secret"), "{error}");
         assert!(parse_hosts(&Hosts::One("ftp://x".into())).is_err());
         assert!(parse_hosts(&Hosts::Many(vec![])).is_err());
+    }
+
+    #[test]
+    fn index_names_follow_elasticsearch_rules() {
+        for good in ["mqtt-logs-2024.05.01", "a", ".hidden", "logs_1+2"] {
+            assert_eq!(index_name_problem(good), None, "{good}");
+        }
+        for (bad, problem) in [
+            ("Logs", "lowercase (`L`)"),
+            ("-logs", "start with `-`"),
+            ("_logs", "start with `_`"),
+            ("+logs", "start with `+`"),
+            ("a b", "contain ` `"),
+            ("a#b", "contain `#`"),
+            ("a:b", "contain `:`"),
+            ("a\\b", "contain `\\`"),
+            ("..", "not an index name"),
+            ("", "empty"),
+        ] {
+            let found = index_name_problem(bad).unwrap_or_default();
+            assert!(found.contains(problem), "{bad}: {found}");
+        }
+        assert!(index_name_problem(&"a".repeat(256)).is_some());
+        for forbidden in ['/', '*', '?', '"', '<', '>', '|', ','] {
+            assert!(
+                index_name_problem(&format!("a{forbidden}b")).is_some(),
+                "{forbidden}"
+            );
+        }
+    }
+
+    #[test]
+    fn static_parts_of_index_templates_are_checked_where_they_are() {
+        assert_eq!(static_index_problem("mqtt-logs-%{+YYYY.MM.dd}"), None);
+        // References can render anything; only the text around them is known.
+        assert_eq!(static_index_problem("%{[Service]}-%{+YYYY}"), None);
+        assert_eq!(
+            static_index_problem("logs-%{[a]}-X"),
+            Some((12, "an index name must be lowercase (`X`)".into()))
+        );
+        assert_eq!(
+            static_index_problem("_x-%{[a]}"),
+            Some((0, "an index name must not start with `_`".into()))
+        );
+        // A leading `_` after a reference is not at the start of the name.
+        assert_eq!(static_index_problem("%{[a]}_x"), None);
+        assert!(static_index_problem("logs|%{[a]}").is_some());
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! one. The id is reserved as 32 placeholder bytes in the action line and patched once the
 //! source line is written, so nothing is moved.
 
-use super::config::Action;
+use super::config::{index_name_problem, Action};
 use crate::event::{find_small, json, CachingTemplate, Event, Template, TIMESTAMP};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -82,6 +82,8 @@ pub enum IdPolicy {
 pub struct Encoder {
     /// The index name template, with its daily part rendered once per day.
     index: CachingTemplate,
+    /// Whether each rendered index name is checked (templates with `%{...}` parts).
+    check_index_name: bool,
     /// `{"create":{"_index":` or `{"index":{"_index":`.
     action_prefix: &'static [u8],
     ids: IdPolicy,
@@ -93,6 +95,7 @@ pub struct Encoder {
 impl Encoder {
     pub fn new(index: Template, action: Action, ids: IdPolicy, data_stream: bool) -> Self {
         Self {
+            check_index_name: !index.is_static(),
             index: CachingTemplate::new(index),
             action_prefix: match action {
                 Action::Create => br#"{"create":{"_index":"#,
@@ -117,6 +120,17 @@ impl Encoder {
                     self.index_name
                 ),
             });
+        }
+        // A static name was checked when the pipeline was built; `%{...}` parts can make any
+        // name, which Elasticsearch would refuse item by item.
+        if self.check_index_name {
+            if let Some(problem) = index_name_problem(&self.index_name) {
+                return Err(Rejection {
+                    index: self.index_name.clone(),
+                    error_type: "invalid_index_name",
+                    reason: format!("index name `{}`: {problem}", self.index_name),
+                });
+            }
         }
         if self.data_stream && !matches!(event.get_field(TIMESTAMP), Some(Value::String(_))) {
             return Err(Rejection {
@@ -345,6 +359,28 @@ mod tests {
         );
     }
 
+    /// A name made from an event's fields can be one Elasticsearch refuses; it is
+    /// dead-lettered with the reason instead of failing in the bulk response.
+    #[test]
+    fn rendered_index_names_elasticsearch_refuses_are_rejected_with_the_reason() {
+        let mut encoder = Encoder::new(
+            Template::parse("logs-%{[host][name]}").unwrap(),
+            Action::Create,
+            IdPolicy::Auto,
+            false,
+        );
+        let mut buffer = b"previous\n".to_vec();
+        let event = Event::from_value(json!({"host": {"name": "GW 01"}}));
+        let rejection = encoder.encode(&event, &mut buffer).unwrap_err();
+        assert_eq!(rejection.error_type, "invalid_index_name");
+        assert_eq!(
+            rejection.reason,
+            "index name `logs-GW 01`: an index name must be lowercase (`G`)"
+        );
+        assert_eq!(buffer, b"previous\n");
+        assert!(encoder.encode(&file_event(2, "x"), &mut buffer).is_ok());
+    }
+
     fn encoder_with_id_template(template: &str) -> Encoder {
         encoder(
             Action::Index,
@@ -361,11 +397,13 @@ mod tests {
             false,
         );
         let mut buffer = Vec::new();
-        let event = Event::from_value(json!({"name": "a\"b", "id": "x\\y\u{1}"}));
+        // A quote is refused in an index name (`index_name_problem`), a control character is
+        // not.
+        let event = Event::from_value(json!({"name": "a\u{1}b", "id": "x\\y\"\u{1}"}));
         encoder.encode(&event, &mut buffer).unwrap();
         assert_eq!(
             lines(&buffer)[0],
-            json!({"index": {"_index": "a\"b", "_id": "x\\y\u{1}"}})
+            json!({"index": {"_index": "a\u{1}b", "_id": "x\\y\"\u{1}"}})
         );
     }
 
