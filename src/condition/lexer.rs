@@ -138,51 +138,51 @@ impl Lexer<'_> {
 
     fn string(&mut self, quote: char) -> Result<(), ConditionError> {
         let start = self.position;
-        let mut value = String::new();
-        let mut chars = self.text[start + 1..].char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, 't')) => value.push('\t'),
-                    Some((_, 'r')) => value.push('\r'),
-                    Some((_, other)) => value.push(other),
-                    None => break,
-                },
-                c if c == quote => {
-                    self.position = start + 1 + i + c.len_utf8();
-                    self.push(TokenKind::Str(value), start);
-                    return Ok(());
-                }
-                c => value.push(c),
-            }
-        }
-        Err(error(start, "unterminated string"))
+        let value = self.delimited(quote, |value, escaped| {
+            value.push(match escaped {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                other => other,
+            })
+        });
+        let value = value.ok_or_else(|| error(start, "unterminated string"))?;
+        self.push(TokenKind::Str(value), start);
+        Ok(())
     }
 
     fn regex(&mut self) -> Result<(), ConditionError> {
         let start = self.position;
-        let mut pattern = String::new();
+        let pattern = self.delimited('/', |pattern, escaped| {
+            if escaped != '/' {
+                pattern.push('\\');
+            }
+            pattern.push(escaped);
+        });
+        let pattern =
+            pattern.ok_or_else(|| error(start, "unterminated regex: close it with `/`"))?;
+        self.push(TokenKind::Regex(pattern), start);
+        Ok(())
+    }
+
+    /// The text from the opening delimiter at the current position to the first unescaped
+    /// `close`, moving past it; `escape` writes what a backslash and the character after it
+    /// stand for. `None` (nothing moved) when the text ends first.
+    fn delimited(&mut self, close: char, escape: impl Fn(&mut String, char)) -> Option<String> {
+        let start = self.position;
+        let mut value = String::new();
         let mut chars = self.text[start + 1..].char_indices();
         while let Some((i, c)) = chars.next() {
             match c {
-                '\\' => match chars.next() {
-                    Some((_, '/')) => pattern.push('/'),
-                    Some((_, other)) => {
-                        pattern.push('\\');
-                        pattern.push(other);
-                    }
-                    None => break,
-                },
-                '/' => {
-                    self.position = start + 1 + i + 1;
-                    self.push(TokenKind::Regex(pattern), start);
-                    return Ok(());
+                '\\' => escape(&mut value, chars.next()?.1),
+                c if c == close => {
+                    self.position = start + 1 + i + c.len_utf8();
+                    return Some(value);
                 }
-                c => pattern.push(c),
+                c => value.push(c),
             }
         }
-        Err(error(start, "unterminated regex: close it with `/`"))
+        None
     }
 
     fn number(&mut self) -> Result<(), ConditionError> {
@@ -247,7 +247,7 @@ impl Lexer<'_> {
         )
     }
 
-    /// Whether the previous token ends an operand (so `[` after it cannot start a field).
+    /// Turns the whole text into tokens.
     fn run(mut self) -> Result<Vec<Token>, ConditionError> {
         while let Some(c) = self.peek_char() {
             let start = self.position;
@@ -256,28 +256,15 @@ impl Lexer<'_> {
                 c if c.is_whitespace() => self.position += c.len_utf8(),
                 '[' => {
                     if self.bracket_opens_list() {
-                        self.position += 1;
-                        self.push(TokenKind::ListOpen, start);
+                        self.operator(TokenKind::ListOpen, 1);
                     } else {
                         self.bracket_field()?;
                     }
                 }
-                ']' => {
-                    self.position += 1;
-                    self.push(TokenKind::ListClose, start);
-                }
-                ',' => {
-                    self.position += 1;
-                    self.push(TokenKind::Comma, start);
-                }
-                '(' => {
-                    self.position += 1;
-                    self.push(TokenKind::ParenOpen, start);
-                }
-                ')' => {
-                    self.position += 1;
-                    self.push(TokenKind::ParenClose, start);
-                }
+                ']' => self.operator(TokenKind::ListClose, 1),
+                ',' => self.operator(TokenKind::Comma, 1),
+                '(' => self.operator(TokenKind::ParenOpen, 1),
+                ')' => self.operator(TokenKind::ParenClose, 1),
                 '"' | '\'' => self.string(c)?,
                 '/' if self.previous_is_match_operator() => self.regex()?,
                 _ if two == "==" => self.operator(TokenKind::Op(CompareOp::Equal), 2),
@@ -312,6 +299,7 @@ impl Lexer<'_> {
         Ok(self.tokens)
     }
 
+    /// A token of `length` bytes at the current position: an operator or a punctuation mark.
     fn operator(&mut self, kind: TokenKind, length: usize) {
         let start = self.position;
         self.position += length;

@@ -84,28 +84,29 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Node, ConditionError> {
-        let mut nodes = vec![self.and()?];
-        while self.peek_kind() == Some(&TokenKind::Or) {
-            self.position += 1;
-            nodes.push(self.and()?);
-        }
-        Ok(if nodes.len() == 1 {
-            nodes.remove(0)
-        } else {
-            Node::Or(nodes)
-        })
+        self.joined(&TokenKind::Or, Self::and, Node::Or)
     }
 
     fn and(&mut self) -> Result<Node, ConditionError> {
-        let mut nodes = vec![self.unary()?];
-        while self.peek_kind() == Some(&TokenKind::And) {
+        self.joined(&TokenKind::And, Self::unary, Node::And)
+    }
+
+    /// `part (joiner part)*`: the one part alone, or `join` of them all.
+    fn joined(
+        &mut self,
+        joiner: &TokenKind,
+        part: fn(&mut Self) -> Result<Node, ConditionError>,
+        join: fn(Vec<Node>) -> Node,
+    ) -> Result<Node, ConditionError> {
+        let mut nodes = vec![part(self)?];
+        while self.peek_kind() == Some(joiner) {
             self.position += 1;
-            nodes.push(self.unary()?);
+            nodes.push(part(self)?);
         }
         Ok(if nodes.len() == 1 {
             nodes.remove(0)
         } else {
-            Node::And(nodes)
+            join(nodes)
         })
     }
 
