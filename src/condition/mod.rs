@@ -7,6 +7,9 @@
 //! look-ups and comparisons with no allocation. Load-time errors carry the byte offset of the
 //! offending token, which the config loader turns into `file:line:column`.
 //!
+//! [`FieldPath`]: crate::event::FieldPath
+//! [`Regex`]: regex::Regex
+//!
 //! Three steps, one file each: `lexer.rs` turns the text into tokens, `parser.rs` turns the
 //! tokens into the tree (checking the grammar below), and `eval.rs` holds the tree and answers
 //! it for an event.
