@@ -18,5 +18,6 @@ pub mod inputs;
 pub mod metrics;
 pub mod outputs;
 pub mod pipeline;
+pub mod queue;
 pub mod sync;
 pub mod testing;

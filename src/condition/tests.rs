@@ -151,6 +151,31 @@ fn errors_point_at_the_offending_token() {
 }
 
 #[test]
+fn string_and_regex_escapes_and_unterminated_literals() {
+    let value = |text: &str| Event::from_value(json!({ "x": text }));
+    let matches = |condition: &str, text: &str| {
+        Condition::compile(condition)
+            .unwrap_or_else(|e| panic!("`{condition}` did not compile: {e}"))
+            .matches(&value(text))
+    };
+    assert!(matches(
+        r#"x == "a\"b\\c\nd\te\rf\qg""#,
+        "a\"b\\c\nd\te\rfqg"
+    ));
+    assert!(matches(r#"x == 'it\'s'"#, "it's"));
+    assert!(matches(r"x =~ /^a\/b\.c$/", "a/b.c"));
+    assert!(!matches(r"x =~ /^a\/b\.c$/", "a/bxc"));
+    for (condition, message) in [
+        (r#"x == "abc\"#, "unterminated string"),
+        (r#"x == 'abc"#, "unterminated string"),
+        (r"x =~ /ab\/", "unterminated regex: close it with `/`"),
+    ] {
+        let error = Condition::compile(condition).unwrap_err();
+        assert_eq!((error.offset, error.message.as_str()), (5, message));
+    }
+}
+
+#[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let deep = format!("{}x{}", "(".repeat(10_000), ")".repeat(10_000));
     assert!(Condition::compile(&deep).is_err());
