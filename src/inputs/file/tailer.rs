@@ -203,7 +203,7 @@ impl Publisher {
         });
         match output.send_blocking(deferred) {
             Ok(()) => {
-                self.metrics.events_in.fetch_add(count, Ordering::Relaxed);
+                crate::inputs::count_handed_over(&self.metrics, count, 0);
                 self.metrics.bytes.fetch_add(file_bytes, Ordering::Relaxed);
                 Ok(())
             }

@@ -15,7 +15,6 @@ use crate::event::{ack_channel, format_timestamp, Batch, LineBlock, LineOrigin};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
@@ -102,14 +101,12 @@ impl StdinInput {
             while let Some(block) = full.pop_front() {
                 let mut events = Vec::new();
                 block.into_events(&mut events);
-                context
-                    .metrics
-                    .events_in
-                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+                let count = events.len() as u64;
                 context
                     .output
                     .send(Batch::new(events, Some(acks.token(next_id))))
                     .await?;
+                super::count_handed_over(&context.metrics, count, 0);
                 next_id += 1;
                 sent += 1;
             }
