@@ -133,6 +133,58 @@ fn once_emits_filebeat_shaped_events_with_offsets_tags_and_the_partial_last_line
 }
 
 #[test]
+fn the_files_found_at_start_are_logged_and_a_glob_matching_nothing_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = logs_dir(dir.path());
+    for i in 0..7 {
+        append(&logs.join(format!("app{i}.log")), &numbered("line", 0..2));
+    }
+    let matching = format!("{}/*.log", logs.display());
+    let typo = format!("{}/*.lgo", logs.display());
+    let pipeline = write_pipeline(dir.path(), &[&matching, &typo], "");
+    let named: Vec<String> = (0..5)
+        .map(|i| logs.join(format!("app{i}.log")).display().to_string())
+        .collect();
+    let counted = format!("7 files: {} and 2 more.", named.join(", "));
+
+    let stderr = run_once(&pipeline);
+    let line_with = |text: &str| {
+        stderr
+            .lines()
+            .find(|l| l.contains(text))
+            .map(str::to_string)
+    };
+    let reading = line_with(&format!("Reading {counted}"));
+    assert!(
+        reading.as_deref().is_some_and(|l| l.contains("INFO")),
+        "{stderr}"
+    );
+    let warning = line_with(&format!(
+        "No file matches `{typo}`; nothing is read from it."
+    ));
+    assert!(
+        warning.as_deref().is_some_and(|l| l.contains("WARN")),
+        "{stderr}"
+    );
+    assert!(
+        line_with(&format!("No file matches `{matching}`")).is_none(),
+        "{stderr}"
+    );
+
+    // Running (not `--once`): the same at start, and the glob is looked for again.
+    let sluice = Sluice::start(&pipeline);
+    let logged = wait_until(Duration::from_secs(10), || {
+        let stderr = sluice.stderr();
+        stderr.contains(&format!("Tailing {counted}"))
+            && stderr.contains(&format!(
+                "No file matches `{typo}` yet; it is looked for again every scan_interval."
+            ))
+    });
+    let stderr = sluice.stop();
+    assert!(logged, "{stderr}");
+}
+
+#[test]
 fn a_second_once_run_continues_from_the_checkpoint_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let logs = logs_dir(dir.path());
