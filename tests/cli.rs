@@ -273,3 +273,46 @@ fn stdin_cuts_huge_lines_and_keeps_invalid_utf8() {
     assert!(events[1].get("tags").is_none());
     assert_eq!(events[2]["message"], "last line without newline");
 }
+
+#[test]
+fn stdin_skips_blank_lines_and_counts_them_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = \"{}\"\n[inputs.in]\ntype = \"stdin\"\n[[filters]]\ntype = \"json\"\n[outputs.out]\ntype = \"stdout\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let mut child = sluice()
+        .args(["run", "--once", "-c"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"{\"n\":1}\n\n   \n\t\r\n{\"n\":2}\n \n")
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let numbers: Vec<&serde_json::Value> = events.iter().map(|e| &e["n"]).collect();
+    assert_eq!(numbers, [1, 2], "no `_jsonparsefailure` events: {events:?}");
+    let totals = stderr
+        .lines()
+        .find(|l| l.contains("Component totals.") && l.contains("component_kind=input"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        totals.contains("events_in=6 events_out=2 dropped=4"),
+        "{totals}"
+    );
+}

@@ -184,6 +184,73 @@ fn the_files_found_at_start_are_logged_and_a_glob_matching_nothing_is_warned_abo
     assert!(logged, "{stderr}");
 }
 
+/// The summed offsets of the input's checkpoint (0 before the first one is written).
+fn checkpoint_offset(dir: &Path) -> u64 {
+    let Ok(bytes) = std::fs::read(dir.join("data/checkpoints/app.json")) else {
+        return 0;
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+        return 0; // being replaced
+    };
+    value["files"].as_array().map_or(0, |files| {
+        files.iter().filter_map(|f| f["offset"].as_u64()).sum()
+    })
+}
+
+/// The `Component totals.` line of the file input, from a run's stderr.
+fn input_totals(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.contains("Component totals.") && l.contains("component_kind=input"))
+        .unwrap_or_else(|| panic!("no input totals:\n{stderr}"))
+        .to_string()
+}
+
+#[test]
+fn blank_lines_are_skipped_counted_and_checkpointed_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = logs_dir(dir.path());
+    let file = logs.join("app.log");
+    append(&file, "one\n\n  \t\r\ntwo\n\n\n");
+    let pipeline = write_pipeline(dir.path(), &[&format!("{}/*.log", logs.display())], "");
+    let stderr = run_once(&pipeline);
+    assert_eq!(read_messages(dir.path()), ["one", "two"]);
+    let totals = input_totals(&stderr);
+    assert!(
+        totals.contains("events_in=6 events_out=2 dropped=4"),
+        "{totals}"
+    );
+    let len = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(
+        checkpoint_offset(dir.path()),
+        len,
+        "the trailing blank lines are past"
+    );
+
+    // Running: a write of only blank lines is checkpointed past too, and nothing is re-read.
+    let sluice = Sluice::start(&pipeline);
+    append(&file, "\n \n");
+    let len = std::fs::metadata(&file).unwrap().len();
+    let checkpointed = wait_until(Duration::from_secs(10), || {
+        checkpoint_offset(dir.path()) == len
+    });
+    append(&file, "three\n");
+    let arrived = wait_until(Duration::from_secs(10), || {
+        read_messages(dir.path()).len() == 3
+    });
+    let stderr = sluice.stop();
+    assert!(
+        checkpointed,
+        "checkpoint stuck before the blank lines:\n{stderr}"
+    );
+    assert!(arrived, "{stderr}");
+    assert_eq!(read_messages(dir.path()), ["one", "two", "three"]);
+    assert!(
+        input_totals(&stderr).contains("events_in=3 events_out=1 dropped=2"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_second_once_run_continues_from_the_checkpoint_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();

@@ -200,7 +200,7 @@ fn standard_counters(exposition: &mut Exposition, key: &ComponentKey, metrics: &
         ),
         (
             "events_dropped_total",
-            "Events deliberately dropped (drop filter, script, disposal policy).",
+            "Events deliberately dropped (drop filter, script, disposal policy, blank input lines).",
             &metrics.events_dropped,
         ),
         (

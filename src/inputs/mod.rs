@@ -70,7 +70,7 @@ impl BatchSender {
 }
 
 /// Counts what an input handed to the pipeline: `passed` events, read together with `skipped`
-/// records that became no event. Every input counts through here, so for each input
+/// records that became no event (blank lines). Every input counts through here, so for each input
 /// `events_in` (records read) = `events_out` (events handed on) + `events_dropped`, and every
 /// exposition (`/metrics`, `/_node/stats`, the end-of-run totals) reads these same counters.
 /// Called once per batch, after the pipeline took it.

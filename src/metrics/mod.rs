@@ -27,7 +27,8 @@ pub struct ComponentMetrics {
     pub events_in: AtomicU64,
     /// Events passed on (an input: handed to the pipeline; a filter) or delivered (outputs).
     pub events_out: AtomicU64,
-    /// Events deliberately dropped (a `drop` filter, a script, an output's disposal policy).
+    /// Events deliberately dropped (a `drop` filter, a script, an output's disposal policy,
+    /// blank lines an input skipped).
     pub events_dropped: AtomicU64,
     /// Events that failed and were disposed of (dead letter, tagged failure).
     pub events_failed: AtomicU64,

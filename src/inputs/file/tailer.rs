@@ -35,7 +35,10 @@ use super::lines::LineSplitter;
 use super::wake::Wakeups;
 use super::FileInputError;
 use crate::api::ReadinessHandle;
-use crate::event::{ack_channel, format_timestamp, AckReceiver, AckSender, Batch, LineOrigin};
+use crate::event::{
+    ack_channel, format_timestamp, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus,
+    LineOrigin,
+};
 use crate::inputs::{BatchSender, InputContext, PipelineClosed};
 use crate::metrics::{ComponentMetrics, Gauge};
 use std::collections::{HashMap, HashSet};
@@ -172,6 +175,8 @@ struct Publisher {
     batcher: Batcher,
     shape: Arc<EventShape>,
     metrics: Arc<ComponentMetrics>,
+    /// A batch of only blank lines, settled without the pipeline, moved a committed offset.
+    settled_here: bool,
 }
 
 impl Publisher {
@@ -195,10 +200,22 @@ impl Publisher {
             lines,
             file_bytes,
             ends,
+            skipped,
             ..
         } = batch;
         let count = lines.len() as u64;
         let id = self.acks.register(ends);
+        if lines.is_empty() {
+            // Only blank lines: nothing to deliver, so the batch is settled here, in its turn,
+            // and the checkpoint moves past them once every batch before it is delivered.
+            self.settled_here |= self.acks.receive(AckReceipt {
+                batch_id: id,
+                status: BatchStatus::Delivered,
+            });
+            crate::inputs::count_handed_over(&self.metrics, 0, skipped);
+            self.metrics.bytes.fetch_add(file_bytes, Ordering::Relaxed);
+            return Ok(());
+        }
         let token = self.ack_sender.token(id);
         // Kept so that a batch the pipeline refuses is acknowledged as failed, not delivered.
         let guard = token.clone();
@@ -207,7 +224,7 @@ impl Publisher {
         });
         match output.send_blocking(deferred) {
             Ok(()) => {
-                crate::inputs::count_handed_over(&self.metrics, count, 0);
+                crate::inputs::count_handed_over(&self.metrics, count, skipped);
                 self.metrics.bytes.fetch_add(file_bytes, Ordering::Relaxed);
                 Ok(())
             }
@@ -220,7 +237,7 @@ impl Publisher {
 
     /// Applies every receipt that has arrived; true when a committed offset moved.
     fn collect_receipts(&mut self) -> bool {
-        let mut moved = false;
+        let mut moved = std::mem::take(&mut self.settled_here);
         while let Ok(receipt) = self.receipts.try_recv() {
             moved |= self.acks.receive(receipt);
         }
@@ -286,6 +303,7 @@ impl Tailer {
                 batcher: Batcher::new(context.settings.batch_size, context.settings.batch_bytes),
                 shape,
                 metrics: context.metrics.clone(),
+                settled_here: false,
             },
             id: context.id,
             shutdown: context.shutdown,
