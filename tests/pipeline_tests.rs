@@ -117,6 +117,21 @@ fn a_malformed_test_file_exits_2() {
 }
 
 #[test]
+fn a_malformed_test_file_is_reported_at_its_line_and_column_in_toml_words() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = write_test(dir.path(), "[[cases]]\nname = \"x\"\nlines = 5\n");
+    let out = sluice_test(&[&path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        format!(
+            "{}:4:9: invalid test file: invalid type: integer `5`, expected an array",
+            path.display()
+        )
+    );
+}
+
+#[test]
 fn a_directory_without_tests_exits_2() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let out = sluice_test(&[dir.path()]);

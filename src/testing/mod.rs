@@ -55,8 +55,13 @@ pub enum TestError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: invalid test file: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("{path}:{line}:{column}: invalid test file: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("{0}")]
@@ -255,9 +260,16 @@ fn run_file(path: &Path) -> Result<FileResult, TestError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let file: TestFile = toml_edit::de::from_str(&text).map_err(|e| TestError::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string().trim().to_string(),
+    let file: TestFile = toml_edit::de::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map_or((1, 1), |span| crate::config::line_column(&text, span.start));
+        TestError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: crate::config::humanize(e.message().trim()),
+        }
     })?;
     if file.cases.is_empty() {
         return Err(TestError::Invalid {
