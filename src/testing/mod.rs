@@ -9,6 +9,9 @@
 //!
 //! # Test files (`*.test.toml`)
 //!
+//! README.md ("Pipeline tests") documents the format for users, with an example that
+//! `tests/pipeline_tests.rs` runs; this is the summary for readers of the code.
+//!
 //! ```toml
 //! pipeline = "mqtt.toml"            # relative to this file
 //! ingest_time = "2024-05-01T00:00:00.000Z"   # optional: @timestamp of events without one
