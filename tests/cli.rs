@@ -82,6 +82,71 @@ fn validate_reports_every_problem_as_file_line_column_and_exits_2() {
 }
 
 #[test]
+fn errors_name_toml_kinds_and_positions_not_rust_types_and_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        "[pipeline]\nbatch_size = -1\n[inputs.in]\ntype = \"stdin\"\nmax_line_bytes = 1.5\n\
+         [[filters]]\ntype = \"date\"\nformats = \"ISO8601\"\n\
+         [outputs.out]\ntype = \"stdout\"\n",
+    );
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let prefix = config.display().to_string();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{prefix}:2:14: [pipeline]: invalid value: integer `-1`, expected a non-negative whole number"),
+            format!("{prefix}:5:18: input `in` (stdin): invalid type: number `1.5`, expected a non-negative whole number"),
+            format!("{prefix}:8:11: filter `date#1` (date): invalid type: string \"ISO8601\", expected an array"),
+        ],
+    );
+
+    // A condition's unclosed `(` is pointed at, at its line and column in the file.
+    let config = write(
+        dir.path(),
+        "q.toml",
+        "[inputs.in]\ntype = \"stdin\"\n[outputs.out]\ntype = \"stdout\"\nif = \"\"\"\nlevel == 1 and\n  (a == 2 or b == 3\"\"\"\n",
+    );
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "{}:7:3: invalid condition: unclosed `(`: no `)` closes it",
+            config.display()
+        )
+    );
+
+    // A file that cannot be read has no line and column to give.
+    let missing = dir.path().join("missing.toml");
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "{}: cannot read configuration: ",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn run_refuses_a_missing_environment_variable() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(
@@ -837,4 +902,47 @@ fn validate_reports_parse_and_build_problems_in_one_run() {
             "{line}\nexpected: {expected}"
         );
     }
+}
+
+#[test]
+fn stdin_skips_blank_lines_and_counts_them_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = \"{}\"\n[inputs.in]\ntype = \"stdin\"\n[[filters]]\ntype = \"json\"\n[outputs.out]\ntype = \"stdout\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let mut child = sluice()
+        .args(["run", "--once", "-c"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"{\"n\":1}\n\n   \n\t\r\n{\"n\":2}\n \n")
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let numbers: Vec<&serde_json::Value> = events.iter().map(|e| &e["n"]).collect();
+    assert_eq!(numbers, [1, 2], "no `_jsonparsefailure` events: {events:?}");
+    let totals = stderr
+        .lines()
+        .find(|l| l.contains("Component totals.") && l.contains("component_kind=input"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        totals.contains("events_in=6 events_out=2 dropped=4"),
+        "{totals}"
+    );
 }

@@ -133,6 +133,125 @@ fn once_emits_filebeat_shaped_events_with_offsets_tags_and_the_partial_last_line
 }
 
 #[test]
+fn the_files_found_at_start_are_logged_and_a_glob_matching_nothing_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = logs_dir(dir.path());
+    for i in 0..7 {
+        append(&logs.join(format!("app{i}.log")), &numbered("line", 0..2));
+    }
+    let matching = format!("{}/*.log", logs.display());
+    let typo = format!("{}/*.lgo", logs.display());
+    let pipeline = write_pipeline(dir.path(), &[&matching, &typo], "");
+    let named: Vec<String> = (0..5)
+        .map(|i| logs.join(format!("app{i}.log")).display().to_string())
+        .collect();
+    let counted = format!("7 files: {} and 2 more.", named.join(", "));
+
+    let stderr = run_once(&pipeline);
+    let line_with = |text: &str| {
+        stderr
+            .lines()
+            .find(|l| l.contains(text))
+            .map(str::to_string)
+    };
+    let reading = line_with(&format!("Reading {counted}"));
+    assert!(
+        reading.as_deref().is_some_and(|l| l.contains("INFO")),
+        "{stderr}"
+    );
+    let warning = line_with(&format!(
+        "No file matches `{typo}`; nothing is read from it."
+    ));
+    assert!(
+        warning.as_deref().is_some_and(|l| l.contains("WARN")),
+        "{stderr}"
+    );
+    assert!(
+        line_with(&format!("No file matches `{matching}`")).is_none(),
+        "{stderr}"
+    );
+
+    // Running (not `--once`): the same at start, and the glob is looked for again.
+    let sluice = Sluice::start(&pipeline);
+    let logged = wait_until(Duration::from_secs(10), || {
+        let stderr = sluice.stderr();
+        stderr.contains(&format!("Tailing {counted}"))
+            && stderr.contains(&format!(
+                "No file matches `{typo}` yet; it is looked for again every scan_interval."
+            ))
+    });
+    let stderr = sluice.stop();
+    assert!(logged, "{stderr}");
+}
+
+/// The summed offsets of the input's checkpoint (0 before the first one is written).
+fn checkpoint_offset(dir: &Path) -> u64 {
+    let Ok(bytes) = std::fs::read(dir.join("data/checkpoints/app.json")) else {
+        return 0;
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+        return 0; // being replaced
+    };
+    value["files"].as_array().map_or(0, |files| {
+        files.iter().filter_map(|f| f["offset"].as_u64()).sum()
+    })
+}
+
+/// The `Component totals.` line of the file input, from a run's stderr.
+fn input_totals(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.contains("Component totals.") && l.contains("component_kind=input"))
+        .unwrap_or_else(|| panic!("no input totals:\n{stderr}"))
+        .to_string()
+}
+
+#[test]
+fn blank_lines_are_skipped_counted_and_checkpointed_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = logs_dir(dir.path());
+    let file = logs.join("app.log");
+    append(&file, "one\n\n  \t\r\ntwo\n\n\n");
+    let pipeline = write_pipeline(dir.path(), &[&format!("{}/*.log", logs.display())], "");
+    let stderr = run_once(&pipeline);
+    assert_eq!(read_messages(dir.path()), ["one", "two"]);
+    let totals = input_totals(&stderr);
+    assert!(
+        totals.contains("events_in=6 events_out=2 dropped=4"),
+        "{totals}"
+    );
+    let len = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(
+        checkpoint_offset(dir.path()),
+        len,
+        "the trailing blank lines are past"
+    );
+
+    // Running: a write of only blank lines is checkpointed past too, and nothing is re-read.
+    let sluice = Sluice::start(&pipeline);
+    append(&file, "\n \n");
+    let len = std::fs::metadata(&file).unwrap().len();
+    let checkpointed = wait_until(Duration::from_secs(10), || {
+        checkpoint_offset(dir.path()) == len
+    });
+    append(&file, "three\n");
+    let arrived = wait_until(Duration::from_secs(10), || {
+        read_messages(dir.path()).len() == 3
+    });
+    let stderr = sluice.stop();
+    assert!(
+        checkpointed,
+        "checkpoint stuck before the blank lines:\n{stderr}"
+    );
+    assert!(arrived, "{stderr}");
+    assert_eq!(read_messages(dir.path()), ["one", "two", "three"]);
+    assert!(
+        input_totals(&stderr).contains("events_in=3 events_out=1 dropped=2"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_second_once_run_continues_from_the_checkpoint_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let logs = logs_dir(dir.path());

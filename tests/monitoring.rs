@@ -26,7 +26,13 @@ struct Running {
 
 impl Running {
     fn start(config: &Path, dir: &Path) -> Self {
+        Self::start_with(config, dir, &[])
+    }
+
+    /// [`Running::start`] with more command-line arguments (e.g. `--log-format json`).
+    fn start_with(config: &Path, dir: &Path, args: &[&str]) -> Self {
         let mut child = sluice()
+            .args(args)
             .args(["run", "--api-address", "127.0.0.1:0", "-c"])
             .arg(config)
             .current_dir(dir)
@@ -53,6 +59,8 @@ impl Running {
                 line.split_whitespace()
                     .find(|word| word.starts_with("http://"))
                     .filter(|_| line.contains("API listening on"))
+                    // In a JSON log line the address is followed by the string's closing quote.
+                    .and_then(|word| word.split('"').next())
                     .map(str::to_string)
             })
             .unwrap_or_else(|| panic!("no API address logged: {:?}", running.stderr()));
@@ -478,6 +486,133 @@ async fn metrics_match_the_events_processed() {
     })
     .await;
     assert!(running.stop().success());
+}
+
+/// The standard counters of one component, in the order `/metrics` names them.
+const COUNTERS: [&str; 5] = [
+    "events_in",
+    "events_out",
+    "events_dropped",
+    "events_failed",
+    "errors",
+];
+
+/// Every component's standard counters from a scrape, by (kind, id).
+fn counters_by_component(samples: &[Sample]) -> BTreeMap<(String, String), [f64; 5]> {
+    let mut components = BTreeMap::new();
+    for sample in samples {
+        let Some(index) = COUNTERS
+            .iter()
+            .position(|c| sample.name == format!("sluice_{c}_total"))
+        else {
+            continue;
+        };
+        let key = (
+            sample.labels["component_kind"].clone(),
+            sample.labels["component_id"].clone(),
+        );
+        let entry = components.entry(key).or_insert([f64::NAN; 5]);
+        entry[index] = sample.value;
+    }
+    components
+}
+
+/// `/metrics`, `/_node/stats` and the end-of-run totals read the same counters, so they
+/// agree for every component (an input's `events_out_total` was 0 on `/metrics` and in the
+/// totals while `/_node/stats` showed the events it produced).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_node_stats_and_end_of_run_totals_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tailing_pipeline(dir.path());
+    let running = Running::start_with(&config, dir.path(), &["--log-format", "json"]);
+    let fanout = [("component_kind", "pipeline"), ("component_id", "outputs")];
+    let samples = eventually("every event delivered", || async {
+        let samples = scrape(&running).await;
+        (value(&samples, "sluice_events_out_total", &fanout) == Some(EVENTS as f64))
+            .then_some(samples)
+    })
+    .await;
+    let scraped = counters_by_component(&samples);
+    let input = scraped[&("input".to_string(), "logs".to_string())];
+    assert_eq!(
+        input[..3],
+        [EVENTS as f64, EVENTS as f64, 0.0],
+        "the input read and handed on every line"
+    );
+
+    let (status, stats) = get(&running.url("/_node/stats")).await;
+    assert_eq!(status, 200);
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    let plugins = &stats["pipelines"]["main"]["plugins"];
+    let mut compared = 0;
+    for (section, kind) in [
+        ("inputs", "input"),
+        ("filters", "filter"),
+        ("outputs", "output"),
+    ] {
+        for plugin in plugins[section].as_array().unwrap() {
+            let id = plugin["id"].as_str().unwrap().to_string();
+            let from_stats = [
+                &plugin["events"]["in"],
+                &plugin["events"]["out"],
+                &plugin["dropped"],
+                &plugin["failed"],
+                &plugin["errors"],
+            ]
+            .map(|v| v.as_f64().unwrap_or(f64::NAN));
+            assert_eq!(
+                Some(&from_stats),
+                scraped.get(&(kind.to_string(), id.clone())),
+                "{kind} `{id}`: /_node/stats (in, out, dropped, failed, errors) against /metrics"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 5, "one input, two filters, two outputs");
+    let chain = scraped[&("pipeline".to_string(), "filters".to_string())];
+    let delivered = scraped[&("pipeline".to_string(), "outputs".to_string())];
+    assert_eq!(
+        [
+            &stats["events"]["in"],
+            &stats["events"]["filtered"],
+            &stats["events"]["out"]
+        ]
+        .map(|v| v.as_f64().unwrap()),
+        [chain[0], chain[1], delivered[1]]
+    );
+
+    let log = running.stderr.clone();
+    assert!(running.stop().success());
+    // The reader thread may still be taking the last lines out of the pipe.
+    let start = Instant::now();
+    let stderr = loop {
+        let lines = log.lock().unwrap().clone();
+        if lines.iter().any(|l| l.contains("Pipeline finished.")) {
+            break lines;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no end-of-run totals: {lines:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut totals = BTreeMap::new();
+    for line in &stderr {
+        let Ok(line) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if line["message"] != "Component totals." {
+            continue;
+        }
+        let key = (
+            line["component_kind"].as_str().unwrap().to_string(),
+            line["component_id"].as_str().unwrap().to_string(),
+        );
+        let counts = ["events_in", "events_out", "dropped", "failed", "errors"]
+            .map(|name| line[name].as_f64().unwrap_or(f64::NAN));
+        totals.insert(key, counts);
+    }
+    assert_eq!(totals, scraped, "end-of-run totals against /metrics");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

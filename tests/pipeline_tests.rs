@@ -55,6 +55,41 @@ fn write_test(dir: &Path, body: &str) -> PathBuf {
     path
 }
 
+/// The first ```toml block of README.md's "Pipeline tests" section.
+fn readme_test_file_example() -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let section = readme
+        .split("\n### ")
+        .find(|s| s.starts_with("Pipeline tests"))
+        .unwrap_or_else(|| panic!("README has no `### Pipeline tests` section"));
+    let block = section
+        .split_once("```toml\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(block, _)| block.to_string());
+    block.unwrap_or_else(|| panic!("the Pipeline tests section has no TOML example"))
+}
+
+#[test]
+fn the_readme_example_test_file_runs_and_passes() {
+    let example = readme_test_file_example();
+    assert!(example.contains("pipeline = \"mqtt.toml\""), "{example}");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // The example sits beside `mqtt.toml` in `pipelines/`; from here, name it absolutely.
+    let path = write_test(
+        dir.path(),
+        &example.replacen("pipeline = \"mqtt.toml\"", "", 1),
+    );
+    let out = sluice_test(&[&path]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the README example fails:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+}
+
 #[test]
 fn a_failing_case_prints_a_diff_and_exits_1() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -113,6 +148,21 @@ fn a_malformed_test_file_exits_2() {
         text(&out.stderr).contains("invalid test file"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_malformed_test_file_is_reported_at_its_line_and_column_in_toml_words() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = write_test(dir.path(), "[[cases]]\nname = \"x\"\nlines = 5\n");
+    let out = sluice_test(&[&path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        format!(
+            "{}:4:9: invalid test file: invalid type: integer `5`, expected an array",
+            path.display()
+        )
     );
 }
 

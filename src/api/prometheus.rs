@@ -190,17 +190,17 @@ fn standard_counters(exposition: &mut Exposition, key: &ComponentKey, metrics: &
     let counters = [
         (
             "events_in_total",
-            "Events received (filters, outputs) or produced (inputs).",
+            "Events received (filters, outputs) or records read (inputs).",
             &metrics.events_in,
         ),
         (
             "events_out_total",
-            "Events passed on (inputs, filters) or delivered (outputs).",
+            "Events passed on (inputs: into the pipeline; filters) or delivered (outputs).",
             &metrics.events_out,
         ),
         (
             "events_dropped_total",
-            "Events deliberately dropped (drop filter, script, disposal policy).",
+            "Events deliberately dropped (drop filter, script, disposal policy, blank input lines).",
             &metrics.events_dropped,
         ),
         (

@@ -4,8 +4,9 @@
 //! - `events.{in,filtered,out}`: events entering the filter chain, leaving it, and settled
 //!   by every output (Logstash counts `out` once per event, not once per output).
 //! - `pipelines.main.plugins.{inputs,filters,outputs}[]`: `{id, name, events}` with the
-//!   plugin type as `name`, as Logstash does; inputs report `events.out` (produced), filters
-//!   and outputs `in` and `out`. sluice's other counters (`dropped`, `failed`, `errors`,
+//!   plugin type as `name`, as Logstash does; `events.in` and `events.out` are the counters
+//!   `/metrics` exposes as `events_in_total` and `events_out_total` (for an input: records
+//!   read, and events handed to the pipeline, Logstash's `out`). sluice's other counters (`dropped`, `failed`, `errors`,
 //!   `bytes`) and the component's own metrics (`metrics`: counters and gauges by name,
 //!   histograms as `{count, sum}`) are added beside them; the Beats input also reports
 //!   `current_connections`, as Logstash's does.
@@ -140,11 +141,9 @@ fn pipelines(components: &Components) -> Value {
 }
 
 fn plugin(key: &ComponentKey, metrics: &ComponentMetrics) -> Value {
-    let events = if key.kind == "input" {
-        json!({ "out": get(&metrics.events_in) })
-    } else {
-        json!({ "in": get(&metrics.events_in), "out": get(&metrics.events_out) })
-    };
+    // The same counters `/metrics` exposes as `events_in_total` / `events_out_total`, for
+    // every kind: an input's `out` is what it handed to the pipeline, as in Logstash.
+    let events = json!({ "in": get(&metrics.events_in), "out": get(&metrics.events_out) });
     let mut own = Map::new();
     let mut current_connections = None;
     for extra in metrics.extras() {
@@ -223,7 +222,7 @@ mod tests {
     fn stats_use_logstash_names() {
         let registry = Registry::default();
         let input = registry.component("input", "logs", "file");
-        ComponentMetrics::add(&input.events_in, 10);
+        crate::inputs::count_handed_over(&input, 10, 2);
         let chain = registry.component("pipeline", crate::pipeline::FILTERS_ID, "chain");
         ComponentMetrics::add(&chain.events_in, 10);
         ComponentMetrics::add(&chain.events_out, 9);
@@ -249,7 +248,8 @@ mod tests {
         let inputs = main["plugins"]["inputs"].as_array().unwrap();
         assert_eq!(inputs[0]["id"], "logs");
         assert_eq!(inputs[0]["name"], "file");
-        assert_eq!(inputs[0]["events"], json!({"out": 10}));
+        assert_eq!(inputs[0]["events"], json!({"in": 12, "out": 10}));
+        assert_eq!(inputs[0]["dropped"], 2);
         assert_eq!(inputs[1]["current_connections"], 2);
         let filters = main["plugins"]["filters"].as_array().unwrap();
         assert_eq!(filters[0]["dropped"], 1);

@@ -148,7 +148,9 @@ impl Parser {
                     _ => {
                         let mut e = self.unexpected("`)`");
                         if self.peek().is_none() {
-                            e.message = format!("unclosed `(` (opened at offset {open})");
+                            // Pointing at the `(` gives its line and column in the file.
+                            e.offset = open;
+                            e.message = "unclosed `(`: no `)` closes it".to_string();
                         }
                         Err(e)
                     }

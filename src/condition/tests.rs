@@ -142,7 +142,8 @@ fn errors_point_at_the_offending_token() {
     assert_eq!(offset_of_error(r#"level = "error""#), 6);
     assert_eq!(offset_of_error(r#"level == "error"#), 9);
     assert_eq!(offset_of_error("message =~ /(unclosed/"), 11);
-    assert_eq!(offset_of_error("(level == 1"), 11);
+    assert_eq!(offset_of_error("(level == 1"), 0, "at the unclosed `(`");
+    assert_eq!(offset_of_error("a == 1 and ((b == 2)"), 11);
     assert_eq!(offset_of_error("level == 1 2"), 11);
     assert_eq!(offset_of_error("level $ 1"), 6);
     assert_eq!(offset_of_error("exists 3"), 7);

@@ -29,9 +29,11 @@
 
 mod interpolate;
 mod interval;
+mod messages;
 
 pub use interpolate::{interpolate, InterpolationError};
 pub use interval::Interval;
+pub use messages::humanize;
 
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::Deserialize;
@@ -45,13 +47,18 @@ use toml_edit::{ImDocument, Item, Value};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub file: PathBuf,
+    /// 1-based; 0 when the problem has no position (the file cannot be read).
     pub line: usize,
+    /// 1-based, in characters.
     pub column: usize,
     pub message: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.file.display(), self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}",
@@ -108,12 +115,7 @@ impl Source {
     }
 
     fn position(&self, original_offset: usize) -> (usize, usize) {
-        let offset = original_offset.min(self.original.len());
-        let before = &self.original[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = self.original[line_start..offset].chars().count() + 1;
-        (line, column)
+        line_column(&self.original, original_offset)
     }
 
     fn error_at_original(&self, offset: usize, message: impl Into<String>) -> ConfigError {
@@ -157,6 +159,19 @@ impl Source {
         let start = self.interpolated.original_offset(span.start) + quote_len + inner;
         self.error_at_original(start, message)
     }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = text[line_start..offset].chars().count() + 1;
+    (line, column)
 }
 
 /// A condition as written, with where it was written.
@@ -464,7 +479,7 @@ where
         Err(e) => {
             return Err(ConfigErrors(vec![source.error_at(
                 e.span(),
-                format!("invalid TOML: {}", e.message().trim()),
+                format!("invalid TOML: {}", humanize(e.message())),
             )]))
         }
     };
@@ -570,7 +585,7 @@ impl Loader {
                 for e in errors {
                     self.errors.push(self.source.error_at(
                         e.span().or_else(|| item.span()),
-                        format!("{what}: {}", e.message()),
+                        format!("{what}: {}", humanize(e.message())),
                     ));
                 }
                 None
@@ -736,7 +751,11 @@ impl Loader {
                 for e in errors {
                     self.errors.push(self.source.error_at(
                         e.span().or(span.clone()),
-                        format!("{} `{id}` ({type_name}): {}", K::KIND, e.message()),
+                        format!(
+                            "{} `{id}` ({type_name}): {}",
+                            K::KIND,
+                            humanize(e.message())
+                        ),
                     ));
                 }
                 None

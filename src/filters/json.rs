@@ -12,6 +12,9 @@
 //! * A parsed `@timestamp` becomes the event time, normalised to UTC with millisecond
 //!   precision. An unparsable one is moved to `_@timestamp`, the event keeps its ingest time
 //!   and gets `_timestampparsefailure`, as Logstash does.
+//! * The parsed keys keep the line's order, `@timestamp` where the line has it, and the
+//!   event's other fields (`log`, `host`, ...) follow them: what is written out reads like
+//!   the line that was logged.
 //!
 //! Parsing into the root builds the top-level map with room for the ~25 fields an enriched
 //! MQTT event ends up with: growing an insertion-ordered map rehashes it, and letting the
@@ -168,40 +171,57 @@ impl<'de> serde::de::Visitor<'de> for RootMap {
 /// Sets every parsed key at the root, overwriting. The parsed map usually holds most of the
 /// keys (a winston line has ~15, the event 3-4 before parsing), so it becomes the new root and
 /// the event's other fields are moved into it: far fewer hash insertions than inserting every
-/// parsed key into the old map. Only the order of keys differs (parsed keys first), which JSON
-/// consumers ignore.
+/// parsed key into the old map. The parsed keys keep the line's order, `@timestamp` included
+/// (it is normalised in place), and the event's other fields follow them.
 fn merge_into_root(event: &mut Event, mut parsed: Map<String, Value>) {
-    let timestamp = parsed.remove(TIMESTAMP);
+    use serde_json::map::Entry;
     let previous = std::mem::replace(event.fields_mut(), Map::new());
+    // The event's own time, kept aside in case the parsed `@timestamp` is unusable.
+    let mut ingest_time = None;
+    let mut had_timestamp = false;
     // One hash per key (`entry`) instead of a lookup plus an insert.
     for (key, value) in previous {
-        parsed.entry(key).or_insert(value);
+        let is_timestamp = key == TIMESTAMP;
+        had_timestamp |= is_timestamp;
+        match parsed.entry(key) {
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
+            Entry::Occupied(_) if is_timestamp => ingest_time = Some(value),
+            Entry::Occupied(_) => {}
+        }
     }
     *event.fields_mut() = parsed;
-    if let Some(value) = timestamp {
-        set_parsed_timestamp(event, value);
+    // The line had `@timestamp`: it replaced the event's, or the event had none (every input
+    // gives one, so the second look-up is for other callers).
+    if ingest_time.is_some() || (!had_timestamp && event.has_field(TIMESTAMP)) {
+        settle_parsed_timestamp(event, ingest_time);
     }
 }
 
-/// Applies a parsed `@timestamp` the way Logstash's json filter does.
-fn set_parsed_timestamp(event: &mut Event, value: Value) {
-    let parsed = match &value {
-        Value::String(text) => {
-            if is_canonical_utc_millis(text) {
-                // Already in the normalised form (winston's `toISOString`): keep the string.
-                event.fields_mut().insert(TIMESTAMP.to_string(), value);
-                return;
-            }
-            parse_iso8601(text, FixedOffset::east_opt(0))
-        }
+/// Applies a parsed `@timestamp` the way Logstash's json filter does, where the line had it.
+fn settle_parsed_timestamp(event: &mut Event, ingest_time: Option<Value>) {
+    let fields = event.fields_mut();
+    let Some(slot) = fields.get_mut(TIMESTAMP) else {
+        return;
+    };
+    let parsed = match slot {
+        // Already in the normalised form (winston's `toISOString`): keep the string.
+        Value::String(text) if is_canonical_utc_millis(text) => return,
+        Value::String(text) => parse_iso8601(text, FixedOffset::east_opt(0)),
         _ => None,
     };
-    match parsed {
-        Some(time) => event.set_timestamp(time),
-        None => {
-            event
-                .fields_mut()
-                .insert(TIMESTAMP_FAILURE_FIELD.to_string(), value);
+    match (parsed, ingest_time) {
+        (Some(time), _) => *slot = Value::String(crate::event::format_timestamp(time)),
+        (None, Some(ingest_time)) => {
+            let unusable = std::mem::replace(slot, ingest_time);
+            fields.insert(TIMESTAMP_FAILURE_FIELD.to_string(), unusable);
+            event.add_tag(TIMESTAMP_FAILURE_TAG);
+        }
+        (None, None) => {
+            if let Some(unusable) = fields.shift_remove(TIMESTAMP) {
+                fields.insert(TIMESTAMP_FAILURE_FIELD.to_string(), unusable);
+            }
             event.add_tag(TIMESTAMP_FAILURE_TAG);
         }
     }
@@ -303,6 +323,53 @@ mod tests {
         assert_eq!(
             event.get_field(TIMESTAMP),
             Some(&json!("2024-04-30T23:30:00.123Z"))
+        );
+    }
+
+    #[test]
+    fn parsed_keys_keep_the_line_order_timestamp_included() {
+        let keys = |event: &Event| -> Vec<String> { event.fields().keys().cloned().collect() };
+        let run = |text: &str| {
+            let mut event = line(text);
+            event
+                .fields_mut()
+                .insert("host".into(), json!({"name": "h"}));
+            filter(json!({})).apply(&mut event);
+            event
+        };
+        let canonical = run(
+            r#"{"@timestamp":"2024-05-01T12:00:00.000Z","level":"info","message":"m","z":1,"a":2}"#,
+        );
+        assert_eq!(
+            keys(&canonical),
+            ["@timestamp", "level", "message", "z", "a", "host"]
+        );
+        let normalised = run(r#"{"level":"info","@timestamp":"2024-05-01T21:00:00+09:00","a":2}"#);
+        assert_eq!(
+            keys(&normalised),
+            ["level", "@timestamp", "a", "message", "host"]
+        );
+        assert_eq!(
+            normalised.get_field(TIMESTAMP),
+            Some(&json!("2024-05-01T12:00:00.000Z"))
+        );
+        let unusable = run(r#"{"@timestamp":"yesterday","level":"info"}"#);
+        assert_eq!(
+            keys(&unusable),
+            [
+                "@timestamp",
+                "level",
+                "message",
+                "host",
+                "_@timestamp",
+                "tags"
+            ]
+        );
+        let without = run(r#"{"level":"info","a":2}"#);
+        assert_eq!(
+            keys(&without),
+            ["level", "a", "message", "@timestamp", "host"],
+            "the event's own time follows the parsed keys"
         );
     }
 

@@ -83,6 +83,19 @@ impl BatchSender {
     }
 }
 
+/// Counts what an input handed to the pipeline: `passed` events, read together with `skipped`
+/// records that became no event (blank lines). Every input counts through here, so for each input
+/// `events_in` (records read) = `events_out` (events handed on) + `events_dropped`, and every
+/// exposition (`/metrics`, `/_node/stats`, the end-of-run totals) reads these same counters.
+/// Called once per batch, after the pipeline took it.
+pub fn count_handed_over(metrics: &ComponentMetrics, passed: u64, skipped: u64) {
+    ComponentMetrics::add(&metrics.events_in, passed + skipped);
+    ComponentMetrics::add(&metrics.events_out, passed);
+    if skipped > 0 {
+        ComponentMetrics::add(&metrics.events_dropped, skipped);
+    }
+}
+
 /// What a running input is given.
 #[derive(Debug, Clone)]
 pub struct InputContext {

@@ -9,7 +9,9 @@
 //! lock-free afterwards. Nothing here allocates or locks per event.
 //!
 //! Exposition (the end-of-run summary, the Prometheus `/metrics` endpoint, `/_node/stats`)
-//! only reads: [`Registry::snapshot`] and [`ComponentMetrics::extras`]. Names are given
+//! only reads: [`Registry::snapshot`] and [`ComponentMetrics::extras`]. Each counter has one
+//! meaning per kind of component and every exposition shows that same counter under its
+//! name, so they cannot disagree (inputs count through [`crate::inputs::count_handed_over`]). Names are given
 //! without the `sluice_` prefix and without a unit suffix convention being enforced; the
 //! exposition adds the prefix and the `component_kind`, `component_id` and
 //! `component_type` labels.
@@ -21,11 +23,12 @@ use std::sync::{Arc, Mutex};
 /// Counters of one component.
 #[derive(Debug, Default)]
 pub struct ComponentMetrics {
-    /// Events received (outputs, filters) or produced (inputs).
+    /// Events received (outputs, filters); for an input, records read (lines, Beats events).
     pub events_in: AtomicU64,
-    /// Events passed on or delivered.
+    /// Events passed on (an input: handed to the pipeline; a filter) or delivered (outputs).
     pub events_out: AtomicU64,
-    /// Events deliberately dropped (a `drop` filter, a script, an output's disposal policy).
+    /// Events deliberately dropped (a `drop` filter, a script, an output's disposal policy,
+    /// blank lines an input skipped).
     pub events_dropped: AtomicU64,
     /// Events that failed and were disposed of (dead letter, tagged failure).
     pub events_failed: AtomicU64,

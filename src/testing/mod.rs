@@ -9,6 +9,9 @@
 //!
 //! # Test files (`*.test.toml`)
 //!
+//! README.md ("Pipeline tests") documents the format for users, with an example that
+//! `tests/pipeline_tests.rs` runs; this is the summary for readers of the code.
+//!
 //! ```toml
 //! pipeline = "mqtt.toml"            # relative to this file
 //! ingest_time = "2024-05-01T00:00:00.000Z"   # optional: @timestamp of events without one
@@ -55,8 +58,13 @@ pub enum TestError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: invalid test file: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("{path}:{line}:{column}: invalid test file: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("{0}")]
@@ -255,9 +263,16 @@ fn run_file(path: &Path) -> Result<FileResult, TestError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let file: TestFile = toml_edit::de::from_str(&text).map_err(|e| TestError::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string().trim().to_string(),
+    let file: TestFile = toml_edit::de::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map_or((1, 1), |span| crate::config::line_column(&text, span.start));
+        TestError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: crate::config::humanize(e.message().trim()),
+        }
     })?;
     if file.cases.is_empty() {
         return Err(TestError::Invalid {

@@ -279,7 +279,7 @@ where
                 biased;
                 sent = &mut send => {
                     sent?;
-                    self.shared.context.metrics.events_in.fetch_add(events, Ordering::Relaxed);
+                    crate::inputs::count_handed_over(&self.shared.context.metrics, events, 0);
                     return Ok(());
                 }
                 Some(receipt) = self.receipts.recv() => {

@@ -8,6 +8,10 @@
 //!  "host": {"name": "..."}, "input": {"type": "file"}, "fields": {...}, "tags": [...]}
 //! ```
 //!
+//! Blank lines (empty or only whitespace) become no event, as in Filebeat, which skips empty
+//! lines; they still count towards the batch's end offsets, so the checkpoint moves past
+//! them, and the input counts them as dropped.
+//!
 //! The parts that are the same for every line of a file (its path, host, input, fields, tags)
 //! are one [`LineOrigin`] per file, built once. Batches are sealed when they reach the
 //! pipeline's `batch_size` or `batch_bytes`; each remembers, per stream, where its last line
@@ -76,8 +80,11 @@ pub struct SealedBatch {
     /// Bytes of the files the lines took up (newlines and the skipped rest of cut lines
     /// included), for the `bytes` metric: it then adds up to the read positions.
     pub file_bytes: u64,
-    /// Per stream, the offset just past the batch's last line of that stream.
+    /// Per stream, the offset just past the batch's last line of that stream (skipped blank
+    /// lines included, so the checkpoint moves past them too).
     pub ends: Vec<(StreamId, u64)>,
+    /// Blank lines read with this batch's lines and skipped (see [`Line::is_blank`]).
+    pub skipped: u64,
 }
 
 /// Accumulates events into batches of bounded size.
@@ -103,7 +110,8 @@ impl Batcher {
         }
     }
 
-    /// Adds a line of `stream` (from `origin`, read at `now`) that ends at `end`.
+    /// Adds a line of `stream` (from `origin`, read at `now`) that ends at `end`; a blank line
+    /// becomes no event but still counts towards the batch's end of `stream`.
     pub fn push(
         &mut self,
         line: &Line<'_>,
@@ -113,6 +121,12 @@ impl Batcher {
         end: u64,
     ) {
         let batch = &mut self.open;
+        if line.is_blank() {
+            batch.skipped += 1;
+            batch.file_bytes += line.end.saturating_sub(line.offset);
+            set_end(&mut batch.ends, stream, end);
+            return;
+        }
         if batch.lines.is_empty() {
             self.batch_now.clear();
             self.batch_now.push_str(now);
@@ -126,18 +140,16 @@ impl Batcher {
         );
         batch.bytes += line.bytes.len();
         batch.file_bytes += line.end.saturating_sub(line.offset);
-        match batch.ends.iter_mut().rev().find(|(s, _)| *s == stream) {
-            Some((_, last_end)) => *last_end = end,
-            None => batch.ends.push((stream, end)),
-        }
+        set_end(&mut batch.ends, stream, end);
         if batch.lines.len() >= self.max_events || batch.bytes >= self.max_bytes {
             self.seal();
         }
     }
 
-    /// Closes the batch being filled, if it holds anything.
+    /// Closes the batch being filled, if it holds anything (lines, or only skipped blank lines
+    /// whose end must still be checkpointed).
     pub fn seal(&mut self) {
-        if self.open.lines.is_empty() {
+        if self.open.lines.is_empty() && self.open.ends.is_empty() {
             return;
         }
         self.sealed.push_back(std::mem::take(&mut self.open));
@@ -150,6 +162,14 @@ impl Batcher {
 
     pub fn has_sealed(&self) -> bool {
         !self.sealed.is_empty()
+    }
+}
+
+/// Records that the batch's lines of `stream` now end at `end`.
+fn set_end(ends: &mut Vec<(StreamId, u64)>, stream: StreamId, end: u64) {
+    match ends.iter_mut().rev().find(|(s, _)| *s == stream) {
+        Some((_, last_end)) => *last_end = end,
+        None => ends.push((stream, end)),
     }
 }
 
@@ -272,6 +292,44 @@ mod tests {
         taken.push(&cut, &file, "t", 1, 104);
         let sealed = taken.take_sealed().unwrap();
         assert_eq!((sealed.bytes, sealed.file_bytes), (7, 104));
+    }
+
+    #[test]
+    fn blank_lines_become_no_event_but_move_the_batch_end() {
+        let shape = EventShape::new("h".into(), Map::new(), &[]);
+        let file = shape.origin(std::path::Path::new("a.log"));
+        let line = |bytes: &'static [u8], offset: u64, end: u64| Line {
+            bytes,
+            offset,
+            end,
+            truncated: false,
+        };
+        let mut batcher = Batcher::new(10, 1000);
+        batcher.push(&line(b"{}", 0, 3), &file, "t", 1, 3);
+        batcher.push(&line(b"", 3, 4), &file, "t", 1, 4);
+        batcher.push(&line(b" \t", 4, 8), &file, "t", 1, 8);
+        batcher.seal();
+        let sealed = batcher.take_sealed().unwrap();
+        assert_eq!(sealed.lines.len(), 1);
+        assert_eq!(sealed.skipped, 2);
+        assert_eq!(
+            sealed.ends,
+            vec![(1, 8)],
+            "the checkpoint may pass the blank lines"
+        );
+        assert_eq!(sealed.file_bytes, 8);
+
+        // Only blank lines: a batch without lines, so their end is still committed.
+        batcher.push(&line(b"\r", 8, 11), &file, "t", 1, 11);
+        batcher.seal();
+        let sealed = batcher.take_sealed().unwrap();
+        assert_eq!((sealed.lines.len(), sealed.skipped), (0, 1));
+        assert_eq!(sealed.ends, vec![(1, 11)]);
+        batcher.seal();
+        assert!(
+            batcher.take_sealed().is_none(),
+            "nothing read, nothing sealed"
+        );
     }
 
     #[test]

@@ -23,6 +23,16 @@ pub struct Line<'a> {
     pub truncated: bool,
 }
 
+impl Line<'_> {
+    /// Empty or only ASCII whitespace: the file and stdin inputs skip such lines, as Filebeat
+    /// skips empty ones, instead of sending events that hold nothing (and that a json filter
+    /// would only tag `_jsonparsefailure`). A log line's first byte decides for almost every
+    /// line, so this costs one comparison.
+    pub fn is_blank(&self) -> bool {
+        self.bytes.iter().all(u8::is_ascii_whitespace)
+    }
+}
+
 /// Turns consecutive chunks of a file into [`Line`]s.
 #[derive(Debug)]
 pub struct LineSplitter {
@@ -195,6 +205,24 @@ mod tests {
                 line("three", 9, 15)
             ]
         );
+    }
+
+    #[test]
+    fn empty_and_whitespace_only_lines_are_blank() {
+        let blank: Vec<bool> = split(100, &[b"a\n\n \t\n\r\n \r\n x \n\xc2\xa0\n"], false)
+            .iter()
+            .map(|(text, ..)| {
+                Line {
+                    bytes: text.as_bytes(),
+                    offset: 0,
+                    end: 0,
+                    truncated: false,
+                }
+                .is_blank()
+            })
+            .collect();
+        // A no-break space is not ASCII whitespace: that line holds a character.
+        assert_eq!(blank, vec![false, true, true, true, true, false, false]);
     }
 
     #[test]

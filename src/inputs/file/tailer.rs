@@ -17,7 +17,9 @@
 //! Metrics: `file_lag_bytes{path}` (size minus read position, refreshed whenever a file is
 //! read or scanned; the series is removed when the file is forgotten), `files_open`, and
 //! `checkpoint_age_seconds` (seconds the on-disk checkpoint has lagged behind acknowledged
-//! progress; 0 when it is current). The input reports ready after its first scan.
+//! progress; 0 when it is current). The input reports ready after its first scan, and logs
+//! then how many files it found (naming the first few) and warns about every glob that
+//! matched no file: a typo in `paths` would otherwise look like a quiet log.
 //!
 //! One thread serves every file, round-robin with a per-file share per round so a busy file
 //! cannot starve the others; the pipeline's backpressure reaches it through `send_blocking`.
@@ -33,7 +35,10 @@ use super::lines::LineSplitter;
 use super::wake::Wakeups;
 use super::FileInputError;
 use crate::api::ReadinessHandle;
-use crate::event::{ack_channel, format_timestamp, AckReceiver, AckSender, Batch, LineOrigin};
+use crate::event::{
+    ack_channel, format_timestamp, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus,
+    LineOrigin,
+};
 use crate::inputs::{BatchSender, InputContext, PipelineClosed};
 use crate::metrics::{ComponentMetrics, Gauge};
 use std::collections::{HashMap, HashSet};
@@ -58,6 +63,8 @@ const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 /// A closed file missing from this many consecutive scans is forgotten (Filebeat's
 /// `clean_removed`). Two rather than one, because rotation briefly leaves no file at the path.
 const SCANS_BEFORE_FORGETTING: u64 = 2;
+/// How many of the files found at start are named in the log line that counts them.
+const FILES_NAMED_AT_START: usize = 5;
 
 /// Everything known about one file.
 #[derive(Debug)]
@@ -168,6 +175,8 @@ struct Publisher {
     batcher: Batcher,
     shape: Arc<EventShape>,
     metrics: Arc<ComponentMetrics>,
+    /// A batch of only blank lines, settled without the pipeline, moved a committed offset.
+    settled_here: bool,
 }
 
 impl Publisher {
@@ -191,10 +200,22 @@ impl Publisher {
             lines,
             file_bytes,
             ends,
+            skipped,
             ..
         } = batch;
         let count = lines.len() as u64;
         let id = self.acks.register(ends);
+        if lines.is_empty() {
+            // Only blank lines: nothing to deliver, so the batch is settled here, in its turn,
+            // and the checkpoint moves past them once every batch before it is delivered.
+            self.settled_here |= self.acks.receive(AckReceipt {
+                batch_id: id,
+                status: BatchStatus::Delivered,
+            });
+            crate::inputs::count_handed_over(&self.metrics, 0, skipped);
+            self.metrics.bytes.fetch_add(file_bytes, Ordering::Relaxed);
+            return Ok(());
+        }
         let token = self.ack_sender.token(id);
         // Kept so that a batch the pipeline refuses is acknowledged as failed, not delivered.
         let guard = token.clone();
@@ -203,7 +224,7 @@ impl Publisher {
         });
         match output.send_blocking(deferred) {
             Ok(()) => {
-                self.metrics.events_in.fetch_add(count, Ordering::Relaxed);
+                crate::inputs::count_handed_over(&self.metrics, count, skipped);
                 self.metrics.bytes.fetch_add(file_bytes, Ordering::Relaxed);
                 Ok(())
             }
@@ -216,7 +237,7 @@ impl Publisher {
 
     /// Applies every receipt that has arrived; true when a committed offset moved.
     fn collect_receipts(&mut self) -> bool {
-        let mut moved = false;
+        let mut moved = std::mem::take(&mut self.settled_here);
         while let Ok(receipt) = self.receipts.try_recv() {
             moved |= self.acks.receive(receipt);
         }
@@ -282,6 +303,7 @@ impl Tailer {
                 batcher: Batcher::new(context.settings.batch_size, context.settings.batch_bytes),
                 shape,
                 metrics: context.metrics.clone(),
+                settled_here: false,
             },
             id: context.id,
             shutdown: context.shutdown,
@@ -475,7 +497,9 @@ impl Tailer {
         self.next_scan = Instant::now() + self.settings.scan_interval;
         let mut found: HashMap<FileKey, (PathBuf, u64)> = HashMap::new();
         let mut directories: HashSet<PathBuf> = HashSet::new();
+        let mut unmatched: Vec<&str> = Vec::new();
         for pattern in &self.settings.patterns {
+            let mut matched = false;
             directories.insert(literal_prefix(pattern));
             let Ok(paths) = glob::glob(pattern) else {
                 continue; // validated when the pipeline was built
@@ -496,6 +520,7 @@ impl Tailer {
                 if !metadata.is_file() {
                     continue;
                 }
+                matched = true;
                 if let Some(parent) = path.parent() {
                     directories.insert(parent.to_path_buf());
                 }
@@ -503,6 +528,12 @@ impl Tailer {
                     .entry(FileKey::of(&metadata))
                     .or_insert((path, metadata.len()));
             }
+            if !matched {
+                unmatched.push(pattern);
+            }
+        }
+        if first_scan {
+            self.report_first_scan(&unmatched, &found);
         }
         for (key, (path, len)) in found {
             if let Some(harvester) = self.files.get_mut(&key) {
@@ -549,6 +580,46 @@ impl Tailer {
         if first_scan {
             self.readiness.set_ready();
         }
+    }
+
+    /// Says at start which files are read, and which globs match none.
+    fn report_first_scan(&self, unmatched: &[&str], found: &HashMap<FileKey, (PathBuf, u64)>) {
+        for glob in unmatched {
+            let relative = if Path::new(glob).is_relative() {
+                std::env::current_dir()
+                    .map(|dir| format!(" (relative to {})", dir.display()))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            if self.once {
+                tracing::warn!(input = %self.id, %glob, "No file matches `{glob}`{relative}; nothing is read from it.");
+            } else {
+                tracing::warn!(input = %self.id, %glob, "No file matches `{glob}`{relative} yet; it is looked for again every scan_interval.");
+            }
+        }
+        if found.is_empty() {
+            return;
+        }
+        let mut paths: Vec<String> = found
+            .values()
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        paths.sort_unstable();
+        let shown = paths.len().min(FILES_NAMED_AT_START);
+        let more = match paths.len() - shown {
+            0 => String::new(),
+            rest => format!(" and {rest} more"),
+        };
+        let verb = if self.once { "Reading" } else { "Tailing" };
+        let noun = if paths.len() == 1 { "file" } else { "files" };
+        tracing::info!(
+            input = %self.id,
+            files = paths.len(),
+            "{verb} {} {noun}: {}{more}.",
+            paths.len(),
+            paths[..shown].join(", ")
+        );
     }
 
     /// Drops the state of closed files that no scan has found for a while.

@@ -7,7 +7,8 @@
 //!
 //! Lines become line events ([`LineBlock`]), like the file input's: their fields are built
 //! only if something reads them. Each line's `@timestamp` is the time of the read that
-//! returned it.
+//! returned it. Blank lines (empty or only whitespace) are skipped and counted as dropped, as
+//! the file input does.
 
 use super::file::lines::{Line, LineSplitter};
 use super::{InputContext, InputError};
@@ -15,7 +16,6 @@ use crate::event::{ack_channel, format_timestamp, Batch, LineBlock, LineOrigin};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
@@ -81,7 +81,12 @@ impl StdinInput {
             let finished = !idle && matches!(read, None | Some(0));
             // The lines of one read were read at the same time.
             let now = format_timestamp(chrono::Utc::now());
+            let mut skipped = 0;
             let mut push = |line: Line<'_>| {
+                if line.is_blank() {
+                    skipped += 1;
+                    return;
+                }
                 open.push(line.bytes, line.offset, line.truncated, &origin, &now);
                 if open.len() >= batch_size {
                     full.push_back(std::mem::take(&mut open));
@@ -91,6 +96,10 @@ impl StdinInput {
                 Some(0) => splitter.finish(&mut push),
                 Some(n) => splitter.feed(&chunk[..n], &mut push),
                 None => {}
+            }
+            if skipped > 0 {
+                // Nothing to acknowledge for them: stdin keeps no checkpoint.
+                super::count_handed_over(&context.metrics, 0, skipped);
             }
             if first_line_at.is_none() && !(open.is_empty() && full.is_empty()) {
                 first_line_at = Some(tokio::time::Instant::now() + BATCH_LINGER);
@@ -102,14 +111,12 @@ impl StdinInput {
             while let Some(block) = full.pop_front() {
                 let mut events = Vec::new();
                 block.into_events(&mut events);
-                context
-                    .metrics
-                    .events_in
-                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+                let count = events.len() as u64;
                 context
                     .output
                     .send(Batch::new(events, Some(acks.token(next_id))))
                     .await?;
+                super::count_handed_over(&context.metrics, count, 0);
                 next_id += 1;
                 sent += 1;
             }
