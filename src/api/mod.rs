@@ -93,7 +93,7 @@ impl BoundApi {
             registry,
             readiness,
             info: stats::NodeInfo {
-                host: crate::inputs::file::host_name(),
+                host: crate::event::host_name(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 http_address: self.address,
                 settings,

@@ -30,19 +30,24 @@ mod ack;
 mod batch;
 pub(crate) mod json;
 mod line;
+mod parse;
 mod path;
 pub mod prefetch;
 mod raw;
 mod template;
+mod time;
 
 pub use ack::{ack_channel, AckReceipt, AckReceiver, AckSender, AckToken, BatchStatus};
 pub use batch::{Batch, Delivery, DeliveryMetrics, Home, HomeBin};
 pub use line::{LineBlock, LineOrigin, TRUNCATED_TAG};
+pub use parse::{parse_object_slice, parse_object_str};
 pub use path::{FieldPath, PathError, Root};
 pub use raw::RawBlock;
 pub use template::{CachingTemplate, Template, TemplateError};
+pub use time::{format_timestamp, local_to_utc, parse_iso8601, parse_timestamp};
+pub(crate) use time::{is_canonical_utc_millis, parse_canonical_utc_millis};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -351,16 +356,10 @@ pub fn find_small<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Valu
     }
 }
 
-/// Renders a time the way Logstash renders `@timestamp`: `2024-05-01T12:00:00.123Z`.
-pub fn format_timestamp(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Parses an RFC 3339 / ISO 8601 timestamp with an offset into UTC.
-pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|time| time.with_timezone(&Utc))
+/// This machine's name, as Filebeat reports it in `host.name`: what the file and stdin inputs
+/// put in their events and what the monitoring API reports as `host`.
+pub fn host_name() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@
 //!   (`Asia/Tokyo`) are not supported, since they need a time zone database.
 
 use super::Outcome;
-use crate::event::{Event, FieldPath, TIMESTAMP};
+use crate::event::{
+    is_canonical_utc_millis, local_to_utc, parse_iso8601, Event, FieldPath, TIMESTAMP,
+};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -127,7 +129,7 @@ impl DateFilter {
         };
         if self.in_place_timestamp {
             if let Value::String(text) = value {
-                if super::json::is_canonical_utc_millis(text) {
+                if is_canonical_utc_millis(text) {
                     return Outcome::Keep;
                 }
             }
@@ -216,46 +218,6 @@ fn parse_pattern(text: &str, pattern: &str, zone: FixedOffset) -> Option<DateTim
     local_to_utc(naive, zone)
 }
 
-fn local_to_utc(naive: NaiveDateTime, zone: FixedOffset) -> Option<DateTime<Utc>> {
-    zone.from_local_datetime(&naive)
-        .single()
-        .map(|time| time.with_timezone(&Utc))
-}
-
-/// Parses the ISO 8601 forms Logstash's `ISO8601` accepts. Text without an offset is read in
-/// `zone` (or rejected when `zone` is `None`).
-pub fn parse_iso8601(text: &str, zone: Option<FixedOffset>) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Some(time.with_timezone(&Utc));
-    }
-    // Normalise the separators Logstash also accepts: ' ' for 'T', ',' for '.'.
-    let mut normalised = text.replacen(' ', "T", 1);
-    if let Some(comma) = normalised.find(',') {
-        normalised.replace_range(comma..comma + 1, ".");
-    }
-    for pattern in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z"] {
-        if let Ok(time) = DateTime::parse_from_str(&normalised, pattern) {
-            return Some(time.with_timezone(&Utc));
-        }
-    }
-    let trimmed_zulu = normalised.strip_suffix('Z');
-    let utc = FixedOffset::east_opt(0)?;
-    let (local, zone) = match trimmed_zulu {
-        Some(rest) => (rest, utc),
-        None => (normalised.as_str(), zone?),
-    };
-    for pattern in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(local, pattern) {
-            return local_to_utc(naive, zone);
-        }
-    }
-    NaiveDate::parse_from_str(local, "%Y-%m-%d")
-        .ok()
-        .and_then(|date| date.and_hms_opt(0, 0, 0))
-        .and_then(|naive| local_to_utc(naive, zone))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,27 +232,6 @@ mod tests {
         let mut event = Event::from_value(event);
         let outcome = filter(config).apply(&mut event);
         (event, outcome)
-    }
-
-    fn iso(text: &str) -> Option<String> {
-        parse_iso8601(text, FixedOffset::east_opt(0)).map(crate::event::format_timestamp)
-    }
-
-    #[test]
-    fn iso8601_variants() {
-        let expected = Some("2024-05-01T03:04:05.678Z".to_string());
-        assert_eq!(iso("2024-05-01T03:04:05.678Z"), expected);
-        assert_eq!(iso("2024-05-01T12:04:05.678+09:00"), expected);
-        assert_eq!(iso("2024-05-01T12:04:05.678+0900"), expected);
-        assert_eq!(iso("2024-05-01 03:04:05,678"), expected);
-        assert_eq!(iso("2024-05-01T03:04:05.678"), expected);
-        assert_eq!(
-            iso("2024-05-01T03:04Z"),
-            Some("2024-05-01T03:04:00.000Z".into())
-        );
-        assert_eq!(iso("2024-05-01"), Some("2024-05-01T00:00:00.000Z".into()));
-        assert_eq!(iso("May 1st"), None);
-        assert_eq!(parse_iso8601("2024-05-01T03:04:05", None), None);
     }
 
     #[test]

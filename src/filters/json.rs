@@ -24,9 +24,8 @@
 //! `sonic-rs` into `serde_json` values (331k vs 312k lines/s on one core), so the extra
 //! dependency bought nothing.
 
-use super::date::parse_iso8601;
 use super::Outcome;
-use crate::event::{Event, FieldPath, TIMESTAMP};
+use crate::event::{is_canonical_utc_millis, parse_iso8601, Event, FieldPath, TIMESTAMP};
 use chrono::FixedOffset;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -116,56 +115,7 @@ const ROOT_CAPACITY: usize = 32;
 
 /// Parses JSON text that must be an object into a map with [`ROOT_CAPACITY`] room.
 pub fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error> {
-    use serde::de::DeserializeSeed;
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let map = RootMap(ROOT_CAPACITY).deserialize(&mut deserializer)?;
-    deserializer.end()?;
-    Ok(map)
-}
-
-/// Parses JSON bytes that must be an object (checking UTF-8 as it goes) into a map with room
-/// for `capacity` keys, so filling it never rehashes (the Beats input's events).
-pub fn parse_object_slice(
-    bytes: &[u8],
-    capacity: usize,
-) -> Result<Map<String, Value>, serde_json::Error> {
-    use serde::de::DeserializeSeed;
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let map = RootMap(capacity).deserialize(&mut deserializer)?;
-    deserializer.end()?;
-    Ok(map)
-}
-
-struct RootMap(usize);
-
-impl<'de> serde::de::DeserializeSeed<'de> for RootMap {
-    type Value = Map<String, Value>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for RootMap {
-    type Value = Map<String, Value>;
-
-    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("a JSON object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut access: A,
-    ) -> Result<Self::Value, A::Error> {
-        let mut map = Map::with_capacity(self.0);
-        while let Some((key, value)) = access.next_entry::<String, Value>()? {
-            map.insert(key, value);
-        }
-        Ok(map)
-    }
+    crate::event::parse_object_str(text, ROOT_CAPACITY)
 }
 
 /// Sets every parsed key at the root, overwriting. The parsed map usually holds most of the
@@ -225,33 +175,6 @@ fn settle_parsed_timestamp(event: &mut Event, ingest_time: Option<Value>) {
             event.add_tag(TIMESTAMP_FAILURE_TAG);
         }
     }
-}
-
-/// True for `YYYY-MM-DDTHH:MM:SS.mmmZ` with valid calendar values: exactly what
-/// [`Event::set_timestamp`] would produce, so re-formatting can be skipped.
-pub(crate) fn is_canonical_utc_millis(text: &str) -> bool {
-    parse_canonical_utc_millis(text).is_some()
-}
-
-/// The time of a `YYYY-MM-DDTHH:MM:SS.mmmZ` text that is a valid date (see
-/// [`is_canonical_utc_millis`]), parsed.
-pub(crate) fn parse_canonical_utc_millis(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 24 {
-        return None;
-    }
-    let shape_ok = bytes.iter().enumerate().all(|(i, b)| match i {
-        4 | 7 => *b == b'-',
-        10 => *b == b'T',
-        13 | 16 => *b == b':',
-        19 => *b == b'.',
-        23 => *b == b'Z',
-        _ => b.is_ascii_digit(),
-    });
-    if !shape_ok {
-        return None;
-    }
-    crate::event::parse_timestamp(text)
 }
 
 #[cfg(test)]
@@ -383,14 +306,6 @@ mod tests {
         );
         assert_eq!(event.get_field("_@timestamp"), Some(&json!("yesterday")));
         assert!(event.has_tag(TIMESTAMP_FAILURE_TAG));
-    }
-
-    #[test]
-    fn canonical_timestamps_are_recognised() {
-        assert!(is_canonical_utc_millis("2024-05-01T12:00:00.123Z"));
-        assert!(!is_canonical_utc_millis("2024-13-01T12:00:00.123Z"));
-        assert!(!is_canonical_utc_millis("2024-05-01T12:00:00.123+00:00"));
-        assert!(!is_canonical_utc_millis("2024-05-01T12:00:00Z"));
     }
 
     #[test]

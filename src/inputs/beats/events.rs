@@ -30,8 +30,10 @@
 
 use super::config::EventShape;
 use super::lazy::{JsonBlock, Planner};
-use crate::event::{parse_timestamp, Event, RawBlock, MESSAGE, TIMESTAMP};
-use crate::filters::json::{is_canonical_utc_millis, parse_object_slice};
+use crate::event::{
+    is_canonical_utc_millis, parse_object_slice, parse_timestamp, Event, RawBlock, MESSAGE,
+    TIMESTAMP,
+};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::sync::Arc;

@@ -27,8 +27,7 @@
 use super::config::EventShape;
 use super::events::{build_json, Source, CODEC_TAG, RAW_EVENT_TAG};
 use super::scan::{canonical_object, Kind, Scratch};
-use crate::event::{RawBlock, MESSAGE, TIMESTAMP};
-use crate::filters::json::parse_canonical_utc_millis;
+use crate::event::{parse_canonical_utc_millis, RawBlock, MESSAGE, TIMESTAMP};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};

@@ -70,11 +70,6 @@ impl FileInput {
     /// Runs on a blocking thread until shutdown (or until every file is read, with `--once`),
     /// then waits for in-flight batches and writes the final checkpoint.
     pub fn run(self, context: InputContext) -> Result<(), FileInputError> {
-        tailer::Tailer::new(self.settings, context, host_name()).run()
+        tailer::Tailer::new(self.settings, context, crate::event::host_name()).run()
     }
-}
-
-/// This machine's name, as Filebeat reports it in `host.name`.
-pub fn host_name() -> String {
-    gethostname::gethostname().to_string_lossy().into_owned()
 }

@@ -59,7 +59,7 @@ impl StdinInput {
         let mut stdin = tokio::io::stdin();
         let mut chunk = vec![0u8; 64 * 1024];
         let mut splitter = LineSplitter::new(self.settings.max_line_bytes, 0);
-        let origin = stdin_origin(crate::inputs::file::host_name());
+        let origin = stdin_origin(crate::event::host_name());
         let batch_size = context.settings.batch_size.max(1);
         // The batch being filled, and full ones waiting to be sent (a read holds at most
         // `chunk.len() / batch_size` of them).
