@@ -16,45 +16,22 @@
 //! therefore refer to the same event, as in Logstash's ruby filter.
 
 use super::convert::{from_dynamic, map_to_object, object_to_map, strings_to_array, to_dynamic};
-use crate::event::{format_timestamp, parse_timestamp, Event, FieldPath, Template, TIMESTAMP};
+use super::handle::{EventHandle, ScriptEvent};
+use crate::event::{format_timestamp, parse_timestamp, Event, FieldPath, Template};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position, INT};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// The key under which `@metadata` is reachable from scripts (`event["@metadata"]`).
 pub const METADATA: &str = "@metadata";
 
 type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 
-/// The event as a script sees it: the event plus what the script decided about it.
-#[derive(Debug, Clone, Default)]
-pub struct ScriptEvent {
-    event: Event,
-    dropped: bool,
-    emitted: Vec<Event>,
-}
-
+/// What the script API does with the slot's event, in Rhai's values.
 impl ScriptEvent {
-    pub fn new(event: Event) -> Self {
-        Self {
-            event,
-            dropped: false,
-            emitted: Vec::new(),
-        }
-    }
-
-    pub fn event(&self) -> &Event {
-        &self.event
-    }
-
-    /// The event, whether the script dropped it, and the events it emitted.
-    pub fn into_parts(self) -> (Event, bool, Vec<Event>) {
-        (self.event, self.dropped, self.emitted)
-    }
-
     fn get_property(&self, name: &str) -> Dynamic {
         if name == METADATA {
             return Dynamic::from_map(object_to_map(self.event.metadata()));
@@ -95,18 +72,6 @@ impl ScriptEvent {
             .map_or(Dynamic::UNIT, |value| to_dynamic(&value))
     }
 
-    /// Queues an extra event; it inherits this event's `@timestamp` unless it has one.
-    fn emit(&mut self, mut extra: Event) {
-        if extra.get_field(TIMESTAMP).is_none() {
-            if let Some(timestamp) = self.event.get_field(TIMESTAMP) {
-                extra
-                    .fields_mut()
-                    .insert(TIMESTAMP.to_string(), timestamp.clone());
-            }
-        }
-        self.emitted.push(extra);
-    }
-
     fn timestamp_millis(&self) -> Dynamic {
         self.event.timestamp().map_or(Dynamic::UNIT, |time| {
             Dynamic::from_int(time.timestamp_millis())
@@ -121,30 +86,6 @@ impl ScriptEvent {
 
     fn to_json(&self) -> String {
         serde_json::to_string(self.event.fields()).unwrap_or_default()
-    }
-}
-
-/// The script's reference to the event being processed (Rhai type name `Event`).
-#[derive(Debug, Clone, Default)]
-pub struct EventHandle {
-    slot: Arc<Mutex<ScriptEvent>>,
-}
-
-impl EventHandle {
-    /// The state behind the handle. Nothing panics while holding the lock, but a poisoned
-    /// lock still holds a usable event, so it is not treated as fatal.
-    pub fn lock(&self) -> MutexGuard<'_, ScriptEvent> {
-        crate::sync::lock(&self.slot)
-    }
-
-    /// Puts `event` in the slot for the next run.
-    pub fn load(&self, event: Event) {
-        *self.lock() = ScriptEvent::new(event);
-    }
-
-    /// Takes the event and the script's decisions out of the slot.
-    pub fn take(&self) -> ScriptEvent {
-        std::mem::take(&mut *self.lock())
     }
 }
 

@@ -6,7 +6,7 @@
 //! `rhai::serde::{to_dynamic, from_dynamic}` because the generic serde path allocates a
 //! serializer state per value and this runs on every field access.
 
-use super::api::EventHandle;
+use super::handle::EventHandle;
 use rhai::{Array, Dynamic, ImmutableString, Map, INT};
 use serde_json::{Number, Value};
 

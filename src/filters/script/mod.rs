@@ -82,6 +82,7 @@ mod api;
 mod calls;
 mod convert;
 pub mod engine;
+mod handle;
 mod reload;
 
 pub use api::topic_matches;
@@ -89,7 +90,7 @@ pub use api::topic_matches;
 use crate::config::{BuildContext, ConfigError};
 use crate::event::Event;
 use crate::metrics::ComponentMetrics;
-use api::EventHandle;
+use handle::EventHandle;
 use reload::{Compiled, Origin, Program};
 use rhai::{EvalAltResult, Scope};
 use serde::Deserialize;

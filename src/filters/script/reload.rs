@@ -8,8 +8,8 @@
 //! each worker compares with one atomic load per event. A broken edit is reported once per
 //! distinct content and the previous AST keeps running.
 
-use super::api::EventHandle;
 use super::engine::EngineSettings;
+use super::handle::EventHandle;
 use crate::config::{ConfigError, Source};
 use crate::metrics::ComponentMetrics;
 use crate::sync::lock;
