@@ -19,5 +19,6 @@ pub mod metrics;
 pub mod outputs;
 pub mod pipeline;
 pub mod queue;
+pub mod readiness;
 pub mod sync;
 pub mod testing;

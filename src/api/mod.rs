@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `/metrics` | Prometheus text format 0.0.4 ([`prometheus`]): every component's counters, its own metrics, process metrics |
 //! | `/health` | 200 while the process runs (liveness) |
-//! | `/ready` | 200 when every input listens and every output is reachable, else 503 with the JSON list of what is not ([`readiness`]) |
+//! | `/ready` | 200 when every input listens and every output is reachable, else 503 with the JSON list of what is not ([`crate::readiness`]) |
 //! | `/_node/stats[/events\|process\|pipelines]` | Logstash-shaped JSON ([`stats`]) |
 //! | `/` | host, version, address, status, pipeline settings |
 //!
@@ -17,7 +17,7 @@
 //!
 //! ## Readiness, for component authors
 //!
-//! Every input and output finds a [`ReadinessHandle`] in its context
+//! Every input and output finds a [`ReadinessHandle`](crate::readiness::ReadinessHandle) in its context
 //! (`InputContext::readiness`, `OutputContext::readiness`). It starts not ready; call
 //! `context.readiness.set_ready()` once the component can do its job (listening, connected,
 //! the destination writable) and `context.readiness.set_not_ready(reason)` when it cannot
@@ -34,16 +34,15 @@
 mod config;
 pub mod process;
 pub mod prometheus;
-pub mod readiness;
 mod server;
 pub mod stats;
 
 pub use config::{ApiAddress, ApiSettings};
-pub use readiness::{Readiness, ReadinessHandle, ReadinessReport};
 pub use server::{handle, ApiState};
 
 use crate::config::PipelineSettings;
 use crate::metrics::Registry;
+use crate::readiness::Readiness;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -10,8 +10,8 @@
 //! keeps the first type; the other series are left out rather than making the scrape invalid.
 
 use super::process::ProcessStats;
-use super::readiness::ReadinessReport;
 use crate::metrics::{ComponentKey, ComponentMetrics, ExtraValue, Registry};
+use crate::readiness::ReadinessReport;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 

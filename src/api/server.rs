@@ -7,10 +7,10 @@
 use super::config::ApiAddress;
 use super::process::ProcessStats;
 use super::prometheus;
-use super::readiness::Readiness;
 use super::stats::{self, NodeInfo};
 use super::ApiError;
 use crate::metrics::Registry;
+use crate::readiness::Readiness;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};

@@ -17,9 +17,9 @@
 //!   `reloads` and `queue` details are absent (`queue.type` is `memory`).
 
 use super::process::ProcessStats;
-use super::readiness::ReadinessReport;
 use crate::config::PipelineSettings;
 use crate::metrics::{ComponentKey, ComponentMetrics, ExtraValue, Registry};
+use crate::readiness::ReadinessReport;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 

@@ -9,10 +9,10 @@ pub mod beats;
 pub mod file;
 pub mod stdin;
 
-use crate::api::ReadinessHandle;
 use crate::config::{settings, BuildContext, ComponentKind, ConfigError, PipelineSettings};
 use crate::event::Batch;
 use crate::metrics::ComponentMetrics;
+use crate::readiness::ReadinessHandle;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::{CancellationToken, DropGuard};

@@ -11,11 +11,11 @@ pub mod null;
 pub mod slack;
 pub mod stdout;
 
-use crate::api::ReadinessHandle;
 use crate::condition::Condition;
 use crate::config::{settings, BuildContext, ComponentKind, ConfigError};
 use crate::event::{Delivery, Event};
 use crate::metrics::ComponentMetrics;
+use crate::readiness::ReadinessHandle;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -30,13 +30,14 @@
 //! Without the bound, `--once` against an unreachable Elasticsearch, or a drain after
 //! SIGTERM, would wait for it forever.
 
-use crate::api::{ApiSettings, Readiness, ReadinessHandle};
+use crate::api::ApiSettings;
 use crate::config::{self, BuildContext, Component, ConfigError, ConfigErrors, PipelineConfig};
 use crate::event::{Batch, Delivery, DeliveryMetrics, Home};
 use crate::filters::{ChainWorker, FilterChain, FilterConfig};
 use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
 use crate::metrics::{ComponentMetrics, Registry};
 use crate::outputs::{Output, OutputConfig, OutputContext, OutputError};
+use crate::readiness::{Readiness, ReadinessHandle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

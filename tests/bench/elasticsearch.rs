@@ -272,7 +272,7 @@ fn output_case(name: &str, dir: &Path, output: &str, count: usize) {
         condition: None,
         abort: tokio_util::sync::CancellationToken::new(),
         metrics: std::sync::Arc::new(sluice::metrics::ComponentMetrics::default()),
-        readiness: sluice::api::ReadinessHandle::detached(),
+        readiness: sluice::readiness::ReadinessHandle::detached(),
     };
     let output_cpu_before = common::thread_cpu_seconds(THREAD_NAME);
     // `SLUICE_BENCH_PREBUILT=1`: every batch is made before the clock starts, so the output

@@ -68,7 +68,7 @@ async fn start_with_tls(settings: Settings, batch_size: usize, tls: Option<Tls>)
         },
         filters: false,
         metrics: metrics.clone(),
-        readiness: crate::api::ReadinessHandle::detached(),
+        readiness: crate::readiness::ReadinessHandle::detached(),
     };
     let listener = server::bind(settings.address).await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -34,13 +34,13 @@ use super::identity::{FileKey, Fingerprint};
 use super::lines::LineSplitter;
 use super::wake::Wakeups;
 use super::FileInputError;
-use crate::api::ReadinessHandle;
 use crate::event::{
     ack_channel, format_timestamp, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus,
     LineOrigin,
 };
 use crate::inputs::{BatchSender, InputContext, PipelineClosed};
 use crate::metrics::{ComponentMetrics, Gauge};
+use crate::readiness::ReadinessHandle;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};

@@ -75,7 +75,7 @@ pub struct Sender {
     pub output: String,
     /// `/ready`: not ready while whole requests fail (no answer, 429, 5xx), ready again on
     /// the next answered request.
-    pub readiness: crate::api::ReadinessHandle,
+    pub readiness: crate::readiness::ReadinessHandle,
 }
 
 #[derive(Debug, Deserialize)]

@@ -402,7 +402,7 @@ fn start(config: SlackConfig, script: &Script) -> Running {
         condition: None,
         abort: CancellationToken::new(),
         metrics: metrics.clone(),
-        readiness: crate::api::ReadinessHandle::detached(),
+        readiness: crate::readiness::ReadinessHandle::detached(),
     };
     let (ack_sender, acks) = ack_channel();
     let script = script.clone();

@@ -13,6 +13,10 @@
 //! shutting down. Both calls are cheap (`set_ready` is one atomic swap when nothing changes;
 //! `set_not_ready` takes a short lock to store the reason) but are meant for state changes
 //! (start, a failed or recovered connection, a write error), not for every event.
+//!
+//! It sits beside [`crate::metrics`], below the components, for the same reason: the pipeline
+//! builds it, every input and output writes to it and the monitoring API ([`crate::api`])
+//! reads it, so no component depends on the API.
 
 use crate::sync::lock;
 use serde::Serialize;
