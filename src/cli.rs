@@ -45,7 +45,7 @@ pub enum Command {
         /// Serve the monitoring API here instead of `[api] address`: `host:port` or
         /// `host:first-last`; port 0 picks a free port. The bound address is logged.
         #[arg(long, value_name = "ADDRESS")]
-        api_address: Option<sluice::api::ApiAddress>,
+        api_address: Option<sluice::config::ApiAddress>,
         /// Do not serve the monitoring API (overrides `[api] enabled`).
         #[arg(long, conflicts_with = "api_address")]
         no_api: bool,

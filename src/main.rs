@@ -74,7 +74,7 @@ fn init_logging(format: LogFormat, level: Option<&str>) {
 
 /// `--api-address` / `--no-api`.
 struct ApiOverride {
-    address: Option<sluice::api::ApiAddress>,
+    address: Option<sluice::config::ApiAddress>,
     disabled: bool,
 }
 

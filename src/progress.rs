@@ -42,7 +42,7 @@ impl Reading {
     pub fn take(registry: &Registry) -> Self {
         let mut reading = Self::default();
         for (key, metrics) in registry.snapshot() {
-            if key.kind == "pipeline" && key.id == sluice::pipeline::OUTPUTS_ID {
+            if key.kind == "pipeline" && key.id == sluice::metrics::OUTPUTS_ID {
                 reading.events = ComponentMetrics::get(&metrics.events_out);
             }
             if key.kind != "input" || key.type_name != "file" {
@@ -261,7 +261,7 @@ mod tests {
             .set(0);
         let stdin = registry.component("input", "in", "stdin");
         ComponentMetrics::add(&stdin.bytes, 99);
-        let fanout = registry.component("pipeline", sluice::pipeline::OUTPUTS_ID, "fanout");
+        let fanout = registry.component("pipeline", sluice::metrics::OUTPUTS_ID, "fanout");
         ComponentMetrics::add(&fanout.events_out, 42);
         let reading = Reading::take(&registry);
         assert_eq!(

@@ -31,16 +31,14 @@
 //! settling its delivery) and `batch_events` (events per delivery) when an output calls
 //! `Delivery::settle`; an output needs no code for them.
 
-mod config;
 pub mod process;
 pub mod prometheus;
 mod server;
 pub mod stats;
 
-pub use config::{ApiAddress, ApiSettings};
 pub use server::{handle, ApiState};
 
-use crate::config::PipelineSettings;
+use crate::config::{ApiAddress, PipelineSettings};
 use crate::metrics::Registry;
 use crate::readiness::Readiness;
 use std::net::SocketAddr;

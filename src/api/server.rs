@@ -4,11 +4,11 @@
 //! scrape costs the pipeline nothing. Connections are capped and must send their headers
 //! within a few seconds, so a misbehaving client cannot pile up tasks.
 
-use super::config::ApiAddress;
 use super::process::ProcessStats;
 use super::prometheus;
 use super::stats::{self, NodeInfo};
 use super::ApiError;
+use crate::config::ApiAddress;
 use crate::metrics::Registry;
 use crate::readiness::Readiness;
 use bytes::Bytes;

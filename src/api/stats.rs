@@ -107,8 +107,8 @@ fn find<'a>(components: &'a Components, kind: &str, id: &str) -> Option<&'a Comp
 }
 
 fn events(components: &Components) -> Value {
-    let chain = find(components, "pipeline", crate::pipeline::FILTERS_ID);
-    let fanout = find(components, "pipeline", crate::pipeline::OUTPUTS_ID);
+    let chain = find(components, "pipeline", crate::metrics::FILTERS_ID);
+    let fanout = find(components, "pipeline", crate::metrics::OUTPUTS_ID);
     json!({
         "in": chain.map_or(0, |m| get(&m.events_in)),
         "filtered": chain.map_or(0, |m| get(&m.events_out)),
@@ -223,10 +223,10 @@ mod tests {
         let registry = Registry::default();
         let input = registry.component("input", "logs", "file");
         crate::inputs::count_handed_over(&input, 10, 2);
-        let chain = registry.component("pipeline", crate::pipeline::FILTERS_ID, "chain");
+        let chain = registry.component("pipeline", crate::metrics::FILTERS_ID, "chain");
         ComponentMetrics::add(&chain.events_in, 10);
         ComponentMetrics::add(&chain.events_out, 9);
-        let fanout = registry.component("pipeline", crate::pipeline::OUTPUTS_ID, "fanout");
+        let fanout = registry.component("pipeline", crate::metrics::OUTPUTS_ID, "fanout");
         ComponentMetrics::add(&fanout.events_out, 9);
         let filter = registry.component("filter", "drop#1", "drop");
         ComponentMetrics::add(&filter.events_in, 10);

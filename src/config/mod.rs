@@ -27,10 +27,12 @@
 //!   `ProtectSystem=strict`), and `sluice run -c pipelines/quickstart.toml` from a checkout
 //!   reads and writes `pipelines/sample/`, `out/` and `data/` of that checkout.
 
+mod api;
 mod interpolate;
 mod interval;
 mod messages;
 
+pub use api::{ApiAddress, ApiSettings};
 pub use interpolate::{interpolate, InterpolationError};
 pub use interval::Interval;
 pub use messages::humanize;
@@ -361,7 +363,7 @@ pub struct PipelineConfig<I, F, O> {
     pub filters: Vec<Component<F>>,
     pub outputs: Vec<Component<O>>,
     /// The monitoring API (`[api]`).
-    pub api: crate::api::ApiSettings,
+    pub api: ApiSettings,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -494,7 +496,7 @@ where
         inputs: Vec::new(),
         filters: Vec::new(),
         outputs: Vec::new(),
-        api: crate::api::ApiSettings::default(),
+        api: ApiSettings::default(),
     };
     for (key, item) in document.as_table().iter() {
         let key_span = document
@@ -517,7 +519,7 @@ where
             "outputs" => config.outputs = loader.named_components::<O>(item, key_span),
             "filters" => config.filters = loader.filter_components::<F>(item, key_span),
             "api" => {
-                if let Some(api) = loader.value::<crate::api::ApiSettings>(item, "[api]") {
+                if let Some(api) = loader.value::<ApiSettings>(item, "[api]") {
                     config.api = api;
                 }
             }

@@ -20,6 +20,16 @@ use crate::sync::lock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+// The pipeline's own two components. The pipeline registers them and the expositions (the
+// summary, `/_node/stats`) look them up, so their ids live here, below both.
+
+/// Component id of the filter chain's counters (`component_kind = "pipeline"`): events in
+/// and out of the whole chain.
+pub const FILTERS_ID: &str = "filters";
+/// Component id of the fan-out's counters: `events_in` handed to the outputs, `events_out`
+/// settled by every output (Logstash's `events.out`).
+pub const OUTPUTS_ID: &str = "outputs";
+
 /// Counters of one component.
 #[derive(Debug, Default)]
 pub struct ComponentMetrics {

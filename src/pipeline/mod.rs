@@ -30,12 +30,13 @@
 //! Without the bound, `--once` against an unreachable Elasticsearch, or a drain after
 //! SIGTERM, would wait for it forever.
 
-use crate::api::ApiSettings;
-use crate::config::{self, BuildContext, Component, ConfigError, ConfigErrors, PipelineConfig};
+use crate::config::{
+    self, ApiSettings, BuildContext, Component, ConfigError, ConfigErrors, PipelineConfig,
+};
 use crate::event::{Batch, Delivery, DeliveryMetrics, Home};
 use crate::filters::{ChainWorker, FilterChain, FilterConfig};
 use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
-use crate::metrics::{ComponentMetrics, Registry};
+use crate::metrics::{ComponentMetrics, Registry, FILTERS_ID, OUTPUTS_ID};
 use crate::outputs::{Output, OutputConfig, OutputContext, OutputError};
 use crate::readiness::{Readiness, ReadinessHandle};
 use std::path::{Path, PathBuf};
@@ -49,13 +50,6 @@ use tracing::Instrument as _;
 mod lock;
 
 pub use lock::{DataDirLock, LockError, LOCK_FILE};
-
-/// Component id of the filter chain's counters (`component_kind = "pipeline"`): events in
-/// and out of the whole chain.
-pub const FILTERS_ID: &str = "filters";
-/// Component id of the fan-out's counters: `events_in` handed to the outputs, `events_out`
-/// settled by every output (Logstash's `events.out`).
-pub const OUTPUTS_ID: &str = "outputs";
 
 /// A parsed pipeline file.
 pub type Config = PipelineConfig<InputConfig, FilterConfig, OutputConfig>;

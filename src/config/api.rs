@@ -1,4 +1,5 @@
-//! `[api]`: where the monitoring API listens.
+//! `[api]`: where the monitoring API listens. The settings belong to the configuration, like
+//! every other table; the API itself (`crate::api`) only reads them.
 
 use serde::{Deserialize, Deserializer};
 use std::fmt;
