@@ -23,7 +23,8 @@
 //! acknowledges what the pipeline still delivers, and closes.
 
 use super::config::Settings;
-use super::events::{decode_batch, RawBatch, Source};
+use super::decode::{decode_batch, RawBatch};
+use super::events::Source;
 use super::frame::{self, Frame, FrameError, Inflater, Limits};
 use crate::event::{
     ack_channel, format_timestamp, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus,

@@ -240,7 +240,8 @@ impl RawBlock for JsonBlock {
 
 #[cfg(test)]
 mod tests {
-    use super::super::events::{build_json, decode_batch, RawBatch};
+    use super::super::decode::{decode_batch, RawBatch};
+    use super::super::events::build_json;
     use super::*;
     use crate::event::json::strategies::json_value_with_keys;
     use crate::event::Event;

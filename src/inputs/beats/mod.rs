@@ -19,6 +19,7 @@
 
 mod config;
 mod connection;
+mod decode;
 mod events;
 mod frame;
 mod lazy;
