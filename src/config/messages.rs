@@ -69,6 +69,15 @@ fn expectation(expected: &str) -> String {
     phrase.to_string()
 }
 
+/// Formats names as "`a`, `b`, `c`".
+pub fn list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

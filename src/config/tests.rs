@@ -4,6 +4,7 @@ use super::*;
 use crate::filters::FilterConfig;
 use crate::inputs::InputConfig;
 use crate::outputs::OutputConfig;
+use std::path::{Path, PathBuf};
 
 type Config = PipelineConfig<InputConfig, FilterConfig, OutputConfig>;
 

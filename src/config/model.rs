@@ -1,0 +1,127 @@
+//! The component model every front end produces (the module docs of `config` say why it is
+//! apart from the TOML loader).
+
+use super::api::ApiSettings;
+use super::error::{ConfigError, ConfigErrors};
+use super::interval::Interval;
+use super::source::Source;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::Deserialize;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use toml_edit::Value;
+
+/// A condition as written, with where it was written.
+#[derive(Debug, Clone)]
+pub struct ConditionText {
+    pub text: String,
+    pub span: Range<usize>,
+}
+
+/// One configured component: its id, its shared keys, and its type's settings.
+#[derive(Debug, Clone)]
+pub struct Component<T> {
+    /// The table name for inputs/outputs; `id` or `<type>#<n>` for filters.
+    pub id: String,
+    pub type_name: String,
+    /// Span of the component's table in the interpolated text.
+    pub span: Range<usize>,
+    /// The `if` condition, for filters and outputs.
+    pub condition: Option<ConditionText>,
+    pub config: T,
+}
+
+/// A closed set of component types (inputs, filters or outputs), dispatched on `type`.
+pub trait ComponentKind: Sized {
+    /// "input", "filter" or "output", for messages.
+    const KIND: &'static str;
+    /// Every accepted `type`.
+    const TYPES: &'static [&'static str];
+    /// Whether `if` is accepted.
+    const CONDITIONAL: bool;
+    /// Deserializes the table (without `type`, `id`, `if`) as `type_name`'s settings.
+    fn from_type(type_name: &str, table: Value) -> Result<Self, toml_edit::de::Error>;
+}
+
+/// Deserializes a component table into its type's settings struct.
+pub fn settings<T: DeserializeOwned>(table: Value) -> Result<T, toml_edit::de::Error> {
+    T::deserialize(table.into_deserializer())
+}
+
+pub(super) fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+/// Runtime knobs of the pipeline itself (`[pipeline]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// Most events an input puts in one batch.
+    pub batch_size: usize,
+    /// Most bytes of raw input in one batch.
+    pub batch_bytes: usize,
+    /// Filter workers; 0 means one per core.
+    pub workers: usize,
+    /// Batches each channel between stages holds before the sender waits.
+    pub queue_batches: usize,
+    /// How long the outputs get to deliver what is in flight once shutdown starts (or, with
+    /// `--once`, once the inputs have read everything) before the run gives up on it and
+    /// exits with an error; what was not delivered is read again on the next start.
+    pub shutdown_timeout: Interval,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 1024,
+            batch_bytes: 1024 * 1024,
+            workers: 0,
+            queue_batches: 4,
+            shutdown_timeout: Interval(std::time::Duration::from_secs(30)),
+        }
+    }
+}
+
+impl PipelineSettings {
+    pub fn worker_count(&self) -> usize {
+        if self.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            self.workers
+        }
+    }
+}
+
+/// A loaded, validated pipeline description.
+#[derive(Debug)]
+pub struct PipelineConfig<I, F, O> {
+    pub source: Arc<Source>,
+    pub data_dir: PathBuf,
+    pub settings: PipelineSettings,
+    pub inputs: Vec<Component<I>>,
+    pub filters: Vec<Component<F>>,
+    pub outputs: Vec<Component<O>>,
+    /// The monitoring API (`[api]`).
+    pub api: ApiSettings,
+}
+
+/// A pipeline file as far as it parsed: every component that parsed, and the problems of
+/// the others. `sluice validate` builds what parsed, so the checks that need a built
+/// component (a URL's scheme, a script's functions) run in the same pass as the parsing.
+#[derive(Debug)]
+pub struct Partial<I, F, O> {
+    pub config: PipelineConfig<I, F, O>,
+    pub errors: Vec<ConfigError>,
+}
+
+impl<I, F, O> Partial<I, F, O> {
+    /// The configuration if nothing was wrong.
+    pub fn complete(self) -> Result<PipelineConfig<I, F, O>, ConfigErrors> {
+        if self.errors.is_empty() {
+            Ok(self.config)
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
+    }
+}
