@@ -217,6 +217,66 @@ mod tests {
         assert!(lines[1].get("_id").is_none());
     }
 
+    /// The on-disk format the README documents and replay tooling reads, byte for byte
+    /// (the time aside): a change of key order, spacing or escaping breaks those readers.
+    #[test]
+    fn a_letter_line_is_written_byte_for_byte_as_documented() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("es.ndjson");
+        let letters = DeadLetters::new(path.clone(), "es", 0);
+        letters
+            .write(&[
+                DeadLetter {
+                    index: "mqtt-logs-2024.05.01",
+                    id: Some("a\"b"),
+                    status: 400,
+                    error_type: "mapper_parsing_exception",
+                    reason: "failed to parse [x]\n",
+                    source: br#"{"x":"slow"}"#,
+                },
+                DeadLetter {
+                    index: "",
+                    id: None,
+                    status: 0,
+                    error_type: "retries_exhausted",
+                    reason: "gave up",
+                    source: b"not json",
+                },
+            ])
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        assert_eq!(lines.len(), 2);
+        let mut without_time = Vec::new();
+        for line in &lines {
+            let time = serde_json::from_str::<Value>(line).unwrap()["@timestamp"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(&time).is_ok(),
+                "{time}"
+            );
+            without_time.push(line.replacen(&time, "T", 1));
+        }
+        assert_eq!(
+            without_time,
+            [
+                concat!(
+                    r#"{"@timestamp":"T","output":"es","index":"mqtt-logs-2024.05.01","_id":"a\"b","#,
+                    r#""status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse [x]\n"},"#,
+                    r#""event":{"x":"slow"}}"#,
+                    "\n"
+                ),
+                concat!(
+                    r#"{"@timestamp":"T","output":"es","index":"","status":0,"#,
+                    r#""error":{"type":"retries_exhausted","reason":"gave up"},"event":"not json"}"#,
+                    "\n"
+                ),
+            ]
+        );
+    }
+
     fn letter(source: &[u8]) -> DeadLetter<'_> {
         DeadLetter {
             index: "mqtt-logs-2024.05.01",
