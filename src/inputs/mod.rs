@@ -8,6 +8,7 @@
 pub mod beats;
 pub mod file;
 pub mod stdin;
+pub mod watermark;
 
 use crate::api::ReadinessHandle;
 use crate::config::{settings, BuildContext, ComponentKind, ConfigError, PipelineSettings};

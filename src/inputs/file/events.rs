@@ -23,8 +23,8 @@
 //! build their fields only if something reads them (see `src/event/line.rs`). The reader's cost
 //! per line is a `memchr` and a `memcpy`.
 
-use super::acks::StreamId;
 use super::lines::Line;
+use super::StreamId;
 use crate::event::{LineBlock, LineOrigin};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
