@@ -62,6 +62,7 @@ mod tests;
 
 pub use config::{ElasticsearchConfig, Settings};
 
+use super::delivery::DeliveryPart;
 use super::{OutputContext, OutputError};
 use crate::config::{BuildContext, ConfigError};
 use crate::event::Delivery;
@@ -71,60 +72,10 @@ use encoder::{Encoder, IdPolicy, ItemSpan};
 use health::{ClusterInfo, HealthError};
 use metrics::OutputMetrics;
 use retry::{Backoff, BulkBatch, Sender};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-
-/// One delivery shared by the requests that carry its events.
-///
-/// Settled when the last holder lets go, if every request that took some of its events
-/// reported them done ([`DeliveryPart::done`]); otherwise dropped unsettled, which fails the
-/// batch for its input. Failure is the default: a request task that panics or is aborted
-/// cannot acknowledge anything by accident.
-#[derive(Debug)]
-pub struct DeliveryPart {
-    delivery: Option<Delivery>,
-    outstanding: AtomicUsize,
-    failed: AtomicBool,
-}
-
-impl DeliveryPart {
-    fn new(delivery: Delivery) -> Arc<Self> {
-        Arc::new(Self {
-            delivery: Some(delivery),
-            outstanding: AtomicUsize::new(0),
-            failed: AtomicBool::new(false),
-        })
-    }
-
-    /// A request now carries some of this delivery's events.
-    fn hold(&self) {
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// A request indexed or dead-lettered all of its share.
-    pub fn done(&self) {
-        self.outstanding.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Some event cannot be disposed of: the batch must be read again.
-    fn fail(&self) {
-        self.failed.store(true, Ordering::Release);
-    }
-}
-
-impl Drop for DeliveryPart {
-    fn drop(&mut self) {
-        if let Some(delivery) = self.delivery.take() {
-            if *self.outstanding.get_mut() == 0 && !*self.failed.get_mut() {
-                delivery.settle();
-            }
-            // Otherwise `delivery` drops unsettled and fails its batch.
-        }
-    }
-}
 
 /// A validated output, ready to run.
 #[derive(Debug)]
@@ -301,7 +252,7 @@ impl Batcher {
         let mut taken = 0u64;
         let mut refused: Vec<(ItemSpan, encoder::Rejection)> = Vec::new();
         let mut refused_buffer = Vec::new();
-        let events = part.delivery.as_ref().map_or(&[][..], |d| d.events());
+        let events = part.events();
         for event in crate::event::prefetch::walk(events).filter(|e| context.wants(e)) {
             taken += 1;
             let before = self.current.body.len();

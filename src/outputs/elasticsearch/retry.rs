@@ -24,7 +24,7 @@ use super::config::Settings;
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::encoder::ItemSpan;
 use super::metrics::OutputMetrics;
-use super::DeliveryPart;
+use crate::outputs::delivery::DeliveryPart;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
