@@ -13,6 +13,8 @@
 //! - [`dead_letter`]: the bounded dead-letter file for events the peer refused for good, so
 //!   that one bad event neither blocks the pipeline nor disappears silently.
 
+pub mod backoff;
 pub mod part;
 
+pub use backoff::Backoff;
 pub use part::DeliveryPart;

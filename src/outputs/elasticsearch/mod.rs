@@ -62,7 +62,7 @@ mod tests;
 
 pub use config::{ElasticsearchConfig, Settings};
 
-use super::delivery::DeliveryPart;
+use super::delivery::{Backoff, DeliveryPart};
 use super::{OutputContext, OutputError};
 use crate::config::{BuildContext, ConfigError};
 use crate::event::Delivery;
@@ -71,7 +71,7 @@ use dead_letter::{DeadLetter, DeadLetters};
 use encoder::{Encoder, IdPolicy, ItemSpan};
 use health::{ClusterInfo, HealthError};
 use metrics::OutputMetrics;
-use retry::{Backoff, BulkBatch, Sender};
+use retry::{BulkBatch, Sender};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
