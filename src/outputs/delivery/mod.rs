@@ -14,7 +14,9 @@
 //!   that one bad event neither blocks the pipeline nor disappears silently.
 
 pub mod backoff;
+pub mod dead_letter;
 pub mod part;
 
 pub use backoff::Backoff;
+pub use dead_letter::{DeadLetter, DeadLetters, FieldWriter, LetterFields, Written};
 pub use part::DeliveryPart;

@@ -82,7 +82,7 @@ impl OutputMetrics {
 
     /// Counts what a dead-letter write did: kept letters are failed events, dropped ones
     /// dropped events.
-    pub fn dead_lettered(&self, written: super::dead_letter::Written) {
+    pub fn dead_lettered(&self, written: crate::outputs::delivery::Written) {
         self.dead_letters.add(written.kept as u64);
         ComponentMetrics::add(&self.component.events_failed, written.kept as u64);
         if written.dropped > 0 {

@@ -62,12 +62,12 @@ mod tests;
 
 pub use config::{ElasticsearchConfig, Settings};
 
-use super::delivery::{Backoff, DeliveryPart};
+use super::delivery::{Backoff, DeadLetter, DeadLetters, DeliveryPart};
 use super::{OutputContext, OutputError};
 use crate::config::{BuildContext, ConfigError};
 use crate::event::Delivery;
 use client::Client;
-use dead_letter::{DeadLetter, DeadLetters};
+use dead_letter::{report_letters, RefusedItem};
 use encoder::{Encoder, IdPolicy, ItemSpan};
 use health::{ClusterInfo, HealthError};
 use metrics::OutputMetrics;
@@ -291,12 +291,14 @@ impl Batcher {
         }
         crate::metrics::ComponentMetrics::add(&context.metrics.events_in, taken);
         if !refused.is_empty() {
-            let letters: Vec<DeadLetter<'_>> = refused
+            let letters: Vec<DeadLetter<'_, RefusedItem<'_>>> = refused
                 .iter()
                 .map(|(span, rejection)| DeadLetter {
-                    index: &rejection.index,
-                    id: None,
-                    status: 400,
+                    fields: RefusedItem {
+                        index: &rejection.index,
+                        id: None,
+                        status: 400,
+                    },
                     error_type: rejection.error_type,
                     reason: &rejection.reason,
                     source: span.source(&refused_buffer),
@@ -485,40 +487,5 @@ async fn check_nodes(sender: &Sender) -> Result<ClusterInfo, HealthError> {
         (Some(info), _) => Ok(info),
         (None, Some(error)) => Err(error),
         (None, None) => Err(HealthError::Fatal("no hosts configured".into())),
-    }
-}
-
-/// Logs each refused event once its fate is known: written to the dead-letter file (the
-/// first `written.kept`), or dropped because the file is at its size limit (the rest, also
-/// reported in one error line).
-fn report_letters(
-    output: &str,
-    refused: &'static str,
-    letters: &[DeadLetter<'_>],
-    file: &DeadLetters,
-    written: dead_letter::Written,
-) {
-    for (at, letter) in letters.iter().enumerate() {
-        let fate = if at < written.kept {
-            "written to the dead-letter file"
-        } else {
-            "dropped, the dead-letter file is full"
-        };
-        tracing::warn!(
-            output = %output,
-            index = %letter.index,
-            status = letter.status,
-            error = %letter.error_type,
-            reason = %letter.reason,
-            "{refused}; {fate}."
-        );
-    }
-    if written.dropped > 0 {
-        tracing::error!(
-            output = %output,
-            path = %file.path().display(),
-            dropped = written.dropped,
-            "The dead-letter file is at dead_letter_max_bytes; refused events dropped (move or empty the file to make room)."
-        );
     }
 }

@@ -22,10 +22,10 @@
 
 use super::client::{Client, RequestError};
 use super::config::Settings;
-use super::dead_letter::{DeadLetter, DeadLetters};
+use super::dead_letter::{report_letters, RefusedItem};
 use super::encoder::ItemSpan;
 use super::metrics::OutputMetrics;
-use crate::outputs::delivery::{Backoff, DeliveryPart};
+use crate::outputs::delivery::{Backoff, DeadLetter, DeadLetters, DeliveryPart};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
@@ -429,13 +429,15 @@ impl Sender {
                 )
             })
             .collect();
-        let letters: Vec<DeadLetter<'_>> = refused
+        let letters: Vec<DeadLetter<'_, RefusedItem<'_>>> = refused
             .iter()
             .zip(&names)
             .map(|(r, (index, id))| DeadLetter {
-                index,
-                id: id.as_deref(),
-                status: r.status,
+                fields: RefusedItem {
+                    index,
+                    id: id.as_deref(),
+                    status: r.status,
+                },
                 error_type: &r.error_type,
                 reason: &r.reason,
                 source: items[r.item].source(body),
@@ -444,7 +446,7 @@ impl Sender {
         match self.dead_letters.write(&letters) {
             Ok(written) => {
                 self.metrics.dead_lettered(written);
-                super::report_letters(
+                report_letters(
                     &self.output,
                     "Event refused",
                     &letters,
