@@ -156,10 +156,18 @@ mod tests {
         AckReceipt { batch_id, status }
     }
 
+    /// A tracker of file-like streams, each starting at offset 0.
+    fn tracking(streams: &[u64]) -> Watermarks<u64, u64> {
+        let mut tracker = Watermarks::default();
+        for &stream in streams {
+            tracker.open_stream(stream, 0);
+        }
+        tracker
+    }
+
     #[test]
     fn offsets_advance_only_when_every_earlier_batch_is_delivered() {
-        let mut tracker = Watermarks::<u64, u64>::default();
-        tracker.open_stream(1, 0);
+        let mut tracker = tracking(&[1]);
         let first = tracker.register(vec![(1, 100)]);
         let second = tracker.register(vec![(1, 200)]);
         assert!(!tracker.receive(receipt(second, BatchStatus::Delivered)));
@@ -175,9 +183,7 @@ mod tests {
 
     #[test]
     fn a_failed_batch_is_never_checkpointed_past() {
-        let mut tracker = Watermarks::<u64, u64>::default();
-        tracker.open_stream(1, 0);
-        tracker.open_stream(2, 0);
+        let mut tracker = tracking(&[1, 2]);
         let delivered = tracker.register(vec![(1, 100)]);
         let failed = tracker.register(vec![(1, 200), (2, 50)]);
         let later = tracker.register(vec![(1, 300), (2, 80)]);
@@ -194,9 +200,7 @@ mod tests {
 
     #[test]
     fn a_failure_in_one_stream_does_not_hold_back_another() {
-        let mut tracker = Watermarks::<u64, u64>::default();
-        tracker.open_stream(1, 0);
-        tracker.open_stream(2, 0);
+        let mut tracker = tracking(&[1, 2]);
         let failed = tracker.register(vec![(1, 100)]);
         let other = tracker.register(vec![(2, 70)]);
         tracker.receive(receipt(failed, BatchStatus::Failed));

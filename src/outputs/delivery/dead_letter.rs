@@ -266,43 +266,45 @@ mod tests {
         }
     }
 
-    fn line_count(path: &Path) -> usize {
+    fn written(kept: usize, dropped: usize) -> Written {
+        Written { kept, dropped }
+    }
+
+    /// Every line of the file, each checked to be one JSON value.
+    fn read_letters(path: &Path) -> Vec<Value> {
         let text = std::fs::read_to_string(path).unwrap();
-        for line in text.lines() {
-            serde_json::from_str::<Value>(line).unwrap();
-        }
-        text.lines().count()
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn line_count(path: &Path) -> usize {
+        read_letters(path).len()
     }
 
     #[test]
     fn letters_are_ndjson_with_the_outputs_fields_and_the_event_embedded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dead_letter/kafka.ndjson");
+        let with_fields = DeadLetter {
+            fields: Record {
+                topic: "a \"quoted\" topic",
+                partition: Some(3),
+            },
+            error_type: "record_too_large",
+            reason: "the record is 2 MB",
+            source: br#"{"message":"big"}"#,
+        };
         let letters = DeadLetters::new(path.clone(), "kafka", 0);
-        letters
-            .write(&[DeadLetter {
-                fields: Record {
-                    topic: "a \"quoted\" topic",
-                    partition: Some(3),
-                },
-                error_type: "record_too_large",
-                reason: "the record is 2 MB",
-                source: br#"{"message":"big"}"#,
-            }])
-            .unwrap();
-        letters
-            .write(&[DeadLetter {
-                fields: (),
-                error_type: "unsendable",
-                reason: "no topic",
-                source: b"not json \xff",
-            }])
-            .unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        letters.write(&[with_fields]).unwrap();
+        let without_fields = DeadLetter {
+            fields: (),
+            error_type: "unsendable",
+            reason: "no topic",
+            source: b"not json \xff",
+        };
+        letters.write(&[without_fields]).unwrap();
+        let lines = read_letters(&path);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["output"], json!("kafka"));
         assert_eq!(lines[0]["topic"], json!("a \"quoted\" topic"));
@@ -318,7 +320,7 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(keys.len(), 4, "{keys:?}");
+        assert_eq!(keys, ["@timestamp", "output", "error", "event"]);
         assert_eq!(lines[1]["event"], json!("not json \u{fffd}"));
     }
 
@@ -334,36 +336,15 @@ mod tests {
         let letters = DeadLetters::new(path.clone(), "es", one * 5 / 2);
 
         let batch = vec![letter(source.as_bytes()); 3];
-        let written = letters.write(&batch).unwrap();
-        assert_eq!(
-            written,
-            Written {
-                kept: 2,
-                dropped: 1
-            }
-        );
+        assert_eq!(letters.write(&batch).unwrap(), written(2, 1));
         assert_eq!(line_count(&path), 2);
         assert!(std::fs::metadata(&path).unwrap().len() <= one * 5 / 2);
-        let written = letters.write(&batch[..1]).unwrap();
-        assert_eq!(
-            written,
-            Written {
-                kept: 0,
-                dropped: 1
-            }
-        );
+        assert_eq!(letters.write(&batch[..1]).unwrap(), written(0, 1));
         assert_eq!(line_count(&path), 2, "nothing half-written");
 
         // An operator replays and moves the file away: room again.
         std::fs::rename(&path, dir.path().join("replayed.ndjson")).unwrap();
-        let written = letters.write(&batch[..1]).unwrap();
-        assert_eq!(
-            written,
-            Written {
-                kept: 1,
-                dropped: 0
-            }
-        );
+        assert_eq!(letters.write(&batch[..1]).unwrap(), written(1, 0));
         assert_eq!(line_count(&path), 1);
     }
 
@@ -375,14 +356,7 @@ mod tests {
         first.write(&[letter(b"{}")]).unwrap();
         let len = std::fs::metadata(&path).unwrap().len();
         let restarted = DeadLetters::new(path.clone(), "es", len + 10);
-        let written = restarted.write(&[letter(b"{}")]).unwrap();
-        assert_eq!(
-            written,
-            Written {
-                kept: 0,
-                dropped: 1
-            }
-        );
+        assert_eq!(restarted.write(&[letter(b"{}")]).unwrap(), written(0, 1));
         assert_eq!(line_count(&path), 1);
     }
 

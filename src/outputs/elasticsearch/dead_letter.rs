@@ -57,36 +57,37 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
-    #[test]
-    fn letters_are_ndjson_with_the_event_embedded() {
+    fn item<'a>(index: &'a str, id: Option<&'a str>, status: u16) -> RefusedItem<'a> {
+        RefusedItem { index, id, status }
+    }
+
+    /// What the file holds after each of `writes` was written on its own.
+    fn file_after(writes: &[&[DeadLetter<'_, RefusedItem<'_>>]]) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dead_letter/es.ndjson");
         let letters = DeadLetters::new(path.clone(), "es", 0);
-        letters
-            .write(&[DeadLetter {
-                fields: RefusedItem {
-                    index: "mqtt-logs-2024.05.01",
-                    id: Some("abc"),
-                    status: 400,
-                },
+        for write in writes {
+            letters.write(write).unwrap();
+        }
+        std::fs::read_to_string(&path).unwrap()
+    }
+
+    #[test]
+    fn letters_are_ndjson_with_the_event_embedded() {
+        let text = file_after(&[
+            &[DeadLetter {
+                fields: item("mqtt-logs-2024.05.01", Some("abc"), 400),
                 error_type: "mapper_parsing_exception",
                 reason: "failed to parse field [durationMs] of type [long]",
                 source: br#"{"durationMs":"slow"}"#,
-            }])
-            .unwrap();
-        letters
-            .write(&[DeadLetter {
-                fields: RefusedItem {
-                    index: "x",
-                    id: None,
-                    status: 404,
-                },
+            }],
+            &[DeadLetter {
+                fields: item("x", None, 404),
                 error_type: "index_not_found_exception",
                 reason: "no such index",
                 source: b"{}",
-            }])
-            .unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
+            }],
+        ]);
         let lines: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -104,34 +105,20 @@ mod tests {
     /// (the time aside): a change of key order, spacing or escaping breaks those readers.
     #[test]
     fn a_letter_line_is_written_byte_for_byte_as_documented() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("es.ndjson");
-        let letters = DeadLetters::new(path.clone(), "es", 0);
-        letters
-            .write(&[
-                DeadLetter {
-                    fields: RefusedItem {
-                        index: "mqtt-logs-2024.05.01",
-                        id: Some("a\"b"),
-                        status: 400,
-                    },
-                    error_type: "mapper_parsing_exception",
-                    reason: "failed to parse [x]\n",
-                    source: br#"{"x":"slow"}"#,
-                },
-                DeadLetter {
-                    fields: RefusedItem {
-                        index: "",
-                        id: None,
-                        status: 0,
-                    },
-                    error_type: "retries_exhausted",
-                    reason: "gave up",
-                    source: b"not json",
-                },
-            ])
-            .unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = file_after(&[&[
+            DeadLetter {
+                fields: item("mqtt-logs-2024.05.01", Some("a\"b"), 400),
+                error_type: "mapper_parsing_exception",
+                reason: "failed to parse [x]\n",
+                source: br#"{"x":"slow"}"#,
+            },
+            DeadLetter {
+                fields: item("", None, 0),
+                error_type: "retries_exhausted",
+                reason: "gave up",
+                source: b"not json",
+            },
+        ]]);
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
         assert_eq!(lines.len(), 2);
         let mut without_time = Vec::new();
