@@ -25,12 +25,18 @@
 //! dropped, counted and logged, as Logstash's default `drop_newer` policy does; the pipeline
 //! goes on. Once an operator has moved or emptied the file (after replaying it), the next
 //! letters find room again: at the limit the file is reopened by path and measured anew.
+//!
+//! Every output that writes letters counts them the same way ([`DeadLetterMetrics`]):
+//! `dead_letters_total` and `dead_letters_dropped_total`, and in the component's totals a
+//! kept letter is a failed event (handed over to the file, not to the peer), a dropped one a
+//! dropped event, so `events_in` still adds up.
 
 use crate::event::{format_timestamp, json};
+use crate::metrics::{ComponentMetrics, Counter};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// What an output adds to each of its dead letters, between `output` and `error`: where the
 /// event was going and what the peer answered (Elasticsearch: `index`, `_id`, `status`).
@@ -86,6 +92,41 @@ pub struct Written {
     pub kept: usize,
     /// Letters dropped because the file is at its size limit.
     pub dropped: usize,
+}
+
+/// The dead-letter counters of one output.
+#[derive(Debug, Clone)]
+pub struct DeadLetterMetrics {
+    component: Arc<ComponentMetrics>,
+    kept: Counter,
+    dropped: Counter,
+}
+
+impl DeadLetterMetrics {
+    pub fn register(component: &Arc<ComponentMetrics>) -> Self {
+        Self {
+            component: component.clone(),
+            kept: component.counter(
+                "dead_letters_total",
+                "Events written to the dead-letter file.",
+            ),
+            dropped: component.counter(
+                "dead_letters_dropped_total",
+                "Refused events dropped because the dead-letter file is at dead_letter_max_bytes.",
+            ),
+        }
+    }
+
+    /// Counts what a dead-letter write did: kept letters are failed events, dropped ones
+    /// dropped events.
+    pub fn count(&self, written: Written) {
+        self.kept.add(written.kept as u64);
+        ComponentMetrics::add(&self.component.events_failed, written.kept as u64);
+        if written.dropped > 0 {
+            self.dropped.add(written.dropped as u64);
+            ComponentMetrics::add(&self.component.events_dropped, written.dropped as u64);
+        }
+    }
 }
 
 /// The open file and how many bytes it holds.
@@ -358,6 +399,28 @@ mod tests {
         let restarted = DeadLetters::new(path.clone(), "es", len + 10);
         assert_eq!(restarted.write(&[letter(b"{}")]).unwrap(), written(0, 1));
         assert_eq!(line_count(&path), 1);
+    }
+
+    #[test]
+    fn kept_letters_count_as_failed_events_and_dropped_ones_as_dropped() {
+        let component = Arc::new(ComponentMetrics::default());
+        let metrics = DeadLetterMetrics::register(&component);
+        metrics.count(written(3, 0));
+        metrics.count(written(1, 2));
+        let extra = |name: &str| {
+            component
+                .extras()
+                .iter()
+                .find(|extra| extra.name == name)
+                .map(|extra| match &extra.value {
+                    crate::metrics::ExtraValue::Counter(counter) => counter.get(),
+                    _ => u64::MAX,
+                })
+        };
+        assert_eq!(extra("dead_letters_total"), Some(4));
+        assert_eq!(extra("dead_letters_dropped_total"), Some(2));
+        assert_eq!(ComponentMetrics::get(&component.events_failed), 4);
+        assert_eq!(ComponentMetrics::get(&component.events_dropped), 2);
     }
 
     #[test]

@@ -18,5 +18,7 @@ pub mod dead_letter;
 pub mod part;
 
 pub use backoff::Backoff;
-pub use dead_letter::{DeadLetter, DeadLetters, FieldWriter, LetterFields, Written};
+pub use dead_letter::{
+    DeadLetter, DeadLetterMetrics, DeadLetters, FieldWriter, LetterFields, Written,
+};
 pub use part::DeliveryPart;

@@ -306,7 +306,7 @@ impl Batcher {
                 .collect();
             match self.sender.dead_letters.write(&letters) {
                 Ok(written) => {
-                    self.sender.metrics.dead_lettered(written);
+                    self.sender.metrics.dead_letters.count(written);
                     report_letters(
                         &context.id,
                         "Event not sendable",

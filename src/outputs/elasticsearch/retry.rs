@@ -445,7 +445,7 @@ impl Sender {
             .collect();
         match self.dead_letters.write(&letters) {
             Ok(written) => {
-                self.metrics.dead_lettered(written);
+                self.metrics.dead_letters.count(written);
                 report_letters(
                     &self.output,
                     "Event refused",
