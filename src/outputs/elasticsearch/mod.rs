@@ -35,7 +35,11 @@
 //!   fails on what retrying cannot fix (not a cluster, 401/403, TLS); an unreachable cluster is
 //!   waited for (nothing is taken meanwhile). Then the optional index template ([`template`]).
 //! * **Retries** ([`retry`]): whole requests on no answer / 429 / 5xx, single items on item
-//!   429 / 5xx, 409 on `create` is success, 400 / 404 go to the [`dead_letter`] file.
+//!   429 / 5xx, 409 on `create` is success, 400 / 404 go to the dead-letter file.
+//! * **Shared plumbing** ([`crate::outputs::delivery`]): the delivery parts, the backoff
+//!   with jitter and the dead-letter file are the same for every output that sends to a
+//!   peer; what is this output's own is the `_bulk` policy above and the fields it adds to a
+//!   dead letter ([`dead_letter`]).
 //!
 //! ## Why reqwest and not the `elasticsearch` crate
 //! Checked against the source of elasticsearch 9.1.0-alpha.1 (the newest on crates.io, an
