@@ -8,6 +8,7 @@
 pub mod beats;
 pub mod file;
 pub mod stdin;
+pub mod watermark;
 
 use crate::config::{settings, BuildContext, ComponentKind, ConfigError, PipelineSettings};
 use crate::event::Batch;

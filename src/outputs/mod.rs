@@ -5,6 +5,7 @@
 //! the backpressure path. It settles each delivery only when every event is durably handed
 //! over (written and flushed, indexed, dead-lettered) or deliberately disposed of.
 
+pub mod delivery;
 pub mod elasticsearch;
 pub mod file;
 pub mod null;

@@ -9,8 +9,8 @@
 //! moment therefore leaves either the old or the new checkpoint, never a torn one, which is why
 //! an unreadable checkpoint is reported as an error instead of being silently replaced.
 //!
-//! Offsets in the file are only ever acknowledged offsets (see `acks.rs`): restarting from them
-//! re-reads at most what was in flight, and loses nothing.
+//! Offsets in the file are only ever acknowledged offsets (see [`crate::inputs::watermark`]):
+//! restarting from them re-reads at most what was in flight, and loses nothing.
 
 use super::identity::{FileKey, Fingerprint};
 use serde::{Deserialize, Serialize};

@@ -15,7 +15,8 @@
 //! The parts that are the same for every line of a file (its path, host, input, fields, tags)
 //! are one [`LineOrigin`] per file, built once. Batches are sealed when they reach the
 //! pipeline's `batch_size` or `batch_bytes`; each remembers, per stream, where its last line
-//! ends, which is what the acknowledgement tracker commits when the batch is delivered.
+//! ends, which is what the watermark ([`crate::inputs::watermark`]) commits when the batch
+//! is delivered.
 //!
 //! The reader thread does not build events: a batch carries its lines as one
 //! [`LineBlock`] (one copy of the lines into one buffer per batch) and is sent deferred
@@ -23,8 +24,8 @@
 //! build their fields only if something reads them (see `src/event/line.rs`). The reader's cost
 //! per line is a `memchr` and a `memcpy`.
 
-use super::acks::StreamId;
 use super::lines::Line;
+use super::StreamId;
 use crate::event::{LineBlock, LineOrigin};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;

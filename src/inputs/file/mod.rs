@@ -3,10 +3,11 @@
 //! The guarantees, and where each one lives:
 //!
 //! - **Nothing lost, duplicates bounded.** A file's offset is checkpointed only once every
-//!   batch carrying its lines up to there has been acknowledged by every output (`acks.rs`);
-//!   the checkpoint is replaced atomically about once a second and at shutdown
-//!   (`checkpoint.rs`). After `kill -9`, reading resumes at the last checkpoint, so what is
-//!   re-sent is at most what was in flight or acknowledged in the last second.
+//!   batch carrying its lines up to there has been acknowledged by every output, in batch
+//!   order ([`crate::inputs::watermark`]); the checkpoint is replaced atomically about once a
+//!   second and at shutdown (`checkpoint.rs`). After `kill -9`, reading resumes at the last
+//!   checkpoint, so what is re-sent is at most what was in flight or acknowledged in the last
+//!   second.
 //! - **Rotation without double reads or gaps.** Files are identified by device + inode, checked
 //!   against a fingerprint of their first bytes because inodes are reused (`identity.rs`); the
 //!   reader follows renames, truncation and deletion (`tailer.rs`).
@@ -23,7 +24,6 @@
 //! With `--once`, every matched file is read to its current end (a last line without a newline
 //! is emitted too), delivered, checkpointed, and the input finishes.
 
-mod acks;
 mod checkpoint;
 mod config;
 mod events;
@@ -39,6 +39,11 @@ pub use events::TRUNCATED_TAG;
 use super::{InputContext, PipelineClosed};
 use crate::config::{BuildContext, ConfigError};
 use config::Settings;
+
+/// Identifies one reading of one file's content: a truncated or replaced file gets a new
+/// stream, so late acknowledgements of the old content cannot move the new content's offset
+/// in the [`crate::inputs::watermark::Watermarks`].
+pub(crate) type StreamId = u64;
 
 /// Why the file input stopped.
 #[derive(Debug, thiserror::Error)]

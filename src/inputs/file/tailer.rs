@@ -26,7 +26,6 @@
 //! A thread per file would buy nothing: reading is cheap next to building events, and the
 //! pipeline's workers already use the other cores.
 
-use super::acks::{AckTracker, StreamId};
 use super::checkpoint::{CheckpointStore, FileCheckpoint};
 use super::config::{ReadFrom, Settings};
 use super::events::{Batcher, EventShape, SealedBatch};
@@ -34,10 +33,12 @@ use super::identity::{FileKey, Fingerprint};
 use super::lines::LineSplitter;
 use super::wake::Wakeups;
 use super::FileInputError;
+use super::StreamId;
 use crate::event::{
     ack_channel, format_timestamp, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus,
     LineOrigin,
 };
+use crate::inputs::watermark::Watermarks;
 use crate::inputs::{BatchSender, InputContext, PipelineClosed};
 use crate::metrics::{ComponentMetrics, Gauge};
 use crate::readiness::ReadinessHandle;
@@ -169,7 +170,7 @@ struct Round {
 /// Sends batches and keeps their acknowledgements.
 struct Publisher {
     output: Option<BatchSender>,
-    acks: AckTracker,
+    acks: Watermarks<StreamId, u64>,
     ack_sender: AckSender,
     receipts: AckReceiver,
     batcher: Batcher,
@@ -297,7 +298,7 @@ impl Tailer {
             store: CheckpointStore::new(&context.data_dir, &context.id),
             publisher: Publisher {
                 output: Some(context.output),
-                acks: AckTracker::default(),
+                acks: Watermarks::default(),
                 ack_sender,
                 receipts,
                 batcher: Batcher::new(context.settings.batch_size, context.settings.batch_bytes),
@@ -471,7 +472,7 @@ impl Tailer {
             .files
             .values()
             .filter_map(|h| {
-                let offset = self.publisher.acks.committed(h.stream)?;
+                let offset = self.publisher.acks.committed(&h.stream)?;
                 Some(FileCheckpoint {
                     path: h.path.clone(),
                     device: h.key.device,
@@ -639,7 +640,7 @@ impl Tailer {
                 self.metrics
                     .remove(LAG, &[("path", &harvester.path.display().to_string())]);
                 tracing::debug!(input = %self.id, path = %harvester.path.display(), "Forgetting vanished file.");
-                self.publisher.acks.close_stream(harvester.stream);
+                self.publisher.acks.close_stream(&harvester.stream);
                 self.checkpoint_dirty = true;
             }
         }
@@ -717,7 +718,7 @@ impl Tailer {
         if replaced {
             tracing::info!(input = %self.id, path = %harvester.path.display(), "File differs from its checkpoint (truncated or a reused inode); reading it from the start.");
             let old_stream = harvester.stream;
-            self.publisher.acks.close_stream(old_stream);
+            self.publisher.acks.close_stream(&old_stream);
             let stream = self.next_stream;
             self.next_stream += 1;
             self.publisher.acks.open_stream(stream, 0);
@@ -829,7 +830,7 @@ impl Tailer {
             if file.seek(SeekFrom::Start(0)).is_ok() {
                 let stream = self.next_stream;
                 self.next_stream += 1;
-                self.publisher.acks.close_stream(harvester.stream);
+                self.publisher.acks.close_stream(&harvester.stream);
                 self.publisher.acks.open_stream(stream, 0);
                 harvester.stream = stream;
                 harvester.splitter.reset(0);

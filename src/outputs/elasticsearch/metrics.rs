@@ -3,6 +3,7 @@
 use crate::metrics::{
     ComponentMetrics, Counter, Histogram, BATCH_SIZE_BUCKETS, LATENCY_SECONDS_BUCKETS,
 };
+use crate::outputs::delivery::DeadLetterMetrics;
 use std::sync::Arc;
 
 /// HTTP statuses counted under their own label; the rest fall under `other`.
@@ -13,8 +14,7 @@ pub struct OutputMetrics {
     pub component: Arc<ComponentMetrics>,
     pub requests: Counter,
     pub retries: Counter,
-    pub dead_letters: Counter,
-    pub dead_letters_dropped: Counter,
+    pub dead_letters: DeadLetterMetrics,
     pub duration: Histogram,
     pub batch_events: Histogram,
     responses: Vec<(u16, Counter)>,
@@ -47,14 +47,7 @@ impl OutputMetrics {
                 "retries_total",
                 "Bulk requests resent (whole requests or their failed items).",
             ),
-            dead_letters: component.counter(
-                "dead_letters_total",
-                "Events written to the dead-letter file.",
-            ),
-            dead_letters_dropped: component.counter(
-                "dead_letters_dropped_total",
-                "Refused events dropped because the dead-letter file is at dead_letter_max_bytes.",
-            ),
+            dead_letters: DeadLetterMetrics::register(&component),
             duration: component.histogram(
                 "bulk_request_duration_seconds",
                 "Time from sending a bulk request to its complete answer.",
@@ -77,17 +70,6 @@ impl OutputMetrics {
             ),
             responses,
             component,
-        }
-    }
-
-    /// Counts what a dead-letter write did: kept letters are failed events, dropped ones
-    /// dropped events.
-    pub fn dead_lettered(&self, written: super::dead_letter::Written) {
-        self.dead_letters.add(written.kept as u64);
-        ComponentMetrics::add(&self.component.events_failed, written.kept as u64);
-        if written.dropped > 0 {
-            self.dead_letters_dropped.add(written.dropped as u64);
-            ComponentMetrics::add(&self.component.events_dropped, written.dropped as u64);
         }
     }
 

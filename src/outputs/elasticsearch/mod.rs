@@ -35,7 +35,11 @@
 //!   fails on what retrying cannot fix (not a cluster, 401/403, TLS); an unreachable cluster is
 //!   waited for (nothing is taken meanwhile). Then the optional index template ([`template`]).
 //! * **Retries** ([`retry`]): whole requests on no answer / 429 / 5xx, single items on item
-//!   429 / 5xx, 409 on `create` is success, 400 / 404 go to the [`dead_letter`] file.
+//!   429 / 5xx, 409 on `create` is success, 400 / 404 go to the dead-letter file.
+//! * **Shared plumbing** ([`crate::outputs::delivery`]): the delivery parts, the backoff
+//!   with jitter and the dead-letter file are the same for every output that sends to a
+//!   peer; what is this output's own is the `_bulk` policy above and the fields it adds to a
+//!   dead letter ([`dead_letter`]).
 //!
 //! ## Why reqwest and not the `elasticsearch` crate
 //! Checked against the source of elasticsearch 9.1.0-alpha.1 (the newest on crates.io, an
@@ -62,69 +66,20 @@ mod tests;
 
 pub use config::{ElasticsearchConfig, Settings};
 
+use super::delivery::{Backoff, DeadLetter, DeadLetters, DeliveryPart};
 use super::{OutputContext, OutputError};
 use crate::config::{BuildContext, ConfigError};
 use crate::event::Delivery;
 use client::Client;
-use dead_letter::{DeadLetter, DeadLetters};
+use dead_letter::{report_letters, RefusedItem};
 use encoder::{Encoder, IdPolicy, ItemSpan};
 use health::{ClusterInfo, HealthError};
 use metrics::OutputMetrics;
-use retry::{Backoff, BulkBatch, Sender};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use retry::{BulkBatch, Sender};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-
-/// One delivery shared by the requests that carry its events.
-///
-/// Settled when the last holder lets go, if every request that took some of its events
-/// reported them done ([`DeliveryPart::done`]); otherwise dropped unsettled, which fails the
-/// batch for its input. Failure is the default: a request task that panics or is aborted
-/// cannot acknowledge anything by accident.
-#[derive(Debug)]
-pub struct DeliveryPart {
-    delivery: Option<Delivery>,
-    outstanding: AtomicUsize,
-    failed: AtomicBool,
-}
-
-impl DeliveryPart {
-    fn new(delivery: Delivery) -> Arc<Self> {
-        Arc::new(Self {
-            delivery: Some(delivery),
-            outstanding: AtomicUsize::new(0),
-            failed: AtomicBool::new(false),
-        })
-    }
-
-    /// A request now carries some of this delivery's events.
-    fn hold(&self) {
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// A request indexed or dead-lettered all of its share.
-    pub fn done(&self) {
-        self.outstanding.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Some event cannot be disposed of: the batch must be read again.
-    fn fail(&self) {
-        self.failed.store(true, Ordering::Release);
-    }
-}
-
-impl Drop for DeliveryPart {
-    fn drop(&mut self) {
-        if let Some(delivery) = self.delivery.take() {
-            if *self.outstanding.get_mut() == 0 && !*self.failed.get_mut() {
-                delivery.settle();
-            }
-            // Otherwise `delivery` drops unsettled and fails its batch.
-        }
-    }
-}
 
 /// A validated output, ready to run.
 #[derive(Debug)]
@@ -301,7 +256,7 @@ impl Batcher {
         let mut taken = 0u64;
         let mut refused: Vec<(ItemSpan, encoder::Rejection)> = Vec::new();
         let mut refused_buffer = Vec::new();
-        let events = part.delivery.as_ref().map_or(&[][..], |d| d.events());
+        let events = part.events();
         for event in crate::event::prefetch::walk(events).filter(|e| context.wants(e)) {
             taken += 1;
             let before = self.current.body.len();
@@ -340,12 +295,14 @@ impl Batcher {
         }
         crate::metrics::ComponentMetrics::add(&context.metrics.events_in, taken);
         if !refused.is_empty() {
-            let letters: Vec<DeadLetter<'_>> = refused
+            let letters: Vec<DeadLetter<'_, RefusedItem<'_>>> = refused
                 .iter()
                 .map(|(span, rejection)| DeadLetter {
-                    index: &rejection.index,
-                    id: None,
-                    status: 400,
+                    fields: RefusedItem {
+                        index: &rejection.index,
+                        id: None,
+                        status: 400,
+                    },
                     error_type: rejection.error_type,
                     reason: &rejection.reason,
                     source: span.source(&refused_buffer),
@@ -353,7 +310,7 @@ impl Batcher {
                 .collect();
             match self.sender.dead_letters.write(&letters) {
                 Ok(written) => {
-                    self.sender.metrics.dead_lettered(written);
+                    self.sender.metrics.dead_letters.count(written);
                     report_letters(
                         &context.id,
                         "Event not sendable",
@@ -534,40 +491,5 @@ async fn check_nodes(sender: &Sender) -> Result<ClusterInfo, HealthError> {
         (Some(info), _) => Ok(info),
         (None, Some(error)) => Err(error),
         (None, None) => Err(HealthError::Fatal("no hosts configured".into())),
-    }
-}
-
-/// Logs each refused event once its fate is known: written to the dead-letter file (the
-/// first `written.kept`), or dropped because the file is at its size limit (the rest, also
-/// reported in one error line).
-fn report_letters(
-    output: &str,
-    refused: &'static str,
-    letters: &[DeadLetter<'_>],
-    file: &DeadLetters,
-    written: dead_letter::Written,
-) {
-    for (at, letter) in letters.iter().enumerate() {
-        let fate = if at < written.kept {
-            "written to the dead-letter file"
-        } else {
-            "dropped, the dead-letter file is full"
-        };
-        tracing::warn!(
-            output = %output,
-            index = %letter.index,
-            status = letter.status,
-            error = %letter.error_type,
-            reason = %letter.reason,
-            "{refused}; {fate}."
-        );
-    }
-    if written.dropped > 0 {
-        tracing::error!(
-            output = %output,
-            path = %file.path().display(),
-            dropped = written.dropped,
-            "The dead-letter file is at dead_letter_max_bytes; refused events dropped (move or empty the file to make room)."
-        );
     }
 }

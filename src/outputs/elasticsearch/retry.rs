@@ -11,50 +11,29 @@
 //! | item 400 / 404 | dead letter (mapping conflict, invalid index name, missing index) |
 //! | item 429, 5xx, anything else | resend only those items after a backoff |
 //!
-//! The backoff starts at `retry_initial_interval` (2 s) and doubles up to `retry_max_interval`
-//! (64 s), each wait drawn uniformly from its upper half so that many senders do not retry in
-//! step, yet every wait is at least as long as the previous one. Retries are unlimited unless
-//! `max_retries` is set; the pipeline meanwhile backs up (bounded channels) instead of
-//! buffering. Every wait and every request in flight ends at once when the run is aborted
-//! (a second Ctrl-C, or a drain outlasting `pipeline.shutdown_timeout`); the batch is then
-//! left unsettled, so its input does not checkpoint past it.
+//! The backoff ([`Backoff`]) starts at `retry_initial_interval` (2 s) and doubles up to
+//! `retry_max_interval` (64 s), each wait drawn uniformly from its upper half so that many
+//! senders do not retry in step, yet every wait is at least as long as the previous one.
+//! Retries are unlimited unless `max_retries` is set; the pipeline meanwhile backs up
+//! (bounded channels) instead of buffering. Every wait and every request in flight ends at
+//! once when the run is aborted (a second Ctrl-C, or a drain outlasting
+//! `pipeline.shutdown_timeout`); the batch is then left unsettled, so its input does not
+//! checkpoint past it.
 
 use super::client::{Client, RequestError};
 use super::config::Settings;
-use super::dead_letter::{DeadLetter, DeadLetters};
+use super::dead_letter::{report_letters, RefusedItem};
 use super::encoder::ItemSpan;
 use super::metrics::OutputMetrics;
-use super::DeliveryPart;
+use crate::outputs::delivery::{Backoff, DeadLetter, DeadLetters, DeliveryPart};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// Exponential backoff with jitter in the upper half of each step.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// The ceiling of the wait before retry number `round` (0-based).
-    pub fn ceiling(&self, round: u32) -> Duration {
-        self.initial
-            .saturating_mul(1u32 << round.min(20))
-            .min(self.max)
-    }
-
-    /// The wait before retry number `round`: uniform in `[ceiling / 2, ceiling]`.
-    pub fn delay(&self, round: u32) -> Duration {
-        let ceiling = self.ceiling(round);
-        ceiling / 2 + ceiling.mul_f64(fastrand::f64() / 2.0)
-    }
-}
 
 /// One `_bulk` request's worth of items and the deliveries they belong to.
 #[derive(Debug)]
@@ -450,13 +429,15 @@ impl Sender {
                 )
             })
             .collect();
-        let letters: Vec<DeadLetter<'_>> = refused
+        let letters: Vec<DeadLetter<'_, RefusedItem<'_>>> = refused
             .iter()
             .zip(&names)
             .map(|(r, (index, id))| DeadLetter {
-                index,
-                id: id.as_deref(),
-                status: r.status,
+                fields: RefusedItem {
+                    index,
+                    id: id.as_deref(),
+                    status: r.status,
+                },
                 error_type: &r.error_type,
                 reason: &r.reason,
                 source: items[r.item].source(body),
@@ -464,8 +445,8 @@ impl Sender {
             .collect();
         match self.dead_letters.write(&letters) {
             Ok(written) => {
-                self.metrics.dead_lettered(written);
-                super::report_letters(
+                self.metrics.dead_letters.count(written);
+                report_letters(
                     &self.output,
                     "Event refused",
                     &letters,
@@ -491,26 +472,6 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_within_bounds_and_never_shrinks() {
-        let backoff = Backoff {
-            initial: Duration::from_secs(2),
-            max: Duration::from_secs(64),
-        };
-        let ceilings: Vec<u64> = (0..8).map(|r| backoff.ceiling(r).as_secs()).collect();
-        assert_eq!(ceilings, vec![2, 4, 8, 16, 32, 64, 64, 64]);
-        assert_eq!(backoff.ceiling(1000), Duration::from_secs(64));
-        for round in 0..10 {
-            let delay = backoff.delay(round);
-            assert!(delay >= backoff.ceiling(round) / 2 && delay <= backoff.ceiling(round));
-            // The next wait's floor is this wait's ceiling (until the cap).
-            assert!(
-                backoff.ceiling(round + 1) / 2
-                    >= backoff.ceiling(round).min(Duration::from_secs(32))
-            );
-        }
-    }
 
     #[test]
     fn only_an_answer_that_says_errors_false_skips_reading_the_items() {

@@ -44,6 +44,7 @@ mod tests;
 
 pub use config::{SlackConfig, WebhookUrl};
 
+use super::delivery::Backoff;
 use super::{OutputContext, OutputError};
 use crate::event::Delivery;
 use client::{ClientError, HttpTransport, Transport};
@@ -125,8 +126,10 @@ pub async fn run_with<T: Transport>(
         renderer: renderer.clone(),
         retry: RetryPolicy {
             max_attempts: config.max_attempts.get(),
-            initial_backoff: config.retry_initial_backoff.0,
-            max_backoff: config.retry_max_backoff.0,
+            backoff: Backoff {
+                initial: config.retry_initial_backoff.0,
+                max: config.retry_max_backoff.0,
+            },
         },
         drain_timeout: config.drain_timeout.0,
         abort: context.abort.clone(),

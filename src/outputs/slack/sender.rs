@@ -12,8 +12,7 @@ use super::config::WebhookUrl;
 use super::limiter::TokenBucket;
 use super::message::{Message, Renderer};
 use crate::metrics::{ComponentMetrics, Counter, Gauge};
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use crate::outputs::delivery::Backoff;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -196,8 +195,8 @@ impl Shared {
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
+    /// The wait after a 5xx or network error (`retry_initial_backoff`, `retry_max_backoff`).
+    pub backoff: Backoff,
 }
 
 enum Fate {
@@ -283,8 +282,9 @@ impl<T: Transport> Sender<T> {
     async fn deliver(&mut self, message: &Message, alerts: u64) -> Fate {
         let mut body = message.payload();
         let mut has_blocks = message.blocks.is_some();
-        let mut backoff = self.retry.initial_backoff;
         let mut attempt = 0u32;
+        // Only 5xx and network errors back off (a 429 waits for Retry-After instead).
+        let mut backoff_round = 0u32;
         loop {
             attempt += 1;
             let Some(answer) = self.post(body.clone()).await else {
@@ -337,8 +337,8 @@ impl<T: Transport> Sender<T> {
                         self.metrics.fail(reason, alerts);
                         return Fate::Done;
                     }
-                    let wait = jitter(backoff);
-                    backoff = backoff.saturating_mul(2).min(self.retry.max_backoff);
+                    let wait = self.retry.backoff.delay(backoff_round);
+                    backoff_round = backoff_round.saturating_add(1);
                     tracing::warn!(output = %self.id, webhook = %self.url, error = %detail, attempt, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "Slack post failed; retrying.");
                     if !self.wait_until(Instant::now() + wait).await {
                         return Fate::GaveUp;
@@ -446,11 +446,4 @@ impl<T: Transport> Sender<T> {
             }
         }
     }
-}
-
-/// Between half and all of `backoff`, so many sluice instances do not retry in step.
-fn jitter(backoff: Duration) -> Duration {
-    let random = RandomState::new().hash_one(0u8) % 1000;
-    let factor = 0.5 + (random as f64) / 2000.0;
-    backoff.mul_f64(factor)
 }

@@ -597,6 +597,32 @@ async fn server_errors_retry_with_growing_backoff_then_count_as_failed() {
     assert_eq!(ComponentMetrics::get(&metrics.errors), 3);
 }
 
+/// `retry_max_backoff` below `retry_initial_backoff` is accepted: the first wait is the
+/// initial one, every later one the cap.
+#[tokio::test(start_paused = true)]
+async fn a_first_backoff_above_the_cap_is_waited_once_then_the_cap() {
+    let script = Script::default();
+    let error = Answer::Transient {
+        reason: TransientReason::Network,
+        detail: "connection refused".into(),
+    };
+    script.then(error, 3);
+    let mut output = start(
+        config("max_attempts = 4\nretry_initial_backoff = \"4s\"\nretry_max_backoff = \"1s\""),
+        &script,
+    );
+    output.send(alerts(1, "security")).await;
+    let metrics = output.finish().await;
+    let posts = script.posts();
+    assert_eq!(posts.len(), 4);
+    let waits: Vec<Duration> = posts.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(waits[0] >= ms(2000) && waits[0] <= ms(4000), "{waits:?}");
+    for wait in &waits[1..] {
+        assert!(*wait >= ms(500) && *wait <= ms(1000), "{waits:?}");
+    }
+    assert_eq!(ComponentMetrics::get(&metrics.events_out), 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_dead_webhook_is_disabled_after_one_post_and_alerts_still_settle() {
     let script = Script::default();
