@@ -30,10 +30,12 @@
 mod interpolate;
 mod interval;
 mod messages;
+mod registry;
 
 pub use interpolate::{interpolate, InterpolationError};
 pub use interval::Interval;
 pub use messages::humanize;
+pub(crate) use registry::{component_types, Inline};
 
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::Deserialize;

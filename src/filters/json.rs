@@ -25,7 +25,8 @@
 //! dependency bought nothing.
 
 use super::date::parse_iso8601;
-use super::Outcome;
+use super::{FilterBuild, FilterType, Outcome};
+use crate::config::ConfigError;
 use crate::event::{Event, FieldPath, TIMESTAMP};
 use chrono::FixedOffset;
 use serde::Deserialize;
@@ -74,8 +75,12 @@ impl JsonFilter {
             config: config.clone(),
         }
     }
+}
 
-    pub fn apply(&self, event: &mut Event) -> Outcome {
+impl FilterType for JsonFilter {
+    type Config = JsonConfig;
+
+    fn apply(&self, event: &mut Event) -> Outcome {
         let Some(Value::String(text)) = event.get(&self.config.source) else {
             return Outcome::Keep;
         };
@@ -102,6 +107,10 @@ impl JsonFilter {
                 Outcome::Failed
             }
         }
+    }
+
+    fn build(config: &JsonConfig, _build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
+        Ok(Self::new(config))
     }
 }
 
