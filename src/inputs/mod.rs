@@ -22,6 +22,7 @@ use crate::api::ReadinessHandle;
 use crate::config::{BuildContext, ConfigError, PipelineSettings};
 use crate::event::Batch;
 use crate::metrics::ComponentMetrics;
+use crate::queue::QueueWriter;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -81,13 +82,14 @@ pub trait InputType: Sized {
     ) -> impl std::future::Future<Output = Result<(), InputError>> + Send;
 }
 
-/// Where an input sends its batches, with the pipeline's backpressure.
+/// Where an input sends its batches: the writer half of the pipeline's queue
+/// ([`crate::queue`]), with its backpressure.
 ///
 /// An input drops its sender once it has read all it will read; under `--once` that is how
 /// the pipeline learns the inputs have reached their end ([`BatchSender::reporting_end`]).
 #[derive(Debug, Clone)]
 pub struct BatchSender {
-    inner: async_channel::Sender<Batch>,
+    queue: QueueWriter,
     /// Shared by the senders of the inputs the pipeline waits on; dropped with the last.
     _end: Option<Arc<DropGuard>>,
 }
@@ -98,27 +100,27 @@ pub struct BatchSender {
 pub struct PipelineClosed;
 
 impl BatchSender {
-    pub fn new(inner: async_channel::Sender<Batch>) -> Self {
-        Self { inner, _end: None }
+    pub fn new(queue: QueueWriter) -> Self {
+        Self { queue, _end: None }
     }
 
     /// A sender whose last clone going away releases its share of `end`: the guard's token
     /// is cancelled once every input holding a share has dropped its sender.
-    pub fn reporting_end(inner: async_channel::Sender<Batch>, end: Arc<DropGuard>) -> Self {
+    pub fn reporting_end(queue: QueueWriter, end: Arc<DropGuard>) -> Self {
         Self {
-            inner,
+            queue,
             _end: Some(end),
         }
     }
 
     /// Sends a batch, waiting while the pipeline is full.
     pub async fn send(&self, batch: Batch) -> Result<(), PipelineClosed> {
-        self.inner.send(batch).await.map_err(|_| PipelineClosed)
+        self.queue.send(batch).await.map_err(|_| PipelineClosed)
     }
 
     /// Sends from a blocking thread (the file reader), waiting while the pipeline is full.
     pub fn send_blocking(&self, batch: Batch) -> Result<(), PipelineClosed> {
-        self.inner.send_blocking(batch).map_err(|_| PipelineClosed)
+        self.queue.send_blocking(batch).map_err(|_| PipelineClosed)
     }
 }
 
