@@ -50,6 +50,7 @@ mod interpolate;
 mod interval;
 mod messages;
 mod model;
+mod registry;
 mod source;
 mod toml;
 
@@ -62,6 +63,7 @@ pub use messages::{humanize, list};
 pub use model::{
     settings, Component, ComponentKind, ConditionText, Partial, PipelineConfig, PipelineSettings,
 };
+pub(crate) use registry::{component_types, Inline};
 pub use source::{line_column, Source};
 pub use toml::{load, load_partial, parse, parse_partial};
 

@@ -20,7 +20,8 @@
 //!   everywhere. `timezone` is `UTC`, `Z` or a fixed offset like `+09:00`; IANA zone names
 //!   (`Asia/Tokyo`) are not supported, since they need a time zone database.
 
-use super::Outcome;
+use super::{FilterBuild, FilterType, Outcome};
+use crate::config::ConfigError;
 use crate::event::{
     is_canonical_utc_millis, local_to_utc, parse_iso8601, Event, FieldPath, TIMESTAMP,
 };
@@ -122,8 +123,12 @@ impl DateFilter {
             tag_on_failure: config.tag_on_failure.clone(),
         })
     }
+}
 
-    pub fn apply(&self, event: &mut Event) -> Outcome {
+impl FilterType for DateFilter {
+    type Config = DateConfig;
+
+    fn apply(&self, event: &mut Event) -> Outcome {
         let Some(value) = event.get(&self.field) else {
             return Outcome::Keep;
         };
@@ -158,6 +163,10 @@ impl DateFilter {
                 Outcome::Failed
             }
         }
+    }
+
+    fn build(config: &DateConfig, build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
+        Self::new(config).map_err(|message| build.invalid(message))
     }
 }
 

@@ -15,6 +15,14 @@
 //! Per-filter options and Logstash differences are documented on each filter's module:
 //! [`json`], [`date`], [`severity`], [`topic_split`], [`slow_operation`], [`security_flag`],
 //! [`mutate`], [`drop`].
+//!
+//! Every filter type is registered once, in the table of `filter_types!` below: the settings
+//! enum [`FilterConfig`], the type names and their parsing, the compiled filter and its
+//! per-event dispatch (one `match`, no boxed trait object) all follow from it.
+//!
+//! To add a filter: give it a module (`filters/geoip.rs`) whose compiled filter implements
+//! [`FilterType`] (its settings type, how it is built, what it does to one event), then add
+//! one line to the table.
 
 pub mod date;
 pub mod drop;
@@ -27,56 +35,79 @@ pub mod slow_operation;
 pub mod topic_split;
 
 use crate::condition::Condition;
-use crate::config::{settings, BuildContext, Component, ComponentKind, ConfigError};
+use crate::config::{BuildContext, Component, ConfigError, Inline};
 use crate::event::Event;
 use crate::metrics::ComponentMetrics;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Every filter type.
-#[derive(Debug, Clone)]
-pub enum FilterConfig {
-    Json(json::JsonConfig),
-    Date(date::DateConfig),
-    Severity(severity::SeverityConfig),
-    TopicSplit(topic_split::TopicSplitConfig),
-    SlowOperation(slow_operation::SlowOperationConfig),
-    SecurityFlag(security_flag::SecurityFlagConfig),
-    Mutate(Box<mutate::MutateConfig>),
-    Drop(drop::DropConfig),
-    Script(script::ScriptConfig),
+/// Declares every filter type from one table (below): each line is
+/// `"type name" => Variant(settings type => compiled filter)`, the filter implementing
+/// [`FilterType`] for those settings. Compiled filters are held in place, not boxed: they are
+/// reached for every event.
+macro_rules! filter_types {
+    ($($name:literal => $variant:ident($config:ty => $filter:ty),)+) => {
+        impl Filter {
+            /// Runs the filter on one event (a script stage runs through its worker instead,
+            /// see [`ChainWorker::process`]).
+            fn apply(&self, event: &mut Event) -> Outcome {
+                match self {
+                    $(Self::$variant(filter) => FilterType::apply(filter, event),)+
+                }
+            }
+        }
+
+        crate::config::component_types! {
+            pub enum FilterConfig: "filter", conditional: true;
+            enum Filter of Inline, built by FilterType from FilterBuild<'_>;
+            $($name => $variant($config => $filter),)+
+        }
+    };
 }
 
-impl ComponentKind for FilterConfig {
-    const KIND: &'static str = "filter";
-    const TYPES: &'static [&'static str] = &[
-        "json",
-        "date",
-        "severity",
-        "topic_split",
-        "slow_operation",
-        "security_flag",
-        "mutate",
-        "drop",
-        "script",
-    ];
-    const CONDITIONAL: bool = true;
+filter_types! {
+    "json" => Json(json::JsonConfig => json::JsonFilter),
+    "date" => Date(date::DateConfig => date::DateFilter),
+    "severity" => Severity(severity::SeverityConfig => severity::SeverityFilter),
+    "topic_split" => TopicSplit(topic_split::TopicSplitConfig => topic_split::TopicSplitFilter),
+    "slow_operation" => SlowOperation(slow_operation::SlowOperationConfig => slow_operation::SlowOperationFilter),
+    "security_flag" => SecurityFlag(security_flag::SecurityFlagConfig => security_flag::SecurityFlagFilter),
+    "mutate" => Mutate(mutate::MutateConfig => mutate::MutateFilter),
+    "drop" => Drop(drop::DropConfig => drop::DropFilter),
+    "script" => Script(script::ScriptConfig => script::ScriptFilter),
+}
 
-    fn from_type(type_name: &str, table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
-        match type_name {
-            "json" => settings(table).map(Self::Json),
-            "date" => settings(table).map(Self::Date),
-            "severity" => settings(table).map(Self::Severity),
-            "topic_split" => settings(table).map(Self::TopicSplit),
-            "slow_operation" => settings(table).map(Self::SlowOperation),
-            "security_flag" => settings(table).map(Self::SecurityFlag),
-            "mutate" => settings(table).map(|config| Self::Mutate(Box::new(config))),
-            "drop" => settings(table).map(Self::Drop),
-            "script" => settings(table).map(Self::Script),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown filter type `{other}`"
-            ))),
-        }
+/// What a filter type gives the chain: implemented by each compiled filter and named in the
+/// `filter_types!` table.
+pub trait FilterType: Sized {
+    /// Its settings: the filter's table in the pipeline file, less `type`, `id` and `if`.
+    type Config;
+
+    /// Does the filter's work on one event. Called for every event that reaches the stage, so
+    /// it allocates only what the event needs.
+    fn apply(&self, event: &mut Event) -> Outcome;
+
+    /// Compiles the settings once, at load; problems point at the filter's table.
+    fn build(config: &Self::Config, build: &FilterBuild<'_>) -> Result<Self, ConfigError>;
+}
+
+/// What building one filter is given: its place in the pipeline file and the build context.
+#[derive(Debug, Clone, Copy)]
+pub struct FilterBuild<'a> {
+    pub component: &'a Component<FilterConfig>,
+    pub context: &'a BuildContext,
+}
+
+impl FilterBuild<'_> {
+    /// A settings error pointing at the filter's table: ``filter `id` (type): message``.
+    pub fn invalid(&self, message: impl std::fmt::Display) -> ConfigError {
+        self.context.error_at(
+            Some(self.component.span.clone()),
+            format!(
+                "filter `{}` ({}): {message}",
+                self.component.id, self.component.type_name
+            ),
+        )
     }
 }
 
@@ -89,60 +120,6 @@ pub enum Outcome {
     Failed,
     /// Remove the event from the batch.
     Drop,
-}
-
-/// A compiled filter.
-#[derive(Debug)]
-enum Filter {
-    Json(json::JsonFilter),
-    Date(date::DateFilter),
-    Severity(severity::SeverityFilter),
-    TopicSplit(topic_split::TopicSplitFilter),
-    SlowOperation(slow_operation::SlowOperationFilter),
-    SecurityFlag(security_flag::SecurityFlagFilter),
-    Mutate(mutate::MutateFilter),
-    Drop,
-    Script(script::ScriptFilter),
-}
-
-impl Filter {
-    fn build(
-        component: &Component<FilterConfig>,
-        context: &BuildContext,
-    ) -> Result<Self, ConfigError> {
-        let invalid = |message: String| {
-            context.error_at(
-                Some(component.span.clone()),
-                format!(
-                    "filter `{}` ({}): {message}",
-                    component.id, component.type_name
-                ),
-            )
-        };
-        Ok(match &component.config {
-            FilterConfig::Json(config) => Self::Json(json::JsonFilter::new(config)),
-            FilterConfig::Date(config) => {
-                Self::Date(date::DateFilter::new(config).map_err(invalid)?)
-            }
-            FilterConfig::Severity(config) => Self::Severity(severity::SeverityFilter::new(config)),
-            FilterConfig::TopicSplit(config) => {
-                Self::TopicSplit(topic_split::TopicSplitFilter::new(config).map_err(invalid)?)
-            }
-            FilterConfig::SlowOperation(config) => {
-                Self::SlowOperation(slow_operation::SlowOperationFilter::new(config))
-            }
-            FilterConfig::SecurityFlag(config) => {
-                Self::SecurityFlag(security_flag::SecurityFlagFilter::new(config))
-            }
-            FilterConfig::Mutate(config) => {
-                Self::Mutate(mutate::MutateFilter::new(config).map_err(invalid)?)
-            }
-            FilterConfig::Drop(_) => Self::Drop,
-            FilterConfig::Script(config) => {
-                Self::Script(script::ScriptFilter::build(&component.id, config, context)?)
-            }
-        })
-    }
 }
 
 /// One filter with its condition and counters.
@@ -169,7 +146,7 @@ impl FilterChain {
         let mut errors = Vec::new();
         for component in components {
             let condition = context.compile_condition(component.condition.as_ref());
-            let filter = Filter::build(component, context);
+            let filter = Filter::build(&component.config, &FilterBuild { component, context });
             match (condition, filter) {
                 (Ok(condition), Ok(filter)) => stages.push(Stage {
                     condition,
@@ -324,7 +301,7 @@ impl ChainWorker {
                         script::Verdict::Drop => Outcome::Drop,
                     }
                 }
-                (filter, _) => apply_native(filter, event),
+                (filter, _) => filter.apply(event),
             };
             match outcome {
                 Outcome::Keep => tally.events_out += 1,
@@ -347,19 +324,4 @@ impl ChainWorker {
 pub(crate) fn known_path(text: &'static str) -> crate::event::FieldPath {
     crate::event::FieldPath::parse(text)
         .unwrap_or_else(|_| crate::event::FieldPath::top_level(text))
-}
-
-fn apply_native(filter: &Filter, event: &mut Event) -> Outcome {
-    match filter {
-        Filter::Json(filter) => filter.apply(event),
-        Filter::Date(filter) => filter.apply(event),
-        Filter::Severity(filter) => filter.apply(event),
-        Filter::TopicSplit(filter) => filter.apply(event),
-        Filter::SlowOperation(filter) => filter.apply(event),
-        Filter::SecurityFlag(filter) => filter.apply(event),
-        Filter::Mutate(filter) => filter.apply(event),
-        Filter::Drop => Outcome::Drop,
-        // A script stage without its worker cannot happen (workers are built per stage).
-        Filter::Script(_) => Outcome::Keep,
-    }
 }

@@ -20,7 +20,8 @@
 //! Templates and field references are compiled at load; a template without `%{...}` is
 //! never rendered per event.
 
-use super::Outcome;
+use super::{FilterBuild, FilterType, Outcome};
+use crate::config::ConfigError;
 use crate::event::{Event, FieldPath, Template};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -165,8 +166,12 @@ impl MutateFilter {
             remove_tag: config.remove_tag.clone(),
         })
     }
+}
 
-    pub fn apply(&self, event: &mut Event) -> Outcome {
+impl FilterType for MutateFilter {
+    type Config = MutateConfig;
+
+    fn apply(&self, event: &mut Event) -> Outcome {
         for (from, to) in &self.rename {
             if let Some(value) = event.remove(from) {
                 event.insert(to, value);
@@ -219,6 +224,10 @@ impl MutateFilter {
             event.remove_tag(&tag);
         }
         Outcome::Keep
+    }
+
+    fn build(config: &MutateConfig, build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
+        Self::new(config).map_err(|message| build.invalid(message))
     }
 }
 

@@ -13,7 +13,8 @@
 //! boolean. Dashboards built on the string `"true"` keyword need no change in Kibana's query
 //! bar, but a `terms` filter on the string value would.
 
-use super::Outcome;
+use super::{FilterBuild, FilterType, Outcome};
+use crate::config::ConfigError;
 use crate::event::{Event, FieldPath};
 use serde::Deserialize;
 use serde_json::Value;
@@ -68,8 +69,12 @@ impl SecurityFlagFilter {
             alert_value: Value::String(config.alert_value.clone()),
         }
     }
+}
 
-    pub fn apply(&self, event: &mut Event) -> Outcome {
+impl FilterType for SecurityFlagFilter {
+    type Config = SecurityFlagConfig;
+
+    fn apply(&self, event: &mut Event) -> Outcome {
         let in_category = matches!(
             event.get(&self.config.category_field),
             Some(Value::String(category)) if *category == self.config.category
@@ -79,6 +84,10 @@ impl SecurityFlagFilter {
             event.insert(&self.config.flag_field, Value::Bool(true));
         }
         Outcome::Keep
+    }
+
+    fn build(config: &SecurityFlagConfig, _build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
+        Ok(Self::new(config))
     }
 }
 

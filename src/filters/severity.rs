@@ -12,7 +12,8 @@
 //! (turning it into an array); this filter sets the value, so a re-processed event keeps a
 //! single severity.
 
-use super::Outcome;
+use super::{FilterBuild, FilterType, Outcome};
+use crate::config::ConfigError;
 use crate::event::{Event, FieldPath};
 use serde::Deserialize;
 use serde_json::Value;
@@ -74,8 +75,12 @@ impl SeverityFilter {
             default: Value::String(config.default.clone()),
         }
     }
+}
 
-    pub fn apply(&self, event: &mut Event) -> Outcome {
+impl FilterType for SeverityFilter {
+    type Config = SeverityConfig;
+
+    fn apply(&self, event: &mut Event) -> Outcome {
         let severity = match event.get(&self.field) {
             Some(Value::String(level)) => self
                 .mapping
@@ -87,6 +92,10 @@ impl SeverityFilter {
         let severity = severity.clone();
         event.insert(&self.target, severity);
         Outcome::Keep
+    }
+
+    fn build(config: &SeverityConfig, _build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
+        Ok(Self::new(config))
     }
 }
 

@@ -11,7 +11,8 @@
 //! 1000` needs a number), so such events were never flagged there. Non-numeric or missing
 //! durations are not slow. As with severity, the value is set rather than appended.
 
-use super::Outcome;
+use super::{FilterBuild, FilterType, Outcome};
+use crate::config::ConfigError;
 use crate::event::{Event, FieldPath};
 use serde::Deserialize;
 use serde_json::Value;
@@ -72,8 +73,12 @@ impl SlowOperationFilter {
             value: Value::String(config.value.clone()),
         }
     }
+}
 
-    pub fn apply(&self, event: &mut Event) -> Outcome {
+impl FilterType for SlowOperationFilter {
+    type Config = SlowOperationConfig;
+
+    fn apply(&self, event: &mut Event) -> Outcome {
         let in_category = matches!(
             event.get(&self.config.category_field),
             Some(Value::String(category)) if *category == self.config.category
@@ -89,6 +94,10 @@ impl SlowOperationFilter {
             event.insert(&self.config.target, self.value.clone());
         }
         Outcome::Keep
+    }
+
+    fn build(config: &SlowOperationConfig, _build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
+        Ok(Self::new(config))
     }
 }
 

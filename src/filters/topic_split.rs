@@ -14,7 +14,8 @@
 //! `topic_metric` there; leading empty levels (`/a/b`) agree with Ruby. A missing, non-string
 //! or empty topic (an empty topic is not a valid MQTT topic) sets no fields.
 
-use super::Outcome;
+use super::{FilterBuild, FilterType, Outcome};
+use crate::config::ConfigError;
 use crate::event::{Event, FieldPath};
 use serde::Deserialize;
 use serde_json::Value;
@@ -76,8 +77,12 @@ impl TopicSplitFilter {
                 .collect::<Result<_, _>>()?,
         })
     }
+}
 
-    pub fn apply(&self, event: &mut Event) -> Outcome {
+impl FilterType for TopicSplitFilter {
+    type Config = TopicSplitConfig;
+
+    fn apply(&self, event: &mut Event) -> Outcome {
         let topic = match event.get(&self.source) {
             Some(Value::String(topic)) if !topic.is_empty() => topic,
             _ => return Outcome::Keep,
@@ -95,6 +100,10 @@ impl TopicSplitFilter {
             event.insert(path, value);
         }
         Outcome::Keep
+    }
+
+    fn build(config: &TopicSplitConfig, build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
+        Self::new(config).map_err(|message| build.invalid(message))
     }
 }
 

@@ -4,52 +4,93 @@
 //! [`Batch`]es into the pipeline and learns through [`crate::event::AckToken`]s when every
 //! output is done with them. Inputs acknowledge upstream (checkpoints, Beats ACKs) only
 //! through those receipts.
+//!
+//! Every input type is registered once, in the table of `input_types!` below: the settings
+//! enum [`InputConfig`], the type names and their parsing, the runtime [`Input`] and its
+//! dispatch all follow from it, so nothing else here names a type.
+//!
+//! To add an input: give it a folder (`inputs/kafka/`) whose runtime implements
+//! [`InputType`] (its settings type, whether it ends under `--once`, how it is built and run),
+//! then add one line to the table. Its failures need a variant in [`InputError`] only if they
+//! are of a new kind.
 
 pub mod beats;
 pub mod file;
 pub mod stdin;
 pub mod watermark;
 
-use crate::config::{settings, BuildContext, ComponentKind, ConfigError, PipelineSettings};
+use crate::config::{BuildContext, ConfigError, PipelineSettings};
 use crate::event::Batch;
 use crate::metrics::ComponentMetrics;
+use crate::queue::QueueWriter;
 use crate::readiness::ReadinessHandle;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-/// Every input type.
-#[derive(Debug, Clone)]
-pub enum InputConfig {
-    Beats(beats::BeatsInputConfig),
-    File(file::FileInputConfig),
-    Stdin(stdin::StdinInputConfig),
-}
+/// Declares every input type from one table (below): each line is
+/// `"type name" => Variant(settings type => runtime type)`, the runtime implementing
+/// [`InputType`] for those settings. Runtimes are boxed: each is built once per input.
+macro_rules! input_types {
+    ($($name:literal => $variant:ident($config:ty => $runtime:ty),)+) => {
+        impl Input {
+            /// Whether the input ends by itself under `--once`.
+            pub fn is_finite(&self) -> bool {
+                match self {
+                    $(Self::$variant(_) => <$runtime as InputType>::FINITE,)+
+                }
+            }
 
-impl ComponentKind for InputConfig {
-    const KIND: &'static str = "input";
-    const TYPES: &'static [&'static str] = &["beats", "file", "stdin"];
-    const CONDITIONAL: bool = false;
-
-    fn from_type(type_name: &str, table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
-        match type_name {
-            "beats" => settings(table).map(Self::Beats),
-            "file" => settings(table).map(Self::File),
-            "stdin" => settings(table).map(Self::Stdin),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown input type `{other}`"
-            ))),
+            /// Runs until the input is exhausted (`--once`) or `shutdown` is cancelled, then
+            /// waits for its in-flight batches to be acknowledged.
+            pub async fn run(self, context: InputContext) -> Result<(), InputError> {
+                match self {
+                    $(Self::$variant(input) => InputType::run(*input, context).await,)+
+                }
+            }
         }
-    }
+
+        crate::config::component_types! {
+            pub enum InputConfig: "input", conditional: false;
+            pub enum Input of Box, built by InputType from BuildContext;
+            $($name => $variant($config => $runtime),)+
+        }
+    };
 }
 
-/// Where an input sends its batches, with the pipeline's backpressure.
+input_types! {
+    "beats" => Beats(beats::BeatsInputConfig => beats::BeatsInput),
+    "file" => File(file::FileInputConfig => file::FileInput),
+    "stdin" => Stdin(stdin::StdinInputConfig => stdin::StdinInput),
+}
+
+/// What an input type gives the pipeline: implemented by each input's runtime and named in
+/// the `input_types!` table.
+pub trait InputType: Sized {
+    /// Its settings: the input's table in the pipeline file, less `type` and `id`.
+    type Config;
+    /// Whether it ends by itself under `--once` (a file does; a socket waits for clients).
+    const FINITE: bool;
+
+    /// Validates the settings; every problem points at its place in the pipeline file.
+    fn build(config: &Self::Config, context: &BuildContext) -> Result<Self, ConfigError>;
+
+    /// Runs until the input is exhausted (`--once`) or `context.shutdown` is cancelled, then
+    /// waits for its in-flight batches to be acknowledged.
+    fn run(
+        self,
+        context: InputContext,
+    ) -> impl std::future::Future<Output = Result<(), InputError>> + Send;
+}
+
+/// Where an input sends its batches: the writer half of the pipeline's queue
+/// ([`crate::queue`]), with its backpressure.
 ///
 /// An input drops its sender once it has read all it will read; under `--once` that is how
 /// the pipeline learns the inputs have reached their end ([`BatchSender::reporting_end`]).
 #[derive(Debug, Clone)]
 pub struct BatchSender {
-    inner: async_channel::Sender<Batch>,
+    queue: QueueWriter,
     /// Shared by the senders of the inputs the pipeline waits on; dropped with the last.
     _end: Option<Arc<DropGuard>>,
 }
@@ -60,27 +101,27 @@ pub struct BatchSender {
 pub struct PipelineClosed;
 
 impl BatchSender {
-    pub fn new(inner: async_channel::Sender<Batch>) -> Self {
-        Self { inner, _end: None }
+    pub fn new(queue: QueueWriter) -> Self {
+        Self { queue, _end: None }
     }
 
     /// A sender whose last clone going away releases its share of `end`: the guard's token
     /// is cancelled once every input holding a share has dropped its sender.
-    pub fn reporting_end(inner: async_channel::Sender<Batch>, end: Arc<DropGuard>) -> Self {
+    pub fn reporting_end(queue: QueueWriter, end: Arc<DropGuard>) -> Self {
         Self {
-            inner,
+            queue,
             _end: Some(end),
         }
     }
 
     /// Sends a batch, waiting while the pipeline is full.
     pub async fn send(&self, batch: Batch) -> Result<(), PipelineClosed> {
-        self.inner.send(batch).await.map_err(|_| PipelineClosed)
+        self.queue.send(batch).await.map_err(|_| PipelineClosed)
     }
 
     /// Sends from a blocking thread (the file reader), waiting while the pipeline is full.
     pub fn send_blocking(&self, batch: Batch) -> Result<(), PipelineClosed> {
-        self.inner.send_blocking(batch).map_err(|_| PipelineClosed)
+        self.queue.send_blocking(batch).map_err(|_| PipelineClosed)
     }
 }
 
@@ -118,14 +159,6 @@ pub struct InputContext {
     pub readiness: ReadinessHandle,
 }
 
-/// An input ready to run.
-#[derive(Debug)]
-pub enum Input {
-    Beats(beats::BeatsInput),
-    File(file::FileInput),
-    Stdin(stdin::StdinInput),
-}
-
 /// Why an input stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -137,50 +170,4 @@ pub enum InputError {
     Stdin(#[from] std::io::Error),
     #[error(transparent)]
     Closed(#[from] PipelineClosed),
-}
-
-impl Input {
-    /// Builds the input from its settings.
-    pub fn build(config: &InputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
-        Ok(match config {
-            InputConfig::Beats(settings) => {
-                Self::Beats(beats::BeatsInput::new(settings.clone(), context)?)
-            }
-            InputConfig::File(settings) => {
-                Self::File(file::FileInput::new(settings.clone(), context)?)
-            }
-            InputConfig::Stdin(settings) => Self::Stdin(stdin::StdinInput::new(settings.clone())),
-        })
-    }
-
-    /// Whether the input ends by itself under `--once`.
-    pub fn is_finite(&self) -> bool {
-        match self {
-            Self::Beats(_) => false,
-            Self::File(_) | Self::Stdin(_) => true,
-        }
-    }
-
-    /// Runs until the input is exhausted (`--once`) or `shutdown` is cancelled, then waits for
-    /// its in-flight batches to be acknowledged.
-    pub async fn run(self, context: InputContext) -> Result<(), InputError> {
-        match self {
-            Self::Beats(input) => input.run(context).await.map_err(InputError::from),
-            Self::File(input) => {
-                // The reader thread logs inside the input's span, as the async inputs do.
-                let span = tracing::Span::current();
-                let handle = tokio::task::spawn_blocking(move || {
-                    let _entered = span.enter();
-                    input.run(context)
-                });
-                match handle.await {
-                    Ok(result) => result.map_err(InputError::from),
-                    Err(join) => Err(InputError::File(file::FileInputError::Panicked(
-                        join.to_string(),
-                    ))),
-                }
-            }
-            Self::Stdin(input) => input.run(context).await,
-        }
-    }
 }

@@ -12,7 +12,8 @@
 //! file created and removed) and reports not ready, with the reason, when it cannot; every successful write
 //! reports it ready again.
 
-use super::{OutputContext, OutputError};
+use super::{OutputContext, OutputError, OutputType};
+use crate::config::{BuildContext, ConfigError};
 use crate::event::{CachingTemplate, Delivery, Template};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -46,16 +47,18 @@ pub struct FileOutput {
     clock: u64,
 }
 
-impl FileOutput {
-    pub fn new(settings: FileOutputConfig) -> Self {
-        Self {
-            settings,
+impl OutputType for FileOutput {
+    type Config = FileOutputConfig;
+
+    fn build(settings: &FileOutputConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+        Ok(Self {
+            settings: settings.clone(),
             open: HashMap::new(),
             clock: 0,
-        }
+        })
     }
 
-    pub async fn run(
+    async fn run(
         mut self,
         mut deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,
@@ -121,7 +124,9 @@ impl FileOutput {
         }
         Ok(())
     }
+}
 
+impl FileOutput {
     /// Whether the destination looks writable; the reason when not.
     fn probe(&self) -> Result<(), String> {
         let source = self.settings.path.source();

@@ -4,6 +4,14 @@
 //! so a slow output fills its channel and the filter workers, then the inputs, wait: that is
 //! the backpressure path. It settles each delivery only when every event is durably handed
 //! over (written and flushed, indexed, dead-lettered) or deliberately disposed of.
+//!
+//! Every output type is registered once, in the table of `output_types!` below: the settings
+//! enum [`OutputConfig`], the type names and their parsing, the runtime [`Output`] and its
+//! dispatch all follow from it, so nothing else here names a type.
+//!
+//! To add an output: give it a module or folder (`outputs/kafka/`) whose runtime implements
+//! [`OutputType`] (its settings type, how it is built and how it consumes deliveries), then
+//! add one line to the table.
 
 pub mod delivery;
 pub mod elasticsearch;
@@ -13,7 +21,7 @@ pub mod slack;
 pub mod stdout;
 
 use crate::condition::Condition;
-use crate::config::{settings, BuildContext, ComponentKind, ConfigError};
+use crate::config::{BuildContext, ConfigError};
 use crate::event::{Delivery, Event};
 use crate::metrics::ComponentMetrics;
 use crate::readiness::ReadinessHandle;
@@ -21,33 +29,55 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Every output type.
-#[derive(Debug, Clone)]
-pub enum OutputConfig {
-    Stdout(stdout::StdoutConfig),
-    File(file::FileOutputConfig),
-    Null(null::NullConfig),
-    Slack(Box<slack::SlackConfig>),
-    Elasticsearch(elasticsearch::ElasticsearchConfig),
+/// Declares every output type from one table (below): each line is
+/// `"type name" => Variant(settings type => runtime type)`, the runtime implementing
+/// [`OutputType`] for those settings. Runtimes are boxed: each is built once per output.
+macro_rules! output_types {
+    ($($name:literal => $variant:ident($config:ty => $runtime:ty),)+) => {
+        impl Output {
+            /// Consumes deliveries until the channel closes.
+            pub async fn run(
+                self,
+                deliveries: mpsc::Receiver<Delivery>,
+                context: OutputContext,
+            ) -> Result<(), OutputError> {
+                match self {
+                    $(Self::$variant(output) => OutputType::run(*output, deliveries, context).await,)+
+                }
+            }
+        }
+
+        crate::config::component_types! {
+            pub enum OutputConfig: "output", conditional: true;
+            pub enum Output of Box, built by OutputType from BuildContext;
+            $($name => $variant($config => $runtime),)+
+        }
+    };
 }
 
-impl ComponentKind for OutputConfig {
-    const KIND: &'static str = "output";
-    const TYPES: &'static [&'static str] = &["stdout", "file", "null", "slack", "elasticsearch"];
-    const CONDITIONAL: bool = true;
+output_types! {
+    "stdout" => Stdout(stdout::StdoutConfig => stdout::StdoutOutput),
+    "file" => File(file::FileOutputConfig => file::FileOutput),
+    "null" => Null(null::NullConfig => null::NullOutput),
+    "slack" => Slack(slack::SlackConfig => slack::SlackOutput),
+    "elasticsearch" => Elasticsearch(elasticsearch::ElasticsearchConfig => elasticsearch::ElasticsearchOutput),
+}
 
-    fn from_type(type_name: &str, table: toml_edit::Value) -> Result<Self, toml_edit::de::Error> {
-        match type_name {
-            "stdout" => settings(table).map(Self::Stdout),
-            "file" => settings(table).map(Self::File),
-            "null" => settings(table).map(Self::Null),
-            "slack" => settings(table).map(|s| Self::Slack(Box::new(s))),
-            "elasticsearch" => settings(table).map(Self::Elasticsearch),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown output type `{other}`"
-            ))),
-        }
-    }
+/// What an output type gives the pipeline: implemented by each output's runtime and named in
+/// the `output_types!` table.
+pub trait OutputType: Sized {
+    /// Its settings: the output's table in the pipeline file, less `type`, `id` and `if`.
+    type Config;
+
+    /// Validates the settings; every problem points at its place in the pipeline file.
+    fn build(config: &Self::Config, context: &BuildContext) -> Result<Self, ConfigError>;
+
+    /// Consumes deliveries until the channel closes, settling each one (see the module docs).
+    fn run(
+        self,
+        deliveries: mpsc::Receiver<Delivery>,
+        context: OutputContext,
+    ) -> impl std::future::Future<Output = Result<(), OutputError>> + Send;
 }
 
 /// What a running output is given.
@@ -104,16 +134,6 @@ pub(crate) async fn settle_all(
     }
 }
 
-/// An output ready to run.
-#[derive(Debug)]
-pub enum Output {
-    Stdout(stdout::StdoutOutput),
-    File(file::FileOutput),
-    Null(null::NullOutput),
-    Slack(Box<slack::SlackOutput>),
-    Elasticsearch(Box<elasticsearch::ElasticsearchOutput>),
-}
-
 /// Why an output stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -122,38 +142,4 @@ pub enum OutputError {
     /// Elasticsearch refused us for good at start-up (wrong URL, credentials, TLS).
     #[error("{0}")]
     Elasticsearch(String),
-}
-
-impl Output {
-    pub fn build(config: &OutputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
-        Ok(match config {
-            OutputConfig::Stdout(settings) => {
-                Self::Stdout(stdout::StdoutOutput::new(settings.clone()))
-            }
-            OutputConfig::File(settings) => Self::File(file::FileOutput::new(settings.clone())),
-            OutputConfig::Null(settings) => Self::Null(null::NullOutput::new(settings.clone())),
-            OutputConfig::Slack(settings) => Self::Slack(Box::new(
-                slack::SlackOutput::new(settings.as_ref().clone())
-                    .map_err(|e| context.error_at(None, format!("slack output: {e}")))?,
-            )),
-            OutputConfig::Elasticsearch(settings) => Self::Elasticsearch(Box::new(
-                elasticsearch::ElasticsearchOutput::new(settings, context)?,
-            )),
-        })
-    }
-
-    /// Consumes deliveries until the channel closes.
-    pub async fn run(
-        self,
-        deliveries: mpsc::Receiver<Delivery>,
-        context: OutputContext,
-    ) -> Result<(), OutputError> {
-        match self {
-            Self::Stdout(output) => output.run(deliveries, context).await,
-            Self::File(output) => output.run(deliveries, context).await,
-            Self::Null(output) => output.run(deliveries, context).await,
-            Self::Slack(output) => output.run(deliveries, context).await,
-            Self::Elasticsearch(output) => output.run(deliveries, context).await,
-        }
-    }
 }

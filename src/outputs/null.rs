@@ -1,6 +1,7 @@
 //! Discards events (benchmarks, dry runs); counts them and acknowledges at once.
 
-use super::{OutputContext, OutputError};
+use super::{OutputContext, OutputError, OutputType};
+use crate::config::{BuildContext, ConfigError};
 use crate::event::Delivery;
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -13,12 +14,14 @@ pub struct NullConfig {}
 #[derive(Debug)]
 pub struct NullOutput;
 
-impl NullOutput {
-    pub fn new(_settings: NullConfig) -> Self {
-        Self
+impl OutputType for NullOutput {
+    type Config = NullConfig;
+
+    fn build(_settings: &NullConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+        Ok(Self)
     }
 
-    pub async fn run(
+    async fn run(
         self,
         deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,

@@ -1,6 +1,7 @@
 //! Writes events to standard output: NDJSON for machines, `pretty` for people.
 
-use super::{OutputContext, OutputError};
+use super::{OutputContext, OutputError, OutputType};
+use crate::config::{BuildContext, ConfigError};
 use crate::event::Delivery;
 use serde::Deserialize;
 use std::io::Write;
@@ -31,12 +32,15 @@ pub struct StdoutOutput {
     settings: StdoutConfig,
 }
 
-impl StdoutOutput {
-    pub fn new(settings: StdoutConfig) -> Self {
-        Self { settings }
+impl OutputType for StdoutOutput {
+    type Config = StdoutConfig;
+
+    fn build(settings: &StdoutConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+        let settings = settings.clone();
+        Ok(Self { settings })
     }
 
-    pub async fn run(
+    async fn run(
         self,
         mut deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,

@@ -1,4 +1,4 @@
-//! The runtime: inputs → filter workers → outputs, connected by bounded channels of batches.
+//! The runtime: inputs → filter workers → outputs, connected by bounded queues of batches.
 //!
 //! ```text
 //!  input ─┐                        ┌─ worker ─┐   ┌─▶ [queue] ─▶ output A
@@ -6,7 +6,9 @@
 //!  input ─┘        (MPMC)          └─ worker ─┘   └─▶ [queue] ─▶ output B
 //! ```
 //!
-//! Every queue holds at most `pipeline.queue_batches` batches and every batch at most
+//! The shared queue between inputs and workers is [`crate::queue`]: the pipeline opens it and
+//! hands its writer half to the inputs and its reader half to the workers, and does not know
+//! what it is made of. Every queue holds at most `pipeline.queue_batches` batches and every batch at most
 //! `pipeline.batch_size` events (`pipeline.batch_bytes` of raw input), so the number of events
 //! in memory is bounded no matter how slow an output is: when an output stops taking batches
 //! its queue fills, workers wait on it, the shared queue fills, and inputs wait in `send` (the
@@ -38,6 +40,7 @@ use crate::filters::{ChainWorker, FilterChain, FilterConfig};
 use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
 use crate::metrics::{ComponentMetrics, Registry, FILTERS_ID, OUTPUTS_ID};
 use crate::outputs::{Output, OutputConfig, OutputContext, OutputError};
+use crate::queue::{QueueReader, QueueSettings};
 use crate::readiness::{Readiness, ReadinessHandle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -219,11 +222,7 @@ impl WorkerStage {
     /// batches come back here once the outputs are done with them and are freed by this
     /// worker (see `event::batch::Home`), also while it waits for input, so a lull does not
     /// hold the last burst.
-    async fn run(
-        mut self,
-        batches: async_channel::Receiver<Batch>,
-        free_at_home: bool,
-    ) -> Finished {
+    async fn run(mut self, batches: QueueReader, free_at_home: bool) -> Finished {
         let (home, mut bin) = Home::new();
         // Without a `Home` handed out, the bin is closed and never yields.
         let home = free_at_home.then_some(home);
@@ -236,7 +235,7 @@ impl WorkerStage {
                 }
                 received = batches.recv() => received,
             };
-            let Ok(batch) = received else {
+            let Some(batch) = received else {
                 return Finished::Worker;
             };
             let Some(shared) = self.filter(batch, home.as_ref()) else {
@@ -331,7 +330,8 @@ impl Pipeline {
             source,
         })?;
         let capacity = self.settings.queue_batches.max(1);
-        let (batch_tx, batch_rx) = async_channel::bounded::<Batch>(capacity);
+        let (queue_writer, queue_reader) =
+            crate::queue::open(&QueueSettings::Memory { batches: capacity });
         let mut tasks: JoinSet<Finished> = JoinSet::new();
         let readiness = self.readiness.clone();
         let draining = shutdown.clone();
@@ -393,7 +393,7 @@ impl Pipeline {
         // without waking threads (Beats → null was ~7 % slower with threads).
         let worker_threads = !self.chain.is_empty();
         for _ in 0..self.settings.worker_count() {
-            let batches = batch_rx.clone();
+            let batches = queue_reader.clone();
             let stage = WorkerStage {
                 senders: output_senders.clone(),
                 worker: self.chain.worker(),
@@ -414,7 +414,7 @@ impl Pipeline {
                 tasks.spawn(stage.run(batches, false).instrument(span));
             }
         }
-        drop(batch_rx);
+        drop(queue_reader);
         drop(output_senders);
 
         let mut finite_running = 0usize;
@@ -428,9 +428,9 @@ impl Pipeline {
             input_tokens.push((token.clone(), finite));
             let output = match &read_guard {
                 Some(guard) if finite => {
-                    BatchSender::reporting_end(batch_tx.clone(), guard.clone())
+                    BatchSender::reporting_end(queue_writer.clone(), guard.clone())
                 }
-                _ => BatchSender::new(batch_tx.clone()),
+                _ => BatchSender::new(queue_writer.clone()),
             };
             let context = InputContext {
                 id: component.id.clone(),
@@ -456,7 +456,7 @@ impl Pipeline {
                     .instrument(span),
             );
         }
-        drop(batch_tx);
+        drop(queue_writer);
         read_guard.take();
         if options.once && finite_running == 0 {
             shutdown.cancel();

@@ -262,6 +262,20 @@ pub struct ScriptFilter {
     timeout: Duration,
 }
 
+impl super::FilterType for ScriptFilter {
+    type Config = ScriptConfig;
+
+    fn build(config: &ScriptConfig, build: &super::FilterBuild<'_>) -> Result<Self, ConfigError> {
+        ScriptFilter::build(&build.component.id, config, build.context)
+    }
+
+    /// Never called: a script runs through its [`ScriptWorker`] (per-worker scope, emitted
+    /// events), which the chain builds for each script stage. Without one it keeps the event.
+    fn apply(&self, _event: &mut Event) -> super::Outcome {
+        super::Outcome::Keep
+    }
+}
+
 impl ScriptFilter {
     /// Compiles the script; compile errors point at file, line and column.
     pub fn build(

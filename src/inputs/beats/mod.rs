@@ -36,7 +36,7 @@ pub use events::{
     RAW_EVENT_TAG, TIMESTAMP_PARSE_FAILURE_TAG,
 };
 
-use super::InputContext;
+use super::{InputContext, InputError, InputType};
 use crate::config::{BuildContext, ConfigError};
 use config::Settings;
 use connection::Shared;
@@ -61,10 +61,13 @@ pub struct BeatsInput {
     tls: Option<tls::Tls>,
 }
 
-impl BeatsInput {
-    /// Validates the settings; every problem points at its place in the pipeline file.
-    pub fn new(settings: BeatsInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
-        let validated = Settings::validate(settings, context)?;
+impl InputType for BeatsInput {
+    type Config = BeatsInputConfig;
+    /// A socket has no end: clients may always send more.
+    const FINITE: bool = false;
+
+    fn build(settings: &BeatsInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        let validated = Settings::validate(settings.clone(), context)?;
         Ok(Self {
             settings: validated.settings,
             tls: validated.tls,
@@ -73,12 +76,14 @@ impl BeatsInput {
 
     /// Serves clients until `context.shutdown` is cancelled, then lets every connection
     /// finish its pending windows.
-    pub async fn run(self, context: InputContext) -> Result<(), BeatsInputError> {
+    async fn run(self, context: InputContext) -> Result<(), InputError> {
         let listener = server::bind(self.settings.address).await?;
         context.readiness.set_ready();
-        server::serve(listener, Arc::new(self.into_shared(context))).await
+        Ok(server::serve(listener, Arc::new(self.into_shared(context))).await?)
     }
+}
 
+impl BeatsInput {
     fn into_shared(self, context: InputContext) -> Shared {
         Shared {
             limits: Limits {

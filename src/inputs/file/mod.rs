@@ -36,7 +36,7 @@ pub use checkpoint::CheckpointError;
 pub use config::{FileInputConfig, FileInputSettings, ReadFrom};
 pub use events::TRUNCATED_TAG;
 
-use super::{InputContext, PipelineClosed};
+use super::{InputContext, InputError, InputType, PipelineClosed};
 use crate::config::{BuildContext, ConfigError};
 use config::Settings;
 
@@ -64,17 +64,28 @@ pub struct FileInput {
     settings: Settings,
 }
 
-impl FileInput {
-    /// Validates the settings; every problem points at its place in the pipeline file.
-    pub fn new(settings: FileInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+impl InputType for FileInput {
+    type Config = FileInputConfig;
+    const FINITE: bool = true;
+
+    fn build(settings: &FileInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
         Ok(Self {
-            settings: Settings::validate(settings, context)?,
+            settings: Settings::validate(settings.clone(), context)?,
         })
     }
 
-    /// Runs on a blocking thread until shutdown (or until every file is read, with `--once`),
-    /// then waits for in-flight batches and writes the final checkpoint.
-    pub fn run(self, context: InputContext) -> Result<(), FileInputError> {
-        tailer::Tailer::new(self.settings, context, crate::event::host_name()).run()
+    /// Runs on a blocking thread (file reads block) until shutdown (or until every file is
+    /// read, with `--once`), then waits for in-flight batches and writes the final checkpoint.
+    async fn run(self, context: InputContext) -> Result<(), InputError> {
+        // The reader thread logs inside the input's span, as the async inputs do.
+        let span = tracing::Span::current();
+        let handle = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            tailer::Tailer::new(self.settings, context, crate::event::host_name()).run()
+        });
+        match handle.await {
+            Ok(result) => Ok(result?),
+            Err(join) => Err(FileInputError::Panicked(join.to_string()).into()),
+        }
     }
 }

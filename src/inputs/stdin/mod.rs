@@ -11,7 +11,8 @@
 //! the file input does.
 
 use super::file::lines::{Line, LineSplitter};
-use super::{InputContext, InputError};
+use super::{InputContext, InputError, InputType};
+use crate::config::{BuildContext, ConfigError};
 use crate::event::{ack_channel, format_timestamp, Batch, LineBlock, LineOrigin};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -49,12 +50,16 @@ pub struct StdinInput {
     settings: StdinInputConfig,
 }
 
-impl StdinInput {
-    pub fn new(settings: StdinInputConfig) -> Self {
-        Self { settings }
+impl InputType for StdinInput {
+    type Config = StdinInputConfig;
+    const FINITE: bool = true;
+
+    fn build(settings: &StdinInputConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+        let settings = settings.clone();
+        Ok(Self { settings })
     }
 
-    pub async fn run(self, context: InputContext) -> Result<(), InputError> {
+    async fn run(self, context: InputContext) -> Result<(), InputError> {
         let (acks, mut receipts) = ack_channel();
         let mut stdin = tokio::io::stdin();
         let mut chunk = vec![0u8; 64 * 1024];

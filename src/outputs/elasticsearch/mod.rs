@@ -67,7 +67,7 @@ mod tests;
 pub use config::{ElasticsearchConfig, Settings};
 
 use super::delivery::{Backoff, DeadLetter, DeadLetters, DeliveryPart};
-use super::{OutputContext, OutputError};
+use super::{OutputContext, OutputError, OutputType};
 use crate::config::{BuildContext, ConfigError};
 use crate::event::Delivery;
 use client::Client;
@@ -88,15 +88,17 @@ pub struct ElasticsearchOutput {
     client: Client,
 }
 
-impl ElasticsearchOutput {
-    pub fn new(config: &ElasticsearchConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+impl OutputType for ElasticsearchOutput {
+    type Config = ElasticsearchConfig;
+
+    fn build(config: &ElasticsearchConfig, context: &BuildContext) -> Result<Self, ConfigError> {
         let settings = Settings::validate(config, context)?;
         let client = Client::new(&settings)
             .map_err(|e| context.error_at(Some(config.0.hosts.span()), e.to_string()))?;
         Ok(Self { settings, client })
     }
 
-    pub async fn run(
+    async fn run(
         self,
         mut deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,

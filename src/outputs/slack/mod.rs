@@ -45,9 +45,10 @@ mod tests;
 pub use config::{SlackConfig, WebhookUrl};
 
 use super::delivery::Backoff;
-use super::{OutputContext, OutputError};
+use super::{OutputContext, OutputError, OutputType};
+use crate::config::{BuildContext, ConfigError};
 use crate::event::Delivery;
-use client::{ClientError, HttpTransport, Transport};
+use client::{HttpTransport, Transport};
 use coalesce::{Pending, Queued};
 use dedupe::Deduper;
 use limiter::TokenBucket;
@@ -66,19 +67,22 @@ pub struct SlackOutput {
     transport: Option<HttpTransport>,
 }
 
-impl SlackOutput {
-    pub fn new(config: SlackConfig) -> Result<Self, ClientError> {
+impl OutputType for SlackOutput {
+    type Config = SlackConfig;
+
+    fn build(config: &SlackConfig, context: &BuildContext) -> Result<Self, ConfigError> {
         let transport = match config.webhook_url.expose() {
-            Some(_) => Some(HttpTransport::new(
-                config.webhook_url.clone(),
-                config.request_timeout.0,
-            )?),
+            Some(_) => Some(
+                HttpTransport::new(config.webhook_url.clone(), config.request_timeout.0)
+                    .map_err(|e| context.error_at(None, format!("slack output: {e}")))?,
+            ),
             None => None,
         };
+        let config = config.clone();
         Ok(Self { config, transport })
     }
 
-    pub async fn run(
+    async fn run(
         self,
         deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,
