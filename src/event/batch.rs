@@ -43,7 +43,7 @@ pub struct Batch {
 /// Why: an event is a few dozen heap blocks, allocated by the worker that built it. Freed by
 /// the output task that settles it last, on another thread, every block takes mimalloc's
 /// cross-thread path (an atomic push onto the owner's list, collected later by the owner):
-/// ~3.5 µs per seed-pipeline event, profiled as ~45 % of the Elasticsearch output's CPU.
+/// profiled as the largest part of the Elasticsearch output's CPU (figures in BENCHMARKS.md).
 /// Handed back, they are freed by their own thread.
 ///
 /// The worker waits for its next batch and for events handed back at the same time

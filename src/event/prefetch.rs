@@ -11,9 +11,8 @@
 //! entries point to two ahead, one level deeper (`log.file.path`) one ahead.
 //!
 //! Outputs read a batch through [`walk`]; a filter worker frees the events handed back to
-//! it with [`free`]. Measured on the Elasticsearch output (gzip off, 2 cores, `BENCHMARKS.md`):
-//! its threads' CPU went from ~4.8 to ~3.2 µs per event, and freeing the events from ~2.4 to
-//! ~1.7 µs. Lazy events (still in their input's form) are skipped: reading their fields would
+//! it with [`free`]. On the Elasticsearch output this cut both the encoding threads' CPU and the
+//! cost of freeing by about a third (BENCHMARKS.md has the figures). Lazy events (still in their input's form) are skipped: reading their fields would
 //! build them.
 
 use super::Event;

@@ -14,7 +14,7 @@
 //!
 //! Per-filter options and Logstash differences are documented on each filter's module:
 //! [`json`], [`date`], [`severity`], [`topic_split`], [`slow_operation`], [`security_flag`],
-//! [`mutate`], [`drop`].
+//! [`mutate`], [`drop`](mod@drop).
 //!
 //! Every filter type is registered once, in the table of `filter_types!` below: the settings
 //! enum [`FilterConfig`], the type names and their parsing, the compiled filter and its

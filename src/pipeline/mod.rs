@@ -390,7 +390,8 @@ impl Pipeline {
         // is ~10 ms of CPU work that would otherwise hold up the runtime threads serving
         // sockets and timers, and a thread that stays put can free its events itself. Without
         // filters a worker only forwards batches, and as an async task it hands them over
-        // without waking threads (Beats → null was ~7 % slower with threads).
+        // without waking threads (Beats → null was measurably slower with threads, see
+        // BENCHMARKS.md).
         let worker_threads = !self.chain.is_empty();
         for _ in 0..self.settings.worker_count() {
             let batches = queue_reader.clone();

@@ -51,10 +51,8 @@
 //! Binding `event` as a Rhai map would convert all fields into Rhai values before every run
 //! and back to JSON after it. The custom type converts only what the script touches, and each
 //! property name the script uses gets a registered getter/setter (see
-//! [`engine::EngineSettings::build`]). `cargo bench --bench script` on a 17-field MQTT record
-//! with the payload-size bucket script (release, shared 2-core machine, best of 5, event
-//! clone of ~1 us included): ~340 k events/s (2.9 us/event) for the handle against ~100 k
-//! events/s (9.6 us/event) for the `to_dynamic`/`from_dynamic` map round trip.
+//! [`engine::EngineSettings::build`]). `cargo bench --bench script` measured the handle at about
+//! three times the speed of a `to_dynamic`/`from_dynamic` map round trip (BENCHMARKS.md).
 //!
 //! # Sandbox
 //!

@@ -18,10 +18,10 @@
 //! * **Reading a batch.** The events were built by a filter worker on another core, so nearly
 //!   every block of them misses the cache; the lane reads them through
 //!   [`crate::event::prefetch::walk`], which asks for the next events' blocks while the
-//!   current one is written (the output's threads: ~4.8 → ~3.2 µs per event, gzip off).
+//!   current one is written (about a third less CPU on the output's threads, BENCHMARKS.md).
 //!   An answer saying `"errors":false` settles its request without reading the items.
-//! * **Parallel encoding.** Writing events as `_bulk` items is the CPU-heavy part (~3 µs per
-//!   event with sending, see BENCHMARKS.md), so one task doing it caps the output at a few
+//! * **Parallel encoding.** Writing events as `_bulk` items is the CPU-heavy part (see
+//!   BENCHMARKS.md for the cost per event), so one task doing it caps the output at a few
 //!   hundred thousand events/s however many filter workers feed it. With `encoders = n`, n
 //!   lanes take deliveries in turn, each with its own encoder and its own request being
 //!   filled; a delivery is encoded whole by one lane. The default is one lane: on the 2-core machine
