@@ -792,8 +792,8 @@ fn systemd_install_steps_lead_to_a_unit_that_starts() {
             command
                 .split_whitespace()
                 .map(|arg| match arg {
-                    // The release build of the steps is the binary under test.
-                    "target/release/sluice" => env!("CARGO_BIN_EXE_sluice").to_string(),
+                    // The distribution build the steps install is the binary under test.
+                    "target/dist/sluice" => env!("CARGO_BIN_EXE_sluice").to_string(),
                     _ => rooted(arg),
                 })
                 .collect()
