@@ -946,3 +946,38 @@ fn stdin_skips_blank_lines_and_counts_them_as_dropped() {
         "{totals}"
     );
 }
+
+/// One Elasticsearch table with several wrong values: `validate` names each of them, not only
+/// the first one the output's checks meet.
+#[test]
+fn validate_reports_every_problem_of_one_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "p.toml",
+        "[inputs.app]\ntype = \"stdin\"\n\
+         [outputs.es]\ntype = \"elasticsearch\"\nhosts = [\"ftp://es:9200\"]\n\
+         index = \"Logs-%{+YYYY.MM.dd}\"\nmax_events = 0\ncompression_level = 12\n",
+    );
+    let out = sluice()
+        .args(["validate", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let path = config.display().to_string();
+    for expected in [
+        format!("{path}:5:9: `hosts` URLs must be http:// or https://"),
+        format!("{path}:6:10: Elasticsearch refuses this index name"),
+        format!("{path}:7:14: `max_events` must be at least 1"),
+        format!("{path}:8:21: `compression_level` must be 0 (off) to 9"),
+    ] {
+        assert!(
+            stderr.lines().any(|line| line.starts_with(&expected)),
+            "missing `{expected}` in:\n{stderr}"
+        );
+    }
+    assert_eq!(stderr.lines().count(), 4, "{stderr}");
+}

@@ -56,14 +56,17 @@ macro_rules! component_types {
         }
 
         impl $runtime_enum {
-            /// Builds the component from its settings; problems point at its table.
+            /// Builds the component from its settings; every problem points at its place in
+            /// the table (a component type may report one or several).
             $vis fn build(
                 config: &$settings,
                 context: &$context,
-            ) -> Result<Self, $crate::config::ConfigError> {
+            ) -> Result<Self, $crate::config::ConfigErrors> {
                 Ok(match config {
                     $($settings::$variant(config) => Self::$variant(
-                        <$runtime as $kind_trait>::build(config, context)?.into(),
+                        <$runtime as $kind_trait>::build(config, context)
+                            .map_err($crate::config::ConfigErrors::from)?
+                            .into(),
                     ),)+
                 })
             }

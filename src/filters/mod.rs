@@ -159,7 +159,7 @@ impl FilterChain {
                 }),
                 (condition, filter) => {
                     errors.extend(condition.err());
-                    errors.extend(filter.err());
+                    errors.extend(filter.err().into_iter().flat_map(|e| e.0));
                 }
             }
         }

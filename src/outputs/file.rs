@@ -13,7 +13,7 @@
 //! reports it ready again.
 
 use super::{OutputContext, OutputError, OutputType};
-use crate::config::{BuildContext, ConfigError};
+use crate::config::{BuildContext, ConfigErrors};
 use crate::event::{CachingTemplate, Delivery, Template};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -50,7 +50,7 @@ pub struct FileOutput {
 impl OutputType for FileOutput {
     type Config = FileOutputConfig;
 
-    fn build(settings: &FileOutputConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+    fn build(settings: &FileOutputConfig, _context: &BuildContext) -> Result<Self, ConfigErrors> {
         Ok(Self {
             settings: settings.clone(),
             open: HashMap::new(),

@@ -21,7 +21,7 @@ pub mod slack;
 pub mod stdout;
 
 use crate::condition::Condition;
-use crate::config::{BuildContext, ConfigError};
+use crate::config::{BuildContext, ConfigErrors};
 use crate::event::{Delivery, Event};
 use crate::metrics::ComponentMetrics;
 use crate::readiness::ReadinessHandle;
@@ -70,7 +70,8 @@ pub trait OutputType: Sized {
     type Config;
 
     /// Validates the settings; every problem points at its place in the pipeline file.
-    fn build(config: &Self::Config, context: &BuildContext) -> Result<Self, ConfigError>;
+    /// Several problems of one output are reported together (`validate` shows them all).
+    fn build(config: &Self::Config, context: &BuildContext) -> Result<Self, ConfigErrors>;
 
     /// Consumes deliveries until the channel closes, settling each one (see the module docs).
     fn run(

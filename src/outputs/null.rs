@@ -1,7 +1,7 @@
 //! Discards events (benchmarks, dry runs); counts them and acknowledges at once.
 
 use super::{OutputContext, OutputError, OutputType};
-use crate::config::{BuildContext, ConfigError};
+use crate::config::{BuildContext, ConfigErrors};
 use crate::event::Delivery;
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -17,7 +17,7 @@ pub struct NullOutput;
 impl OutputType for NullOutput {
     type Config = NullConfig;
 
-    fn build(_settings: &NullConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+    fn build(_settings: &NullConfig, _context: &BuildContext) -> Result<Self, ConfigErrors> {
         Ok(Self)
     }
 

@@ -1,7 +1,7 @@
 //! Writes events to standard output: NDJSON for machines, `pretty` for people.
 
 use super::{OutputContext, OutputError, OutputType};
-use crate::config::{BuildContext, ConfigError};
+use crate::config::{BuildContext, ConfigErrors};
 use crate::event::Delivery;
 use serde::Deserialize;
 use std::io::Write;
@@ -35,7 +35,7 @@ pub struct StdoutOutput {
 impl OutputType for StdoutOutput {
     type Config = StdoutConfig;
 
-    fn build(settings: &StdoutConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+    fn build(settings: &StdoutConfig, _context: &BuildContext) -> Result<Self, ConfigErrors> {
         let settings = settings.clone();
         Ok(Self { settings })
     }

@@ -126,7 +126,7 @@ pub fn compile(config: Config) -> Result<Pipeline, ConfigErrors> {
                 let handle = readiness.register("input", &component.id, &component.type_name);
                 inputs.push((strip(component), input, handle));
             }
-            Err(e) => errors.push(e),
+            Err(e) => errors.extend(e.0),
         }
     }
     let chain = match FilterChain::build(&config.filters, &context) {
@@ -150,7 +150,7 @@ pub fn compile(config: Config) -> Result<Pipeline, ConfigErrors> {
                 let handle = readiness.register("output", &component.id, &component.type_name);
                 outputs.push((strip(component), output, condition, handle));
             }
-            Err(e) => errors.push(e),
+            Err(e) => errors.extend(e.0),
         }
     }
     match chain {

@@ -8,7 +8,7 @@
 //! the template file, the combination of settings) is checked here, so `sluice validate`
 //! reports it with a position.
 
-use crate::config::{BuildContext, ConfigError, Interval};
+use crate::config::{BuildContext, ConfigError, ConfigErrors, Interval};
 use crate::event::Template;
 use serde::Deserialize;
 use serde_spanned::Spanned;
@@ -329,26 +329,16 @@ pub struct TlsFiles {
 }
 
 impl Settings {
-    /// Checks every value; a problem points at the value that causes it.
+    /// Checks every value and reports every problem at once, each pointing at the value that
+    /// causes it.
     pub fn validate(
         config: &ElasticsearchConfig,
         context: &BuildContext,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, ConfigErrors> {
         let config = &*config.0;
+        let mut problems = Vec::new();
         let err =
             |span: std::ops::Range<usize>, message: String| context.error_at(Some(span), message);
-        let (hosts, url_credentials) = parse_hosts(config.hosts.get_ref())
-            .map_err(|message| err(config.hosts.span(), message))?;
-        let action = match (&config.action, config.data_stream) {
-            (Some(action), true) if *action.get_ref() != Action::Create => {
-                return Err(err(
-                    action.span(),
-                    "data streams accept only `action = \"create\"`".into(),
-                ))
-            }
-            (Some(action), _) => *action.get_ref(),
-            (None, _) => Action::Create,
-        };
         let positive = |value: &Spanned<usize>, name: &str| {
             if *value.get_ref() == 0 {
                 Err(err(value.span(), format!("`{name}` must be at least 1")))
@@ -366,60 +356,130 @@ impl Settings {
                 Ok(value.get_ref().0)
             }
         };
-        if *config.compression_level.get_ref() > 9 {
-            return Err(err(
-                config.compression_level.span(),
-                "`compression_level` must be 0 (off) to 9".into(),
-            ));
-        }
-        let retry_initial = non_zero(&config.retry_initial_interval, "retry_initial_interval")?;
-        let retry_max = non_zero(&config.retry_max_interval, "retry_max_interval")?;
-        if retry_max < retry_initial {
-            return Err(err(
-                config.retry_max_interval.span(),
-                "`retry_max_interval` must not be shorter than `retry_initial_interval`".into(),
-            ));
-        }
-        let auth = auth(config, url_credentials).map_err(|(span, message)| err(span, message))?;
-        let tls = tls_files(config.tls.as_ref(), context)
-            .map_err(|(span, message)| err(span, message))?;
-        let template = match &config.template {
-            // A disabled output (no hosts) installs nothing: it needs no template file.
-            _ if hosts.is_empty() => None,
-            None => None,
-            Some(path) => Some((
-                config.template_name.clone(),
-                read_template(&context.companion_file(path.get_ref()))
-                    .map_err(|message| err(path.span(), message))?,
-            )),
-        };
-        if let Some(index) = &config.index {
-            if let Some((offset, problem)) = static_index_problem(index.get_ref().source()) {
-                return Err(context.source.error_in_string(
+
+        let hosts = parse_hosts(config.hosts.get_ref()).map_err(|m| err(config.hosts.span(), m));
+        let url_credentials = hosts.as_ref().ok().and_then(|(_, c)| c.clone());
+        let disabled = hosts.as_ref().is_ok_and(|(hosts, _)| hosts.is_empty());
+        let hosts = take(hosts, &mut problems).map(|(hosts, _)| hosts);
+        let index = match &config.index {
+            Some(index) => match static_index_problem(index.get_ref().source()) {
+                Some((offset, problem)) => Err(context.source.error_in_string(
                     &index.span(),
                     offset,
                     format!("Elasticsearch refuses this index name: {problem}"),
-                ));
+                )),
+                None => Ok(index.get_ref().clone()),
+            },
+            None => {
+                Template::parse(DEFAULT_INDEX).map_err(|e| err(config.hosts.span(), e.to_string()))
             }
-        }
+        };
+        let index = take(index, &mut problems);
+        let action = match (&config.action, config.data_stream) {
+            (Some(action), true) if *action.get_ref() != Action::Create => Err(err(
+                action.span(),
+                "data streams accept only `action = \"create\"`".into(),
+            )),
+            (Some(action), _) => Ok(*action.get_ref()),
+            (None, _) => Ok(Action::Create),
+        };
+        let action = take(action, &mut problems);
+        let max_events = take(positive(&config.max_events, "max_events"), &mut problems);
+        let max_bytes = take(positive(&config.max_bytes, "max_bytes"), &mut problems);
+        let flush_interval = take(
+            non_zero(&config.flush_interval, "flush_interval"),
+            &mut problems,
+        );
+        let concurrency = take(positive(&config.concurrency, "concurrency"), &mut problems);
+        let encoders = take(positive(&config.encoders, "encoders"), &mut problems);
+        let compression_level = if *config.compression_level.get_ref() > 9 {
+            Err(err(
+                config.compression_level.span(),
+                "`compression_level` must be 0 (off) to 9".into(),
+            ))
+        } else {
+            Ok(*config.compression_level.get_ref())
+        };
+        let compression_level = take(compression_level, &mut problems);
+        let timeout = take(non_zero(&config.timeout, "timeout"), &mut problems);
+        let retry_initial = take(
+            non_zero(&config.retry_initial_interval, "retry_initial_interval"),
+            &mut problems,
+        );
+        let retry_max = match non_zero(&config.retry_max_interval, "retry_max_interval") {
+            Ok(max) if retry_initial.is_some_and(|initial| max < initial) => Err(err(
+                config.retry_max_interval.span(),
+                "`retry_max_interval` must not be shorter than `retry_initial_interval`".into(),
+            )),
+            other => other,
+        };
+        let retry_max = take(retry_max, &mut problems);
+        let auth = auth(config, url_credentials).map_err(|(span, message)| err(span, message));
+        let auth = take(auth, &mut problems);
+        let tls =
+            tls_files(config.tls.as_ref(), context).map_err(|(span, message)| err(span, message));
+        let tls = take(tls, &mut problems);
+        let template = match &config.template {
+            // A disabled output (no hosts) installs nothing: it needs no template file.
+            _ if disabled => Ok(None),
+            None => Ok(None),
+            Some(path) => read_template(&context.companion_file(path.get_ref()))
+                .map(|template| Some((config.template_name.clone(), template)))
+                .map_err(|message| err(path.span(), message)),
+        };
+        let template = take(template, &mut problems);
+
+        // Every value was checked; any problem found means some value above is missing.
+        let (
+            Some(hosts),
+            Some(index),
+            Some(action),
+            Some(max_events),
+            Some(max_bytes),
+            Some(flush_interval),
+            Some(concurrency),
+            Some(encoders),
+            Some(compression_level),
+            Some(timeout),
+            Some(retry_initial),
+            Some(retry_max),
+            Some(auth),
+            Some(tls),
+            Some(template),
+        ) = (
+            hosts,
+            index,
+            action,
+            max_events,
+            max_bytes,
+            flush_interval,
+            concurrency,
+            encoders,
+            compression_level,
+            timeout,
+            retry_initial,
+            retry_max,
+            auth,
+            tls,
+            template,
+        )
+        else {
+            return Err(ConfigErrors(problems));
+        };
         Ok(Self {
             hosts,
-            index: match &config.index {
-                Some(index) => index.get_ref().clone(),
-                None => Template::parse(DEFAULT_INDEX)
-                    .map_err(|e| err(config.hosts.span(), e.to_string()))?,
-            },
+            index,
             action,
             document_id: config.document_id.clone(),
             deterministic_ids: config.deterministic_ids,
             data_stream: config.data_stream,
-            max_events: positive(&config.max_events, "max_events")?,
-            max_bytes: positive(&config.max_bytes, "max_bytes")?,
-            flush_interval: non_zero(&config.flush_interval, "flush_interval")?,
-            concurrency: positive(&config.concurrency, "concurrency")?,
-            encoders: positive(&config.encoders, "encoders")?,
-            compression_level: *config.compression_level.get_ref(),
-            timeout: non_zero(&config.timeout, "timeout")?,
+            max_events,
+            max_bytes,
+            flush_interval,
+            concurrency,
+            encoders,
+            compression_level,
+            timeout,
             retry_initial,
             retry_max,
             max_retries: config.max_retries,
@@ -434,6 +494,11 @@ impl Settings {
             dead_letter_max_bytes: config.dead_letter_max_bytes,
         })
     }
+}
+
+/// The value of a check that passed; a failed one's problem joins `problems`.
+fn take<T>(result: Result<T, ConfigError>, problems: &mut Vec<ConfigError>) -> Option<T> {
+    result.map_err(|problem| problems.push(problem)).ok()
 }
 
 /// Splits credentials out of the URLs and normalises them (no trailing `/`).

@@ -68,7 +68,7 @@ pub use config::{ElasticsearchConfig, Settings};
 
 use super::delivery::{Backoff, DeadLetter, DeadLetters, DeliveryPart};
 use super::{OutputContext, OutputError, OutputType};
-use crate::config::{BuildContext, ConfigError};
+use crate::config::{BuildContext, ConfigErrors};
 use crate::event::Delivery;
 use client::Client;
 use dead_letter::{report_letters, RefusedItem};
@@ -91,7 +91,7 @@ pub struct ElasticsearchOutput {
 impl OutputType for ElasticsearchOutput {
     type Config = ElasticsearchConfig;
 
-    fn build(config: &ElasticsearchConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+    fn build(config: &ElasticsearchConfig, context: &BuildContext) -> Result<Self, ConfigErrors> {
         let settings = Settings::validate(config, context)?;
         let client = Client::new(&settings)
             .map_err(|e| context.error_at(Some(config.0.hosts.span()), e.to_string()))?;

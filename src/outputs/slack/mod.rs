@@ -46,7 +46,7 @@ pub use config::{SlackConfig, WebhookUrl};
 
 use super::delivery::Backoff;
 use super::{OutputContext, OutputError, OutputType};
-use crate::config::{BuildContext, ConfigError};
+use crate::config::{BuildContext, ConfigErrors};
 use crate::event::Delivery;
 use client::{HttpTransport, Transport};
 use coalesce::{Pending, Queued};
@@ -70,7 +70,7 @@ pub struct SlackOutput {
 impl OutputType for SlackOutput {
     type Config = SlackConfig;
 
-    fn build(config: &SlackConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+    fn build(config: &SlackConfig, context: &BuildContext) -> Result<Self, ConfigErrors> {
         let transport = match config.webhook_url.expose() {
             Some(_) => Some(
                 HttpTransport::new(config.webhook_url.clone(), config.request_timeout.0)
