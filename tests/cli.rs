@@ -628,16 +628,13 @@ fn lines_of(path: &Path) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn once_against_an_unreachable_elasticsearch_gives_up_after_shutdown_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "app.log", "one\ntwo\nthree\n");
-    let es = unreachable_elasticsearch();
-    let config = bounded_pipeline(dir.path(), "es.toml", Some(&es), "first.ndjson");
-    let stderr_path = dir.path().join("stderr.txt");
+/// Runs `config` with `--once`, expects it to give up with exit code 3 within 30 s and returns
+/// its stderr.
+fn once_giving_up(dir: &Path, config: &Path) -> String {
+    let stderr_path = dir.join("stderr.txt");
     let mut child = sluice()
         .args(["run", "--once", "--no-api", "-c"])
-        .arg(&config)
+        .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
@@ -647,11 +644,13 @@ fn once_against_an_unreachable_elasticsearch_gives_up_after_shutdown_timeout() {
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     let status = status.unwrap_or_else(|| panic!("--once did not give up:\n{stderr}"));
     assert_eq!(status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("3 events not delivered"), "{stderr}");
-    // The archive took them; the checkpoint waits for every output, so the next run reads
-    // them again.
-    assert_eq!(lines_of(&dir.path().join("first.ndjson")), 3);
-    let rerun = bounded_pipeline(dir.path(), "archive.toml", None, "second.ndjson");
+    stderr
+}
+
+/// Runs the same input on the same data directory into a file output only and returns how
+/// many lines it wrote: what the checkpoint left to read again.
+fn rerun_without_elasticsearch(dir: &Path) -> usize {
+    let rerun = bounded_pipeline(dir, "archive.toml", None, "second.ndjson");
     let out = sluice()
         .args(["run", "--once", "--no-api", "-c"])
         .arg(&rerun)
@@ -664,7 +663,21 @@ fn once_against_an_unreachable_elasticsearch_gives_up_after_shutdown_timeout() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(lines_of(&dir.path().join("second.ndjson")), 3);
+    lines_of(&dir.join("second.ndjson"))
+}
+
+#[test]
+fn once_against_an_unreachable_elasticsearch_gives_up_after_shutdown_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app.log", "one\ntwo\nthree\n");
+    let es = unreachable_elasticsearch();
+    let config = bounded_pipeline(dir.path(), "es.toml", Some(&es), "first.ndjson");
+    let stderr = once_giving_up(dir.path(), &config);
+    assert!(stderr.contains("3 events not delivered"), "{stderr}");
+    // The archive took them; the checkpoint waits for every output, so the next run reads
+    // them again.
+    assert_eq!(lines_of(&dir.path().join("first.ndjson")), 3);
+    assert_eq!(rerun_without_elasticsearch(dir.path()), 3);
 }
 
 #[test]
@@ -684,35 +697,10 @@ fn once_with_a_backlog_larger_than_the_queues_gives_up_when_delivery_stalls() {
     // The output's own buffer holds one event a request, one request at a time.
     let text = format!("{text}max_events = 1\nconcurrency = 1\n");
     std::fs::write(&config, text).unwrap();
-    let stderr_path = dir.path().join("stderr.txt");
-    let mut child = sluice()
-        .args(["run", "--once", "--no-api", "-c"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let status = wait_for_exit(&mut child, Duration::from_secs(30));
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
-    let status = status.unwrap_or_else(|| panic!("--once did not give up:\n{stderr}"));
-    assert_eq!(status.code(), Some(3), "{stderr}");
+    let stderr = once_giving_up(dir.path(), &config);
     assert!(stderr.contains("events not delivered"), "{stderr}");
     // Nothing is lost: a run without the unreachable output reads every line.
-    let rerun = bounded_pipeline(dir.path(), "archive.toml", None, "second.ndjson");
-    let out = sluice()
-        .args(["run", "--once", "--no-api", "-c"])
-        .arg(&rerun)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(lines_of(&dir.path().join("second.ndjson")), 200);
+    assert_eq!(rerun_without_elasticsearch(dir.path()), 200);
 }
 
 #[test]
