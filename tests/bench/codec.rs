@@ -17,10 +17,10 @@
 //! last row encodes line events nothing has read yet (a pipeline without filters), which
 //! builds their fields first.
 
+mod common;
+
 use serde_json::{json, Map, Value};
-use sluice::config::BuildContext;
 use sluice::event::{Event, LineBlock, LineOrigin};
-use sluice::filters::FilterChain;
 use sluice::queue::codec;
 use std::hint::black_box;
 use std::path::Path;
@@ -126,17 +126,7 @@ fn best_and_median(mut values: Vec<f64>) -> (f64, f64) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = sluice::pipeline::load(&manifest.join("pipelines/mqtt.toml"))?;
-    let context = BuildContext {
-        source: config.source.clone(),
-        data_dir: config.data_dir.clone(),
-        settings: config.settings.clone(),
-        metrics: Arc::new(sluice::metrics::Registry::default()),
-    };
-    let chain = Arc::new(
-        FilterChain::build(&config.filters, &context)
-            .map_err(|errors| format!("{} filter errors", errors.len()))?,
-    );
+    let chain = common::seed_chain()?;
     let sample = std::fs::read_to_string(manifest.join("pipelines/sample/mqtt-client.log"))?;
     let lines: Vec<&str> = sample.lines().filter(|l| !l.is_empty()).collect();
 

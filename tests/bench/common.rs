@@ -1,4 +1,4 @@
-//! Helpers shared by the end-to-end benchmarks (`pipeline`, `beats`, `elasticsearch`).
+//! Helpers shared by the benchmarks.
 
 // Each benchmark uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -124,6 +124,28 @@ pub fn seed_filter_section() -> String {
         (Some(start), Some(end)) if end > start => mqtt[start..end].to_string(),
         _ => String::new(),
     }
+}
+
+/// `pipelines/mqtt.toml`, loaded, with the context its components are built in.
+pub fn seed_config(
+) -> Result<(sluice::pipeline::Config, sluice::config::BuildContext), Box<dyn std::error::Error>> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = load(&manifest.join("pipelines/mqtt.toml"))?;
+    let context = sluice::config::BuildContext {
+        source: config.source.clone(),
+        data_dir: config.data_dir.clone(),
+        settings: config.settings.clone(),
+        metrics: Arc::new(Registry::default()),
+    };
+    Ok((config, context))
+}
+
+/// The filter chain of `pipelines/mqtt.toml`, built as the pipeline builds it.
+pub fn seed_chain() -> Result<Arc<sluice::filters::FilterChain>, Box<dyn std::error::Error>> {
+    let (config, context) = seed_config()?;
+    let chain = sluice::filters::FilterChain::build(&config.filters, &context)
+        .map_err(|errors| format!("{} filter errors", errors.len()))?;
+    Ok(Arc::new(chain))
 }
 
 /// Events every output received, summed over outputs.

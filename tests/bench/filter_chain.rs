@@ -15,12 +15,12 @@
 //! printed, plus the raw JSON parse rate of the json filter's root-map parse vs a plain
 //! `serde_json::Value` parse on the same lines.
 
+mod common;
+
 use serde_json::{Map, Value};
-use sluice::config::BuildContext;
 use sluice::event::Event;
 use sluice::filters::{ChainWorker, FilterChain};
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,14 +66,7 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = sluice::pipeline::load(&manifest.join("pipelines/mqtt.toml"))?;
-    let context = BuildContext {
-        source: config.source.clone(),
-        data_dir: config.data_dir.clone(),
-        settings: config.settings.clone(),
-        metrics: Arc::new(sluice::metrics::Registry::default()),
-    };
+    let (config, context) = common::seed_config()?;
     let chain = Arc::new(
         FilterChain::build(&config.filters, &context)
             .map_err(|errors| format!("{} filter errors", errors.len()))?,
