@@ -15,7 +15,10 @@ mod progress;
 
 /// Events are allocated on the reader thread and freed on output threads; glibc's allocator
 /// spent half the CPU time of the core benchmark on that cross-thread traffic, mimalloc's
-/// per-thread free lists do not (BENCHMARKS.md).
+/// per-thread free lists do not (BENCHMARKS.md). It is built with `no_thp`: mimalloc otherwise
+/// asks for transparent huge pages on its arenas, and every first touch then makes a whole
+/// 2 MiB page resident: 10 of the 20 MiB an idle sluice held, and a quarter of the seed
+/// chain's peak (BENCHMARKS.md, "Memory of a sidecar").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -121,7 +121,7 @@ fn a_stalled_output_stops_the_input_and_memory_stays_bounded() {
     let accepted_mb = accepted as f64 / 1048576.0;
     let rss_mb = peak_rss as f64 / 1048576.0;
     println!("accepted {accepted_mb:.1} MiB before stalling; peak RSS {rss_mb:.1} MiB");
-    // Defaults: 1024-event batches, 4-batch queues → about a dozen batches in flight.
+    // Defaults: 64-event batches of at most 128 KiB, 2-batch queues → about 8 batches in flight.
     assert!(
         accepted < 64 << 20,
         "sluice kept reading: {accepted_mb:.1} MiB accepted"

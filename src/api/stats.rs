@@ -242,7 +242,7 @@ mod tests {
             node_stats(&info(), &registry, &ready(), &ProcessStats::default(), None).unwrap();
         assert_eq!(stats["events"], json!({"in": 10, "filtered": 9, "out": 9}));
         assert_eq!(stats["status"], "green");
-        assert_eq!(stats["pipeline"]["batch_size"], 1024);
+        assert_eq!(stats["pipeline"]["batch_size"], 64);
         let main = &stats["pipelines"]["main"];
         assert_eq!(main["events"]["out"], 9);
         let inputs = main["plugins"]["inputs"].as_array().unwrap();

@@ -71,13 +71,18 @@ pub struct PipelineSettings {
     pub shutdown_timeout: Interval,
 }
 
+/// Sized for a sidecar: the events in flight are what a sidecar's memory follows (see the
+/// README's "Memory bound"), and batches of 64 cost no more CPU per event than batches of
+/// 1,024 (callgrind: 941 M vs 952 M instructions for 20,000 seed-chain lines) while keeping
+/// the working set of a batch in the caches. Outputs that want bigger requests (Elasticsearch's
+/// `max_events`) gather several batches themselves.
 impl Default for PipelineSettings {
     fn default() -> Self {
         Self {
-            batch_size: 1024,
-            batch_bytes: 1024 * 1024,
+            batch_size: 64,
+            batch_bytes: 128 * 1024,
             workers: 0,
-            queue_batches: 4,
+            queue_batches: 2,
             shutdown_timeout: Interval(std::time::Duration::from_secs(30)),
         }
     }
