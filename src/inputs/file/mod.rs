@@ -23,6 +23,15 @@
 //!
 //! With `--once`, every matched file is read to its current end (a last line without a newline
 //! is emitted too), delivered, checkpointed, and the input finishes.
+//!
+//! **On a stop signal** (SIGTERM, Ctrl-C) the input does not stop at its last read: it scans
+//! once more and reads every file to its current end, then the pipeline drains as usual. A
+//! sidecar's application writes its last lines just before the pod ends, and an `emptyDir`
+//! goes with the pod. The last read and the drain share one bound, `pipeline.shutdown_timeout`
+//! counted from the signal, rather than a file-input option of its own: Kubernetes grants one
+//! grace period for the whole stop, and one number is what fits into it. Lines not read by
+//! then are read on the next start, from the checkpoint; a line without its newline yet is
+//! left for the next start too.
 
 mod checkpoint;
 mod config;

@@ -283,6 +283,11 @@ pub(super) struct Tailer {
     now: String,
     round_order: Vec<FileKey>,
     scan_errors_reported: HashSet<PathBuf>,
+    /// `pipeline.shutdown_timeout`: how long the last read after a stop signal may take.
+    shutdown_timeout: Duration,
+    /// Set once a stop signal came: the last read goes on until then (see
+    /// [`Tailer::read_to_current_end`]).
+    final_read_deadline: Option<Instant>,
 }
 
 impl Tailer {
@@ -331,6 +336,8 @@ impl Tailer {
             now: format_timestamp(chrono::Utc::now()),
             round_order: Vec::new(),
             scan_errors_reported: HashSet::new(),
+            shutdown_timeout: context.settings.shutdown_timeout.0,
+            final_read_deadline: None,
             settings,
         }
     }
@@ -423,8 +430,50 @@ impl Tailer {
                 .wait(idle_wait.min(until_scan).max(Duration::from_millis(1)));
             idle_wait = (idle_wait * 2).min(MAX_IDLE_WAIT);
         }
+        self.read_to_current_end()?;
         self.publisher.flush()?;
         Ok(())
+    }
+
+    /// After a stop signal: finds files once more and reads every one to its current end, so
+    /// the lines a sidecar's application wrote just before the pod ended are not left behind
+    /// with its volume. A line still being written (no newline yet) stays for the next start.
+    ///
+    /// Bounded by `pipeline.shutdown_timeout`, counted from the signal like the drain after
+    /// it: one budget for the whole stop, so it fits one grace period (Kubernetes'
+    /// `terminationGracePeriodSeconds`). What is not read by then is read on the next start,
+    /// from the checkpoint. A writer that keeps writing does not hold the stop: reading ends
+    /// at the first round that finds nothing new.
+    fn read_to_current_end(&mut self) -> Result<(), FileInputError> {
+        let deadline = Instant::now() + self.shutdown_timeout;
+        self.final_read_deadline = Some(deadline);
+        self.scan();
+        loop {
+            let round = self.read_round()?;
+            if round.bytes_read == 0 && !round.more_available && round.waiting_for_handle == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    input = %self.id,
+                    timeout_ms = self.shutdown_timeout.as_millis() as u64,
+                    "Stopping before every file is read to its end (shutdown_timeout); the rest is read on the next start."
+                );
+                return Ok(());
+            }
+            if round.waiting_for_handle > 0 {
+                self.release_handles_at_eof(round.waiting_for_handle);
+            }
+        }
+    }
+
+    /// Whether reading must stop now: at a stop signal, or during the last read after one
+    /// (see [`Tailer::read_to_current_end`]), at its deadline.
+    fn must_stop_reading(&self) -> bool {
+        match self.final_read_deadline {
+            Some(deadline) => Instant::now() >= deadline,
+            None => self.shutdown.is_cancelled(),
+        }
     }
 
     /// Sends what is left, waits for every acknowledgement, writes the final checkpoint.
@@ -653,7 +702,7 @@ impl Tailer {
         order.clear();
         order.extend(self.files.keys().copied());
         for key in &order {
-            if self.shutdown.is_cancelled() {
+            if self.must_stop_reading() {
                 break;
             }
             let Some(harvester) = self.files.get(key) else {
