@@ -10,6 +10,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod chaos;
 #[macro_use]
 pub mod search_node;
 pub mod slack_double;
