@@ -514,6 +514,47 @@ fn lines_appended_just_before_sigterm_all_arrive() {
     );
 }
 
+/// The last read after SIGTERM shares `shutdown_timeout` with the drain: with Elasticsearch
+/// unreachable the pipeline is full and the reader cannot go on, so sluice gives up at the
+/// bound (exit code 3), says the files were not read to their end, and checkpoints nothing it
+/// did not deliver.
+#[test]
+fn the_last_read_after_sigterm_is_bounded_by_shutdown_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = logs_dir(dir.path());
+    let file = logs.join("app.log");
+    append(&file, &numbered("backlog", 0..50_000));
+    // A port nothing listens on: Elasticsearch is unreachable.
+    let unreachable = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", unreachable.local_addr().unwrap());
+    drop(unreachable);
+    let text = format!(
+        "data_dir = {data:?}\n[pipeline]\nbatch_size = 64\nqueue_batches = 2\nshutdown_timeout = \"2s\"\n\
+         [inputs.app]\ntype = \"file\"\npaths = [{logs:?}]\n\
+         [outputs.es]\ntype = \"elasticsearch\"\nhosts = [{url:?}]\n",
+        data = dir.path().join("data").display().to_string(),
+        logs = logs.join("*.log").display().to_string(),
+    );
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    let mut sluice = Sluice::start(&pipeline);
+    assert!(
+        wait_until(Duration::from_secs(20), || sluice
+            .stderr()
+            .contains("not reachable")),
+        "{}",
+        sluice.stderr()
+    );
+    append(&file, &numbered("last-words", 0..100_000));
+    let (code, stderr) = sluice.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("Stopped reading at shutdown_timeout"),
+        "{stderr}"
+    );
+    assert_eq!(checkpoint_offset(dir.path()), 0, "nothing was delivered");
+}
+
 #[test]
 fn sigkill_mid_stream_while_winston_rotates_loses_no_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -225,6 +225,20 @@ impl Sluice {
         stderr
     }
 
+    /// SIGTERM, then waits up to `deadline` for the exit, whatever its code; returns the code
+    /// (`None` for a signal) and what sluice logged. Fails the test if sluice is still running.
+    pub fn terminate(&mut self, deadline: Duration) -> (Option<i32>, String) {
+        signal(self.child.id(), "TERM");
+        let exited = wait_until(deadline, || matches!(self.child.try_wait(), Ok(Some(_))));
+        assert!(
+            exited,
+            "sluice did not exit within {deadline:?} of SIGTERM:\n{}",
+            self.stderr()
+        );
+        let status = self.child.wait().expect("wait for sluice");
+        (status.code(), self.stderr())
+    }
+
     /// SIGKILL: no chance to flush or checkpoint.
     pub fn kill(mut self) {
         signal(self.child.id(), "KILL");

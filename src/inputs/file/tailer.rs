@@ -445,20 +445,21 @@ impl Tailer {
     /// from the checkpoint. A writer that keeps writing does not hold the stop: reading ends
     /// at the first round that finds nothing new.
     fn read_to_current_end(&mut self) -> Result<(), FileInputError> {
-        let deadline = Instant::now() + self.shutdown_timeout;
+        let signal = self.wake.stopped_at().unwrap_or_else(Instant::now);
+        let deadline = signal + self.shutdown_timeout;
         self.final_read_deadline = Some(deadline);
         self.scan();
         loop {
-            let round = self.read_round()?;
-            if round.bytes_read == 0 && !round.more_available && round.waiting_for_handle == 0 {
-                return Ok(());
-            }
             if Instant::now() >= deadline {
                 tracing::warn!(
                     input = %self.id,
                     timeout_ms = self.shutdown_timeout.as_millis() as u64,
-                    "Stopping before every file is read to its end (shutdown_timeout); the rest is read on the next start."
+                    "Stopped reading at shutdown_timeout; lines not read yet are read on the next start."
                 );
+                return Ok(());
+            }
+            let round = self.read_round()?;
+            if round.bytes_read == 0 && !round.more_available && round.waiting_for_handle == 0 {
                 return Ok(());
             }
             if round.waiting_for_handle > 0 {
@@ -806,6 +807,10 @@ impl Tailer {
     fn read_file(&mut self, key: FileKey, round: &mut Round) -> Result<(), FileInputError> {
         let mut share = FAIR_SHARE_BYTES;
         loop {
+            if self.must_stop_reading() {
+                round.more_available = true;
+                return Ok(());
+            }
             let Some(harvester) = self.files.get_mut(&key) else {
                 return Ok(());
             };
