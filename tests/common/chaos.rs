@@ -13,7 +13,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Events per batch in the chaos pipelines: "one batch" in the duplicate bounds.
+/// Events per batch in the chaos pipelines, both the inputs' batches and the Elasticsearch
+/// output's bulk requests: "one batch" in the duplicate bounds.
 pub const BATCH_SIZE: u64 = 128;
 
 /// The disk queue as issue 17 configures it.
@@ -28,8 +29,8 @@ pub fn logs_dir(dir: &Path) -> PathBuf {
 }
 
 /// Writes the pipeline of a chaos case: winston's files → `json` → Elasticsearch at
-/// `elasticsearch_url` (ids picked by the node, retries every 50 to 400 ms so a node coming
-/// back is noticed at once), with `queue` appended to `[pipeline]` (empty: the memory queue)
+/// `elasticsearch_url` (bulk requests of at most [`BATCH_SIZE`] events, ids picked by the
+/// node, retries every 50 to 400 ms so a node coming back is noticed at once), with `queue` appended to `[pipeline]` (empty: the memory queue)
 /// and `more_outputs` after the Elasticsearch output.
 pub fn write_pipeline(
     dir: &Path,
@@ -44,7 +45,7 @@ pub fn write_pipeline(
          [inputs.app]\ntype = \"file\"\npaths = [{logs:?}]\nscan_interval = \"100ms\"\n\n\
          [[filters]]\ntype = \"json\"\nsource = \"message\"\n\n\
          [outputs.es]\ntype = \"elasticsearch\"\nhosts = [{elasticsearch_url:?}]\n\
-         flush_interval = \"100ms\"\ndeterministic_ids = false\n\
+         max_events = {BATCH_SIZE}\nflush_interval = \"50ms\"\ndeterministic_ids = false\n\
          retry_initial_interval = \"50ms\"\nretry_max_interval = \"400ms\"\n\n\
          {more_outputs}\n",
         data = dir.join("data").display().to_string(),
@@ -53,6 +54,26 @@ pub fn write_pipeline(
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).expect("write the chaos pipeline");
     path
+}
+
+/// The id of the newest line winston has written so far (the highest `seq` among the last
+/// whole lines of its files), `None` before the first.
+pub fn newest_written_seq(logs: &Path) -> Option<u64> {
+    let entries = std::fs::read_dir(logs).ok()?;
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let mut file = std::fs::File::open(entry.path()).ok()?;
+            let len = file.metadata().ok()?.len();
+            let start = len.saturating_sub(4096);
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start)).ok()?;
+            let mut tail = String::new();
+            file.read_to_string(&mut tail).ok()?;
+            let whole = &tail[..tail.rfind('\n')?];
+            let last = whole.rsplit('\n').next()?;
+            serde_json::from_str::<Value>(last).ok()?["seq"].as_u64()
+        })
+        .max()
 }
 
 /// The peak resident set of a running process (`VmHWM` in `/proc/<pid>/status`), in MiB.
@@ -152,14 +173,14 @@ pub fn counter(api: &str, name: &str, kind: &str, id: &str) -> Option<u64> {
         .map(|value| value as u64)
 }
 
-/// How often each line id (`seq`) is stored on the node.
-pub fn seq_counts(documents: impl IntoIterator<Item = Value>) -> BTreeMap<u64, usize> {
+/// How often each line id (`seq`) is stored; `visit` calls its argument with every document.
+pub fn seq_counts(visit: impl FnOnce(&mut dyn FnMut(&Value))) -> BTreeMap<u64, usize> {
     let mut counts = BTreeMap::new();
-    for document in documents {
+    visit(&mut |document: &Value| {
         if let Some(seq) = document["seq"].as_u64() {
             *counts.entry(seq).or_insert(0) += 1;
         }
-    }
+    });
     counts
 }
 
@@ -183,6 +204,19 @@ impl Tally {
             duplicates: counts.values().map(|n| n - 1).sum(),
             unknown: counts.keys().filter(|seq| **seq >= total).count(),
         }
+    }
+
+    /// Runs of consecutive ids that were stored more than once, as `first..=last`, for
+    /// messages (where the duplicates came from).
+    pub fn duplicated_runs(counts: &BTreeMap<u64, usize>) -> Vec<std::ops::RangeInclusive<u64>> {
+        let mut runs: Vec<std::ops::RangeInclusive<u64>> = Vec::new();
+        for (&seq, _) in counts.iter().filter(|(_, n)| **n > 1) {
+            match runs.last_mut() {
+                Some(run) if *run.end() + 1 == seq => *run = *run.start()..=seq,
+                _ => runs.push(seq..=seq),
+            }
+        }
+        runs
     }
 
     /// The first few lost ids, for messages.

@@ -26,7 +26,7 @@
 //! A thread per file would buy nothing: reading is cheap next to building events, and the
 //! pipeline's workers already use the other cores.
 
-use super::checkpoint::{CheckpointStore, FileCheckpoint};
+use super::checkpoint::{BackgroundWriter, CheckpointStore, FileCheckpoint};
 use super::config::{ReadFrom, Settings};
 use super::events::{Batcher, EventShape, SealedBatch};
 use super::identity::{FileKey, Fingerprint};
@@ -56,8 +56,9 @@ use tokio_util::sync::CancellationToken;
 const READ_CHUNK_BYTES: usize = 256 * 1024;
 /// Most bytes read from one file before the next file gets its turn.
 const FAIR_SHARE_BYTES: u64 = 4 * 1024 * 1024;
-/// How often acknowledged progress is written, at most.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest wait for news while batches await their acknowledgement: acknowledgements do not
+/// wake the reader, and the checkpoint should follow them closely (see `checkpoint.rs`).
+const ACK_POLL: Duration = Duration::from_millis(10);
 /// Polling back-off when nothing is readable (notifications usually end the wait earlier).
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
 const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -275,6 +276,9 @@ pub(super) struct Tailer {
     store: CheckpointStore,
     checkpoint_dirty: bool,
     last_checkpoint: Instant,
+    /// Writes the checkpoints handed to it while tailing; `None` when its thread could not
+    /// be started (then they are written on this thread).
+    writer: Option<BackgroundWriter>,
     checkpoint_error_reported: bool,
     scans: u64,
     next_scan: Instant,
@@ -299,8 +303,20 @@ impl Tailer {
             &settings.tags,
         ));
         let wake = Wakeups::new(&context.shutdown, !context.once);
+        let store = CheckpointStore::new(&context.data_dir, &context.id);
+        // `--once` writes one checkpoint, at the end: no thread for that.
+        let writer = if context.once {
+            None
+        } else {
+            BackgroundWriter::start(store.clone())
+                .inspect_err(|error| {
+                    tracing::warn!(input = %context.id, %error, "Cannot start the checkpoint writer thread; checkpoints are written by the reader, once a second.");
+                })
+                .ok()
+        };
         Self {
-            store: CheckpointStore::new(&context.data_dir, &context.id),
+            store,
+            writer,
             publisher: Publisher {
                 output: Some(context.output),
                 acks: Watermarks::default(),
@@ -426,8 +442,19 @@ impl Tailer {
                 continue;
             }
             let until_scan = self.next_scan.saturating_duration_since(Instant::now());
-            self.wake
-                .wait(idle_wait.min(until_scan).max(Duration::from_millis(1)));
+            // Acknowledgements do not wake the reader: while some are awaited or unwritten,
+            // look again after one checkpoint gap so the checkpoint keeps up with them.
+            let until_checkpoint = if self.publisher.acks.in_flight() > 0 {
+                ACK_POLL
+            } else {
+                MAX_IDLE_WAIT
+            };
+            self.wake.wait(
+                idle_wait
+                    .min(until_scan)
+                    .min(until_checkpoint)
+                    .max(Duration::from_millis(1)),
+            );
             idle_wait = (idle_wait * 2).min(MAX_IDLE_WAIT);
         }
         self.read_to_current_end()?;
@@ -494,29 +521,67 @@ impl Tailer {
         Ok(())
     }
 
+    /// Hands acknowledged progress to the checkpoint writer once it moved (written on this
+    /// thread, at most once a second, when there is no writer thread).
     fn checkpoint_if_due(&mut self) {
+        if let Some(failure) = self
+            .writer
+            .as_ref()
+            .and_then(BackgroundWriter::take_failure)
+        {
+            self.checkpoint_dirty = true;
+            self.checkpoint_failed(&failure.into());
+        }
         self.checkpoint_age.set(if self.checkpoint_dirty {
             self.last_checkpoint.elapsed().as_secs() as i64
         } else {
             0
         });
-        if !self.checkpoint_dirty || self.last_checkpoint.elapsed() < CHECKPOINT_INTERVAL {
+        if !self.checkpoint_dirty {
             return;
         }
-        match self.save_checkpoint() {
-            Ok(()) => self.checkpoint_error_reported = false,
-            Err(error) => {
-                self.last_checkpoint = Instant::now();
-                if !self.checkpoint_error_reported {
-                    self.checkpoint_error_reported = true;
-                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(input = %self.id, %error, "Cannot write checkpoint; will retry.");
+        let entries = self.checkpoint_entries();
+        match &self.writer {
+            Some(writer) => writer.offer(entries),
+            None if self.last_checkpoint.elapsed() < MAX_IDLE_WAIT => return,
+            None => {
+                if let Err(error) = self.store.save(entries) {
+                    self.last_checkpoint = Instant::now();
+                    self.checkpoint_failed(&error.into());
+                    return;
                 }
+                self.checkpoint_error_reported = false;
             }
+        }
+        self.checkpoint_dirty = false;
+        self.last_checkpoint = Instant::now();
+        self.checkpoint_age.set(0);
+    }
+
+    fn checkpoint_failed(&mut self, error: &FileInputError) {
+        if !self.checkpoint_error_reported {
+            self.checkpoint_error_reported = true;
+            self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(input = %self.id, %error, "Cannot write checkpoint; will retry.");
         }
     }
 
+    /// Writes the final checkpoint on this thread, after what the writer thread still holds.
     fn save_checkpoint(&mut self) -> Result<(), FileInputError> {
+        if let Some(writer) = self.writer.take() {
+            // Its failures are superseded by the write below.
+            let _ = writer.finish();
+        }
+        let entries = self.checkpoint_entries();
+        self.store.save(entries)?;
+        self.checkpoint_dirty = false;
+        self.last_checkpoint = Instant::now();
+        self.checkpoint_age.set(0);
+        Ok(())
+    }
+
+    /// Every known file's acknowledged offset, sorted by path.
+    fn checkpoint_entries(&self) -> Vec<FileCheckpoint> {
         let updated = format_timestamp(chrono::Utc::now());
         let mut entries: Vec<FileCheckpoint> = self
             .files
@@ -534,11 +599,7 @@ impl Tailer {
             })
             .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
-        self.store.save(entries)?;
-        self.checkpoint_dirty = false;
-        self.last_checkpoint = Instant::now();
-        self.checkpoint_age.set(0);
-        Ok(())
+        entries
     }
 
     /// Expands the globs: finds new files, follows renames, forgets files gone for good.
