@@ -175,7 +175,7 @@ fn kill_delays(seed: u64) -> Vec<u64> {
 #[test]
 fn case_2_kill_9_at_five_random_moments_under_load_loses_nothing_with_the_disk_queue() {
     const PLAN: ProducerPlan = ProducerPlan {
-        lines: 30_000,
+        lines: 45_000,
         lines_per_tick: 20,
         tick_ms: 10,
         max_size: 512 * 1024,

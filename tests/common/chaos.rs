@@ -29,7 +29,8 @@ pub fn logs_dir(dir: &Path) -> PathBuf {
 }
 
 /// Writes the pipeline of a chaos case: winston's files → `json` → Elasticsearch at
-/// `elasticsearch_url` (bulk requests of at most [`BATCH_SIZE`] events, ids picked by the
+/// `elasticsearch_url` (one bulk request at a time of at most [`BATCH_SIZE`] events, so "a
+/// batch in flight" is one batch; ids picked by the
 /// node, retries every 50 to 400 ms so a node coming back is noticed at once), with `queue` appended to `[pipeline]` (empty: the memory queue)
 /// and `more_outputs` after the Elasticsearch output.
 pub fn write_pipeline(
@@ -45,7 +46,7 @@ pub fn write_pipeline(
          [inputs.app]\ntype = \"file\"\npaths = [{logs:?}]\nscan_interval = \"100ms\"\n\n\
          [[filters]]\ntype = \"json\"\nsource = \"message\"\n\n\
          [outputs.es]\ntype = \"elasticsearch\"\nhosts = [{elasticsearch_url:?}]\n\
-         max_events = {BATCH_SIZE}\nflush_interval = \"50ms\"\ndeterministic_ids = false\n\
+         max_events = {BATCH_SIZE}\nconcurrency = 1\nflush_interval = \"50ms\"\ndeterministic_ids = false\n\
          retry_initial_interval = \"50ms\"\nretry_max_interval = \"400ms\"\n\n\
          {more_outputs}\n",
         data = dir.join("data").display().to_string(),
