@@ -56,8 +56,8 @@ use tokio_util::sync::CancellationToken;
 const READ_CHUNK_BYTES: usize = 256 * 1024;
 /// Most bytes read from one file before the next file gets its turn.
 const FAIR_SHARE_BYTES: u64 = 4 * 1024 * 1024;
-/// Longest wait for news while batches await their acknowledgement: acknowledgements do not
-/// wake the reader, and the checkpoint should follow them closely (see `checkpoint.rs`).
+/// How often acknowledgements are looked at while the reader idles with batches awaiting
+/// them (they do not wake it; the checkpoint should follow them closely, see `checkpoint.rs`).
 const ACK_POLL: Duration = Duration::from_millis(10);
 /// Polling back-off when nothing is readable (notifications usually end the wait earlier).
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
@@ -442,24 +442,38 @@ impl Tailer {
                 continue;
             }
             let until_scan = self.next_scan.saturating_duration_since(Instant::now());
-            // Acknowledgements do not wake the reader: while some are awaited or unwritten,
-            // look again after one checkpoint gap so the checkpoint keeps up with them.
-            let until_checkpoint = if self.publisher.acks.in_flight() > 0 {
-                ACK_POLL
-            } else {
-                MAX_IDLE_WAIT
-            };
-            self.wake.wait(
-                idle_wait
-                    .min(until_scan)
-                    .min(until_checkpoint)
-                    .max(Duration::from_millis(1)),
-            );
+            self.idle(idle_wait.min(until_scan).max(Duration::from_millis(1)));
             idle_wait = (idle_wait * 2).min(MAX_IDLE_WAIT);
         }
         self.read_to_current_end()?;
         self.publisher.flush()?;
         Ok(())
+    }
+
+    /// Waits `wait` for a notification (or the stop signal). Acknowledgements do not wake
+    /// the reader, so while some are awaited it looks at them every [`ACK_POLL`] and hands
+    /// the progress to the checkpoint writer: the checkpoint follows them closely without the
+    /// files being read again each time.
+    fn idle(&mut self, wait: Duration) {
+        let until = Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let slice = if self.publisher.acks.in_flight() > 0 {
+                left.min(ACK_POLL)
+            } else {
+                left
+            };
+            if self.wake.wait(slice) {
+                return;
+            }
+            if self.publisher.collect_receipts() {
+                self.checkpoint_dirty = true;
+                self.checkpoint_if_due();
+            }
+        }
     }
 
     /// After a stop signal: finds files once more and reads every one to its current end, so

@@ -143,11 +143,12 @@ impl Wakeups {
         });
     }
 
-    /// Sleeps until something happens or `timeout` passes.
-    pub fn wait(&self, timeout: Duration) {
-        let _ = self.receiver.recv_timeout(timeout);
+    /// Sleeps until something happens or `timeout` passes; true when something happened.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let woken = self.receiver.recv_timeout(timeout).is_ok();
         self.flags.wake_pending.store(false, Ordering::Release);
         while self.receiver.try_recv().is_ok() {}
+        woken
     }
 
     /// Whether a notification asked for a rescan since the last call.
