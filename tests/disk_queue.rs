@@ -101,26 +101,31 @@ fn run_once(pipeline: &Path) -> String {
     stderr
 }
 
+/// Writes `lines` lines, runs the pipeline against an output nobody answers until the file
+/// checkpoint reaches the end of the input (every line is in the queue, acknowledged), then
+/// kills it with SIGKILL.
+fn fill_queue_then_kill(dir: &Path, lines: u64, queue: &str) {
+    let input = write_input(dir, lines);
+    let size = std::fs::metadata(&input).unwrap().len();
+    let stuck = write_pipeline(dir, "stuck.toml", queue, UNREACHABLE);
+    let sluice = Sluice::start(&stuck);
+    assert!(
+        wait_until(Duration::from_secs(60), || checkpointed_offset(dir) == size),
+        "the file checkpoint did not reach the end ({} of {size}):\n{}",
+        checkpointed_offset(dir),
+        sluice.stderr()
+    );
+    sluice.kill();
+}
+
 #[test]
 fn inputs_are_acknowledged_once_durable_and_a_kill_9_then_a_restart_delivers_everything_once() {
     let dir = tempfile::tempdir().unwrap();
     let lines = 5_000;
-    let input = write_input(dir.path(), lines);
-    let size = std::fs::metadata(&input).unwrap().len();
     let queue = "max_bytes = \"64MiB\"\nsegment_bytes = \"64KiB\"";
-    let stuck = write_pipeline(dir.path(), "stuck.toml", queue, UNREACHABLE);
-
-    let sluice = Sluice::start(&stuck);
     // Logstash's persistent-queue semantics: the checkpoint reaches the end of the file
     // while the output has delivered nothing.
-    assert!(
-        wait_until(Duration::from_secs(60), || checkpointed_offset(dir.path())
-            == size),
-        "the file checkpoint did not reach the end ({} of {size}):\n{}",
-        checkpointed_offset(dir.path()),
-        sluice.stderr()
-    );
-    sluice.kill();
+    fill_queue_then_kill(dir.path(), lines, queue);
 
     let report = inspect(dir.path());
     assert!(
@@ -145,20 +150,10 @@ fn inputs_are_acknowledged_once_durable_and_a_kill_9_then_a_restart_delivers_eve
 fn a_kill_9_while_the_queue_delivers_loses_nothing_and_repeats_at_most_the_batches_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let lines = 60_000;
-    let input = write_input(dir.path(), lines);
-    let size = std::fs::metadata(&input).unwrap().len();
     let queue = "segment_bytes = \"256KiB\"";
     // First everything into the queue (the input is done with the file), so that what is
     // delivered twice below can only come from the queue, not from re-reading the file.
-    let stuck = write_pipeline(dir.path(), "stuck.toml", queue, UNREACHABLE);
-    let sluice = Sluice::start(&stuck);
-    assert!(
-        wait_until(Duration::from_secs(60), || checkpointed_offset(dir.path())
-            == size),
-        "the file checkpoint did not reach the end:\n{}",
-        sluice.stderr()
-    );
-    sluice.kill();
+    fill_queue_then_kill(dir.path(), lines, queue);
 
     let pipeline = write_pipeline(dir.path(), "pipeline.toml", queue, &file_output(dir.path()));
     let sluice = Sluice::start(&pipeline);
