@@ -7,10 +7,8 @@
 //! believe their data is on disk. Sizes are written as bytes or as `"256MiB"`-style text
 //! ([`ByteSize`]), durations as everywhere else ([`Interval`]).
 
-use super::interval::Interval;
-use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
-use std::fmt;
+use super::interval::{deserialize_number_or_text, number_and_unit, Interval};
+use serde::{Deserialize, Deserializer};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,14 +22,9 @@ impl ByteSize {
     /// Logstash reads them (`"1024mb"`), as powers of 1024.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let digits = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(digits);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("invalid size `{text}`, expected e.g. `256MiB` or `1GiB`"))?;
-        let multiplier: u64 = match unit.trim() {
+        let (number, unit) = number_and_unit(text)
+            .ok_or_else(|| format!("invalid size `{text}`, expected e.g. `256MiB` or `1GiB`"))?;
+        let multiplier: u64 = match unit {
             "" | "B" | "b" => 1,
             "KB" => 1000,
             "MB" => 1000 * 1000,
@@ -54,29 +47,12 @@ impl ByteSize {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SizeVisitor;
-        impl Visitor<'_> for SizeVisitor {
-            type Value = ByteSize;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a size such as 268435456 or \"256MiB\"")
-            }
-
-            fn visit_u64<E: de::Error>(self, bytes: u64) -> Result<ByteSize, E> {
-                Ok(ByteSize(bytes))
-            }
-
-            fn visit_i64<E: de::Error>(self, bytes: i64) -> Result<ByteSize, E> {
-                u64::try_from(bytes)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom("a size cannot be negative"))
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<ByteSize, E> {
-                ByteSize::parse(text).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_any(SizeVisitor)
+        deserialize_number_or_text(
+            deserializer,
+            "a size such as 268435456 or \"256MiB\"",
+            ByteSize,
+            ByteSize::parse,
+        )
     }
 }
 

@@ -383,9 +383,16 @@ impl Pipeline {
             .then(|| Arc::new(all_read.clone().drop_guard()));
         let timed_out = Arc::new(AtomicBool::new(false));
         let fanout = self.metrics.component("pipeline", OUTPUTS_ID, "fanout");
+        // With a disk queue, inputs reaching their end says nothing about how much the queue
+        // still holds for the outputs (a backlog from earlier runs): the drain is bounded by
+        // the outputs making no progress instead.
+        let drain_clock = match queue_settings {
+            QueueSettings::Memory { .. } => all_read,
+            QueueSettings::Disk { .. } => CancellationToken::new(),
+        };
         let bound = tokio::spawn(bound_the_drain(
             self.settings.shutdown_timeout.0,
-            all_read,
+            drain_clock,
             options.once.then(|| fanout.clone()),
             shutdown.clone(),
             abort.clone(),

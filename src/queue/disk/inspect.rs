@@ -23,6 +23,8 @@ pub struct SegmentReport {
     pub pending_events: u64,
     /// Bytes of the records not yet settled.
     pub pending_bytes: u64,
+    /// The first record not yet settled.
+    pub first_pending: Option<u32>,
     /// Damage found: what, and at which byte.
     pub damage: Option<(String, u64)>,
 }
@@ -49,6 +51,13 @@ impl Report {
         self.segments.iter().map(|s| s.bytes).sum()
     }
 
+    /// Where a reader starts: the first record not yet settled (segment id, record index).
+    pub fn cursor(&self) -> Option<(u64, u32)> {
+        self.segments
+            .iter()
+            .find_map(|s| s.first_pending.map(|index| (s.id, index)))
+    }
+
     pub fn damaged(&self) -> usize {
         self.segments.iter().filter(|s| s.damage.is_some()).count()
     }
@@ -71,6 +80,7 @@ pub fn inspect(dir: &Path) -> io::Result<Report> {
                 pending_records: 0,
                 pending_events: 0,
                 pending_bytes: 0,
+                first_pending: None,
                 damage: Some(("it does not start with the segment header".into(), 0)),
             });
             continue;
@@ -93,6 +103,7 @@ pub fn inspect(dir: &Path) -> io::Result<Report> {
             pending_records: pending.len() as u32,
             pending_events: pending.iter().map(|r| u64::from(r.events)).sum(),
             pending_bytes: pending.iter().map(|r| r.bytes).sum(),
+            first_pending: pending.first().map(|r| r.index),
             damage: walk.damage.map(|why| (why.to_string(), walk.valid_end)),
         });
     }
@@ -104,4 +115,58 @@ pub fn inspect(dir: &Path) -> io::Result<Report> {
             .map(|id| segment::quarantine_path(dir, id))
             .collect(),
     })
+}
+
+/// The report as `sluice queue inspect` prints it.
+pub fn render(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "queue: {}", report.path.display());
+    let _ = writeln!(
+        out,
+        "{:<26} {:>12} {:>8} {:>8} {:>15} {:>14}  damage",
+        "segment", "bytes", "records", "settled", "pending events", "pending bytes"
+    );
+    for segment in &report.segments {
+        let damage = match &segment.damage {
+            Some((why, at)) => format!("at byte {at}: {why}"),
+            None => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<26} {:>12} {:>8} {:>8} {:>15} {:>14}  {damage}",
+            segment::segment_path(Path::new(""), segment.id).display(),
+            segment.bytes,
+            segment.records,
+            segment.settled_records,
+            segment.pending_events,
+            segment.pending_bytes,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "total: {} segments, {} bytes; pending: {} events, {} bytes",
+        report.segments.len(),
+        report.bytes(),
+        report.pending_events(),
+        report.pending_bytes()
+    );
+    let _ = match report.cursor() {
+        Some((id, index)) => writeln!(
+            out,
+            "cursor: the next start delivers from segment {id}, record {index}"
+        ),
+        None => writeln!(out, "cursor: nothing pending"),
+    };
+    let _ = match report.damaged() {
+        0 => writeln!(out, "damage: none"),
+        n => writeln!(
+            out,
+            "damage: {n} segment(s); the next start cuts a torn tail off the newest segment and quarantines older damaged ones (records before the damage are delivered)"
+        ),
+    };
+    for path in &report.quarantined {
+        let _ = writeln!(out, "quarantined earlier: {}", path.display());
+    }
+    out
 }
