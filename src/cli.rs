@@ -63,6 +63,23 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Look into a disk queue (`[pipeline.queue] type = "disk"`).
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Print the segments, the reader's cursor, pending events and bytes, and any damage
+    /// (every record's checksum is checked). Read-only and takes no lock, so it also works
+    /// beside a running sluice (a record being written may then show as a torn tail).
+    Inspect {
+        /// The pipeline's data_dir (its `queue/` is read), or the queue's own `path`.
+        #[arg(value_name = "DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -48,6 +48,31 @@ fn main() -> ExitCode {
             run(&config, once, api)
         }
         Command::Test { paths } => test(&paths),
+        Command::Queue {
+            command: cli::QueueCommand::Inspect { data_dir },
+        } => queue_inspect(&data_dir),
+    }
+}
+
+/// `sluice queue inspect`: the queue under `data_dir/queue`, or `data_dir` itself when it
+/// holds segments (a queue with its own `path`).
+fn queue_inspect(data_dir: &std::path::Path) -> ExitCode {
+    use sluice::queue::disk::inspect;
+    let nested = data_dir.join("queue");
+    let dir = if nested.is_dir() {
+        nested
+    } else {
+        data_dir.to_path_buf()
+    };
+    match inspect::inspect(&dir) {
+        Ok(report) => {
+            print_stdout(&inspect::render(&report));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_stderr(&format!("cannot read the queue in {}: {e}", dir.display()));
+            ExitCode::from(EXIT_RUNTIME)
+        }
     }
 }
 

@@ -476,6 +476,85 @@ fn a_file_deleted_while_being_read_is_read_to_its_end_and_released() {
     );
 }
 
+/// A sidecar's last words: lines appended just before SIGTERM are read and delivered before
+/// sluice exits. The append is far more than one read share (4 MiB), so a reader that stopped
+/// at its last read on the signal would leave most of it behind.
+#[test]
+fn lines_appended_just_before_sigterm_all_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = logs_dir(dir.path());
+    let file = logs.join("app.log");
+    append(&file, "warm-up\n");
+    let pipeline = write_pipeline(dir.path(), &[&format!("{}/*.log", logs.display())], "");
+    let sluice = Sluice::start(&pipeline);
+    assert!(
+        wait_until(Duration::from_secs(10), || read_events(dir.path()).len()
+            == 1),
+        "{}",
+        sluice.stderr()
+    );
+    // ~16 MiB in one write, then the signal at once; a new file too, found only by the last
+    // scan or a notification racing the signal.
+    let last_words = numbered(&format!("last-words-{}", "x".repeat(56)), 0..200_000);
+    append(&file, &last_words);
+    append(&logs.join("new.log"), &numbered("new", 0..100));
+    let stderr = sluice.stop();
+    let messages = read_messages(dir.path());
+    let prefix = format!("last-words-{}", "x".repeat(56));
+    assert_same_lines(
+        &with_prefix(&messages, &prefix),
+        &expected(&prefix, 0..200_000),
+    );
+    assert_same_lines(&with_prefix(&messages, "new"), &expected("new", 0..100));
+    assert_eq!(
+        checkpoint_offset(dir.path()),
+        std::fs::metadata(&file).unwrap().len()
+            + std::fs::metadata(logs.join("new.log")).unwrap().len(),
+        "the checkpoint covers the appended lines\n{stderr}"
+    );
+}
+
+/// The last read after SIGTERM shares `shutdown_timeout` with the drain: with Elasticsearch
+/// unreachable the pipeline is full and the reader cannot go on, so sluice gives up at the
+/// bound (exit code 3), says the files were not read to their end, and checkpoints nothing it
+/// did not deliver.
+#[test]
+fn the_last_read_after_sigterm_is_bounded_by_shutdown_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = logs_dir(dir.path());
+    let file = logs.join("app.log");
+    append(&file, &numbered("backlog", 0..50_000));
+    // A port nothing listens on: Elasticsearch is unreachable.
+    let unreachable = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", unreachable.local_addr().unwrap());
+    drop(unreachable);
+    let text = format!(
+        "data_dir = {data:?}\n[pipeline]\nbatch_size = 64\nqueue_batches = 2\nshutdown_timeout = \"2s\"\n\
+         [inputs.app]\ntype = \"file\"\npaths = [{logs:?}]\n\
+         [outputs.es]\ntype = \"elasticsearch\"\nhosts = [{url:?}]\n",
+        data = dir.path().join("data").display().to_string(),
+        logs = logs.join("*.log").display().to_string(),
+    );
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    let mut sluice = Sluice::start(&pipeline);
+    assert!(
+        wait_until(Duration::from_secs(20), || sluice
+            .stderr()
+            .contains("not reachable")),
+        "{}",
+        sluice.stderr()
+    );
+    append(&file, &numbered("last-words", 0..100_000));
+    let (code, stderr) = sluice.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("Stopped reading at shutdown_timeout"),
+        "{stderr}"
+    );
+    assert_eq!(checkpoint_offset(dir.path()), 0, "nothing was delivered");
+}
+
 #[test]
 fn sigkill_mid_stream_while_winston_rotates_loses_no_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,8 +13,10 @@
 //! - `process`: `open_file_descriptors`, `max_file_descriptors`, `mem.total_virtual_in_bytes`,
 //!   `cpu.total_in_millis` (Logstash's names) plus `mem.resident_in_bytes`.
 //! - `pipeline`: the settings (`workers`, `batch_size`, plus sluice's `batch_bytes` and
-//!   `queue_batches`); there is no JVM, no persistent queue and no config reload, so `jvm`,
-//!   `reloads` and `queue` details are absent (`queue.type` is `memory`).
+//!   `queue_batches`); there is no JVM and no config reload, so `jvm` and `reloads` are
+//!   absent.
+//! - `pipelines.main.queue`: `type` `memory`, or with `[pipeline.queue] type = "disk"`
+//!   Logstash's `persisted` with `events`, `queue_size_in_bytes`, `max_queue_size_in_bytes`.
 
 use super::process::ProcessStats;
 use crate::config::PipelineSettings;
@@ -135,8 +137,51 @@ fn pipelines(components: &Components) -> Value {
         PIPELINE_ID: {
             "events": events(components),
             "plugins": plugins,
-            "queue": { "type": "memory" },
+            "queue": queue(components),
         }
+    })
+}
+
+/// Logstash's `queue` section: `{"type": "memory"}`, or for the disk queue Logstash's
+/// `persisted` with `events`, `events_count`, `queue_size_in_bytes` and
+/// `max_queue_size_in_bytes` (also under `capacity`, as Logstash nests them), plus sluice's
+/// own counters of damage and failed writes.
+fn queue(components: &Components) -> Value {
+    let Some((key, metrics)) = components
+        .iter()
+        .find(|(key, _)| key.kind == "pipeline" && key.id == crate::metrics::QUEUE_ID)
+    else {
+        return json!({ "type": "memory" });
+    };
+    if key.type_name != "disk" {
+        return json!({ "type": "memory" });
+    }
+    let mut values = Map::new();
+    for extra in metrics.extras() {
+        let value = match &extra.value {
+            ExtraValue::Counter(counter) => json!(counter.get()),
+            ExtraValue::Gauge(gauge) => json!(gauge.get()),
+            ExtraValue::Histogram(_) => continue,
+        };
+        values.insert(extra.name.to_string(), value);
+    }
+    let value = |name: &str| values.get(name).cloned().unwrap_or(json!(0));
+    json!({
+        "type": "persisted",
+        "events": value("queue_events"),
+        "events_count": value("queue_events"),
+        "queue_size_in_bytes": value("queue_bytes"),
+        "max_queue_size_in_bytes": value("queue_max_bytes"),
+        "capacity": {
+            "queue_size_in_bytes": value("queue_bytes"),
+            "max_queue_size_in_bytes": value("queue_max_bytes"),
+        },
+        "segments": value("queue_segments"),
+        "disk_full": value("queue_disk_full"),
+        "full": value("queue_full"),
+        "corrupt_records": value("queue_corrupt_records_total"),
+        "quarantined_segments": value("queue_quarantined_segments_total"),
+        "write_errors": value("queue_write_errors_total"),
     })
 }
 

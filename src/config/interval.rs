@@ -15,11 +15,7 @@ impl Interval {
     /// Parses `"500ms"`, `"10s"`, `"5m"`, `"1h"` (a bare number is seconds).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let digits = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(digits);
-        let number: u64 = number.parse().map_err(|_| {
+        let (number, unit) = number_and_unit(text).ok_or_else(|| {
             format!("invalid duration `{text}`, expected e.g. `500ms`, `10s`, `5m`")
         })?;
         let duration = match unit.trim() {
@@ -39,30 +35,61 @@ impl Interval {
 
 impl<'de> Deserialize<'de> for Interval {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct IntervalVisitor;
-        impl Visitor<'_> for IntervalVisitor {
-            type Value = Interval;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "a duration such as \"500ms\", \"10s\" or \"5m\", or a number of seconds",
-                )
-            }
-
-            fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<Interval, E> {
-                Ok(Interval(Duration::from_secs(seconds)))
-            }
-
-            fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<Interval, E> {
-                u64::try_from(seconds)
-                    .map(|s| Interval(Duration::from_secs(s)))
-                    .map_err(|_| E::custom("a duration cannot be negative"))
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Interval, E> {
-                Interval::parse(text).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_any(IntervalVisitor)
+        deserialize_number_or_text(
+            deserializer,
+            "a duration such as \"500ms\", \"10s\" or \"5m\", or a number of seconds",
+            |seconds| Interval(Duration::from_secs(seconds)),
+            Interval::parse,
+        )
     }
+}
+
+/// Splits `"500ms"` into `500` and `"ms"`; `None` without leading digits.
+pub(super) fn number_and_unit(text: &str) -> Option<(u64, &str)> {
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    Some((number.parse().ok()?, unit.trim()))
+}
+
+/// Deserializes a setting written as a plain non-negative number (`from_number`) or as text
+/// with a unit (`parse`), as durations and sizes are.
+pub(super) fn deserialize_number_or_text<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    expecting: &'static str,
+    from_number: fn(u64) -> T,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    struct NumberOrText<T> {
+        expecting: &'static str,
+        from_number: fn(u64) -> T,
+        parse: fn(&str) -> Result<T, String>,
+    }
+    impl<T> Visitor<'_> for NumberOrText<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+
+        fn visit_u64<E: de::Error>(self, number: u64) -> Result<T, E> {
+            Ok((self.from_number)(number))
+        }
+
+        fn visit_i64<E: de::Error>(self, number: i64) -> Result<T, E> {
+            u64::try_from(number)
+                .map(self.from_number)
+                .map_err(|_| E::custom("a negative number is not allowed here"))
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+            (self.parse)(text).map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_any(NumberOrText {
+        expecting,
+        from_number,
+        parse,
+    })
 }

@@ -50,6 +50,7 @@ mod interpolate;
 mod interval;
 mod messages;
 mod model;
+mod queue;
 mod registry;
 mod source;
 mod toml;
@@ -63,6 +64,7 @@ pub use messages::{humanize, list};
 pub use model::{
     settings, Component, ComponentKind, ConditionText, Partial, PipelineConfig, PipelineSettings,
 };
+pub use queue::{ByteSize, DiskQueueConfig, Fsync, QueueConfig};
 pub(crate) use registry::{component_types, Inline};
 pub use source::{line_column, Source};
 pub use toml::{load, load_partial, parse, parse_partial};

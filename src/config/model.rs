@@ -4,6 +4,7 @@
 use super::api::ApiSettings;
 use super::error::{ConfigError, ConfigErrors};
 use super::interval::Interval;
+use super::queue::QueueConfig;
 use super::source::Source;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::Deserialize;
@@ -69,6 +70,8 @@ pub struct PipelineSettings {
     /// `--once`, once the inputs have read everything) before the run gives up on it and
     /// exits with an error; what was not delivered is read again on the next start.
     pub shutdown_timeout: Interval,
+    /// `[pipeline.queue]`: memory (the default) or disk.
+    pub queue: QueueConfig,
 }
 
 /// Sized for a sidecar: the events in flight are what a sidecar's memory follows (see the
@@ -84,6 +87,7 @@ impl Default for PipelineSettings {
             workers: 0,
             queue_batches: 2,
             shutdown_timeout: Interval(std::time::Duration::from_secs(30)),
+            queue: QueueConfig::default(),
         }
     }
 }

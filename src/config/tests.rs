@@ -276,3 +276,63 @@ fn a_missing_key_is_still_reported_beside_an_unrelated_typo() {
     assert!(errors.iter().any(|e| e.contains("missing field `hosts`")));
     assert!(errors.iter().any(|e| e.contains("unknown field `indx`")));
 }
+
+#[test]
+fn the_queue_table_picks_memory_or_disk_and_reports_mistakes_where_they_are() {
+    let base = "[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\n";
+    let config = parse_with(base, &[]).unwrap();
+    assert_eq!(config.settings.queue, QueueConfig::Memory);
+
+    let disk = parse_with(
+        &format!("{base}[pipeline.queue]\ntype = \"disk\"\nmax_bytes = \"256MiB\"\nfsync = \"interval\"\nfsync_interval = \"200ms\"\n"),
+        &[],
+    )
+    .unwrap();
+    let QueueConfig::Disk(disk) = disk.settings.queue else {
+        panic!("not a disk queue: {:?}", disk.settings.queue);
+    };
+    assert_eq!(disk.max_bytes, 256 << 20);
+    assert_eq!(disk.fsync, Fsync::Interval);
+    assert_eq!(disk.fsync_interval, std::time::Duration::from_millis(200));
+    assert_eq!(disk.path, None);
+    let bytes = parse_with(
+        &format!("{base}[pipeline.queue]\ntype = \"disk\"\nmax_bytes = 268435456\n"),
+        &[],
+    )
+    .unwrap();
+    assert!(matches!(
+        bytes.settings.queue,
+        QueueConfig::Disk(DiskQueueConfig {
+            max_bytes: 268435456,
+            ..
+        })
+    ));
+
+    let typo = errors(&format!(
+        "{base}[pipeline.queue]\ntype = \"disk\"\nmax_byte = 1\n"
+    ));
+    assert_eq!(typo.len(), 1);
+    assert!(typo[0].starts_with("pipeline.toml:7:1:"), "{}", typo[0]);
+    assert!(typo[0].contains("unknown field `max_byte`"), "{}", typo[0]);
+
+    let unit = errors(&format!(
+        "{base}[pipeline.queue]\ntype = \"disk\"\nmax_bytes = \"2 lightyears\"\n"
+    ));
+    assert_eq!(unit.len(), 1);
+    assert!(unit[0].starts_with("pipeline.toml:"), "{}", unit[0]);
+    assert!(unit[0].contains("lightyears"), "{}", unit[0]);
+
+    let kind = errors(&format!("{base}[pipeline.queue]\ntype = \"persisted\"\n"));
+    assert!(
+        kind[0].contains("unknown variant `persisted`"),
+        "{}",
+        kind[0]
+    );
+
+    let memory_with_disk_keys = errors(&format!("{base}[pipeline.queue]\nmax_bytes = \"1GiB\"\n"));
+    assert!(
+        memory_with_disk_keys[0].contains("`max_bytes` applies to the disk queue only"),
+        "{}",
+        memory_with_disk_keys[0]
+    );
+}

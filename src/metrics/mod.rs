@@ -29,6 +29,9 @@ pub const FILTERS_ID: &str = "filters";
 /// Component id of the fan-out's counters: `events_in` handed to the outputs, `events_out`
 /// settled by every output (Logstash's `events.out`).
 pub const OUTPUTS_ID: &str = "outputs";
+/// Component id of the queue between the inputs and the filter workers
+/// (`component_type` = `memory` or `disk`): its gauges (`queue_events`, `queue_bytes`...).
+pub const QUEUE_ID: &str = "queue";
 
 /// Counters of one component.
 #[derive(Debug, Default)]

@@ -38,9 +38,9 @@ use crate::config::{
 use crate::event::{Batch, Delivery, DeliveryMetrics, Home};
 use crate::filters::{ChainWorker, FilterChain, FilterConfig};
 use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
-use crate::metrics::{ComponentMetrics, Registry, FILTERS_ID, OUTPUTS_ID};
+use crate::metrics::{ComponentMetrics, Registry, FILTERS_ID, OUTPUTS_ID, QUEUE_ID};
 use crate::outputs::{Output, OutputConfig, OutputContext, OutputError};
-use crate::queue::{QueueReader, QueueSettings};
+use crate::queue::{OpenQueue, QueueReader, QueueSettings};
 use crate::readiness::{Readiness, ReadinessHandle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -192,6 +192,8 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Queue(crate::queue::OpenError),
     #[error(
         "outputs did not finish within shutdown_timeout ({timeout:?}): {undelivered} events \
          not delivered; checkpoints stop before them, so they are read again on the next start"
@@ -272,6 +274,33 @@ impl WorkerStage {
     }
 }
 
+/// The queue `[pipeline.queue]` asks for; the disk queue's path defaults to
+/// `<data_dir>/queue`. With `--once` a disk queue is drained before the run ends.
+fn queue_settings(
+    settings: &config::PipelineSettings,
+    data_dir: &Path,
+    once: bool,
+) -> QueueSettings {
+    match &settings.queue {
+        config::QueueConfig::Memory => QueueSettings::Memory {
+            batches: settings.queue_batches.max(1),
+        },
+        config::QueueConfig::Disk(disk) => QueueSettings::Disk {
+            dir: disk.path.clone().unwrap_or_else(|| data_dir.join("queue")),
+            config: disk.clone(),
+            drain: once,
+        },
+    }
+}
+
+/// The queue's `component_type` in metrics (`[pipeline.queue] type`).
+fn queue_type_name(settings: &QueueSettings) -> &'static str {
+    match settings {
+        QueueSettings::Memory { .. } => "memory",
+        QueueSettings::Disk { .. } => "disk",
+    }
+}
+
 /// Every event leaves the filter chain with `@timestamp`: scripts may emit events without
 /// one, or remove it; they get the time they passed through (ingest time, as Logstash does).
 fn stamp_missing_timestamps(events: &mut [crate::event::Event]) {
@@ -330,8 +359,15 @@ impl Pipeline {
             source,
         })?;
         let capacity = self.settings.queue_batches.max(1);
-        let (queue_writer, queue_reader) =
-            crate::queue::open(&QueueSettings::Memory { batches: capacity });
+        let queue_settings = queue_settings(&self.settings, &self.data_dir, options.once);
+        let queue_metrics =
+            self.metrics
+                .component("pipeline", QUEUE_ID, queue_type_name(&queue_settings));
+        let OpenQueue {
+            writer: queue_writer,
+            reader: queue_reader,
+            finisher: queue_finisher,
+        } = crate::queue::open(&queue_settings, queue_metrics).map_err(RunError::Queue)?;
         let mut tasks: JoinSet<Finished> = JoinSet::new();
         let readiness = self.readiness.clone();
         let draining = shutdown.clone();
@@ -347,9 +383,16 @@ impl Pipeline {
             .then(|| Arc::new(all_read.clone().drop_guard()));
         let timed_out = Arc::new(AtomicBool::new(false));
         let fanout = self.metrics.component("pipeline", OUTPUTS_ID, "fanout");
+        // With a disk queue, inputs reaching their end says nothing about how much the queue
+        // still holds for the outputs (a backlog from earlier runs): the drain is bounded by
+        // the outputs making no progress instead.
+        let drain_clock = match queue_settings {
+            QueueSettings::Memory { .. } => all_read,
+            QueueSettings::Disk { .. } => CancellationToken::new(),
+        };
         let bound = tokio::spawn(bound_the_drain(
             self.settings.shutdown_timeout.0,
-            all_read,
+            drain_clock,
             options.once.then(|| fanout.clone()),
             shutdown.clone(),
             abort.clone(),
@@ -504,6 +547,15 @@ impl Pipeline {
         }
         shutdown_watch.abort();
         bound.abort();
+        // Every batch is gone by now; the disk queue notes the last settled ones.
+        if tokio::time::timeout(std::time::Duration::from_secs(10), queue_finisher.finish())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "The queue did not finish noting settled batches; some may be delivered again."
+            );
+        }
         match first_error {
             Some(error) => Err(error),
             None if timed_out.load(Ordering::Acquire) => Err(RunError::ShutdownTimedOut {

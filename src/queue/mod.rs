@@ -12,45 +12,112 @@
 //! - [`QueueSettings::Memory`]: a bounded channel of batches as the inputs built them (see
 //!   `memory`). Nothing survives a restart; inputs re-read what was not acknowledged.
 //!
-//! A persistent disk queue is the next: it must turn each event into bytes and back without
-//! losing anything it holds, which
-//! [`Event::write_json`](crate::event::Event::write_json) does not promise (it leaves out
-//! `@metadata`), and a JSON round trip costs more than it needs to. Kafka inputs and outputs
-//! need the same. The halves are shaped for it: a writer can acknowledge its input once a
-//! batch is durable rather than once it is delivered, and a full disk makes `send` wait just
-//! as a full channel does.
+//! - [`QueueSettings::Disk`]: segment files of CRC-checked records, one per batch (see
+//!   [`disk`], whose docs say why this design). A writer acknowledges its input once a batch
+//!   is durable rather than once it is delivered, and a full queue or a full disk makes `send`
+//!   wait just as a full channel does.
 //!
 //! - [`codec`] writes one event (fields, `@metadata`, tags, `@timestamp`: everything an
 //!   [`Event`](crate::event::Event) holds) into a compact, versioned binary form and reads it
 //!   back equal. Framing (where one encoded event ends and the next begins) is left to whoever
 //!   stores the bytes: a disk segment or a Kafka record has its own.
 //!
-//! This module depends on [`crate::event`] only, so that inputs, the pipeline and outputs can
+//! This module depends on [`crate::event`], [`crate::config`] and [`crate::metrics`] only, so that inputs, the pipeline and outputs can
 //! all use it without an import loop.
 
 pub mod codec;
+pub mod disk;
 mod memory;
 
+use crate::config::DiskQueueConfig;
 use crate::event::Batch;
+use crate::metrics::ComponentMetrics;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use disk::OpenError;
 
 /// Which queue runs between the inputs and the filter workers, and its bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueSettings {
     /// In memory, at most `batches` batches (at least one; `pipeline.queue_batches`).
     Memory { batches: usize },
+    /// On disk in `dir`. `drain`: once every writer is gone, readers deliver everything
+    /// before ending (`--once`); otherwise what is left waits for the next start.
+    Disk {
+        dir: PathBuf,
+        config: DiskQueueConfig,
+        drain: bool,
+    },
+}
+
+impl QueueSettings {
+    /// The `type` Logstash's `/_node/stats` reports (`persisted` for its disk queue).
+    pub fn stats_type(&self) -> &'static str {
+        match self {
+            Self::Memory { .. } => "memory",
+            Self::Disk { .. } => "persisted",
+        }
+    }
+}
+
+/// Both halves of an open queue, and what the pipeline awaits once the run is over.
+#[derive(Debug)]
+pub struct OpenQueue {
+    pub writer: QueueWriter,
+    pub reader: QueueReader,
+    pub finisher: QueueFinisher,
 }
 
 /// Opens the queue `settings` describe: the writer half for the inputs, the reader half for
 /// the filter workers. Both can be cloned. Once every writer is dropped, readers get what is
-/// left and then `None`; once every reader is dropped, writers get [`QueueClosed`].
-pub fn open(settings: &QueueSettings) -> (QueueWriter, QueueReader) {
+/// left (all of it for the memory queue; see [`QueueSettings::Disk`]) and then `None`; once
+/// every reader is dropped, writers get [`QueueClosed`]. `metrics`: where the queue counts
+/// (events in: written; out: settled) and its gauges. The disk queue must be opened inside a
+/// tokio runtime.
+pub fn open(
+    settings: &QueueSettings,
+    metrics: Arc<ComponentMetrics>,
+) -> Result<OpenQueue, OpenError> {
     match settings {
         QueueSettings::Memory { batches } => {
-            let (writer, reader) = memory::open(*batches);
-            (
-                QueueWriter(Writer::Memory(writer)),
-                QueueReader(Reader::Memory(reader)),
-            )
+            let (writer, reader) = open_memory(*batches);
+            Ok(OpenQueue {
+                writer,
+                reader,
+                finisher: QueueFinisher(None),
+            })
+        }
+        QueueSettings::Disk { dir, config, drain } => {
+            let (writer, reader, settler) = disk::open(dir, config, *drain, metrics)?;
+            Ok(OpenQueue {
+                writer: QueueWriter(Writer::Disk(writer)),
+                reader: QueueReader(Reader::Disk(reader)),
+                finisher: QueueFinisher(Some(settler)),
+            })
+        }
+    }
+}
+
+/// The memory queue's two halves, for tests and tools that run an input or the workers
+/// alone.
+pub fn open_memory(batches: usize) -> (QueueWriter, QueueReader) {
+    let (writer, reader) = memory::open(batches);
+    (
+        QueueWriter(Writer::Memory(writer)),
+        QueueReader(Reader::Memory(reader)),
+    )
+}
+
+/// Awaited after every reader and batch is gone: the disk queue notes the last settled
+/// batches before the process ends, so they are not delivered again.
+#[derive(Debug)]
+pub struct QueueFinisher(Option<disk::Settler>);
+
+impl QueueFinisher {
+    pub async fn finish(self) {
+        if let Some(settler) = self.0 {
+            settler.finish().await;
         }
     }
 }
@@ -67,6 +134,7 @@ pub struct QueueWriter(Writer);
 #[derive(Debug, Clone)]
 enum Writer {
     Memory(memory::Writer),
+    Disk(disk::Writer),
 }
 
 impl QueueWriter {
@@ -74,6 +142,7 @@ impl QueueWriter {
     pub async fn send(&self, batch: Batch) -> Result<(), QueueClosed> {
         match &self.0 {
             Writer::Memory(writer) => writer.send(batch).await,
+            Writer::Disk(writer) => writer.send(batch).await,
         }
     }
 
@@ -81,6 +150,7 @@ impl QueueWriter {
     pub fn send_blocking(&self, batch: Batch) -> Result<(), QueueClosed> {
         match &self.0 {
             Writer::Memory(writer) => writer.send_blocking(batch),
+            Writer::Disk(writer) => writer.send_blocking(batch),
         }
     }
 }
@@ -92,6 +162,7 @@ pub struct QueueReader(Reader);
 #[derive(Debug, Clone)]
 enum Reader {
     Memory(memory::Reader),
+    Disk(disk::Reader),
 }
 
 impl QueueReader {
@@ -101,6 +172,7 @@ impl QueueReader {
     pub async fn recv(&self) -> Option<Batch> {
         match &self.0 {
             Reader::Memory(reader) => reader.recv().await,
+            Reader::Disk(reader) => reader.recv().await,
         }
     }
 
@@ -108,6 +180,7 @@ impl QueueReader {
     pub fn is_empty(&self) -> bool {
         match &self.0 {
             Reader::Memory(reader) => reader.is_empty(),
+            Reader::Disk(reader) => reader.is_empty(),
         }
     }
 }
@@ -122,7 +195,12 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     fn memory(batches: usize) -> (QueueWriter, QueueReader) {
-        open(&QueueSettings::Memory { batches })
+        let queue = open(
+            &QueueSettings::Memory { batches },
+            Arc::new(ComponentMetrics::default()),
+        )
+        .unwrap();
+        (queue.writer, queue.reader)
     }
 
     fn batch(message: &str) -> Batch {

@@ -7,6 +7,8 @@
 #   bash tests/bench/seed_chain.sh [BINARY] [RUNS]      # default target/release/sluice, 3
 #   SLUICE_BENCH_SCRIPT=1 ...                           # adds a Rhai script filter
 #   SLUICE_BENCH_IDLE=1 ...                             # idle RSS: empty directory, API on
+#   SLUICE_BENCH_QUEUE=batch|interval|never ...         # the disk queue with that fsync
+#                                                       # (in the work directory under $TMPDIR)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 binary=$(realpath "${1:-target/release/sluice}")
@@ -30,6 +32,11 @@ filters=$(sed -n '/^\[\[filters\]\]/,/^# A local copy/p' pipelines/mqtt.toml | s
 script=""
 if [ "${SLUICE_BENCH_SCRIPT:-}" = 1 ]; then
   script=$'[[filters]]\ntype = "script"\nif = \'[fields][service] == "mqtt"\'\nsource = \'if event.durationMs != () && event.durationMs > 500 { event.tag("slowish"); }\''
+fi
+
+queue=""
+if [ -n "${SLUICE_BENCH_QUEUE:-}" ]; then
+  queue=$'[pipeline.queue]\ntype = "disk"\nfsync = "'"$SLUICE_BENCH_QUEUE"'"'
 fi
 
 if [ "${SLUICE_BENCH_IDLE:-}" = 1 ]; then
@@ -58,6 +65,7 @@ for run in $(seq 1 "$runs"); do
   rm -rf "$work/data"
   cat > "$work/seed.toml" <<TOML
 data_dir = "$work/data"
+$queue
 [inputs.mqtt_logs]
 type = "file"
 paths = ["$work/corpus.log"]

@@ -223,6 +223,14 @@ impl FakeBulk {
     }
 
     /// Every stored document with its index and id.
+    /// Calls `visit` with every stored document, without copying them (cheap enough to poll).
+    pub fn visit_documents(&self, mut visit: impl FnMut(&Value)) {
+        let docs = self.state.docs.lock().unwrap();
+        for doc in docs.values().flat_map(HashMap::values) {
+            visit(doc);
+        }
+    }
+
     pub fn documents(&self) -> Vec<(String, String, Value)> {
         let docs = self.state.docs.lock().unwrap();
         let mut all = Vec::new();

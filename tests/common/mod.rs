@@ -10,6 +10,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod chaos;
 #[macro_use]
 pub mod search_node;
 pub mod slack_double;
@@ -222,6 +223,20 @@ impl Sluice {
         let stderr = self.stderr();
         assert!(status.success(), "sluice exited with {status}:\n{stderr}");
         stderr
+    }
+
+    /// SIGTERM, then waits up to `deadline` for the exit, whatever its code; returns the code
+    /// (`None` for a signal) and what sluice logged. Fails the test if sluice is still running.
+    pub fn terminate(&mut self, deadline: Duration) -> (Option<i32>, String) {
+        signal(self.child.id(), "TERM");
+        let exited = wait_until(deadline, || matches!(self.child.try_wait(), Ok(Some(_))));
+        assert!(
+            exited,
+            "sluice did not exit within {deadline:?} of SIGTERM:\n{}",
+            self.stderr()
+        );
+        let status = self.child.wait().expect("wait for sluice");
+        (status.code(), self.stderr())
     }
 
     /// SIGKILL: no chance to flush or checkpoint.

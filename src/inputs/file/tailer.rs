@@ -26,7 +26,7 @@
 //! A thread per file would buy nothing: reading is cheap next to building events, and the
 //! pipeline's workers already use the other cores.
 
-use super::checkpoint::{CheckpointStore, FileCheckpoint};
+use super::checkpoint::{BackgroundWriter, CheckpointStore, FileCheckpoint};
 use super::config::{ReadFrom, Settings};
 use super::events::{Batcher, EventShape, SealedBatch};
 use super::identity::{FileKey, Fingerprint};
@@ -56,8 +56,9 @@ use tokio_util::sync::CancellationToken;
 const READ_CHUNK_BYTES: usize = 256 * 1024;
 /// Most bytes read from one file before the next file gets its turn.
 const FAIR_SHARE_BYTES: u64 = 4 * 1024 * 1024;
-/// How often acknowledged progress is written, at most.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often acknowledgements are looked at while the reader idles with batches awaiting
+/// them (they do not wake it; the checkpoint should follow them closely, see `checkpoint.rs`).
+const ACK_POLL: Duration = Duration::from_millis(10);
 /// Polling back-off when nothing is readable (notifications usually end the wait earlier).
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
 const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -275,6 +276,9 @@ pub(super) struct Tailer {
     store: CheckpointStore,
     checkpoint_dirty: bool,
     last_checkpoint: Instant,
+    /// Writes the checkpoints handed to it while tailing; `None` when its thread could not
+    /// be started (then they are written on this thread).
+    writer: Option<BackgroundWriter>,
     checkpoint_error_reported: bool,
     scans: u64,
     next_scan: Instant,
@@ -283,6 +287,11 @@ pub(super) struct Tailer {
     now: String,
     round_order: Vec<FileKey>,
     scan_errors_reported: HashSet<PathBuf>,
+    /// `pipeline.shutdown_timeout`: how long the last read after a stop signal may take.
+    shutdown_timeout: Duration,
+    /// Set once a stop signal came: the last read goes on until then (see
+    /// [`Tailer::read_to_current_end`]).
+    final_read_deadline: Option<Instant>,
 }
 
 impl Tailer {
@@ -294,8 +303,20 @@ impl Tailer {
             &settings.tags,
         ));
         let wake = Wakeups::new(&context.shutdown, !context.once);
+        let store = CheckpointStore::new(&context.data_dir, &context.id);
+        // `--once` writes one checkpoint, at the end: no thread for that.
+        let writer = if context.once {
+            None
+        } else {
+            BackgroundWriter::start(store.clone())
+                .inspect_err(|error| {
+                    tracing::warn!(input = %context.id, %error, "Cannot start the checkpoint writer thread; checkpoints are written by the reader, once a second.");
+                })
+                .ok()
+        };
         Self {
-            store: CheckpointStore::new(&context.data_dir, &context.id),
+            store,
+            writer,
             publisher: Publisher {
                 output: Some(context.output),
                 acks: Watermarks::default(),
@@ -331,6 +352,8 @@ impl Tailer {
             now: format_timestamp(chrono::Utc::now()),
             round_order: Vec::new(),
             scan_errors_reported: HashSet::new(),
+            shutdown_timeout: context.settings.shutdown_timeout.0,
+            final_read_deadline: None,
             settings,
         }
     }
@@ -419,12 +442,80 @@ impl Tailer {
                 continue;
             }
             let until_scan = self.next_scan.saturating_duration_since(Instant::now());
-            self.wake
-                .wait(idle_wait.min(until_scan).max(Duration::from_millis(1)));
+            self.idle(idle_wait.min(until_scan).max(Duration::from_millis(1)));
             idle_wait = (idle_wait * 2).min(MAX_IDLE_WAIT);
         }
+        self.read_to_current_end()?;
         self.publisher.flush()?;
         Ok(())
+    }
+
+    /// Waits `wait` for a notification (or the stop signal). Acknowledgements do not wake
+    /// the reader, so while some are awaited it looks at them every [`ACK_POLL`] and hands
+    /// the progress to the checkpoint writer: the checkpoint follows them closely without the
+    /// files being read again each time.
+    fn idle(&mut self, wait: Duration) {
+        let until = Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let slice = if self.publisher.acks.in_flight() > 0 {
+                left.min(ACK_POLL)
+            } else {
+                left
+            };
+            if self.wake.wait(slice) {
+                return;
+            }
+            if self.publisher.collect_receipts() {
+                self.checkpoint_dirty = true;
+                self.checkpoint_if_due();
+            }
+        }
+    }
+
+    /// After a stop signal: finds files once more and reads every one to its current end, so
+    /// the lines a sidecar's application wrote just before the pod ended are not left behind
+    /// with its volume. A line still being written (no newline yet) stays for the next start.
+    ///
+    /// Bounded by `pipeline.shutdown_timeout`, counted from the signal like the drain after
+    /// it: one budget for the whole stop, so it fits one grace period (Kubernetes'
+    /// `terminationGracePeriodSeconds`). What is not read by then is read on the next start,
+    /// from the checkpoint. A writer that keeps writing does not hold the stop: reading ends
+    /// at the first round that finds nothing new.
+    fn read_to_current_end(&mut self) -> Result<(), FileInputError> {
+        let signal = self.wake.stopped_at().unwrap_or_else(Instant::now);
+        let deadline = signal + self.shutdown_timeout;
+        self.final_read_deadline = Some(deadline);
+        self.scan();
+        loop {
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    input = %self.id,
+                    timeout_ms = self.shutdown_timeout.as_millis() as u64,
+                    "Stopped reading at shutdown_timeout; lines not read yet are read on the next start."
+                );
+                return Ok(());
+            }
+            let round = self.read_round()?;
+            if round.bytes_read == 0 && !round.more_available && round.waiting_for_handle == 0 {
+                return Ok(());
+            }
+            if round.waiting_for_handle > 0 {
+                self.release_handles_at_eof(round.waiting_for_handle);
+            }
+        }
+    }
+
+    /// Whether reading must stop now: at a stop signal, or during the last read after one
+    /// (see [`Tailer::read_to_current_end`]), at its deadline.
+    fn must_stop_reading(&self) -> bool {
+        match self.final_read_deadline {
+            Some(deadline) => Instant::now() >= deadline,
+            None => self.shutdown.is_cancelled(),
+        }
     }
 
     /// Sends what is left, waits for every acknowledgement, writes the final checkpoint.
@@ -444,29 +535,67 @@ impl Tailer {
         Ok(())
     }
 
+    /// Hands acknowledged progress to the checkpoint writer once it moved (written on this
+    /// thread, at most once a second, when there is no writer thread).
     fn checkpoint_if_due(&mut self) {
+        if let Some(failure) = self
+            .writer
+            .as_ref()
+            .and_then(BackgroundWriter::take_failure)
+        {
+            self.checkpoint_dirty = true;
+            self.checkpoint_failed(&failure.into());
+        }
         self.checkpoint_age.set(if self.checkpoint_dirty {
             self.last_checkpoint.elapsed().as_secs() as i64
         } else {
             0
         });
-        if !self.checkpoint_dirty || self.last_checkpoint.elapsed() < CHECKPOINT_INTERVAL {
+        if !self.checkpoint_dirty {
             return;
         }
-        match self.save_checkpoint() {
-            Ok(()) => self.checkpoint_error_reported = false,
-            Err(error) => {
-                self.last_checkpoint = Instant::now();
-                if !self.checkpoint_error_reported {
-                    self.checkpoint_error_reported = true;
-                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(input = %self.id, %error, "Cannot write checkpoint; will retry.");
+        let entries = self.checkpoint_entries();
+        match &self.writer {
+            Some(writer) => writer.offer(entries),
+            None if self.last_checkpoint.elapsed() < MAX_IDLE_WAIT => return,
+            None => {
+                if let Err(error) = self.store.save(entries) {
+                    self.last_checkpoint = Instant::now();
+                    self.checkpoint_failed(&error.into());
+                    return;
                 }
+                self.checkpoint_error_reported = false;
             }
+        }
+        self.checkpoint_dirty = false;
+        self.last_checkpoint = Instant::now();
+        self.checkpoint_age.set(0);
+    }
+
+    fn checkpoint_failed(&mut self, error: &FileInputError) {
+        if !self.checkpoint_error_reported {
+            self.checkpoint_error_reported = true;
+            self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(input = %self.id, %error, "Cannot write checkpoint; will retry.");
         }
     }
 
+    /// Writes the final checkpoint on this thread, after what the writer thread still holds.
     fn save_checkpoint(&mut self) -> Result<(), FileInputError> {
+        if let Some(writer) = self.writer.take() {
+            // Its failures are superseded by the write below.
+            let _ = writer.finish();
+        }
+        let entries = self.checkpoint_entries();
+        self.store.save(entries)?;
+        self.checkpoint_dirty = false;
+        self.last_checkpoint = Instant::now();
+        self.checkpoint_age.set(0);
+        Ok(())
+    }
+
+    /// Every known file's acknowledged offset, sorted by path.
+    fn checkpoint_entries(&self) -> Vec<FileCheckpoint> {
         let updated = format_timestamp(chrono::Utc::now());
         let mut entries: Vec<FileCheckpoint> = self
             .files
@@ -484,11 +613,7 @@ impl Tailer {
             })
             .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
-        self.store.save(entries)?;
-        self.checkpoint_dirty = false;
-        self.last_checkpoint = Instant::now();
-        self.checkpoint_age.set(0);
-        Ok(())
+        entries
     }
 
     /// Expands the globs: finds new files, follows renames, forgets files gone for good.
@@ -653,7 +778,7 @@ impl Tailer {
         order.clear();
         order.extend(self.files.keys().copied());
         for key in &order {
-            if self.shutdown.is_cancelled() {
+            if self.must_stop_reading() {
                 break;
             }
             let Some(harvester) = self.files.get(key) else {
@@ -757,6 +882,10 @@ impl Tailer {
     fn read_file(&mut self, key: FileKey, round: &mut Round) -> Result<(), FileInputError> {
         let mut share = FAIR_SHARE_BYTES;
         loop {
+            if self.must_stop_reading() {
+                round.more_available = true;
+                return Ok(());
+            }
             let Some(harvester) = self.files.get_mut(&key) else {
                 return Ok(());
             };

@@ -17,8 +17,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Default)]
@@ -33,6 +33,9 @@ pub struct Wakeups {
     flags: Arc<Flags>,
     watcher: Option<notify::RecommendedWatcher>,
     watched: HashSet<PathBuf>,
+    /// When the shutdown token was cancelled: the reader may be blocked by backpressure at
+    /// that moment and notice it only later, but its last read is bounded from the signal.
+    stopped_at: Arc<OnceLock<Instant>>,
 }
 
 impl std::fmt::Debug for Wakeups {
@@ -50,11 +53,14 @@ impl Wakeups {
     pub fn new(shutdown: &CancellationToken, use_notify: bool) -> Self {
         let (sender, receiver) = mpsc::channel();
         let flags = Arc::new(Flags::default());
+        let stopped_at = Arc::new(OnceLock::new());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let shutdown = shutdown.clone();
             let sender = sender.clone();
+            let stopped = stopped_at.clone();
             runtime.spawn(async move {
                 shutdown.cancelled().await;
+                let _ = stopped.set(Instant::now());
                 // The reader may be gone already; then nobody needs waking.
                 let _ = sender.send(());
             });
@@ -95,7 +101,13 @@ impl Wakeups {
             flags,
             watcher,
             watched: HashSet::new(),
+            stopped_at,
         }
+    }
+
+    /// When the shutdown token was cancelled, if it was (and a runtime was there to see it).
+    pub fn stopped_at(&self) -> Option<Instant> {
+        self.stopped_at.get().copied()
     }
 
     /// Watches `dir` (not recursively) if it is not watched yet. Failure only costs latency.
@@ -131,11 +143,12 @@ impl Wakeups {
         });
     }
 
-    /// Sleeps until something happens or `timeout` passes.
-    pub fn wait(&self, timeout: Duration) {
-        let _ = self.receiver.recv_timeout(timeout);
+    /// Sleeps until something happens or `timeout` passes; true when something happened.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let woken = self.receiver.recv_timeout(timeout).is_ok();
         self.flags.wake_pending.store(false, Ordering::Release);
         while self.receiver.try_recv().is_ok() {}
+        woken
     }
 
     /// Whether a notification asked for a rescan since the last call.

@@ -1,0 +1,285 @@
+//! Segment files and the records in them: names, the byte layout, and reading them back
+//! without trusting a byte.
+//!
+//! ```text
+//! segment := magic record*                 magic = "SLQSEG01" (8 bytes: the format's version)
+//! record  := length:u32le crc:u32le payload
+//! payload := events:u32le (size:u32le event)*   event as `queue::codec` encodes it
+//! ```
+//!
+//! `crc` is the CRC-32C of `payload`, `length` its size. A record is one batch as an input
+//! handed it over, so a write, a checksum and (with `fsync = "batch"`) an fsync are paid per
+//! batch, never per event. Beside each `NNNN.seg` an `NNNN.acks` file lists, as `u32le`
+//! record indexes, the records every output has settled, appended as they settle: after a
+//! restart those are skipped, so only batches in flight at the crash are delivered again.
+
+use super::super::codec;
+use crate::event::Event;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// The first bytes of every segment: the layout's name and version.
+pub const MAGIC: &[u8; 8] = b"SLQSEG01";
+/// Bytes before a record's payload.
+pub const HEADER: u64 = 8;
+/// A record no writer produces: a length beyond this is damage, not data.
+pub const MAX_RECORD: u64 = 1 << 30;
+
+const SEGMENT_SUFFIX: &str = "seg";
+const ACKS_SUFFIX: &str = "acks";
+/// What a damaged segment is renamed to (kept for inspection, never read again).
+pub const QUARANTINE_SUFFIX: &str = "seg.corrupt";
+
+pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.{SEGMENT_SUFFIX}"))
+}
+
+pub fn acks_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.{ACKS_SUFFIX}"))
+}
+
+pub fn quarantine_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.{QUARANTINE_SUFFIX}"))
+}
+
+/// The ids of the segment files in `dir`, oldest first; and of quarantined ones.
+pub fn list(dir: &Path) -> io::Result<(Vec<u64>, Vec<u64>)> {
+    let mut segments = Vec::new();
+    let mut quarantined = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((stem, suffix)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(id) = stem.parse::<u64>() else {
+            continue;
+        };
+        if suffix == SEGMENT_SUFFIX {
+            segments.push(id);
+        } else if suffix == QUARANTINE_SUFFIX {
+            quarantined.push(id);
+        }
+    }
+    segments.sort_unstable();
+    quarantined.sort_unstable();
+    Ok((segments, quarantined))
+}
+
+/// Encodes `events` as a record (header and payload) into `out`, which is cleared first.
+/// Events the codec refuses (nested deeper than it reads back) are left out and counted in
+/// the returned number; the record holds the rest.
+pub fn encode_record(events: &[Event], out: &mut Vec<u8>) -> (u32, u64) {
+    out.clear();
+    out.extend_from_slice(&[0; HEADER as usize]);
+    out.extend_from_slice(&[0; 4]);
+    let mut stored: u32 = 0;
+    let mut refused = 0u64;
+    for event in events {
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        match codec::encode(event, out) {
+            Ok(()) => {
+                let size = (out.len() - at - 4) as u32;
+                out[at..at + 4].copy_from_slice(&size.to_le_bytes());
+                stored += 1;
+            }
+            Err(_) => {
+                out.truncate(at);
+                refused += 1;
+            }
+        }
+    }
+    let payload_start = HEADER as usize;
+    out[payload_start..payload_start + 4].copy_from_slice(&stored.to_le_bytes());
+    let length = (out.len() - payload_start) as u32;
+    let crc = crc32c::crc32c(&out[payload_start..]);
+    out[0..4].copy_from_slice(&length.to_le_bytes());
+    out[4..8].copy_from_slice(&crc.to_le_bytes());
+    (stored, refused)
+}
+
+/// Why the events of a record whose checksum matched could not be read back (a bug or a
+/// format from another build, never a torn write).
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the record's event sizes do not add up to its length")]
+    Framing,
+    #[error(transparent)]
+    Decode(#[from] codec::DecodeError),
+}
+
+/// How many events a payload holds (its first four bytes).
+pub fn payload_events(payload: &[u8]) -> u32 {
+    payload
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+/// Appends the events of `payload` to `events`.
+pub fn decode_payload(payload: &[u8], events: &mut Vec<Event>) -> Result<(), PayloadError> {
+    let count = payload_events(payload) as usize;
+    let mut rest = payload.get(4..).ok_or(PayloadError::Framing)?;
+    events.reserve(count.min(rest.len() / 4));
+    for _ in 0..count {
+        let size = rest
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or(PayloadError::Framing)? as usize;
+        let bytes = rest.get(4..4 + size).ok_or(PayloadError::Framing)?;
+        events.push(codec::decode(bytes)?);
+        rest = &rest[4 + size..];
+    }
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(PayloadError::Framing)
+    }
+}
+
+/// What is at a byte offset of a segment.
+#[derive(Debug)]
+pub enum Read {
+    /// A whole record whose checksum matches; `next` is the offset after it.
+    Record { payload: Vec<u8>, next: u64 },
+    /// Nothing: the offset is the end.
+    End,
+    /// A record cut short or damaged (`why`): nothing from here on can be trusted.
+    Damaged { why: &'static str },
+}
+
+/// Reads the record at `offset` of `file`, whose valid bytes end at `end`.
+pub fn read_record(file: &File, offset: u64, end: u64) -> io::Result<Read> {
+    if offset >= end {
+        return Ok(Read::End);
+    }
+    let Some(length) = record_length(file, offset, end)? else {
+        return Ok(Read::Damaged {
+            why: "a record header is cut short",
+        });
+    };
+    let (length, crc) = length;
+    if !(4..=MAX_RECORD).contains(&length) {
+        return Ok(Read::Damaged {
+            why: "a record length is out of range",
+        });
+    }
+    let next = offset + HEADER + length;
+    if next > end {
+        return Ok(Read::Damaged {
+            why: "a record is cut short",
+        });
+    }
+    let mut payload = vec![0; length as usize];
+    file.read_exact_at(&mut payload, offset + HEADER)?;
+    if crc32c::crc32c(&payload) != crc {
+        return Ok(Read::Damaged {
+            why: "a record's CRC-32C does not match",
+        });
+    }
+    Ok(Read::Record { payload, next })
+}
+
+/// The length and checksum in the header at `offset`; `None` if the header is cut short.
+fn record_length(file: &File, offset: u64, end: u64) -> io::Result<Option<(u64, u32)>> {
+    if offset + HEADER > end {
+        return Ok(None);
+    }
+    let mut header = [0u8; HEADER as usize];
+    file.read_exact_at(&mut header, offset)?;
+    let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    Ok(Some((u64::from(length), crc)))
+}
+
+/// Whether `file` (of `len` bytes) starts with [`MAGIC`].
+pub fn has_magic(file: &File, len: u64) -> io::Result<bool> {
+    if len < MAGIC.len() as u64 {
+        return Ok(false);
+    }
+    let mut magic = [0u8; 8];
+    file.read_exact_at(&mut magic, 0)?;
+    Ok(&magic == MAGIC)
+}
+
+/// One record as a walk over a segment finds it.
+#[derive(Debug, Clone, Copy)]
+pub struct Found {
+    pub index: u32,
+    pub events: u32,
+    pub bytes: u64,
+}
+
+/// What a walk over a segment found.
+#[derive(Debug, Default)]
+pub struct Walk {
+    pub records: Vec<Found>,
+    /// Where the last whole record ends.
+    pub valid_end: u64,
+    /// Why the walk stopped before the end of the file, if it did.
+    pub damage: Option<&'static str>,
+}
+
+/// Walks the records of `file` (of `len` bytes, magic already checked). With `verify`, each
+/// record is read whole and its checksum checked (one record in memory at a time); without,
+/// only the headers and event counts are read, a few bytes a record, and damage inside a
+/// payload is left for the reader to find.
+pub fn walk(file: &File, len: u64, verify: bool) -> io::Result<Walk> {
+    let mut walk = Walk {
+        valid_end: MAGIC.len() as u64,
+        ..Walk::default()
+    };
+    let mut offset = walk.valid_end;
+    let mut index = 0u32;
+    while offset < len {
+        let (events, next) = if verify {
+            match read_record(file, offset, len)? {
+                Read::Record { payload, next } => (payload_events(&payload), next),
+                Read::End => break,
+                Read::Damaged { why } => {
+                    walk.damage = Some(why);
+                    break;
+                }
+            }
+        } else {
+            let Some((length, _)) = record_length(file, offset, len)? else {
+                walk.damage = Some("a record header is cut short");
+                break;
+            };
+            let next = offset + HEADER + length;
+            if !(4..=MAX_RECORD).contains(&length) || next > len {
+                walk.damage = Some("a record is cut short or its length is out of range");
+                break;
+            }
+            let mut count = [0u8; 4];
+            file.read_exact_at(&mut count, offset + HEADER)?;
+            (u32::from_le_bytes(count), next)
+        };
+        walk.records.push(Found {
+            index,
+            events,
+            bytes: next - offset,
+        });
+        index += 1;
+        offset = next;
+        walk.valid_end = next;
+    }
+    Ok(walk)
+}
+
+/// The record indexes listed in an acks file (a torn last entry is ignored); empty if the
+/// file does not exist.
+pub fn read_acks(path: &Path) -> io::Result<Vec<u32>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,358 @@
+//! The disk queue against its promises: what was acknowledged comes back, settled segments
+//! go, damage is cut off or set aside and never stops a start, a full queue or disk waits.
+
+use super::*;
+use crate::event::{AckReceiver, Event};
+use serde_json::json;
+use std::time::Duration;
+
+fn config(max_bytes: u64, segment_bytes: u64) -> DiskQueueConfig {
+    DiskQueueConfig {
+        max_bytes,
+        segment_bytes,
+        ..DiskQueueConfig::default()
+    }
+}
+
+/// A queue of `config` in `dir`, draining as `--once` does.
+fn open_in(dir: &Path, config: &DiskQueueConfig) -> (Writer, Reader, Settler) {
+    open(dir, config, true, Arc::new(ComponentMetrics::default())).unwrap()
+}
+
+/// A batch of events `{"id": n}` for `ids`, acknowledged on `acks` as batch `batch_id`.
+fn batch(ids: std::ops::Range<u64>, acks: &AckSender, batch_id: u64) -> Batch {
+    let events = ids
+        .map(|id| Event::from_value(json!({ "id": id })))
+        .collect();
+    Batch::new(events, Some(acks.token(batch_id)))
+}
+
+fn ids(batch: &mut Batch) -> Vec<u64> {
+    batch.materialize();
+    batch
+        .events
+        .iter()
+        .map(|e| e.fields()["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// Every id the queue delivers once `writer` is gone; each batch is settled as it is read.
+async fn read_all(writer: Writer, reader: &Reader) -> Vec<u64> {
+    drop(writer);
+    let mut all = Vec::new();
+    while let Some(mut batch) = reader.recv().await {
+        all.extend(ids(&mut batch));
+    }
+    all
+}
+
+/// Writes `batches` batches of `per_batch` events (ids counting from 0) and closes the
+/// queue, waiting until its settler is done.
+async fn write_and_close(dir: &Path, config: &DiskQueueConfig, batches: u64, per_batch: u64) {
+    let (writer, reader, settler) = open_in(dir, config);
+    let (acks, _receipts) = ack_channel();
+    for n in 0..batches {
+        let from = n * per_batch;
+        writer
+            .send(batch(from..from + per_batch, &acks, n))
+            .await
+            .unwrap();
+    }
+    drop((writer, reader));
+    settler.finish().await;
+}
+
+async fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn receipts(rx: &mut AckReceiver) -> Vec<u64> {
+    let mut ids = Vec::new();
+    while let Ok(receipt) = rx.try_recv() {
+        assert_eq!(receipt.status, BatchStatus::Delivered);
+        ids.push(receipt.batch_id);
+    }
+    ids
+}
+
+fn segment_files(dir: &Path) -> Vec<u64> {
+    segment::list(dir).unwrap().0
+}
+
+#[tokio::test]
+async fn a_batch_is_acknowledged_to_its_input_once_written_and_read_back_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reader, _settler) = open_in(dir.path(), &config(1 << 20, 1 << 16));
+    let (acks, mut input) = ack_channel();
+    let mut original = batch(0..3, &acks, 7);
+    original.events[1]
+        .metadata_mut()
+        .insert("kept".into(), json!({"a": [1, 2.5, null]}));
+    let expected: Vec<Event> = original.events.clone();
+    writer.send(original).await.unwrap();
+    assert_eq!(
+        receipts(&mut input),
+        [7],
+        "acknowledged once durable, not delivered"
+    );
+
+    let mut read = reader.recv().await.unwrap();
+    read.materialize();
+    assert_eq!(read.events, expected);
+    assert!(reader.is_empty());
+}
+
+#[tokio::test]
+async fn a_segment_is_deleted_only_once_every_record_in_it_is_settled_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reader, _settler) = open_in(dir.path(), &config(1 << 20, 4096));
+    let (acks, _input) = ack_channel();
+    // 100 events (~1.3 KB) a batch: three batches to a 4 KiB segment.
+    for n in 0..9 {
+        writer
+            .send(batch(n * 100..(n + 1) * 100, &acks, n))
+            .await
+            .unwrap();
+    }
+    let first = segment_files(dir.path())[0];
+    let mut held = Vec::new();
+    while !reader.is_empty() {
+        held.push(reader.recv().await.unwrap());
+    }
+    assert_eq!(held.len(), 9);
+    // Settle every batch but the first, newest first.
+    let oldest = held.remove(0);
+    while let Some(batch) = held.pop() {
+        drop(batch);
+    }
+    let shared = reader.0.shared.clone();
+    wait_for(
+        || lock(&shared.state).events == 100,
+        "every batch but one settled",
+    )
+    .await;
+    assert!(
+        segment::segment_path(dir.path(), first).exists(),
+        "one record of the oldest segment is not settled"
+    );
+    drop(oldest);
+    wait_for(
+        || !segment::segment_path(dir.path(), first).exists(),
+        "the oldest segment to be deleted",
+    )
+    .await;
+    wait_for(
+        || segment_files(dir.path()).len() == 1,
+        "every written-past segment to be deleted",
+    )
+    .await;
+    assert_eq!(lock(&shared.state).events, 0);
+    assert_eq!(shared.metrics.events.get(), 0);
+}
+
+#[tokio::test]
+async fn after_a_restart_only_what_was_not_settled_is_delivered_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(1 << 20, 1 << 16);
+    write_and_close(dir.path(), &config, 5, 10).await;
+    {
+        let (writer, reader, settler) = open_in(dir.path(), &config);
+        let mut read = Vec::new();
+        for _ in 0..5 {
+            read.push(reader.recv().await.unwrap());
+        }
+        // Batches 0, 2 and 4 are left unsettled (an output gave up on them at shutdown).
+        for (n, batch) in read.into_iter().enumerate() {
+            if n % 2 == 0 {
+                batch.token().unwrap().mark_failed();
+            }
+        }
+        drop((writer, reader));
+        settler.finish().await;
+    }
+    let (writer, reader, _settler) = open_in(dir.path(), &config);
+    assert_eq!(lock(&reader.0.shared.state).events, 30);
+    let mut ids = read_all(writer, &reader).await;
+    ids.sort_unstable();
+    let expected: Vec<u64> = (0..10).chain(20..30).chain(40..50).collect();
+    assert_eq!(ids, expected);
+}
+
+/// The segment files in `dir` and where the last record of the newest one starts.
+fn newest_segment(dir: &Path) -> (PathBuf, Vec<u8>, u64) {
+    let id = *segment_files(dir).iter().max().unwrap();
+    let path = segment::segment_path(dir, id);
+    let bytes = std::fs::read(&path).unwrap();
+    let file = File::open(&path).unwrap();
+    let walk = segment::walk(&file, bytes.len() as u64, true).unwrap();
+    let last = walk.records.last().unwrap();
+    (path, bytes.clone(), walk.valid_end - last.bytes)
+}
+
+/// Reopens a copy of `source` whose newest segment is replaced by `damaged`, and returns
+/// what it delivers and what it counted as corrupt.
+async fn deliver_with_newest(source: &Path, name: &Path, damaged: &[u8]) -> (Vec<u64>, u64) {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(source).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(copy.path().join(name.file_name().unwrap()), damaged).unwrap();
+    let (writer, reader, _settler) = open_in(copy.path(), &config(1 << 20, 1 << 16));
+    let ids = read_all(writer, &reader).await;
+    (ids, reader.0.shared.metrics.corrupt_records.get())
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_cut_off_at_every_byte_offset_of_the_last_record() {
+    let dir = tempfile::tempdir().unwrap();
+    write_and_close(dir.path(), &config(1 << 20, 1 << 16), 3, 4).await;
+    let (path, bytes, last_record) = newest_segment(dir.path());
+    assert!(
+        bytes.len() as u64 - last_record > 20,
+        "a record of some size"
+    );
+    for cut in last_record..bytes.len() as u64 {
+        let (delivered, corrupt) =
+            deliver_with_newest(dir.path(), &path, &bytes[..cut as usize]).await;
+        assert_eq!(delivered, (0..8).collect::<Vec<_>>(), "cut at byte {cut}");
+        let expected_corrupt = u64::from(cut > last_record);
+        assert_eq!(corrupt, expected_corrupt, "cut at byte {cut}");
+    }
+    let (whole, corrupt) = deliver_with_newest(dir.path(), &path, &bytes).await;
+    assert_eq!((whole, corrupt), ((0..12).collect::<Vec<_>>(), 0));
+}
+
+#[tokio::test]
+async fn a_flipped_byte_in_the_last_record_is_caught_by_its_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    write_and_close(dir.path(), &config(1 << 20, 1 << 16), 3, 4).await;
+    let (path, bytes, last_record) = newest_segment(dir.path());
+    for at in last_record as usize..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x5a;
+        let (delivered, corrupt) = deliver_with_newest(dir.path(), &path, &damaged).await;
+        assert_eq!(delivered, (0..8).collect::<Vec<_>>(), "byte {at} flipped");
+        assert_eq!(corrupt, 1, "byte {at} flipped");
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_older_segment_is_quarantined_and_reading_goes_on_with_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(1 << 20, 4096);
+    write_and_close(dir.path(), &config, 9, 100).await;
+    let ids = segment_files(dir.path());
+    assert!(ids.len() >= 3, "{ids:?}");
+    // A byte inside the second record of the oldest segment.
+    let oldest = segment::segment_path(dir.path(), ids[0]);
+    let mut bytes = std::fs::read(&oldest).unwrap();
+    let file = File::open(&oldest).unwrap();
+    let walk = segment::walk(&file, bytes.len() as u64, true).unwrap();
+    let second = segment::MAGIC.len() + walk.records[0].bytes as usize;
+    bytes[second + 20] ^= 0xff;
+    std::fs::write(&oldest, &bytes).unwrap();
+
+    for start in 0..2 {
+        let (writer, reader, settler) = open_in(dir.path(), &config);
+        let mut delivered = read_all(writer, &reader).await;
+        let quarantined = reader.0.shared.metrics.quarantined_segments.get();
+        drop(reader);
+        settler.finish().await;
+        delivered.sort_unstable();
+        let lost = walk.records.len() as u64 - 1;
+        let expected: Vec<u64> = (0..100).chain((1 + lost) * 100..900).collect();
+        if start == 0 {
+            assert_eq!(delivered, expected);
+            assert_eq!(quarantined, 1);
+        } else {
+            assert!(
+                delivered.is_empty(),
+                "a second start has nothing left: {delivered:?}"
+            );
+        }
+    }
+    assert!(segment::quarantine_path(dir.path(), ids[0]).exists());
+}
+
+#[tokio::test]
+async fn a_full_queue_makes_writers_wait_until_a_segment_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reader, _settler) = open_in(dir.path(), &config(16 << 10, 4096));
+    let (acks, mut input) = ack_channel();
+    let shared = reader.0.shared.clone();
+    let blocking = writer.clone();
+    let acks_for_writer = acks.clone();
+    let writing = std::thread::spawn(move || {
+        for n in 0..40 {
+            blocking
+                .send_blocking(batch(n * 100..(n + 1) * 100, &acks_for_writer, n))
+                .unwrap();
+        }
+    });
+    wait_for(|| shared.metrics.full.get() == 1, "the queue to fill").await;
+    let written = receipts(&mut input).len();
+    assert!(written < 40, "the writer waits: {written} batches taken");
+    assert!(lock(&shared.state).bytes <= 16 << 10);
+
+    let mut delivered = Vec::new();
+    while delivered.len() < 4000 {
+        let mut batch = reader.recv().await.unwrap();
+        delivered.extend(ids(&mut batch));
+    }
+    writing.join().unwrap();
+    assert_eq!(delivered, (0..4000).collect::<Vec<_>>());
+    assert_eq!(shared.metrics.full.get(), 0);
+}
+
+#[tokio::test]
+async fn failing_writes_make_writers_wait_and_resume_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reader, _settler) = open_in(dir.path(), &config(1 << 20, 1 << 16));
+    let (acks, mut input) = ack_channel();
+    let shared = reader.0.shared.clone();
+    lock(&shared.state).failing_writes = 3;
+    let sending = tokio::spawn({
+        let writer = writer.clone();
+        let acks = acks.clone();
+        async move { writer.send(batch(0..10, &acks, 1)).await }
+    });
+    wait_for(|| shared.metrics.disk_full.get() == 1, "the write to fail").await;
+    sending.await.unwrap().unwrap();
+    assert_eq!(receipts(&mut input), [1]);
+    assert_eq!(shared.metrics.write_errors.get(), 3);
+    assert_eq!(shared.metrics.disk_full.get(), 0, "resumed");
+    writer.send(batch(10..20, &acks, 2)).await.unwrap();
+    assert_eq!(read_all(writer, &reader).await, (0..20).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn writers_learn_the_queue_closed_and_readers_end_when_writers_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(1 << 20, 1 << 16);
+    let (writer, reader, _settler) = open(
+        dir.path(),
+        &config,
+        false,
+        Arc::new(ComponentMetrics::default()),
+    )
+    .unwrap();
+    let (acks, _input) = ack_channel();
+    writer.send(batch(0..1, &acks, 1)).await.unwrap();
+    drop(writer);
+    assert!(
+        reader.recv().await.is_none(),
+        "without drain, what is left waits for the next start"
+    );
+    drop(reader);
+    let (writer, reader, _settler) = open_in(dir.path(), &config);
+    let (second, _input) = ack_channel();
+    let mut left = reader.recv().await.unwrap();
+    assert_eq!(ids(&mut left), [0]);
+    drop(reader);
+    assert!(writer.send(batch(1..2, &second, 2)).await.is_err());
+}
