@@ -51,6 +51,7 @@ mod interval;
 mod messages;
 mod model;
 mod registry;
+pub mod ruby;
 mod source;
 mod toml;
 
