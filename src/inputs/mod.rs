@@ -165,6 +165,46 @@ pub struct InputContext {
     pub readiness: ReadinessHandle,
 }
 
+#[cfg(test)]
+impl InputContext {
+    /// A context for an input under test: batches of `batch_size` go to `output`.
+    pub fn for_tests(
+        id: &str,
+        output: BatchSender,
+        shutdown: CancellationToken,
+        batch_size: usize,
+        metrics: Arc<ComponentMetrics>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            output,
+            shutdown,
+            once: false,
+            data_dir: std::env::temp_dir(),
+            settings: PipelineSettings {
+                batch_size,
+                ..PipelineSettings::default()
+            },
+            filters: false,
+            metrics,
+            readiness: ReadinessHandle::detached(),
+        }
+    }
+}
+
+/// Polls `condition` every few milliseconds until it holds (`true`) or `deadline` passes.
+#[cfg(test)]
+pub async fn poll_until(deadline: std::time::Duration, condition: impl Fn() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + deadline;
+    while !condition() {
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    true
+}
+
 /// Why an input stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {

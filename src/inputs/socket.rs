@@ -12,8 +12,89 @@
 use super::codec::Decoded;
 use super::{count_handed_over, InputContext, PipelineClosed};
 use crate::event::{ack_channel, format_timestamp, AckReceiver, AckSender, Batch, Event};
+use crate::metrics::ComponentMetrics;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+/// Who a TCP server serves and how: the accept loop every TCP input shares.
+#[derive(Debug, Clone, Copy)]
+pub struct Server<'a> {
+    /// The input's id, for its log lines.
+    pub input: &'a str,
+    /// What the clients are, for log lines (`Beats`, `TCP`).
+    pub clients: &'a str,
+    /// Most clients served at once; further clients wait in the kernel's listen backlog and
+    /// are served as soon as a slot frees, instead of being refused.
+    pub max_connections: usize,
+    pub shutdown: &'a CancellationToken,
+    pub metrics: &'a ComponentMetrics,
+}
+
+impl Server<'_> {
+    /// Accepts clients until shutdown, each served by `serve` in its own task (so a client
+    /// that sends garbage, stalls or floods is slowed or closed without touching the others),
+    /// then closes the listener and waits for every connection to finish.
+    pub async fn run<F, Fut>(&self, listener: TcpListener, serve: F)
+    where
+        F: Fn(TcpStream, SocketAddr) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let slots = Arc::new(Semaphore::new(self.max_connections.max(1)));
+        let mut connections = JoinSet::new();
+        loop {
+            let accept = async {
+                let slot = slots.clone().acquire_owned().await;
+                (slot, listener.accept().await)
+            };
+            let (slot, accepted) = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break,
+                Some(finished) = connections.join_next() => {
+                    self.report_panic(finished);
+                    continue;
+                }
+                accepted = accept => accepted,
+            };
+            let Ok(slot) = slot else { break };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Typically out of file descriptors: say so, and give the system a moment.
+                    tracing::warn!(input = %self.input, %error, "Cannot accept a {} connection.", self.clients);
+                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let connection = serve(stream, peer);
+            connections.spawn(
+                async move {
+                    connection.await;
+                    drop(slot);
+                }
+                .in_current_span(),
+            );
+        }
+        drop(listener);
+        while let Some(finished) = connections.join_next().await {
+            self.report_panic(finished);
+        }
+    }
+
+    fn report_panic(&self, finished: Result<(), tokio::task::JoinError>) {
+        if let Err(error) = finished {
+            self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(input = %self.input, %error, "A {} connection task failed.", self.clients);
+        }
+    }
+}
 
 /// Where a socket input listens unless told (Logstash: every interface).
 pub fn default_host() -> String {

@@ -25,7 +25,7 @@ mod tests;
 pub use config::TcpInputConfig;
 
 use super::codec::{Decoded, Decoder};
-use super::socket::{address, Delivery};
+use super::socket::{address, Delivery, Server};
 use super::{InputContext, InputError, InputType};
 use crate::config::{BuildContext, ConfigError};
 use crate::event::Event;
@@ -36,8 +36,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -115,66 +113,31 @@ async fn serve(listener: TcpListener, settings: TcpInputConfig, context: InputCo
         tracing::info!(input = %id, address = %local, "Listening for TCP clients.");
     }
     let metrics = TcpMetrics::register(&context);
+    let component_metrics = context.metrics.clone();
     context.readiness.set_ready();
     let (delivery, receipts) = Delivery::new(context);
-    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let max_connections = settings.max_connections;
     let shared = Arc::new(Shared {
         settings,
         delivery,
         metrics,
     });
-    let mut connections = JoinSet::new();
-    loop {
-        let accept = async {
-            let slot = slots.clone().acquire_owned().await;
-            (slot, listener.accept().await)
-        };
-        let (slot, accepted) = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            Some(finished) = connections.join_next() => {
-                report_panic(&shared, finished);
-                continue;
-            }
-            accepted = accept => accepted,
-        };
-        let Ok(slot) = slot else { break };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Typically out of file descriptors: say so, and give the system a moment.
-                tracing::warn!(input = %id, %error, "Cannot accept a TCP connection.");
-                shared
-                    .delivery
-                    .context()
-                    .metrics
-                    .errors
-                    .fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let shared = shared.clone();
-        connections.spawn(async move {
-            connection(stream, peer, &shared).await;
-            drop(slot);
-        });
-    }
-    drop(listener);
-    while let Some(finished) = connections.join_next().await {
-        report_panic(&shared, finished);
-    }
+    let server = Server {
+        input: &id,
+        clients: "TCP",
+        max_connections,
+        shutdown: &shutdown,
+        metrics: &component_metrics,
+    };
+    server
+        .run(listener, |stream, peer| {
+            let shared = shared.clone();
+            async move { connection(stream, peer, &shared).await }
+        })
+        .await;
     match Arc::try_unwrap(shared) {
         Ok(shared) => shared.delivery.finish(receipts).await,
         Err(_) => tracing::warn!(input = %id, "TCP connections outlived the input."),
-    }
-}
-
-fn report_panic(shared: &Shared, finished: Result<(), tokio::task::JoinError>) {
-    if let Err(error) = finished {
-        let context = shared.delivery.context();
-        context.metrics.errors.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(input = %context.id, %error, "A TCP connection task failed.");
     }
 }
 

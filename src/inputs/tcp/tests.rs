@@ -1,7 +1,6 @@
 //! The tcp input against real TCP clients, with the test playing the pipeline.
 
 use super::*;
-use crate::config::PipelineSettings;
 use crate::event::Batch;
 use crate::inputs::codec::multiline::{MultilineConfig, What};
 use crate::inputs::codec::CodecConfig;
@@ -13,7 +12,7 @@ use serde_json::json;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
-use tokio::time::{timeout, Instant};
+use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -42,20 +41,13 @@ async fn start(settings: TcpInputConfig, batch_size: usize, queued_batches: usiz
     });
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(ComponentMetrics::default());
-    let context = InputContext {
-        id: "tcp".into(),
-        output: BatchSender::new(tx),
-        shutdown: shutdown.clone(),
-        once: false,
-        data_dir: std::env::temp_dir(),
-        settings: PipelineSettings {
-            batch_size,
-            ..PipelineSettings::default()
-        },
-        filters: false,
-        metrics: metrics.clone(),
-        readiness: crate::readiness::ReadinessHandle::detached(),
-    };
+    let context = InputContext::for_tests(
+        "tcp",
+        BatchSender::new(tx),
+        shutdown.clone(),
+        batch_size,
+        metrics.clone(),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(serve(listener, settings, context));
@@ -98,15 +90,9 @@ impl Harness {
     }
 }
 
+/// Polls `condition` until it holds or the deadline passes.
 async fn wait_for(condition: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + DEADLINE;
-    while !condition() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    true
+    crate::inputs::poll_until(DEADLINE, condition).await
 }
 
 #[tokio::test]

@@ -23,17 +23,13 @@ async fn start(
 ) {
     let (tx, batches) = crate::queue::open(&QueueSettings::Memory { batches: 16 });
     let shutdown = CancellationToken::new();
-    let context = InputContext {
-        id: "udp".into(),
-        output: BatchSender::new(tx),
-        shutdown: shutdown.clone(),
-        once: false,
-        data_dir: std::env::temp_dir(),
-        settings: PipelineSettings::default(),
-        filters: false,
-        metrics: Arc::new(ComponentMetrics::default()),
-        readiness: crate::readiness::ReadinessHandle::detached(),
-    };
+    let context = InputContext::for_tests(
+        "udp",
+        BatchSender::new(tx),
+        shutdown.clone(),
+        PipelineSettings::default().batch_size,
+        Arc::new(ComponentMetrics::default()),
+    );
     let settings = UdpInputConfig {
         host: "127.0.0.1".into(),
         port: 0,

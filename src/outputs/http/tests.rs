@@ -120,6 +120,22 @@ struct Running {
     batches: u64,
 }
 
+/// The pipeline file's first output's settings, and the context to build it with.
+fn load(pipeline: &std::path::Path) -> (crate::pipeline::Config, BuildContext, HttpOutputConfig) {
+    let config = crate::pipeline::load(pipeline).unwrap();
+    let context = BuildContext {
+        source: config.source.clone(),
+        data_dir: config.data_dir.clone(),
+        settings: config.settings.clone(),
+        metrics: Arc::new(crate::metrics::Registry::default()),
+    };
+    let crate::outputs::OutputConfig::Http(settings) = &config.outputs[0].config else {
+        panic!("not an http output")
+    };
+    let settings = (**settings).clone();
+    (config, context, settings)
+}
+
 /// Loads `[outputs.out]` settings through the real loader, builds and runs the output.
 async fn start(settings: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
@@ -132,17 +148,8 @@ async fn start(settings: &str) -> Running {
         ),
     )
     .unwrap();
-    let config = crate::pipeline::load(&pipeline).unwrap();
-    let context = BuildContext {
-        source: config.source.clone(),
-        data_dir: config.data_dir.clone(),
-        settings: config.settings.clone(),
-        metrics: Arc::new(crate::metrics::Registry::default()),
-    };
-    let crate::outputs::OutputConfig::Http(settings) = &config.outputs[0].config else {
-        panic!("not an http output")
-    };
-    let output = HttpOutput::build(settings, &context).unwrap();
+    let (config, context, settings) = load(&pipeline);
+    let output = HttpOutput::build(&settings, &context).unwrap();
     let (deliveries, receiver) = mpsc::channel(4);
     let metrics = Arc::new(ComponentMetrics::default());
     let abort = CancellationToken::new();
@@ -343,17 +350,8 @@ async fn bad_settings_are_refused_at_build() {
         "[inputs.in]\ntype = \"stdin\"\n[outputs.out]\ntype = \"http\"\nurl = \"not a url\"\nheaders = { \"bad header\" = \"x\" }\n",
     )
     .unwrap();
-    let config = crate::pipeline::load(&pipeline).unwrap();
-    let context = BuildContext {
-        source: config.source.clone(),
-        data_dir: config.data_dir.clone(),
-        settings: config.settings.clone(),
-        metrics: Arc::new(crate::metrics::Registry::default()),
-    };
-    let crate::outputs::OutputConfig::Http(settings) = &config.outputs[0].config else {
-        panic!("not an http output")
-    };
-    let errors = HttpOutput::build(settings, &context).unwrap_err().0;
+    let (_config, context, settings) = load(&pipeline);
+    let errors = HttpOutput::build(&settings, &context).unwrap_err().0;
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors[0].message.contains("not a URL"));
     assert!(errors[1].message.contains("bad header"));
