@@ -9,7 +9,7 @@
 //! TCP sender is slowed by its full window and UDP datagrams wait in (and beyond its size
 //! are dropped by) the kernel's receive buffer.
 
-use super::codec::Decoded;
+use super::codec::{Decoded, Decoder};
 use super::{count_handed_over, InputContext, PipelineClosed};
 use crate::event::{ack_channel, format_timestamp, AckReceiver, AckSender, Batch, Event};
 use crate::metrics::ComponentMetrics;
@@ -17,6 +17,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -183,5 +184,79 @@ impl Delivery {
 
     pub fn context(&self) -> &InputContext {
         &self.context
+    }
+}
+
+/// How much of a stream one read takes at most.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Why [`read_stream`] returned.
+#[derive(Debug)]
+pub enum StreamEnd {
+    /// The other end closed the stream.
+    Closed,
+    /// Reading failed (a reset connection); what was read before is delivered.
+    Failed(std::io::Error),
+    /// The input is shutting down.
+    Shutdown,
+    /// The pipeline is gone.
+    PipelineClosed,
+}
+
+/// Reads a byte stream (a TCP connection, stdin) until it ends, fails or the input shuts
+/// down, decoding each read and delivering its events before reading more (so a full
+/// pipeline stops the reads). A pending multiline event is flushed at the end, and by its
+/// `auto_flush_interval` meanwhile. `observe` sees what each read decoded, before delivery;
+/// the truncated lines it reports are counted as errors here.
+pub async fn read_stream<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut Decoder,
+    delivery: &Delivery,
+    decorate: impl Fn(&mut Event),
+    mut observe: impl FnMut(&Decoded),
+) -> StreamEnd {
+    let context = delivery.context();
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let mut decoded = Decoded::default();
+        let deadline = decoder.flush_deadline();
+        let end = tokio::select! {
+            read = reader.read(&mut chunk) => match read {
+                Ok(0) => {
+                    decoder.finish(&mut decoded);
+                    Some(StreamEnd::Closed)
+                }
+                Ok(n) => {
+                    context.metrics.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    decoder.feed(&chunk[..n], &mut decoded);
+                    None
+                }
+                Err(error) => {
+                    decoder.finish(&mut decoded);
+                    Some(StreamEnd::Failed(error))
+                }
+            },
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                decoder.flush_due(tokio::time::Instant::now(), &mut decoded);
+                None
+            }
+            _ = context.shutdown.cancelled() => {
+                decoder.finish(&mut decoded);
+                Some(StreamEnd::Shutdown)
+            }
+        };
+        if decoded.truncated > 0 {
+            context
+                .metrics
+                .errors
+                .fetch_add(decoded.truncated, Ordering::Relaxed);
+        }
+        observe(&decoded);
+        if delivery.send(decoded, &decorate).await.is_err() {
+            return StreamEnd::PipelineClosed;
+        }
+        if let Some(end) = end {
+            return end;
+        }
     }
 }

@@ -25,19 +25,15 @@ mod tests;
 pub use config::TcpInputConfig;
 
 use super::codec::{Decoded, Decoder};
-use super::socket::{address, Delivery, Server};
+use super::socket::{address, read_stream, Delivery, Server, StreamEnd};
 use super::{InputContext, InputError, InputType};
 use crate::config::{BuildContext, ConfigError};
 use crate::event::Event;
 use crate::metrics::{Counter, Gauge};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-
-const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Why the tcp input stopped.
 #[derive(Debug, thiserror::Error)]
@@ -157,60 +153,35 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         .settings
         .codec
         .decoder(shared.settings.max_line_bytes);
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     let mut warned = false;
-    loop {
-        let mut decoded = Decoded::default();
-        let deadline = decoder.flush_deadline();
-        let ended = tokio::select! {
-            read = stream.read(&mut chunk) => match read {
-                Ok(0) => {
-                    decoder.finish(&mut decoded);
-                    true
-                }
-                Ok(n) => {
-                    context.metrics.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    decoder.feed(&chunk[..n], &mut decoded);
-                    false
-                }
-                Err(error) => {
-                    tracing::info!(input = %context.id, %peer, %error, "TCP connection failed.");
-                    decoder.finish(&mut decoded);
-                    true
-                }
-            },
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                decoder.flush_due(tokio::time::Instant::now(), &mut decoded);
-                false
-            }
-            _ = context.shutdown.cancelled() => {
-                decoder.finish(&mut decoded);
-                true
-            }
-        };
-        if decoded.truncated > 0 {
-            metrics.truncated_lines_total.add(decoded.truncated);
-            context
-                .metrics
-                .errors
-                .fetch_add(decoded.truncated, Ordering::Relaxed);
-            if !warned {
-                warned = true;
-                tracing::warn!(
-                    input = %context.id,
-                    %peer,
-                    max_line_bytes = shared.settings.max_line_bytes,
-                    "A line from a TCP client is longer than max_line_bytes: it was cut and tagged _line_truncated (later ones from this client are counted in tcp_truncated_lines_total)."
-                );
-            }
-        }
-        if shared.delivery.send(decoded, decorate).await.is_err() {
+    let observe = |decoded: &Decoded| {
+        if decoded.truncated == 0 {
             return;
         }
-        if ended {
-            tracing::debug!(input = %context.id, %peer, "TCP client disconnected.");
-            return;
+        metrics.truncated_lines_total.add(decoded.truncated);
+        if !warned {
+            warned = true;
+            tracing::warn!(
+                input = %context.id,
+                %peer,
+                max_line_bytes = shared.settings.max_line_bytes,
+                "A line from a TCP client is longer than max_line_bytes: it was cut and tagged _line_truncated (later ones from this client are counted in tcp_truncated_lines_total)."
+            );
         }
+    };
+    match read_stream(
+        &mut stream,
+        &mut decoder,
+        &shared.delivery,
+        decorate,
+        observe,
+    )
+    .await
+    {
+        StreamEnd::Failed(error) => {
+            tracing::info!(input = %context.id, %peer, %error, "TCP connection failed.");
+        }
+        end => tracing::debug!(input = %context.id, %peer, ?end, "TCP client done."),
     }
 }
 
