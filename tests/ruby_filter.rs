@@ -302,3 +302,29 @@ fn the_stub_builds_and_tags_every_event_until_finished() {
     assert_eq!(out[0]["tags"], json!(["_rubyexception"]));
     assert_eq!(built.errors(), 1);
 }
+
+#[test]
+fn one_liners_of_real_pipelines_run_as_in_logstash() {
+    let out = apply(
+        "event.set('pair',[event.get('b'), event.get('a')].sort.join('--')); event.set('total', event.get('x') + event.get('y')); event.set('ids',[])",
+        json!({"a": "Main St", "b": "Broadway", "x": 2, "y": 3}),
+    );
+    assert_eq!(out["pair"], json!("Broadway--Main St"));
+    assert_eq!(out["total"], json!(5));
+    assert_eq!(out["ids"], json!([]));
+    // nil + nil raises NoMethodError in Ruby; sorting nil with a string raises ArgumentError.
+    let out = apply(
+        "event.set('total', event.get('x') + event.get('y'))",
+        json!({}),
+    );
+    assert_eq!(out["tags"], json!(["_rubyexception"]));
+    let out = apply(
+        "event.set('pair', [event.get('a'), nil].sort)",
+        json!({"a": "x"}),
+    );
+    assert_eq!(out["tags"], json!(["_rubyexception"]));
+    let code = "fields = event.get('timing').split(/\\|/); event.set('first', fields[0].to_i); event.set('fifth', fields[4])";
+    let out = apply(code, json!({"timing": "12|7|x"}));
+    assert_eq!(out["first"], json!(12));
+    assert_eq!(out["fifth"], Value::Null);
+}

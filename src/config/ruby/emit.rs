@@ -412,10 +412,11 @@ impl Emitter {
             ("join", []) => value(format!("rb_join({object}, \"\")")),
             ("join", [separator]) => value(format!("rb_join({object}, {separator})")),
             ("abs", []) => value(format!("{object}.abs()")),
+            ("sort", []) => value(format!("rb_sort({object})")),
             (
                 "length" | "size" | "to_i" | "to_f" | "to_s" | "downcase" | "upcase" | "strip"
                 | "split" | "gsub" | "sub" | "include?" | "start_with?" | "end_with?" | "match?"
-                | "nil?" | "empty?" | "first" | "last" | "join" | "abs",
+                | "nil?" | "empty?" | "first" | "last" | "join" | "abs" | "sort",
                 _,
             ) => value(self.unsupported(format!(
                 "`{method}` with {} argument(s) is not supported by the ruby translation",

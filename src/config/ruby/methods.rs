@@ -34,6 +34,7 @@ const VALUE_METHODS: &[(&str, &[usize])] = &[
     ("first", &[0]),
     ("last", &[0]),
     ("join", &[0, 1]),
+    ("sort", &[0]),
     ("abs", &[0]),
 ];
 

@@ -10,7 +10,7 @@
 //! `event.include?`, `event.sprintf`; on values `split`, `length`/`size`, `to_i`, `to_f`,
 //! `to_s`, `downcase`, `upcase`, `strip`, `gsub`/`sub` (string or regular expression),
 //! `include?`, `start_with?`, `end_with?`, `match?`, `nil?`, `empty?`, `first`, `last`,
-//! `join`, `abs`; `if`/`elsif`/`else`/`unless`/`end`, postfix `if`/`unless`, `return`, the
+//! `join`, `sort`, `abs`; `if`/`elsif`/`else`/`unless`/`end`, postfix `if`/`unless`, `return`, the
 //! ternary `?:`; local variables (`=`, `+=`, `-=`, `*=`, `||=`), arrays and indexing
 //! (negative too), string interpolation, both quote kinds, numbers, `nil`/`true`/`false`,
 //! `==`, `!=`, `<`, `>`, `<=`, `>=`, `=~`, `!~`, `+`, `-`, `*`, `/`, `%`, `&&`, `||`, `!`,

@@ -558,6 +558,11 @@ impl Parser<'_> {
                 continue;
             }
             if self.is_punct("[") && !self.token().space_before {
+                if expr == Expr::Event {
+                    return Err(self.error_here(
+                        "`event[...]` is the Logstash 2 event API (removed in Logstash 5); use event.get(\"[field]\") and event.set(\"[field]\", value)",
+                    ));
+                }
                 self.advance();
                 let index = self.expression()?;
                 if self.is_punct(",") {

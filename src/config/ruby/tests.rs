@@ -179,3 +179,10 @@ fn continued_lines_and_paren_less_calls_parse() {
     assert!(rhai.contains("y = x.to_lower();"), "{rhai}");
     assert!(rhai.contains("event.set(\"b\", y);"), "{rhai}");
 }
+
+#[test]
+fn the_logstash_2_event_api_is_refused_with_the_replacement() {
+    let found = errors("if event['unit'] == 'MB'; event.set('n', 1); end");
+    assert_eq!((found[0].line, found[0].column), (1, 9));
+    assert!(found[0].message.contains("Logstash 2") && found[0].message.contains("event.get"));
+}

@@ -13,6 +13,7 @@
 //! | `rb_match(s, re)` | `=~`: the character index of the first match, or `nil` |
 //! | `rb_at(x, i)` | `x[i]`: `nil` past either end, negative from the end; a string's character; a hash's value |
 //! | `rb_strip(s)`, `rb_join(a, sep)` | `strip`, `join` (nested arrays flattened) |
+//! | `rb_sort(a)` | `sort`: a sorted copy of an array of strings or of numbers (mixed: an error) |
 //!
 //! A call Ruby would answer with an exception (`nil.split`) fails the run, which the script
 //! filter tags like Logstash's `_rubyexception`.
@@ -64,6 +65,7 @@ pub fn register(engine: &mut Engine) {
         text.trim_matches(|c: char| c.is_whitespace() || c == '\0')
             .to_string()
     });
+    engine.register_fn("rb_sort", sort);
     engine.register_fn("rb_join", |items: Array, separator: &str| {
         let mut parts = Vec::new();
         flatten_to_strings(&items, &mut parts);
@@ -434,6 +436,34 @@ fn at(value: Dynamic, index: Dynamic) -> ScriptResult<Dynamic> {
             }));
     }
     Err(no_method("[]", &value))
+}
+
+/// `Array#sort`: strings by their bytes, numbers by value; Ruby raises `ArgumentError` for
+/// anything it cannot compare (`nil`, a string with a number).
+fn sort(items: Array) -> ScriptResult<Array> {
+    let mut sorted = items;
+    let comparable =
+        sorted.iter().all(|i| i.is_string()) || sorted.iter().all(|i| i.is_int() || i.is_float());
+    if !comparable {
+        return Err(runtime_error(
+            "comparison of Array elements failed (sort takes all strings or all numbers)",
+        ));
+    }
+    let number = |value: &Dynamic| {
+        value
+            .as_int()
+            .map(|i| i as f64)
+            .or_else(|_| value.as_float())
+            .unwrap_or(f64::NAN)
+    };
+    sorted.sort_by(|a, b| {
+        if a.is_string() {
+            a.to_string().cmp(&b.to_string())
+        } else {
+            number(a).total_cmp(&number(b))
+        }
+    });
+    Ok(sorted)
 }
 
 fn flatten_to_strings(items: &Array, out: &mut Vec<String>) {
