@@ -158,3 +158,24 @@ fn a_socket_input_setting_outside_logstash_names_is_refused_with_its_place() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_grok_multiline_pattern_is_refused_at_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = pipeline(
+        dir.path(),
+        "[inputs.tcp]\ntype = \"tcp\"\nport = 5000\ncodec = { type = \"multiline\", pattern = \"^%{TIMESTAMP_ISO8601}\", what = \"previous\" }\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("pipeline.toml:7:9: input `tcp`: codec: multiline `pattern")
+            && stderr.contains("grok"),
+        "{stderr}"
+    );
+}

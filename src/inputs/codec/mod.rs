@@ -97,12 +97,18 @@ impl<'de> Deserialize<'de> for CodecConfig {
 }
 
 impl CodecConfig {
-    /// Checks what serde cannot (the multiline pattern compiles).
-    pub fn validate(&self, input: &str, context: &BuildContext) -> Result<(), ConfigError> {
+    /// Checks what serde cannot (the multiline pattern compiles); problems point at `span`,
+    /// the `codec` value in the pipeline file.
+    pub fn validate(
+        &self,
+        input: &str,
+        span: std::ops::Range<usize>,
+        context: &BuildContext,
+    ) -> Result<(), ConfigError> {
         if let Self::Multiline(settings) = self {
-            settings
-                .compile()
-                .map_err(|e| context.error_at(None, format!("input `{input}`: codec: {e}")))?;
+            settings.compile().map_err(|e| {
+                context.error_at(Some(span), format!("input `{input}`: codec: {e}"))
+            })?;
         }
         Ok(())
     }

@@ -76,13 +76,13 @@ fn default_multiline_tag() -> String {
 impl MultilineConfig {
     /// The runtime state, or why the settings cannot work.
     pub fn compile(&self) -> Result<Multiline, String> {
-        if self.pattern.contains("%{") {
+        let pattern = &self.pattern;
+        if pattern.contains("%{") {
             return Err(format!(
-                "multiline `pattern = \"{}\"` uses a grok pattern (`%{{...}}`); sluice's multiline pattern is a regular expression: write the expression out",
-                self.pattern
+                "multiline `pattern = \"{pattern}\"` uses a grok pattern (`%{{...}}`); sluice's multiline pattern is a regular expression: write the expression out"
             ));
         }
-        let regex = Regex::new(&self.pattern)
+        let regex = Regex::new(pattern)
             .map_err(|e| format!("multiline `pattern` is not a valid regular expression: {e}"))?;
         if self.max_lines == 0 || self.max_bytes == 0 {
             return Err("multiline `max_lines` and `max_bytes` must be at least 1".into());

@@ -22,6 +22,7 @@ use crate::config::{BuildContext, ConfigError};
 use crate::event::{ack_channel, format_timestamp, Batch, Event, LineBlock, LineOrigin};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use serde_spanned::Spanned;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
@@ -42,7 +43,7 @@ pub struct StdinInputConfig {
     pub max_line_bytes: usize,
     /// How the stream becomes events (default: one event per line).
     #[serde(default)]
-    pub codec: Option<CodecConfig>,
+    pub codec: Option<Spanned<CodecConfig>>,
 }
 
 impl Default for StdinInputConfig {
@@ -66,14 +67,14 @@ impl InputType for StdinInput {
 
     fn build(settings: &StdinInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
         if let Some(codec) = &settings.codec {
-            codec.validate("stdin", context)?;
+            codec.get_ref().validate("stdin", codec.span(), context)?;
         }
         let settings = settings.clone();
         Ok(Self { settings })
     }
 
     async fn run(self, context: InputContext) -> Result<(), InputError> {
-        match &self.settings.codec {
+        match self.settings.codec.as_ref().map(Spanned::get_ref) {
             None | Some(CodecConfig::Line) => self.run_lines(context).await,
             Some(codec) => run_with_codec(codec, self.settings.max_line_bytes, context).await,
         }

@@ -3,6 +3,7 @@
 use crate::config::{BuildContext, ConfigError};
 use crate::inputs::codec::CodecConfig;
 use serde::Deserialize;
+use serde_spanned::Spanned;
 
 /// `type = "tcp"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -15,7 +16,7 @@ pub struct TcpInputConfig {
     pub port: u16,
     /// How bytes become events (Logstash's tcp default: `line`).
     #[serde(default = "default_codec")]
-    pub codec: CodecConfig,
+    pub codec: Spanned<CodecConfig>,
     /// Longer lines are cut to this many bytes and tagged `_line_truncated`.
     #[serde(default = "crate::inputs::socket::default_max_line_bytes")]
     pub max_line_bytes: usize,
@@ -24,8 +25,8 @@ pub struct TcpInputConfig {
     pub max_connections: usize,
 }
 
-fn default_codec() -> CodecConfig {
-    CodecConfig::Line
+fn default_codec() -> Spanned<CodecConfig> {
+    Spanned::new(0..0, CodecConfig::Line)
 }
 
 fn default_max_connections() -> usize {
@@ -40,6 +41,8 @@ impl TcpInputConfig {
                 "tcp input: `max_line_bytes` and `max_connections` must be at least 1",
             ));
         }
-        self.codec.validate("tcp", context)
+        self.codec
+            .get_ref()
+            .validate("tcp", self.codec.span(), context)
     }
 }

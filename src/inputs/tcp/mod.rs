@@ -152,6 +152,7 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let mut decoder: Decoder = shared
         .settings
         .codec
+        .get_ref()
         .decoder(shared.settings.max_line_bytes);
     let mut warned = false;
     let observe = |decoded: &Decoded| {

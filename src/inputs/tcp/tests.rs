@@ -9,6 +9,7 @@ use crate::metrics::ComponentMetrics;
 use crate::metrics::ExtraValue;
 use crate::queue::{QueueReader, QueueSettings};
 use serde_json::json;
+use serde_spanned::Spanned;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
@@ -21,7 +22,7 @@ fn settings(codec: CodecConfig, max_line_bytes: usize) -> TcpInputConfig {
     TcpInputConfig {
         host: "127.0.0.1".into(),
         port: 0,
-        codec,
+        codec: Spanned::new(0..0, codec),
         max_line_bytes,
         max_connections: 8,
     }

@@ -24,6 +24,7 @@ use super::{InputContext, InputError, InputType};
 use crate::config::{BuildContext, ConfigError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use serde_spanned::Spanned;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use tokio::net::UdpSocket;
@@ -39,7 +40,7 @@ pub struct UdpInputConfig {
     pub port: u16,
     /// How a datagram becomes events (Logstash's udp default: `plain`).
     #[serde(default = "default_codec")]
-    pub codec: CodecConfig,
+    pub codec: Spanned<CodecConfig>,
     /// Largest datagram read whole, in bytes (Logstash: 65536).
     #[serde(default = "default_buffer_size")]
     pub buffer_size: usize,
@@ -48,8 +49,8 @@ pub struct UdpInputConfig {
     pub max_line_bytes: usize,
 }
 
-fn default_codec() -> CodecConfig {
-    CodecConfig::Plain
+fn default_codec() -> Spanned<CodecConfig> {
+    Spanned::new(0..0, CodecConfig::Plain)
 }
 
 fn default_buffer_size() -> usize {
@@ -83,7 +84,10 @@ impl InputType for UdpInput {
                 "udp input: `buffer_size` and `max_line_bytes` must be at least 1",
             ));
         }
-        settings.codec.validate("udp", context)?;
+        settings
+            .codec
+            .get_ref()
+            .validate("udp", settings.codec.span(), context)?;
         Ok(Self {
             settings: settings.clone(),
         })
@@ -109,7 +113,7 @@ async fn serve(socket: UdpSocket, settings: UdpInputConfig, context: InputContex
     context.readiness.set_ready();
     let (delivery, receipts) = Delivery::new(context);
     let metrics = delivery.context().metrics.clone();
-    let mut decoder = settings.codec.decoder(settings.max_line_bytes);
+    let mut decoder = settings.codec.get_ref().decoder(settings.max_line_bytes);
     let mut buffer = vec![0u8; settings.buffer_size];
     loop {
         let mut decoded = Decoded::default();

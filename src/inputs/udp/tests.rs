@@ -33,7 +33,7 @@ async fn start(
     let settings = UdpInputConfig {
         host: "127.0.0.1".into(),
         port: 0,
-        codec,
+        codec: serde_spanned::Spanned::new(0..0, codec),
         buffer_size: 65_536,
         max_line_bytes: 1024,
     };
