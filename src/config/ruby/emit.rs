@@ -155,8 +155,9 @@ impl Emitter {
     }
 
     fn unsupported(&mut self, message: String) -> String {
-        // Emission errors have no position of their own; the parser gave every expression
-        // its checks, so these are arity problems, reported at the snippet's start.
+        // A fallback: the parser already reports every unsupported method, arity and
+        // assignment at its position (`methods.rs`), so this is reached only if the two
+        // tables disagree; it has no position of its own and names the snippet's start.
         self.errors.push(RubyError {
             line: 1,
             column: 1,

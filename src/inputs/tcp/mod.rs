@@ -95,6 +95,7 @@ impl TcpMetrics {
     }
 }
 
+/// What every connection task of one input uses.
 struct Shared {
     settings: TcpInputConfig,
     delivery: Delivery,
