@@ -186,3 +186,81 @@ fn the_logstash_2_event_api_is_refused_with_the_replacement() {
     assert_eq!((found[0].line, found[0].column), (1, 9));
     assert!(found[0].message.contains("Logstash 2") && found[0].message.contains("event.get"));
 }
+
+mod properties {
+    use super::super::emit::string_literal;
+    use super::translate;
+    use proptest::prelude::*;
+
+    /// Ruby-looking noise: the subset's words and punctuation in random order.
+    fn rubyish() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "event",
+            ".",
+            "get",
+            "set",
+            "(",
+            ")",
+            "[",
+            "]",
+            "'a'",
+            "\"b#{x}\"",
+            "x",
+            " = ",
+            "if ",
+            "unless ",
+            "end",
+            "\n",
+            ";",
+            "1",
+            "-2.5",
+            "&&",
+            "||",
+            "!",
+            "==",
+            "<",
+            "split",
+            "/x/",
+            "gsub",
+            ",",
+            "nil",
+            "else",
+            "elsif ",
+            "?",
+            ":",
+            "#",
+            "\\",
+            "{",
+            "}",
+            "do",
+            "|",
+        ]);
+        prop::collection::vec(pieces, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_translates_or_is_refused_without_panicking(code in ".{0,120}") {
+            let _ = translate(&code);
+        }
+
+        #[test]
+        fn ruby_like_noise_translates_to_rhai_that_compiles_or_is_refused(code in rubyish()) {
+            if let Ok(translation) = translate(&code) {
+                let mut engine = rhai::Engine::new();
+                engine.set_strict_variables(false);
+                prop_assert!(
+                    engine.compile(&translation.rhai).is_ok(),
+                    "{}\n=>\n{}", code, translation.rhai
+                );
+            }
+        }
+
+        #[test]
+        fn every_string_survives_as_a_rhai_literal(text in "\\PC{0,40}|[\\x00-\\x1f\"\\\\$`]{0,10}") {
+            let engine = rhai::Engine::new();
+            let literal = string_literal(&text);
+            prop_assert_eq!(engine.eval::<String>(&literal).ok(), Some(text));
+        }
+    }
+}
