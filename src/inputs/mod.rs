@@ -192,6 +192,21 @@ impl InputContext {
     }
 }
 
+/// The next batch an input under test hands to the pipeline, with its events built; panics
+/// when none comes within `deadline`.
+#[cfg(test)]
+pub async fn next_batch(
+    batches: &crate::queue::QueueReader,
+    deadline: std::time::Duration,
+) -> Batch {
+    let mut batch = tokio::time::timeout(deadline, batches.recv())
+        .await
+        .expect("a batch within the deadline")
+        .expect("the input is running");
+    batch.materialize();
+    batch
+}
+
 /// Polls `condition` every few milliseconds until it holds (`true`) or `deadline` passes.
 #[cfg(test)]
 pub async fn poll_until(deadline: std::time::Duration, condition: impl Fn() -> bool) -> bool {

@@ -88,12 +88,7 @@ async fn start_with_tls(settings: Settings, batch_size: usize, tls: Option<Tls>)
 impl Harness {
     /// The next batch the server hands to the pipeline, with its events built.
     async fn next_batch(&self) -> Batch {
-        let mut batch = timeout(DEADLINE, self.batches.recv())
-            .await
-            .expect("a batch within the deadline")
-            .expect("the server is running");
-        batch.materialize();
-        batch
+        crate::inputs::next_batch(&self.batches, DEADLINE).await
     }
 }
 

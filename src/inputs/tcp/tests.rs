@@ -63,10 +63,7 @@ async fn start(settings: TcpInputConfig, batch_size: usize, queued_batches: usiz
 
 impl Harness {
     async fn next_batch(&self) -> Batch {
-        timeout(DEADLINE, self.batches.recv())
-            .await
-            .expect("a batch within the deadline")
-            .expect("the input is running")
+        crate::inputs::next_batch(&self.batches, DEADLINE).await
     }
 
     /// The events of batches until `count` events arrived, as JSON without `@timestamp`.
