@@ -52,6 +52,7 @@ mod messages;
 mod model;
 mod queue;
 mod registry;
+pub mod ruby;
 mod source;
 mod toml;
 

@@ -15,8 +15,12 @@
 //! are of a new kind.
 
 pub mod beats;
+pub mod codec;
 pub mod file;
+pub mod socket;
 pub mod stdin;
+pub mod tcp;
+pub mod udp;
 pub mod watermark;
 
 use crate::config::{BuildContext, ConfigError, PipelineSettings};
@@ -62,6 +66,8 @@ input_types! {
     "beats" => Beats(beats::BeatsInputConfig => beats::BeatsInput),
     "file" => File(file::FileInputConfig => file::FileInput),
     "stdin" => Stdin(stdin::StdinInputConfig => stdin::StdinInput),
+    "tcp" => Tcp(tcp::TcpInputConfig => tcp::TcpInput),
+    "udp" => Udp(udp::UdpInputConfig => udp::UdpInput),
 }
 
 /// What an input type gives the pipeline: implemented by each input's runtime and named in
@@ -159,6 +165,61 @@ pub struct InputContext {
     pub readiness: ReadinessHandle,
 }
 
+#[cfg(test)]
+impl InputContext {
+    /// A context for an input under test: batches of `batch_size` go to `output`.
+    pub fn for_tests(
+        id: &str,
+        output: BatchSender,
+        shutdown: CancellationToken,
+        batch_size: usize,
+        metrics: Arc<ComponentMetrics>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            output,
+            shutdown,
+            once: false,
+            data_dir: std::env::temp_dir(),
+            settings: PipelineSettings {
+                batch_size,
+                ..PipelineSettings::default()
+            },
+            filters: false,
+            metrics,
+            readiness: ReadinessHandle::detached(),
+        }
+    }
+}
+
+/// The next batch an input under test hands to the pipeline, with its events built; panics
+/// when none comes within `deadline`.
+#[cfg(test)]
+pub async fn next_batch(
+    batches: &crate::queue::QueueReader,
+    deadline: std::time::Duration,
+) -> Batch {
+    let mut batch = tokio::time::timeout(deadline, batches.recv())
+        .await
+        .expect("a batch within the deadline")
+        .expect("the input is running");
+    batch.materialize();
+    batch
+}
+
+/// Polls `condition` every few milliseconds until it holds (`true`) or `deadline` passes.
+#[cfg(test)]
+pub async fn poll_until(deadline: std::time::Duration, condition: impl Fn() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + deadline;
+    while !condition() {
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    true
+}
+
 /// Why an input stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -170,4 +231,8 @@ pub enum InputError {
     Stdin(#[from] std::io::Error),
     #[error(transparent)]
     Closed(#[from] PipelineClosed),
+    #[error(transparent)]
+    Tcp(#[from] tcp::TcpInputError),
+    #[error(transparent)]
+    Udp(#[from] udp::UdpInputError),
 }

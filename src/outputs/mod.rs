@@ -16,6 +16,7 @@
 pub mod delivery;
 pub mod elasticsearch;
 pub mod file;
+pub mod http;
 pub mod null;
 pub mod slack;
 pub mod stdout;
@@ -61,6 +62,7 @@ output_types! {
     "null" => Null(null::NullConfig => null::NullOutput),
     "slack" => Slack(slack::SlackConfig => slack::SlackOutput),
     "elasticsearch" => Elasticsearch(elasticsearch::ElasticsearchConfig => elasticsearch::ElasticsearchOutput),
+    "http" => Http(http::HttpOutputConfig => http::HttpOutput),
 }
 
 /// What an output type gives the pipeline: implemented by each output's runtime and named in

@@ -5,18 +5,17 @@
 //! the others. A semaphore caps concurrent connections: beyond the cap, clients wait in the
 //! kernel's listen backlog and are served as soon as a slot frees, instead of being refused
 //! (Filebeat would back off for up to a minute). On shutdown the listener closes first, then
-//! every connection finishes its own drain.
+//! every connection finishes its own drain. The accept loop is [`Server`], shared with the
+//! tcp input.
 
 use super::connection::{self, ConnectionError, Shared};
 use super::BeatsInputError;
+use crate::inputs::socket::Server;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio::time::timeout;
-use tracing::Instrument as _;
 
 /// How long a client may take to complete the TLS handshake (Logstash's
 /// `ssl_handshake_timeout`).
@@ -39,46 +38,19 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<(), Bea
             source,
         })?;
     tracing::info!(input = %context.id, address = %local, "Listening for Beats clients.");
-    let slots = Arc::new(Semaphore::new(shared.settings.max_connections));
-    let mut connections = JoinSet::new();
-    loop {
-        let accept = async {
-            let slot = slots.clone().acquire_owned().await;
-            (slot, listener.accept().await)
-        };
-        let (slot, accepted) = tokio::select! {
-            biased;
-            _ = context.shutdown.cancelled() => break,
-            Some(finished) = connections.join_next() => {
-                report_panic(&shared, finished);
-                continue;
-            }
-            accepted = accept => accepted,
-        };
-        let Ok(slot) = slot else { break };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Typically out of file descriptors: say so, and give the system a moment.
-                tracing::warn!(input = %context.id, %error, "Cannot accept a Beats connection.");
-                context.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let shared = shared.clone();
-        connections.spawn(
-            async move {
-                handle(stream, peer, &shared).await;
-                drop(slot);
-            }
-            .in_current_span(),
-        );
-    }
-    drop(listener);
-    while let Some(finished) = connections.join_next().await {
-        report_panic(&shared, finished);
-    }
+    let server = Server {
+        input: &context.id,
+        clients: "Beats",
+        max_connections: shared.settings.max_connections,
+        shutdown: &context.shutdown,
+        metrics: &context.metrics,
+    };
+    server
+        .run(listener, |stream, peer| {
+            let shared = shared.clone();
+            async move { handle(stream, peer, &shared).await }
+        })
+        .await;
     Ok(())
 }
 
@@ -120,16 +92,5 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
         Err(error) => {
             tracing::info!(input = %context.id, %peer, %error, "Closed a Beats connection.");
         }
-    }
-}
-
-fn report_panic(shared: &Shared, finished: Result<(), tokio::task::JoinError>) {
-    if let Err(error) = finished {
-        shared
-            .context
-            .metrics
-            .errors
-            .fetch_add(1, Ordering::Relaxed);
-        tracing::error!(input = %shared.context.id, %error, "A Beats connection task failed.");
     }
 }

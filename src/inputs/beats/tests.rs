@@ -7,7 +7,6 @@ use super::frame::encode::{compressed, data, json, window, zlib};
 use super::frame::Limits;
 use super::tls::Tls;
 use super::{server, BeatsInputError, JSON_PARSE_FAILURE_TAG};
-use crate::config::PipelineSettings;
 use crate::event::{Batch, Event};
 use crate::inputs::{BatchSender, InputContext};
 use crate::metrics::ComponentMetrics;
@@ -57,20 +56,13 @@ async fn start_with_tls(settings: Settings, batch_size: usize, tls: Option<Tls>)
     let (tx, batches) = crate::queue::open_memory(16);
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(ComponentMetrics::default());
-    let context = InputContext {
-        id: "beats".into(),
-        output: BatchSender::new(tx),
-        shutdown: shutdown.clone(),
-        once: false,
-        data_dir: std::env::temp_dir(),
-        settings: PipelineSettings {
-            batch_size,
-            ..PipelineSettings::default()
-        },
-        filters: false,
-        metrics: metrics.clone(),
-        readiness: crate::readiness::ReadinessHandle::detached(),
-    };
+    let context = InputContext::for_tests(
+        "beats",
+        BatchSender::new(tx),
+        shutdown.clone(),
+        batch_size,
+        metrics.clone(),
+    );
     let listener = server::bind(settings.address).await.unwrap();
     let address = listener.local_addr().unwrap();
     let shared = Shared {
@@ -96,12 +88,7 @@ async fn start_with_tls(settings: Settings, batch_size: usize, tls: Option<Tls>)
 impl Harness {
     /// The next batch the server hands to the pipeline, with its events built.
     async fn next_batch(&self) -> Batch {
-        let mut batch = timeout(DEADLINE, self.batches.recv())
-            .await
-            .expect("a batch within the deadline")
-            .expect("the server is running");
-        batch.materialize();
-        batch
+        crate::inputs::next_batch(&self.batches, DEADLINE).await
     }
 }
 
@@ -191,14 +178,7 @@ async fn read_acks<S: AsyncRead + Unpin>(
 
 /// Polls `condition` until it holds or the deadline passes.
 async fn wait_for(condition: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + DEADLINE;
-    while !condition() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    true
+    crate::inputs::poll_until(DEADLINE, condition).await
 }
 
 async fn connect(address: SocketAddr) -> TcpStream {

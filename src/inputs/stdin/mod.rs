@@ -9,13 +9,20 @@
 //! only if something reads them. Each line's `@timestamp` is the time of the read that
 //! returned it. Blank lines (empty or only whitespace) are skipped and counted as dropped, as
 //! the file input does.
+//!
+//! `codec` (`json_lines`, `json`, `plain`, `multiline`, see [`super::codec`]) decodes the
+//! stream as the socket inputs do, for `cat app.log | sluice run` with stack traces or JSON
+//! lines; the default (`line`) keeps the lazy line events above.
 
+use super::codec::CodecConfig;
 use super::file::lines::{Line, LineSplitter};
-use super::{InputContext, InputError, InputType};
+use super::socket::{read_stream, Delivery, StreamEnd};
+use super::{InputContext, InputError, InputType, PipelineClosed};
 use crate::config::{BuildContext, ConfigError};
-use crate::event::{ack_channel, format_timestamp, Batch, LineBlock, LineOrigin};
+use crate::event::{ack_channel, format_timestamp, Batch, Event, LineBlock, LineOrigin};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use serde_spanned::Spanned;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
@@ -34,12 +41,16 @@ pub struct StdinInputConfig {
     /// Longer lines are cut to this many bytes and tagged `_line_truncated`.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// How the stream becomes events (default: one event per line).
+    #[serde(default)]
+    pub codec: Option<Spanned<CodecConfig>>,
 }
 
 impl Default for StdinInputConfig {
     fn default() -> Self {
         Self {
             max_line_bytes: default_max_line_bytes(),
+            codec: None,
         }
     }
 }
@@ -54,12 +65,64 @@ impl InputType for StdinInput {
     type Config = StdinInputConfig;
     const FINITE: bool = true;
 
-    fn build(settings: &StdinInputConfig, _context: &BuildContext) -> Result<Self, ConfigError> {
+    fn build(settings: &StdinInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        if let Some(codec) = &settings.codec {
+            codec.get_ref().validate("stdin", codec.span(), context)?;
+        }
         let settings = settings.clone();
         Ok(Self { settings })
     }
 
     async fn run(self, context: InputContext) -> Result<(), InputError> {
+        match self.settings.codec.as_ref().map(Spanned::get_ref) {
+            None | Some(CodecConfig::Line) => self.run_lines(context).await,
+            Some(codec) => run_with_codec(codec, self.settings.max_line_bytes, context).await,
+        }
+    }
+}
+
+/// Reads stdin through a codec, delivering as it decodes.
+async fn run_with_codec(
+    codec: &CodecConfig,
+    max_line_bytes: usize,
+    context: InputContext,
+) -> Result<(), InputError> {
+    context.readiness.set_ready();
+    // The fields every stdin event carries, as on the line path (`stdin_origin`).
+    let host = Value::Object(Map::from_iter([(
+        "name".to_string(),
+        Value::String(crate::event::host_name()),
+    )]));
+    let input = Value::Object(Map::from_iter([(
+        "type".to_string(),
+        Value::String("stdin".into()),
+    )]));
+    let (delivery, receipts) = Delivery::new(context);
+    let mut decoder = codec.decoder(max_line_bytes);
+    let decorate = |event: &mut Event| {
+        let fields = event.fields_mut();
+        fields.entry("host").or_insert_with(|| host.clone());
+        fields.entry("input").or_insert_with(|| input.clone());
+    };
+    let end = read_stream(
+        &mut tokio::io::stdin(),
+        &mut decoder,
+        &delivery,
+        decorate,
+        |_| {},
+    )
+    .await;
+    delivery.finish(receipts).await;
+    match end {
+        StreamEnd::Failed(error) => Err(InputError::Stdin(error)),
+        StreamEnd::PipelineClosed => Err(InputError::Closed(PipelineClosed)),
+        StreamEnd::Closed | StreamEnd::Shutdown => Ok(()),
+    }
+}
+
+impl StdinInput {
+    /// The default: lazy line events.
+    async fn run_lines(self, context: InputContext) -> Result<(), InputError> {
         let (acks, mut receipts) = ack_channel();
         let mut stdin = tokio::io::stdin();
         let mut chunk = vec![0u8; 64 * 1024];
