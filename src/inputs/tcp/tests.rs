@@ -7,7 +7,7 @@ use crate::inputs::codec::CodecConfig;
 use crate::inputs::BatchSender;
 use crate::metrics::ComponentMetrics;
 use crate::metrics::ExtraValue;
-use crate::queue::{QueueReader, QueueSettings};
+use crate::queue::QueueReader;
 use serde_json::json;
 use serde_spanned::Spanned;
 use std::time::Duration;
@@ -37,9 +37,7 @@ struct Harness {
 }
 
 async fn start(settings: TcpInputConfig, batch_size: usize, queued_batches: usize) -> Harness {
-    let (tx, batches) = crate::queue::open(&QueueSettings::Memory {
-        batches: queued_batches,
-    });
+    let (tx, batches) = crate::queue::open_memory(queued_batches);
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(ComponentMetrics::default());
     let context = InputContext::for_tests(

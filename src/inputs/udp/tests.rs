@@ -4,7 +4,6 @@ use super::*;
 use crate::config::PipelineSettings;
 use crate::inputs::BatchSender;
 use crate::metrics::ComponentMetrics;
-use crate::queue::QueueSettings;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +20,7 @@ async fn start(
     CancellationToken,
     tokio::task::JoinHandle<()>,
 ) {
-    let (tx, batches) = crate::queue::open(&QueueSettings::Memory { batches: 16 });
+    let (tx, batches) = crate::queue::open_memory(16);
     let shutdown = CancellationToken::new();
     let context = InputContext::for_tests(
         "udp",
