@@ -16,6 +16,7 @@
 
 pub mod beats;
 pub mod file;
+pub mod kafka;
 pub mod stdin;
 pub mod watermark;
 
@@ -62,6 +63,7 @@ input_types! {
     "beats" => Beats(beats::BeatsInputConfig => beats::BeatsInput),
     "file" => File(file::FileInputConfig => file::FileInput),
     "stdin" => Stdin(stdin::StdinInputConfig => stdin::StdinInput),
+    "kafka" => Kafka(kafka::KafkaInputConfig => kafka::KafkaInput),
 }
 
 /// What an input type gives the pipeline: implemented by each input's runtime and named in
@@ -170,4 +172,6 @@ pub enum InputError {
     Stdin(#[from] std::io::Error),
     #[error(transparent)]
     Closed(#[from] PipelineClosed),
+    #[error(transparent)]
+    Kafka(#[from] kafka::KafkaInputError),
 }

@@ -12,6 +12,7 @@
 
 #[macro_use]
 pub mod search_node;
+pub mod kafka_broker;
 pub mod slack_double;
 
 use serde_json::Value;
