@@ -187,6 +187,10 @@ impl Connection<'_> {
             }
             config.set(key, value);
         }
+        // librdkafka checks every key and value here, without connecting.
+        if let Err(e) = config.create_native_config() {
+            return Err(context.error_at(self.librdkafka.map(Spanned::span), e.to_string()));
+        }
         Ok(config)
     }
 }

@@ -125,11 +125,6 @@ impl Settings {
             ("statistics.interval.ms", "5000".to_string()),
         ];
         let client = connection.client_config(context, &base)?;
-        if let Err(e) = client.create_native_config() {
-            return Err(
-                context.error_at(config.librdkafka.as_ref().map(Spanned::span), e.to_string())
-            );
-        }
         Ok(Self {
             client,
             topics: topics.clone(),

@@ -145,12 +145,6 @@ impl Settings {
             ("linger.ms", "5".to_string()),
         ];
         let client = connection.client_config(context, &base)?;
-        // librdkafka checks every key and value here, without connecting.
-        if let Err(e) = client.create_native_config() {
-            return Err(
-                context.error_at(config.librdkafka.as_ref().map(Spanned::span), e.to_string())
-            );
-        }
         let max_in_flight = *config.max_in_flight_batches.get_ref();
         if max_in_flight == 0 {
             return Err(context.error_at(
