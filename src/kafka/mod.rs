@@ -81,6 +81,17 @@ pub struct Connection<'a> {
     pub librdkafka: Option<&'a Spanned<BTreeMap<String, String>>>,
 }
 
+/// A librdkafka configuration whose `Debug` output shows the keys but no values: it holds
+/// passwords, and a component's settings may be debug-printed.
+#[derive(Clone)]
+pub struct ClientSettings(pub ClientConfig);
+
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.config_map().keys()).finish()
+    }
+}
+
 /// librdkafka settings an override may not change: they are what makes the output
 /// lose nothing (idempotence, acks, no delivery timeout) and the input commit only what was
 /// delivered (manual offset store).
@@ -117,7 +128,7 @@ impl Connection<'_> {
         &self,
         context: &BuildContext,
         base: &[(&str, String)],
-    ) -> Result<ClientConfig, ConfigError> {
+    ) -> Result<ClientSettings, ConfigError> {
         let servers = self.bootstrap_servers.get_ref().trim();
         if servers.is_empty() || servers.split(',').any(|s| !s.trim().contains(':')) {
             return Err(context.error_at(
@@ -191,6 +202,25 @@ impl Connection<'_> {
         if let Err(e) = config.create_native_config() {
             return Err(context.error_at(self.librdkafka.map(Spanned::span), e.to_string()));
         }
-        Ok(config)
+        Ok(ClientSettings(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_names_the_settings_but_never_their_values() {
+        let mut config = ClientConfig::new();
+        config.set("sasl.password", "hunter2-secret");
+        config.set("bootstrap.servers", "kafka:9092");
+        let text = format!("{:?}", ClientSettings(config));
+        assert!(text.contains("sasl.password"), "{text}");
+        assert!(!text.contains("hunter2-secret"), "{text}");
+        assert_eq!(
+            format!("{:?}", Secret("hunter2-secret".into())),
+            "\"<redacted>\""
+        );
     }
 }

@@ -8,8 +8,7 @@
 //! silently skip it.
 
 use crate::config::{BuildContext, ConfigError};
-use crate::kafka::{Connection, KafkaSasl, KafkaTls};
-use rdkafka::ClientConfig;
+use crate::kafka::{ClientSettings, Connection, KafkaSasl, KafkaTls};
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;
@@ -72,7 +71,7 @@ pub enum Codec {
 /// Validated settings of one Kafka input.
 #[derive(Debug)]
 pub struct Settings {
-    pub client: ClientConfig,
+    pub client: ClientSettings,
     pub topics: Vec<String>,
     pub group_id: String,
     pub codec: Codec,

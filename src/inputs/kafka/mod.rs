@@ -91,6 +91,7 @@ impl InputType for KafkaInput {
         let consumer: StreamConsumer<GroupContext> = self
             .settings
             .client
+            .0
             .create_with_context(GroupContext(shared.clone()))
             .map_err(KafkaInputError::Create)?;
         let topics: Vec<&str> = self.settings.topics.iter().map(String::as_str).collect();

@@ -9,9 +9,8 @@
 
 use crate::config::{BuildContext, ConfigError, Interval};
 use crate::event::Template;
-use crate::kafka::{Connection, KafkaSasl, KafkaTls};
+use crate::kafka::{ClientSettings, Connection, KafkaSasl, KafkaTls};
 use crate::outputs::elasticsearch::config::DeadLetterPath;
-use rdkafka::ClientConfig;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;
@@ -113,7 +112,7 @@ fn default_dead_letter_max_bytes() -> u64 {
 /// Validated settings of one Kafka output.
 #[derive(Debug)]
 pub struct Settings {
-    pub client: ClientConfig,
+    pub client: ClientSettings,
     pub topic: Template,
     pub key: Option<Template>,
     pub max_in_flight: usize,

@@ -66,7 +66,7 @@ impl OutputType for KafkaOutput {
         context: OutputContext,
     ) -> Result<(), OutputError> {
         let producer: FutureProducer =
-            self.settings.client.create().map_err(|e| {
+            self.settings.client.0.create().map_err(|e| {
                 OutputError::Kafka(format!("cannot create the Kafka producer: {e}"))
             })?;
         let shared = Arc::new(Shared {
@@ -187,11 +187,14 @@ impl Encoder {
                 payload: self.payload.clone(),
             }));
         }
+        // A key naming a field the event lacks: no key (spread over partitions) rather than
+        // every such event in the partition of the literal template text.
         let key = match &mut self.key {
             Some(template) => {
                 self.key_text.clear();
-                template.render_into(event, &mut self.key_text);
-                Some(self.key_text.as_bytes())
+                template
+                    .render_into(event, &mut self.key_text)
+                    .then_some(self.key_text.as_bytes())
             }
             None => None,
         };
