@@ -53,8 +53,9 @@
 //! [`inputs::watermark`] per partition.
 //!
 //! Dependencies point one way, down these layers (enforced by `tests/layers.rs`): `sync`;
-//! `metrics`, `readiness`; `event`; `condition`; `config`; `queue`; `inputs`, `filters`,
-//! `outputs`; `pipeline`; `api`, `testing`; the binary (`main`, `cli`, `logging`, `progress`).
+//! `metrics`, `readiness`; `event`; `condition`; `config`; `queue`; `kafka` (the Kafka
+//! connection settings both Kafka components share); `inputs`, `filters`, `outputs`;
+//! `pipeline`; `api`, `testing`; the binary (`main`, `cli`, `logging`, `progress`).
 
 // Library code reports errors instead of panicking; tests may unwrap.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -65,6 +66,7 @@ pub mod config;
 pub mod event;
 pub mod filters;
 pub mod inputs;
+pub mod kafka;
 pub mod metrics;
 pub mod outputs;
 pub mod pipeline;

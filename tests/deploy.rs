@@ -178,6 +178,7 @@ fn required_variables(text: &str) -> BTreeSet<String> {
 const KUBERNETES: &[&str] = &[
     "deploy/kubernetes/sidecar.yaml",
     "deploy/kubernetes/ingest.yaml",
+    "deploy/kubernetes/kafka-ingest.yaml",
 ];
 
 /// Every object of every manifest (`file`, object).
@@ -228,7 +229,11 @@ fn kubernetes_objects_are_complete_and_consistent() {
         .iter()
         .filter(|(_, o)| o["kind"] == "Deployment")
         .collect();
-    assert_eq!(deployments.len(), 2);
+    assert_eq!(
+        deployments.len(),
+        3,
+        "ingest, sidecar example, Kafka ingest"
+    );
     for (file, deployment) in deployments {
         let name = &deployment["metadata"]["name"];
         let template = &deployment["spec"]["template"];
@@ -420,7 +425,7 @@ fn kubernetes_pipelines_validate_with_the_containers_environment() {
         );
         validated += 1;
     }
-    assert_eq!(validated, 2);
+    assert_eq!(validated, 3);
 }
 
 /// The deployed pipelines run exactly the seed chain that `pipelines/mqtt.test.toml` tests.
@@ -428,16 +433,22 @@ fn kubernetes_pipelines_validate_with_the_containers_environment() {
 fn deployed_filter_chains_are_the_tested_seed_chain() {
     let seed = filter_chain(&read("pipelines/mqtt.toml"));
     assert!(seed.as_array().is_some_and(|f| f.len() == 6));
-    let mut pipelines = vec![(
-        "deploy/docker/pipeline.toml".to_string(),
-        read("deploy/docker/pipeline.toml"),
-    )];
+    let mut pipelines = vec![
+        (
+            "deploy/docker/pipeline.toml".to_string(),
+            read("deploy/docker/pipeline.toml"),
+        ),
+        (
+            "pipelines/kafka-ingest.toml".to_string(),
+            read("pipelines/kafka-ingest.toml"),
+        ),
+    ];
     for (file, object) in kubernetes_objects() {
         if let Some(text) = object["data"]["pipeline.toml"].as_str() {
             pipelines.push((file, text.to_string()));
         }
     }
-    assert_eq!(pipelines.len(), 3);
+    assert_eq!(pipelines.len(), 5);
     for (name, text) in pipelines {
         assert_eq!(
             filter_chain(&text),

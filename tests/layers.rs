@@ -31,6 +31,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the condition language over events", &["condition"]),
     ("the component model and its loader", &["config"]),
     ("the seam between inputs and workers", &["queue"]),
+    (
+        "connections to external systems that inputs and outputs share",
+        &["kafka"],
+    ),
     ("the components", &["inputs", "filters", "outputs"]),
     ("the runtime that wires them", &["pipeline"]),
     ("what runs a pipeline", &["api", "testing"]),

@@ -49,7 +49,7 @@ fn unknown_component_types_list_the_known_ones() {
     let text = "[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"stdot\"\n";
     assert_eq!(
         errors(text),
-        ["pipeline.toml:4:8: unknown output type `stdot`, expected one of `stdout`, `file`, `null`, `slack`, `elasticsearch`, `http`"]
+        ["pipeline.toml:4:8: unknown output type `stdot`, expected one of `stdout`, `file`, `null`, `slack`, `elasticsearch`, `http`, `kafka`"]
     );
 }
 

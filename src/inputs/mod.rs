@@ -18,6 +18,7 @@ pub mod beats;
 pub mod codec;
 pub mod file;
 pub mod socket;
+pub mod kafka;
 pub mod stdin;
 pub mod tcp;
 pub mod udp;
@@ -68,6 +69,7 @@ input_types! {
     "stdin" => Stdin(stdin::StdinInputConfig => stdin::StdinInput),
     "tcp" => Tcp(tcp::TcpInputConfig => tcp::TcpInput),
     "udp" => Udp(udp::UdpInputConfig => udp::UdpInput),
+    "kafka" => Kafka(kafka::KafkaInputConfig => kafka::KafkaInput),
 }
 
 /// What an input type gives the pipeline: implemented by each input's runtime and named in
@@ -235,4 +237,5 @@ pub enum InputError {
     Tcp(#[from] tcp::TcpInputError),
     #[error(transparent)]
     Udp(#[from] udp::UdpInputError),
+    Kafka(#[from] kafka::KafkaInputError),
 }

@@ -17,6 +17,7 @@ pub mod delivery;
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+pub mod kafka;
 pub mod null;
 pub mod slack;
 pub mod stdout;
@@ -63,6 +64,7 @@ output_types! {
     "slack" => Slack(slack::SlackConfig => slack::SlackOutput),
     "elasticsearch" => Elasticsearch(elasticsearch::ElasticsearchConfig => elasticsearch::ElasticsearchOutput),
     "http" => Http(http::HttpOutputConfig => http::HttpOutput),
+    "kafka" => Kafka(kafka::KafkaOutputConfig => kafka::KafkaOutput),
 }
 
 /// What an output type gives the pipeline: implemented by each output's runtime and named in
@@ -145,4 +147,7 @@ pub enum OutputError {
     /// Elasticsearch refused us for good at start-up (wrong URL, credentials, TLS).
     #[error("{0}")]
     Elasticsearch(String),
+    /// The Kafka client could not be created (librdkafka refused its configuration).
+    #[error("{0}")]
+    Kafka(String),
 }

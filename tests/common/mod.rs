@@ -13,6 +13,7 @@
 pub mod chaos;
 #[macro_use]
 pub mod search_node;
+pub mod kafka_broker;
 pub mod slack_double;
 
 use serde_json::Value;

@@ -511,8 +511,14 @@ fn mapped_type(mappings: &Value, field: &str) -> Option<String> {
 /// Builds the peer unless `work/build` holds a build of the current sources; returns the build
 /// directory. The caller holds the build lock.
 fn build_peer(flavour: Flavour, work: &Path) -> Result<PathBuf, String> {
-    let peer = flavour.peer_dir();
-    let fingerprint = source_fingerprint(&peer)?;
+    build_maven_peer(&flavour.peer_dir(), work, "test search node")
+}
+
+/// Builds the Maven peer in `peer` (`tests/peers/<name>`) into `work/build`, unless it holds
+/// a build of the current sources; returns the build directory (`classes/`, `lib/`). The caller
+/// holds the build lock. `what` names the peer in messages. Shared with the Kafka broker.
+pub fn build_maven_peer(peer: &Path, work: &Path, what: &str) -> Result<PathBuf, String> {
+    let fingerprint = source_fingerprint(peer)?;
     let build = work.join("build");
     let marker = build.join("built-from.sha256");
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(fingerprint.as_str()) {
@@ -530,13 +536,13 @@ fn build_peer(flavour: Flavour, work: &Path) -> Result<PathBuf, String> {
         .map_err(|e| {
             format!(
                 "cannot run mvn ({e}): Maven and Java 17 must be installed and on PATH to build \
-                 the test search node in {}",
+                 the {what} in {}",
                 peer.display()
             )
         })?;
     if !output.status.success() {
         return Err(format!(
-            "building the test search node failed (mvn in {}, {}):\n{}\n{}",
+            "building the {what} failed (mvn in {}, {}):\n{}\n{}",
             peer.display(),
             output.status,
             tail(&String::from_utf8_lossy(&output.stdout), 6000),
@@ -546,7 +552,7 @@ fn build_peer(flavour: Flavour, work: &Path) -> Result<PathBuf, String> {
     std::fs::write(&marker, &fingerprint)
         .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
     eprintln!(
-        "search node: built {} in {:.1} s",
+        "{what}: built {} in {:.1} s",
         peer.display(),
         started.elapsed().as_secs_f64()
     );
@@ -592,7 +598,7 @@ fn source_fingerprint(peer: &Path) -> Result<String, String> {
 
 /// Removes the home directories of nodes whose test process is gone (their lock is free).
 /// The caller holds the build lock, so no start is between creating and locking its run.
-fn remove_abandoned_runs(work: &Path) {
+pub fn remove_abandoned_runs(work: &Path) {
     let Ok(entries) = std::fs::read_dir(work) else {
         return;
     };
@@ -654,7 +660,7 @@ fn wait_for_ready(stdout: std::process::ChildStdout) -> Result<u16, String> {
 }
 
 /// The last `max` bytes of `text` (on a character boundary).
-fn tail(text: &str, max: usize) -> &str {
+pub fn tail(text: &str, max: usize) -> &str {
     let mut start = text.len().saturating_sub(max);
     while !text.is_char_boundary(start) {
         start += 1;

@@ -1,0 +1,135 @@
+//! Settings of `type = "kafka"` (input), and their validation.
+//!
+//! Offsets are committed by sluice, never by librdkafka on its own: `enable.auto.offset.store`
+//! is off, so librdkafka's periodic commit only ever sends what the input stored, and the
+//! input stores a partition's offset only once every event before it is settled
+//! (see `offsets.rs`). A new group starts at the `earliest` offset by default (Logstash's
+//! default is `latest`): a group that first joins after data was written should read it, not
+//! silently skip it.
+
+use crate::config::{BuildContext, ConfigError};
+use crate::kafka::{ClientSettings, Connection, KafkaSasl, KafkaTls};
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use std::collections::BTreeMap;
+
+/// `type = "kafka"` (input).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaInputConfig {
+    /// `host:port` of one or more brokers, comma-separated.
+    pub bootstrap_servers: Spanned<String>,
+    /// Topics to subscribe to (a name starting with `^` is a regular expression).
+    pub topics: Spanned<Vec<String>>,
+    /// Consumer group: every sluice with the same group shares the partitions.
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Where a group without a committed offset starts: `earliest` (default) or `latest`.
+    #[serde(default)]
+    pub auto_offset_reset: OffsetReset,
+    /// `json` (default): each message is one event, as the Kafka output writes it; `plain`:
+    /// the message text goes into `message`.
+    #[serde(default)]
+    pub codec: Codec,
+    /// Put topic, partition, offset, key, timestamp and group under `[@metadata][kafka]`.
+    #[serde(default)]
+    pub decorate_events: bool,
+    /// librdkafka `client.id` (default `sluice`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub tls: Option<Spanned<KafkaTls>>,
+    #[serde(default)]
+    pub sasl: Option<KafkaSasl>,
+    /// Other librdkafka consumer settings (`"fetch.max.bytes" = "10485760"`), applied last.
+    #[serde(default)]
+    pub librdkafka: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+fn default_group_id() -> String {
+    "sluice".into()
+}
+
+/// `auto_offset_reset`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    #[default]
+    Earliest,
+    Latest,
+}
+
+/// `codec`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    #[default]
+    Json,
+    Plain,
+}
+
+/// Validated settings of one Kafka input.
+#[derive(Debug)]
+pub struct Settings {
+    pub client: ClientSettings,
+    pub topics: Vec<String>,
+    pub group_id: String,
+    pub codec: Codec,
+    pub decorate_events: bool,
+}
+
+impl Settings {
+    pub fn validate(
+        config: &KafkaInputConfig,
+        context: &BuildContext,
+    ) -> Result<Self, ConfigError> {
+        let topics = config.topics.get_ref();
+        if topics.is_empty() || topics.iter().any(|t| t.trim().is_empty()) {
+            return Err(context.error_at(
+                Some(config.topics.span()),
+                "topics must name at least one topic, and no empty one",
+            ));
+        }
+        if config.group_id.trim().is_empty() {
+            return Err(context.error_at(None, "group_id must not be empty"));
+        }
+        let connection = Connection {
+            bootstrap_servers: &config.bootstrap_servers,
+            tls: config.tls.as_ref(),
+            sasl: config.sasl.as_ref(),
+            librdkafka: config.librdkafka.as_ref(),
+        };
+        let reset = match config.auto_offset_reset {
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::Latest => "latest",
+        };
+        let base = [
+            ("group.id", config.group_id.clone()),
+            (
+                "client.id",
+                config.client_id.clone().unwrap_or_else(|| "sluice".into()),
+            ),
+            ("auto.offset.reset", reset.to_string()),
+            // librdkafka commits what sluice stored, every second, and nothing else.
+            ("enable.auto.commit", "true".to_string()),
+            ("auto.commit.interval.ms", "1000".to_string()),
+            ("enable.auto.offset.store", "false".to_string()),
+            // A member joining or leaving moves only the partitions that change hands; the
+            // others keep being read (no stop-the-world rebalance).
+            (
+                "partition.assignment.strategy",
+                "cooperative-sticky".to_string(),
+            ),
+            // Lag and offsets for /metrics.
+            ("statistics.interval.ms", "5000".to_string()),
+        ];
+        let client = connection.client_config(context, &base)?;
+        Ok(Self {
+            client,
+            topics: topics.clone(),
+            group_id: config.group_id.clone(),
+            codec: config.codec,
+            decorate_events: config.decorate_events,
+        })
+    }
+}

@@ -1,0 +1,360 @@
+//! Reads events from Kafka topics as a member of a consumer group (librdkafka), so any
+//! number of sluice instances share the partitions and take over from one that dies.
+//!
+//! At least once, as the Kafka output writes: a message's offset is stored for commit only
+//! once every output settled its event, per partition as a contiguous watermark
+//! (`offsets.rs`); librdkafka commits what was stored every second. On a rebalance the revoked
+//! partitions' watermarks are committed synchronously before they are given up, and at
+//! shutdown the input stops reading, waits for its batches to be acknowledged and commits.
+//! A crash (kill -9) therefore re-reads at most the batches that were not yet acknowledged.
+//!
+//! Messages become events in `events.rs` (JSON objects as they are; anything else tagged
+//! `_jsonparsefailure`), and leave in batches of `batch_size` or after [`LINGER`], whichever
+//! comes first. While the pipeline is full the input stops polling: Kafka keeps the data.
+//!
+//! - `config.rs`: settings; `offsets.rs`: watermarks and rebalances; `metrics.rs`: lag and
+//!   offsets per partition from librdkafka's statistics.
+
+mod config;
+mod events;
+mod metrics;
+mod offsets;
+#[cfg(test)]
+mod tests;
+
+pub use config::{Codec, KafkaInputConfig, OffsetReset};
+pub use events::JSON_PARSE_FAILURE_TAG;
+
+use super::{InputContext, InputError, InputType, PipelineClosed};
+use crate::config::{BuildContext, ConfigError};
+use crate::event::{
+    ack_channel, format_timestamp, AckReceipt, AckReceiver, Batch, BatchStatus, Event,
+};
+use config::Settings;
+use events::{message_event, Origin};
+use metrics::InputMetrics;
+use offsets::{Partitions, StreamId};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::Message;
+use rdkafka::{ClientContext, Statistics, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a partial batch waits for more messages.
+const LINGER: Duration = Duration::from_millis(50);
+/// How long a rebalance waits for the revoked partitions' batches to be acknowledged before
+/// committing what is settled (the rest is read again by the partitions' next owner).
+const REVOKE_DRAIN: Duration = Duration::from_secs(3);
+/// How often acknowledgements are turned into stored offsets while reading.
+const STORE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Why the Kafka input stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaInputError {
+    #[error("cannot create the Kafka consumer: {0}")]
+    Create(rdkafka::error::KafkaError),
+    #[error("cannot subscribe to {topics:?}: {source}")]
+    Subscribe {
+        topics: Vec<String>,
+        source: rdkafka::error::KafkaError,
+    },
+}
+
+/// The Kafka input.
+#[derive(Debug)]
+pub struct KafkaInput {
+    settings: Settings,
+}
+
+impl InputType for KafkaInput {
+    type Config = KafkaInputConfig;
+    /// A topic has no end: producers may always write more.
+    const FINITE: bool = false;
+
+    fn build(config: &KafkaInputConfig, context: &BuildContext) -> Result<Self, ConfigError> {
+        Ok(Self {
+            settings: Settings::validate(config, context)?,
+        })
+    }
+
+    async fn run(self, context: InputContext) -> Result<(), InputError> {
+        let (acks, receipts) = ack_channel();
+        let shared = Arc::new(Shared {
+            partitions: Mutex::new(Partitions::default()),
+            receipts: Mutex::new(receipts),
+            metrics: InputMetrics::register(context.metrics.clone()),
+            id: context.id.clone(),
+        });
+        let consumer: StreamConsumer<GroupContext> = self
+            .settings
+            .client
+            .0
+            .create_with_context(GroupContext(shared.clone()))
+            .map_err(KafkaInputError::Create)?;
+        let topics: Vec<&str> = self.settings.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|source| KafkaInputError::Subscribe {
+                topics: self.settings.topics.clone(),
+                source,
+            })?;
+        context.readiness.set_ready();
+        let mut reader = Reader {
+            settings: &self.settings,
+            shared: &shared,
+            consumer: &consumer,
+            batch_size: context.settings.batch_size.max(1),
+            shutdown: context.shutdown,
+            metrics: context.metrics,
+            output: Some(context.output),
+            acks,
+            events: Vec::new(),
+            ends: HashMap::new(),
+            skipped: 0,
+            first_at: None,
+            failing: false,
+        };
+        reader.read().await?;
+        reader.drain().await;
+        Ok(())
+    }
+}
+
+/// What the reading task and librdkafka's rebalance callback share.
+struct Shared {
+    partitions: Mutex<Partitions>,
+    receipts: Mutex<AckReceiver>,
+    metrics: InputMetrics,
+    id: String,
+}
+
+impl Shared {
+    /// Applies every acknowledgement received so far; returns the positions to store.
+    fn take_receipts(&self) -> TopicPartitionList {
+        let mut partitions = crate::sync::lock(&self.partitions);
+        let mut receipts = crate::sync::lock(&self.receipts);
+        while let Ok(receipt) = receipts.try_recv() {
+            if receipt.status == BatchStatus::Failed {
+                tracing::warn!(input = %self.id, batch = receipt.batch_id, "A batch was not delivered; its partitions' offsets stay before it until a restart re-reads it.");
+            }
+            partitions.receive(receipt);
+        }
+        partitions.take_moved()
+    }
+}
+
+/// librdkafka's callbacks: rebalances and statistics.
+struct GroupContext(Arc<Shared>);
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        self.0.metrics.observe(&statistics);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(revoked) = rebalance else {
+            return;
+        };
+        // Batches of these partitions still in the pipeline get a moment to be acknowledged,
+        // so that their new owner does not read them again; then whatever is settled counts.
+        let deadline = std::time::Instant::now() + REVOKE_DRAIN;
+        let mut stored = self.0.take_receipts();
+        while !crate::sync::lock(&self.0.partitions).settled(revoked)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+            let more = self.0.take_receipts();
+            for element in more.elements() {
+                let _ = stored.add_partition_offset(
+                    element.topic(),
+                    element.partition(),
+                    element.offset(),
+                );
+            }
+        }
+        if stored.count() > 0 {
+            let _ = consumer.store_offsets(&stored);
+        }
+        let offsets = crate::sync::lock(&self.0.partitions).revoke(revoked);
+        if offsets.count() == 0 {
+            return;
+        }
+        match consumer.commit(&offsets, CommitMode::Sync) {
+            Ok(()) => {
+                self.0.metrics.rebalance_commits.inc();
+                tracing::info!(input = %self.0.id, partitions = offsets.count(), "Committed the revoked partitions' offsets.");
+            }
+            Err(error) => {
+                self.0.metrics.commit_failures.inc();
+                tracing::warn!(input = %self.0.id, %error, "Cannot commit the revoked partitions' offsets; their new owner re-reads from the last commit.");
+            }
+        }
+    }
+}
+
+/// The reading loop and the batch being filled.
+struct Reader<'a> {
+    settings: &'a Settings,
+    shared: &'a Shared,
+    consumer: &'a StreamConsumer<GroupContext>,
+    batch_size: usize,
+    shutdown: tokio_util::sync::CancellationToken,
+    metrics: Arc<crate::metrics::ComponentMetrics>,
+    /// Dropped once reading stopped, so the pipeline knows this input sends no more.
+    output: Option<super::BatchSender>,
+    acks: crate::event::AckSender,
+    events: Vec<Event>,
+    /// The next offset of each partition the batch has messages of.
+    ends: HashMap<StreamId, i64>,
+    /// Messages that became no event (empty payloads).
+    skipped: u64,
+    first_at: Option<tokio::time::Instant>,
+    /// Whether a consumer error was logged since the last message.
+    failing: bool,
+}
+
+impl Reader<'_> {
+    /// Reads until shutdown, sending full batches and storing offsets as they are settled.
+    async fn read(&mut self) -> Result<(), InputError> {
+        let mut store = tokio::time::interval(STORE_INTERVAL);
+        store.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let linger = self.first_at.map(|at| at + LINGER);
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => break,
+                _ = store.tick() => self.store(),
+                () = sleep_until(linger), if linger.is_some() => self.flush().await?,
+                message = self.consumer.recv() => match message {
+                    Ok(message) => {
+                        self.failing = false;
+                        self.push(&message);
+                        if self.events.len() >= self.batch_size {
+                            self.flush().await?;
+                        }
+                    }
+                    Err(error) => self.report(&error),
+                },
+            }
+        }
+        self.flush().await?;
+        Ok(())
+    }
+
+    /// Logs the first consumer error after a message, the rest at debug level (librdkafka
+    /// reports a down cluster many times a second, and logs it itself too).
+    fn report(&mut self, error: &rdkafka::error::KafkaError) {
+        if self.failing {
+            tracing::debug!(input = %self.shared.id, %error, "Kafka consumer error (again).");
+        } else {
+            tracing::warn!(input = %self.shared.id, %error, "Kafka consumer error; retrying until the cluster answers.");
+            self.failing = true;
+        }
+    }
+
+    /// Adds one message to the batch being filled.
+    fn push(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        let stream = crate::sync::lock(&self.shared.partitions).stream(topic, partition, offset);
+        self.ends.insert(stream, offset + 1);
+        if self.first_at.is_none() {
+            self.first_at = Some(tokio::time::Instant::now());
+        }
+        let Some(payload) = message.payload().filter(|p| !p.is_empty()) else {
+            self.skipped += 1;
+            return;
+        };
+        let origin = self.settings.decorate_events.then(|| Origin {
+            topic,
+            partition,
+            offset,
+            key: message.key(),
+            timestamp: message.timestamp().to_millis(),
+            group_id: &self.settings.group_id,
+        });
+        let now = format_timestamp(chrono::Utc::now());
+        self.events.push(message_event(
+            payload,
+            self.settings.codec,
+            origin.as_ref(),
+            &now,
+        ));
+    }
+
+    /// Sends the batch being filled, if any, waiting while the pipeline is full.
+    async fn flush(&mut self) -> Result<(), InputError> {
+        self.first_at = None;
+        if self.ends.is_empty() {
+            return Ok(());
+        }
+        let ends: Vec<(StreamId, i64)> = self.ends.drain().collect();
+        let events = std::mem::take(&mut self.events);
+        let skipped = std::mem::take(&mut self.skipped);
+        let count = events.len() as u64;
+        let batch_id = crate::sync::lock(&self.shared.partitions).register(ends);
+        if events.is_empty() {
+            // Nothing to deliver: the messages are done with.
+            crate::sync::lock(&self.shared.partitions).receive(AckReceipt {
+                batch_id,
+                status: BatchStatus::Delivered,
+            });
+        } else {
+            let Some(output) = &self.output else {
+                return Err(PipelineClosed.into());
+            };
+            output
+                .send(Batch::new(events, Some(self.acks.token(batch_id))))
+                .await?;
+        }
+        super::count_handed_over(&self.metrics, count, skipped);
+        Ok(())
+    }
+
+    /// Stores the offsets that settled batches moved (librdkafka commits them).
+    fn store(&self) {
+        let stored = self.shared.take_receipts();
+        if stored.count() == 0 {
+            return;
+        }
+        if let Err(error) = self.consumer.store_offsets(&stored) {
+            // A partition revoked meanwhile: its new owner re-reads from the last commit.
+            tracing::debug!(input = %self.shared.id, %error, "Cannot store offsets.");
+        }
+    }
+
+    /// After reading stopped: waits until every batch is acknowledged (or the pipeline is
+    /// gone), stores and commits the final offsets synchronously.
+    async fn drain(&mut self) {
+        self.output = None;
+        let mut wait = tokio::time::interval(STORE_INTERVAL);
+        loop {
+            self.store();
+            let in_flight = crate::sync::lock(&self.shared.partitions).in_flight();
+            if in_flight == 0 {
+                break;
+            }
+            wait.tick().await;
+        }
+        let positions = crate::sync::lock(&self.shared.partitions).positions();
+        if positions.count() == 0 {
+            return;
+        }
+        if let Err(error) = self.consumer.commit(&positions, CommitMode::Sync) {
+            self.shared.metrics.commit_failures.inc();
+            tracing::warn!(input = %self.shared.id, %error, "Cannot commit the final offsets; the next start re-reads from the last commit.");
+        }
+    }
+}
+
+/// Sleeps until `at` (forever when `None`; the caller guards the branch).
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
