@@ -17,8 +17,8 @@
 pub mod beats;
 pub mod codec;
 pub mod file;
-pub mod socket;
 pub mod kafka;
+pub mod socket;
 pub mod stdin;
 pub mod tcp;
 pub mod udp;
@@ -237,5 +237,6 @@ pub enum InputError {
     Tcp(#[from] tcp::TcpInputError),
     #[error(transparent)]
     Udp(#[from] udp::UdpInputError),
+    #[error(transparent)]
     Kafka(#[from] kafka::KafkaInputError),
 }
