@@ -15,7 +15,9 @@ use std::path::PathBuf;
         sluice run -c pipelines/quickstart.toml --once   # process the bundled sample and exit\n  \
         sluice run -c pipelines/mqtt.toml                # run until Ctrl-C\n  \
         sluice validate -c pipelines/mqtt.toml           # check a pipeline without running it\n  \
-        sluice test pipelines/                           # run every pipelines/**/*.test.toml\n\n\
+        sluice test pipelines/                           # run every pipelines/**/*.test.toml\n  \
+        sluice run -c pipelines/logstash/mqtt.conf       # a Logstash pipeline, unchanged\n  \
+        sluice convert pipelines/logstash/mqtt.conf      # ... and the native TOML it is\n\n\
         Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage, 3 events left \
         undelivered after shutdown_timeout, 130 interrupted twice."
 )]
@@ -62,6 +64,16 @@ pub enum Command {
         /// The pipeline file.
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
+    },
+    /// Print the native TOML pipeline a Logstash `.conf` (file, directory or glob) is; exits
+    /// 2, after printing what it could, when something has no sluice equivalent.
+    Convert {
+        /// The Logstash configuration.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Write the TOML here instead of printing it.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             run(&config, once, api)
         }
         Command::Test { paths } => test(&paths),
+        Command::Convert { path, output } => convert(&path, output.as_deref()),
     }
 }
 
@@ -88,6 +89,33 @@ fn validate(path: &std::path::Path) -> ExitCode {
             print_stderr(&errors);
             ExitCode::from(EXIT_CONFIG)
         }
+    }
+}
+
+/// `sluice convert`: the TOML on stdout (or in `output`), then whatever had no equivalent
+/// on stderr (exit 2); a file that does not parse prints nothing but its errors.
+fn convert(path: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode {
+    let translation = match sluice::config::logstash::translate(path) {
+        Ok(translation) => translation,
+        Err(errors) => {
+            print_stderr(&errors);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match output {
+        Some(output) => {
+            if let Err(e) = std::fs::write(output, &translation.toml) {
+                print_stderr(&format!("{}: cannot write: {e}", output.display()));
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        }
+        None => print_stdout(&translation.toml),
+    }
+    if translation.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        print_stderr(&sluice::config::ConfigErrors(translation.problems));
+        ExitCode::from(EXIT_CONFIG)
     }
 }
 

@@ -48,6 +48,7 @@ mod build;
 mod error;
 mod interpolate;
 mod interval;
+pub mod logstash;
 mod messages;
 mod model;
 mod registry;

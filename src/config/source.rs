@@ -6,8 +6,10 @@
 
 use super::error::ConfigError;
 use super::interpolate::Interpolated;
+use super::logstash::{remap, Origins};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The text of a configuration file, kept to turn byte spans into positions.
 #[derive(Debug)]
@@ -15,6 +17,9 @@ pub struct Source {
     pub(super) path: PathBuf,
     pub(super) original: String,
     pub(super) interpolated: Interpolated,
+    /// For a document translated from Logstash `.conf` files: where each line came from,
+    /// so that problems are reported in the files the user wrote.
+    pub(super) origins: Option<Arc<Origins>>,
 }
 
 impl Source {
@@ -47,11 +52,15 @@ impl Source {
         message: impl Into<String>,
     ) -> ConfigError {
         let (line, column) = self.position(offset);
-        ConfigError {
+        let error = ConfigError {
             file: self.path.clone(),
             line,
             column,
             message: message.into(),
+        };
+        match &self.origins {
+            Some(origins) => remap(origins, error),
+            None => error,
         }
     }
 

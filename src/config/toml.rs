@@ -49,6 +49,17 @@ where
     F: ComponentKind,
     O: ComponentKind,
 {
+    if super::logstash::is_logstash(path) {
+        let (toml, origins, mut problems) = super::logstash::load_source(path)?;
+        let mut partial =
+            parse_partial_with_origins(path, toml, |name| std::env::var(name).ok(), Some(origins))?;
+        partial.errors.append(&mut problems);
+        partial
+            .errors
+            .sort_by_key(|e| (e.file.clone(), e.line, e.column));
+        partial.errors.dedup();
+        return Ok(partial);
+    }
     let original = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -85,6 +96,21 @@ where
     F: ComponentKind,
     O: ComponentKind,
 {
+    parse_partial_with_origins(path, original, lookup, None)
+}
+
+/// [`parse_partial`] of a document translated from Logstash `.conf` files (`origins`).
+pub(super) fn parse_partial_with_origins<I, F, O>(
+    path: &Path,
+    original: String,
+    lookup: impl Fn(&str) -> Option<String>,
+    origins: Option<Arc<super::logstash::Origins>>,
+) -> Result<Partial<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
     let interpolated = match interpolate(&original, lookup) {
         Ok(interpolated) => interpolated,
         Err(errors) => {
@@ -92,6 +118,7 @@ where
                 path: path.to_path_buf(),
                 interpolated: Interpolated::verbatim(original.clone()),
                 original,
+                origins: origins.clone(),
             };
             return Err(ConfigErrors(
                 errors
@@ -116,6 +143,7 @@ where
         path: path.to_path_buf(),
         original,
         interpolated,
+        origins,
     });
     let document = match ImDocument::parse(source.interpolated.text.clone()) {
         Ok(document) => document,
