@@ -51,6 +51,7 @@ mod interval;
 pub mod logstash;
 mod messages;
 mod model;
+mod origins;
 mod registry;
 mod source;
 mod toml;
@@ -64,8 +65,9 @@ pub use messages::{humanize, list};
 pub use model::{
     settings, Component, ComponentKind, ConditionText, Partial, PipelineConfig, PipelineSettings,
 };
+pub use origins::line_column;
 pub(crate) use registry::{component_types, Inline};
-pub use source::{line_column, Source};
+pub use source::Source;
 pub use toml::{load, load_partial, parse, parse_partial};
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use super::error::ConfigError;
 use super::interpolate::Interpolated;
-use super::logstash::{remap, Origins};
+use super::origins::{line_column, remap, Origins};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -95,17 +95,4 @@ impl Source {
         let start = self.interpolated.original_offset(span.start) + quote_len + inner;
         self.error_at_original(start, message)
     }
-}
-
-/// The 1-based line and column (in characters) of byte `offset` of `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = text[line_start..offset].chars().count() + 1;
-    (line, column)
 }

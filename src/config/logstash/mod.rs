@@ -41,62 +41,12 @@ mod plugins;
 mod ruby;
 
 use super::error::{ConfigError, ConfigErrors};
-use super::source::line_column;
+use super::origins::line_column;
+pub use super::origins::{Origins, Pos, Problem};
 use emit::{Document, Kind, Table};
-use parser::{Node, Pos, SectionKind};
+use parser::{Node, SectionKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// A problem found while translating, at a `.conf` position.
-#[derive(Debug, Clone)]
-pub struct Problem {
-    pub pos: Pos,
-    pub message: String,
-}
-
-/// The `.conf` files a TOML document came from, and the origin of each of its lines.
-#[derive(Debug)]
-pub struct Origins {
-    files: Vec<(PathBuf, String)>,
-    lines: Vec<Option<Pos>>,
-}
-
-impl Origins {
-    /// The `.conf` file, line and column of a 1-based line of the generated TOML; lines
-    /// without an origin (comments, blank lines) map to the start of the first file.
-    pub fn locate(&self, toml_line: usize) -> (PathBuf, usize, usize) {
-        let pos = toml_line
-            .checked_sub(1)
-            .and_then(|i| self.lines.get(i).copied().flatten());
-        match pos {
-            Some(pos) => self.position(pos),
-            None => match self.files.first() {
-                Some((path, _)) => (path.clone(), 1, 1),
-                None => (PathBuf::new(), 0, 0),
-            },
-        }
-    }
-
-    fn position(&self, pos: Pos) -> (PathBuf, usize, usize) {
-        match self.files.get(pos.file) {
-            Some((path, text)) => {
-                let (line, column) = line_column(text, pos.offset);
-                (path.clone(), line, column)
-            }
-            None => (PathBuf::new(), 0, 0),
-        }
-    }
-
-    fn error(&self, problem: &Problem) -> ConfigError {
-        let (file, line, column) = self.position(problem.pos);
-        ConfigError {
-            file,
-            line,
-            column,
-            message: problem.message.clone(),
-        }
-    }
-}
 
 /// Whether `path` names a Logstash configuration: a `.conf`/`.cfg` file, a directory, or a
 /// glob.
@@ -314,20 +264,6 @@ pub(super) fn load_source(
 ) -> Result<(String, std::sync::Arc<Origins>, Vec<ConfigError>), ConfigErrors> {
     let translation = translate(path)?;
     Ok((translation.toml, translation.origins, translation.problems))
-}
-
-/// The error a [`Source`] with origins reports.
-pub(super) fn remap(origins: &Origins, error: ConfigError) -> ConfigError {
-    if error.line == 0 {
-        return error;
-    }
-    let (file, line, column) = origins.locate(error.line);
-    ConfigError {
-        file,
-        line,
-        column,
-        message: error.message,
-    }
 }
 
 #[cfg(test)]

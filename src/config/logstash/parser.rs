@@ -13,12 +13,7 @@
 
 use std::fmt::Write as _;
 
-/// A byte offset in one of the parsed files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pos {
-    pub file: usize,
-    pub offset: usize,
-}
+pub use super::Pos;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SectionKind {
