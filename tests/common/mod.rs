@@ -12,6 +12,7 @@
 
 #[macro_use]
 pub mod search_node;
+pub mod filebeat;
 pub mod slack_double;
 
 use serde_json::Value;
@@ -179,6 +180,11 @@ pub struct Sluice {
 
 impl Sluice {
     pub fn start(pipeline: &Path) -> Self {
+        Self::start_in(pipeline, &[], None)
+    }
+
+    /// [`Sluice::start`] with `env` set and, when given, `cwd` as the working directory.
+    pub fn start_in(pipeline: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Self {
         let stderr_path = pipeline.with_extension(format!(
             "stderr.{}",
             std::time::SystemTime::now()
@@ -190,6 +196,8 @@ impl Sluice {
             .args(["run", "-c"])
             .arg(pipeline)
             .env("SLUICE_LOG", "info")
+            .envs(env.iter().copied())
+            .current_dir(cwd.unwrap_or(Path::new(".")))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

