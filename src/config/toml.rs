@@ -51,8 +51,17 @@ where
 {
     if super::logstash::is_logstash(path) {
         let (toml, origins, mut problems) = super::logstash::load_source(path)?;
-        let mut partial =
-            parse_partial_with_origins(path, toml, |name| std::env::var(name).ok(), Some(origins))?;
+        let parsed =
+            parse_partial_with_origins(path, toml, |name| std::env::var(name).ok(), Some(origins));
+        // A missing variable stops the TOML loader; what did not translate is reported too.
+        let mut partial = match parsed {
+            Ok(partial) => partial,
+            Err(ConfigErrors(mut errors)) => {
+                errors.append(&mut problems);
+                errors.sort_by_key(|e| (e.file.clone(), e.line, e.column));
+                return Err(ConfigErrors(errors));
+            }
+        };
         partial.errors.append(&mut problems);
         partial
             .errors

@@ -33,6 +33,9 @@ fn missing_plugin_hint(kind: &str, name: &str) -> Option<&'static str> {
     })
 }
 
+/// Codecs some sluice component reads or writes.
+const KNOWN_CODECS: &[&str] = &["plain", "line", "json", "json_lines", "rubydebug"];
+
 /// Maps one plugin; the tables it becomes (a filter with common options may become two).
 pub fn map(kind: Kind, plugin: &Plugin) -> (Vec<Table>, Vec<Problem>) {
     let kind_name = match kind {
@@ -59,13 +62,25 @@ pub fn map(kind: Kind, plugin: &Plugin) -> (Vec<Table>, Vec<Problem>) {
             if let Some(hint) = missing_plugin_hint(kind_name, name) {
                 message.push_str(&format!(" ({hint})"));
             }
-            return (
-                Vec::new(),
-                vec![Problem {
-                    pos: plugin.pos,
-                    message,
-                }],
-            );
+            let mut problems = vec![Problem {
+                pos: plugin.pos,
+                message,
+            }];
+            // Its codec may be one sluice lacks too: name it as well.
+            if let Some(attribute) = plugin.attributes.iter().find(|a| a.name == "codec") {
+                let codec = match &attribute.value.kind {
+                    ValueKind::Bareword(n) | ValueKind::String(n) => Some(n.clone()),
+                    ValueKind::Plugin(p) => Some(p.name.clone()),
+                    _ => None,
+                };
+                if let Some(codec) = codec.filter(|c| !KNOWN_CODECS.contains(&c.as_str())) {
+                    problems.push(Problem {
+                        pos: attribute.value.pos,
+                        message: format!("codec `{codec}` is not supported by sluice"),
+                    });
+                }
+            }
+            return (Vec::new(), problems);
         }
     };
     let mut tables = tables;
@@ -310,7 +325,16 @@ fn date(options: &mut Options<'_>) -> Vec<Table> {
     match options.strings("match") {
         Some((items, pos)) if items.len() >= 2 => {
             table.set("field", items[0].clone(), pos);
-            table.set("formats", strings_value(&items[1..]), pos);
+            let mut formats = Vec::new();
+            for format in &items[1..] {
+                match joda_to_strftime(format) {
+                    Ok(format) => formats.push(format),
+                    Err(message) => {
+                        options.problem(pos, format!("date format `{format}`: {message}"))
+                    }
+                }
+            }
+            table.set("formats", strings_value(&formats), pos);
         }
         Some((_, pos)) => options.problem(pos, "`match` needs a field and at least one format"),
         None => options.problem(options.plugin.pos, "filter `date` needs `match`"),
@@ -339,7 +363,12 @@ fn mutate(options: &mut Options<'_>) -> Vec<Table> {
         if let Some((entries, pos)) = options.hash(name) {
             let mut hash = InlineTable::new();
             for (key, value) in entries {
-                hash.insert(&key, to_toml(&value));
+                // Logstash's hash settings hold strings: `latency => -1` adds "-1".
+                let value = match &value.kind {
+                    ValueKind::Number(n) if name != "convert" => Value::from(n.clone()),
+                    _ => to_toml(&value),
+                };
+                hash.insert(&key, value);
             }
             table.set(name, Value::InlineTable(hash), pos);
         }
@@ -392,7 +421,11 @@ fn ruby_filter(options: &mut Options<'_>) -> Vec<Table> {
                             .sum::<usize>();
                         options.problem(
                             pos,
-                            format!("ruby code line {}: {}", error.line + 1, error.message),
+                            format!(
+                                "filter `ruby`: code line {} cannot be translated to Rhai: {}",
+                                error.line + 1,
+                                error.message
+                            ),
                         );
                     }
                     table.set("source", ruby::stub(&code, &errors), attribute.value.pos);
@@ -476,8 +509,17 @@ fn elasticsearch(options: &mut Options<'_>) -> Vec<Table> {
         }
         let _ = pos;
     }
-    if let Some((false, _)) = options.boolean("ilm_enabled") {
-        // No ILM is what sluice does anyway.
+    if let Some((workers, pos)) = options.integer("workers") {
+        // Logstash's legacy per-output workers: parallel bulk requests.
+        table.set("concurrency", workers.max(1), pos);
+    }
+    if let Some((ilm, pos)) = options.string("ilm_enabled") {
+        if ilm != "false" {
+            options.problem(
+                pos,
+                "output `elasticsearch`: `ilm_enabled` other than `false` is not supported (sluice manages no ILM policy: attach one in the index template, `template`)",
+            );
+        }
     }
     let mut tls = InlineTable::new();
     let mut tls_pos = None;
@@ -550,6 +592,7 @@ fn http(options: &mut Options<'_>) -> Vec<Table> {
         return Vec::new();
     };
     if !url.contains("hooks.slack.com") {
+        options.take_all();
         options.problem(
             url_pos,
             "output `http` is supported only for Slack incoming webhooks (`https://hooks.slack.com/…`), as the `slack` output",
@@ -595,4 +638,86 @@ fn http(options: &mut Options<'_>) -> Vec<Table> {
         }
     }
     vec![table]
+}
+
+/// A Joda-Time pattern (what Logstash's date filter takes) as the chrono `strftime` pattern
+/// the native date filter takes; the named formats (`ISO8601`, `UNIX`, `UNIX_MS`) as they are.
+pub fn joda_to_strftime(pattern: &str) -> Result<String, String> {
+    if matches!(pattern, "ISO8601" | "UNIX" | "UNIX_MS") {
+        return Ok(pattern.to_string());
+    }
+    if pattern == "TAI64N" {
+        return Err("TAI64N is not supported (ISO8601, UNIX, UNIX_MS and patterns are)".into());
+    }
+    let mut out = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // A quoted literal; `''` is a quote.
+            let mut j = i + 1;
+            if chars.get(j) == Some(&'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            while j < chars.len() && chars[j] != '\'' {
+                if chars[j] == '%' {
+                    out.push('%');
+                }
+                out.push(chars[j]);
+                j += 1;
+            }
+            i = j + 1;
+            continue;
+        }
+        let mut run = 1;
+        while i + run < chars.len() && chars[i + run] == c {
+            run += 1;
+        }
+        let mapped = match (c, run) {
+            ('y' | 'Y' | 'x', 2) => "%y",
+            ('y' | 'Y' | 'x', _) => "%Y",
+            ('M', 1 | 2) => "%m",
+            ('M', 3) => "%b",
+            ('M', _) => "%B",
+            ('d', 1 | 2) => "%d",
+            ('D', _) => "%j",
+            ('H', 1 | 2) => "%H",
+            ('k', 1 | 2) => "%H",
+            ('h', 1 | 2) => "%I",
+            ('m', 1 | 2) => "%M",
+            ('s', 1 | 2) => "%S",
+            ('S', 3) => "%3f",
+            ('S', 6) => "%6f",
+            ('S', 9) => "%9f",
+            ('a', _) => "%p",
+            ('E', 1..=3) => "%a",
+            ('E', _) => "%A",
+            ('Z', 1) => "%z",
+            ('Z', 2) => "%:z",
+            (c, _) if c.is_ascii_alphabetic() => {
+                return Err(format!(
+                    "the Joda field `{}` is not supported",
+                    c.to_string().repeat(run)
+                ))
+            }
+            ('%', _) => {
+                out.push_str(&"%%".repeat(run));
+                i += run;
+                continue;
+            }
+            (c, _) => {
+                for _ in 0..run {
+                    out.push(c);
+                }
+                i += run;
+                continue;
+            }
+        };
+        out.push_str(mapped);
+        i += run;
+    }
+    Ok(out)
 }
