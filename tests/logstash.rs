@@ -352,3 +352,94 @@ fn the_corpus_core_pipelines_validate_and_convert_and_the_others_are_refused_by_
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Every `.test.toml` under `pipelines/logstash/` whose pipeline is a `.conf`.
+fn conf_test_files() -> Vec<PathBuf> {
+    let pattern = manifest().join("pipelines/logstash/**/*.test.toml");
+    glob::glob(pattern.to_str().unwrap())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn the_shipped_conf_tests_pass_on_the_conf_and_on_its_conversion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = conf_test_files();
+    assert!(
+        files.len() >= 2,
+        "mqtt.test.toml and tests/constructs.test.toml"
+    );
+    let pipeline_line = regex::Regex::new(r#"(?m)^pipeline = "([^"]+\.conf)"$"#).unwrap();
+    for test_file in files {
+        let (code, stdout, stderr) = sluice(&["test", test_file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}:\n{stdout}{stderr}", test_file.display());
+
+        // The same cases against the TOML `sluice convert` prints: the same events.
+        let text = std::fs::read_to_string(&test_file).unwrap();
+        let conf = &pipeline_line.captures(&text).expect("a .conf pipeline")[1];
+        let conf_path = test_file.parent().unwrap().join(conf);
+        let name = test_file.file_name().unwrap().to_str().unwrap();
+        let converted = tmp.path().join(format!("{name}.pipeline.toml"));
+        let (code, _, stderr) = sluice(&[
+            "convert",
+            conf_path.to_str().unwrap(),
+            "-o",
+            converted.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "convert {conf}:\n{stderr}");
+        let converted_test = tmp.path().join(name);
+        std::fs::write(
+            &converted_test,
+            pipeline_line
+                .replace(
+                    &text,
+                    format!("pipeline = {:?}", converted.display().to_string()),
+                )
+                .as_bytes(),
+        )
+        .unwrap();
+        let (code, stdout, stderr) = sluice(&["test", converted_test.to_str().unwrap()]);
+        assert_eq!(
+            code, 0,
+            "the converted {conf} does not give the same events:\n{stdout}{stderr}"
+        );
+        assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    }
+}
+
+#[test]
+fn errors_point_at_the_conf_file_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("broken.conf");
+    std::fs::write(
+        &conf,
+        "input { stdin { } }\nfilter {\n  mutate { add_feild => { \"a\" => \"b\" } }\n  grok { match => { \"message\" => \"%{WORD:w}\" } }\n  if [a] == {\n}\noutput { stdout { } }\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = sluice(&["validate", "-c", conf.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            "broken.conf:5:13: invalid Logstash configuration: expected a field reference"
+        ),
+        "{stderr}"
+    );
+
+    // Syntax fixed: every remaining problem in one run, each at its place.
+    std::fs::write(
+        &conf,
+        "input { stdin { } }\nfilter {\n  mutate { add_feild => { \"a\" => \"b\" } }\n  grok { match => { \"message\" => \"%{WORD:w}\" } }\n  date { match => [\"t\", \"dd/MM/yyyy\"] timezone => \"Mars/Olympus\" }\n}\noutput { stdout { } }\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = sluice(&["validate", "-c", conf.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    for expected in [
+        "broken.conf:3:12: filter `mutate`: option `add_feild` is not supported",
+        "broken.conf:4:3: filter plugin `grok` is not supported",
+        "broken.conf:5:",
+    ] {
+        assert!(stderr.contains(expected), "{expected} in:\n{stderr}");
+    }
+    assert!(stderr.contains("Mars/Olympus"), "{stderr}");
+}

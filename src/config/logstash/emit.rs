@@ -97,9 +97,31 @@ impl Document {
             self.entry("if", &Value::from(condition.as_str()), *pos);
         }
         for (name, value, pos) in &table.entries {
-            self.entry(name, value, *pos);
+            match (table.type_name.as_str(), name.as_str(), value.as_str()) {
+                ("script", "source", Some(code)) => self.script(code, *pos),
+                _ => self.entry(name, value, *pos),
+            }
         }
         self.blank();
+    }
+
+    /// A script's code as a multi-line basic string in which `$` is escaped, so that Rhai's
+    /// `${…}` interpolation is not read as an environment variable.
+    fn script(&mut self, code: &str, pos: Pos) {
+        if !code.contains('$') && !code.contains("'''") {
+            self.line(&format!("source = '''\n{code}'''"), Some(pos));
+            return;
+        }
+        let mut escaped = String::new();
+        for c in code.chars() {
+            match c {
+                '\\' => escaped.push_str("\\\\"),
+                '"' => escaped.push_str("\\\""),
+                '$' => escaped.push_str("\\u0024"),
+                c => escaped.push(c),
+            }
+        }
+        self.line(&format!("source = \"\"\"\n{escaped}\"\"\""), Some(pos));
     }
 
     fn entry(&mut self, name: &str, value: &Value, pos: Pos) {

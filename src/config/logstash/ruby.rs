@@ -220,8 +220,7 @@ fn expression(text: &str) -> Result<String, String> {
     while !rest.is_empty() {
         let c = rest.chars().next().unwrap_or(' ');
         if c == '"' || c == '\'' {
-            let end = rest[1..]
-                .find(c)
+            let end = string_end(&rest[1..], c)
                 .ok_or_else(|| format!("string not closed in `{text}`"))?;
             let literal = &rest[1..=end];
             if c == '"' && literal.contains("#{") {
@@ -405,4 +404,23 @@ fn interpolation(literal: &str) -> Result<String, String> {
     out.push_str(&rest.replace('`', "\\`"));
     out.push('`');
     Ok(out)
+}
+
+/// Where the string whose text starts `text` ends (the closing `quote`'s offset), skipping
+/// `#{…}` interpolations in double-quoted strings, which may hold quotes of their own.
+fn string_end(text: &str, quote: char) -> Option<usize> {
+    let mut level = 0usize;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '#' if quote == '"' && chars.peek().map(|(_, n)| *n) == Some('{') => {
+                chars.next();
+                level += 1;
+            }
+            '}' if level > 0 => level -= 1,
+            c if c == quote && level == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
