@@ -53,6 +53,7 @@ mod messages;
 mod model;
 mod origins;
 mod registry;
+pub mod ruby;
 mod source;
 mod toml;
 

@@ -15,8 +15,12 @@
 //! are of a new kind.
 
 pub mod beats;
+pub mod codec;
 pub mod file;
+pub mod socket;
 pub mod stdin;
+pub mod tcp;
+pub mod udp;
 pub mod watermark;
 
 use crate::config::{BuildContext, ConfigError, PipelineSettings};
@@ -62,6 +66,8 @@ input_types! {
     "beats" => Beats(beats::BeatsInputConfig => beats::BeatsInput),
     "file" => File(file::FileInputConfig => file::FileInput),
     "stdin" => Stdin(stdin::StdinInputConfig => stdin::StdinInput),
+    "tcp" => Tcp(tcp::TcpInputConfig => tcp::TcpInput),
+    "udp" => Udp(udp::UdpInputConfig => udp::UdpInput),
 }
 
 /// What an input type gives the pipeline: implemented by each input's runtime and named in
@@ -170,4 +176,8 @@ pub enum InputError {
     Stdin(#[from] std::io::Error),
     #[error(transparent)]
     Closed(#[from] PipelineClosed),
+    #[error(transparent)]
+    Tcp(#[from] tcp::TcpInputError),
+    #[error(transparent)]
+    Udp(#[from] udp::UdpInputError),
 }

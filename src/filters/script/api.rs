@@ -89,7 +89,7 @@ impl ScriptEvent {
     }
 }
 
-fn runtime_error(message: impl Into<String>) -> Box<EvalAltResult> {
+pub(super) fn runtime_error(message: impl Into<String>) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(
         Dynamic::from(message.into()),
         Position::NONE,

@@ -10,7 +10,7 @@
 //! built once per filter and then only read: an immutable `Engine` is re-entrant and, with
 //! Rhai's `sync` feature, shared by every worker thread.
 
-use super::api;
+use super::{api, ruby};
 use rhai::module_resolvers::FileModuleResolver;
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Engine, Shared};
@@ -93,6 +93,7 @@ pub fn build(id: &str, limits: &Limits, imports_from: Option<&std::path::Path>) 
     let mut engine = Engine::new_raw();
     engine.register_global_module(standard_library());
     api::register(&mut engine);
+    ruby::register(&mut engine);
 
     engine
         .set_max_operations(limits.max_operations)

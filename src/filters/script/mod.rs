@@ -82,6 +82,7 @@ mod convert;
 pub mod engine;
 mod handle;
 mod reload;
+mod ruby;
 
 pub use api::topic_matches;
 
