@@ -15,7 +15,8 @@
 //! - `parser.rs`: the text into a tree, after Logstash's treetop grammar.
 //! - `plugins.rs` (with `options.rs`): each plugin onto native components, option by option;
 //!   what has no equivalent is a problem naming it and the nearest thing sluice has.
-//! - `ruby.rs`: `ruby { code => … }` as a Rhai `script`.
+//! - `ruby { code => … }` becomes a Rhai `script` through [`super::ruby`], the translator of
+//!   the Ruby subset.
 //! - `emit.rs`: the TOML text, line by line with origins.
 //!
 //! # Conditionals
@@ -38,7 +39,6 @@ mod emit;
 mod options;
 mod parser;
 mod plugins;
-mod ruby;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::origins::line_column;

@@ -3,10 +3,11 @@
 //! stdout output prints rubydebug). What has no equivalent is a [`Problem`] naming the
 //! plugin or option and the nearest thing sluice has.
 
+use super::super::ruby;
 use super::emit::{Kind, Table};
 use super::options::{strings_value, to_toml, variables, Options};
 use super::parser::{Plugin, ValueKind};
-use super::{ruby, Problem};
+use super::Problem;
 use toml_edit::{InlineTable, Value};
 
 /// Plugins that Logstash users commonly reach for and sluice does not have (yet), with the
@@ -16,9 +17,7 @@ fn missing_plugin_hint(kind: &str, name: &str) -> Option<&'static str> {
         ("input", "kafka") | ("output", "kafka") => {
             "Kafka components are being built; until then feed sluice through Filebeat (`beats`)"
         }
-        ("input", "tcp") | ("input", "udp") | ("input", "syslog") => {
-            "nearest: `beats` (Filebeat's tcp/udp/syslog inputs forward to it)"
-        }
+        ("input", "syslog") => "nearest: `beats` (Filebeat's tcp/udp/syslog inputs forward to it)",
         ("filter", "grok") | ("filter", "dissect") | ("filter", "kv") | ("filter", "csv") => {
             "nearest: a `ruby` filter translated to a Rhai `script`, or a native filter"
         }
@@ -48,6 +47,8 @@ pub fn map(kind: Kind, plugin: &Plugin) -> (Vec<Table>, Vec<Problem>) {
         (Kind::Input, "beats") => beats(&mut options),
         (Kind::Input, "file") => file_input(&mut options),
         (Kind::Input, "stdin") => stdin(&mut options),
+        (Kind::Input, "tcp") => socket_input(&mut options, "tcp"),
+        (Kind::Input, "udp") => socket_input(&mut options, "udp"),
         (Kind::Filter, "json") => json(&mut options),
         (Kind::Filter, "date") => date(&mut options),
         (Kind::Filter, "mutate") => mutate(&mut options),
@@ -291,6 +292,75 @@ fn file_input(options: &mut Options<'_>) -> Vec<Table> {
     vec![table]
 }
 
+/// `tcp` and `udp`: Logstash's option names, and codecs `line`, `plain`, `json`,
+/// `json_lines` and `multiline { pattern, negate, what, … }`.
+fn socket_input(options: &mut Options<'_>, kind: &str) -> Vec<Table> {
+    let mut table = Table::new(Kind::Input, kind, options.plugin.pos);
+    if let Some((host, pos)) = options.string("host") {
+        table.set("host", variables(&host), pos);
+    }
+    match options.integer("port") {
+        Some((port, pos)) => table.set("port", port, pos),
+        None => options.problem(
+            options.plugin.pos,
+            format!("input `{kind}` needs `port` (a number)"),
+        ),
+    }
+    if kind == "tcp" {
+        if let Some((mode, pos)) = options.string("mode") {
+            if mode != "server" {
+                options.problem(pos, "only `mode => server` is supported");
+            }
+        }
+    } else if let Some((size, pos)) = options.integer("buffer_size") {
+        table.set("buffer_size", size, pos);
+    }
+    if let Some(attribute) = options.take("codec") {
+        match &attribute.value.kind {
+            ValueKind::Bareword(name) | ValueKind::String(name)
+                if matches!(name.as_str(), "line" | "plain" | "json" | "json_lines") =>
+            {
+                table.set("codec", name.clone(), attribute.value.pos)
+            }
+            ValueKind::Plugin(codec) if codec.attributes.is_empty() && matches!(codec.name.as_str(), "line" | "plain" | "json" | "json_lines") => {
+                table.set("codec", codec.name.clone(), attribute.value.pos)
+            }
+            ValueKind::Plugin(codec) if codec.name == "multiline" => {
+                let mut multiline = InlineTable::new();
+                multiline.insert("type", Value::from("multiline"));
+                let mut codec_options = Options::new(codec, "codec");
+                if let Some((pattern, _)) = codec_options.string("pattern") {
+                    multiline.insert("pattern", Value::from(pattern));
+                }
+                if let Some((what, _)) = codec_options.string("what") {
+                    multiline.insert("what", Value::from(what));
+                }
+                if let Some((negate, _)) = codec_options.boolean("negate") {
+                    multiline.insert("negate", Value::from(negate));
+                }
+                for name in ["max_lines", "max_bytes"] {
+                    if let Some((n, _)) = codec_options.integer(name) {
+                        multiline.insert(name, Value::from(n));
+                    }
+                }
+                if let Some((seconds, _)) = codec_options.integer("auto_flush_interval") {
+                    multiline.insert("auto_flush_interval", Value::from(format!("{seconds}s")));
+                }
+                if let Some((tag, _)) = codec_options.string("multiline_tag") {
+                    multiline.insert("multiline_tag", Value::from(tag));
+                }
+                options.problems.append(&mut codec_options.finish(|_| None));
+                table.set("codec", Value::InlineTable(multiline), attribute.value.pos);
+            }
+            _ => options.problem(
+                attribute.value.pos,
+                format!("input `{kind}`: this codec is not supported (`line`, `plain`, `json`, `json_lines`, `multiline` are)"),
+            ),
+        }
+    }
+    vec![table]
+}
+
 fn stdin(options: &mut Options<'_>) -> Vec<Table> {
     let table = Table::new(Kind::Input, "stdin", options.plugin.pos);
     plain_codec(options);
@@ -409,22 +479,14 @@ fn ruby_filter(options: &mut Options<'_>) -> Vec<Table> {
                 }
             };
             match ruby::translate(&code) {
-                Ok(rhai) => table.set("source", rhai, attribute.value.pos),
+                Ok(translation) => table.set("source", translation.rhai, attribute.value.pos),
                 Err(errors) => {
                     for error in &errors {
-                        // The code starts after the opening quote; its line N is N lines on.
-                        let mut pos = attribute.value.pos;
-                        pos.offset += 1 + code
-                            .split_inclusive('\n')
-                            .take(error.line)
-                            .map(str::len)
-                            .sum::<usize>();
                         options.problem(
-                            pos,
+                            position_in_code(attribute.value.pos, &code, error.line, error.column),
                             format!(
                                 "filter `ruby`: code line {} cannot be translated to Rhai: {}",
-                                error.line + 1,
-                                error.message
+                                error.line, error.message
                             ),
                         );
                     }
@@ -437,12 +499,33 @@ fn ruby_filter(options: &mut Options<'_>) -> Vec<Table> {
             "filter `ruby` needs `code` (a `path` script cannot be translated)",
         ),
     }
-    if let Some((tag, pos)) = options.strings("tag_on_exception") {
-        if let Some(first) = tag.first() {
-            table.set("tag_on_error", first.clone(), pos);
-        }
-    }
+    let (tag, pos) = options
+        .string("tag_on_exception")
+        .unwrap_or((ruby::EXCEPTION_TAG.to_string(), options.plugin.pos));
+    table.set("tag_on_error", tag, pos);
     vec![table]
+}
+
+/// The `.conf` position of 1-based `line`/`column` (characters) of a string option's code,
+/// whose opening quote is at `quote`.
+fn position_in_code(quote: super::Pos, code: &str, line: usize, column: usize) -> super::Pos {
+    let mut offset = quote.offset + 1;
+    for text in code.split_inclusive('\n').take(line.saturating_sub(1)) {
+        offset += text.len();
+    }
+    let line_text = code
+        .split_inclusive('\n')
+        .nth(line.saturating_sub(1))
+        .unwrap_or("");
+    offset += line_text
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(char::len_utf8)
+        .sum::<usize>();
+    super::Pos {
+        file: quote.file,
+        offset,
+    }
 }
 
 /// `hosts` entries as URLs (Logstash takes `host:port` and adds the scheme).
