@@ -164,6 +164,63 @@ remove_field = ["logged_at"]
     );
 }
 
+#[test]
+fn common_options_run_on_every_filter_type_only_when_it_succeeded() {
+    let (chain, metrics) = build(
+        r#"
+[[filters]]
+id = "parse"
+type = "json"
+add_tag = ["parsed_%{kind}"]
+add_field = { "seen" = ["json", "%{kind}"] }
+remove_field = ["message"]
+
+[[filters]]
+type = "date"
+field = "at"
+add_tag = ["dated"]
+remove_tag = ["parsed_a"]
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut batch: Vec<Event> = [
+        json!({"message": r#"{"kind":"a","at":"2024-05-01T00:00:00Z"}"#}),
+        json!({"message": "{broken"}),
+        json!({"other": 1, "at": "not a date"}),
+    ]
+    .into_iter()
+    .map(Event::from_value)
+    .collect();
+    chain.worker().process(&mut batch);
+    let out: Vec<Value> = batch.iter().map(Event::to_value).collect();
+    assert_eq!(
+        out,
+        [
+            json!({"kind": "a", "at": "2024-05-01T00:00:00Z", "tags": ["dated"],
+                   "seen": ["json", "a"], "@timestamp": "2024-05-01T00:00:00.000Z"}),
+            json!({"message": "{broken", "tags": ["_jsonparsefailure"]}),
+            json!({"other": 1, "at": "not a date", "tags": ["_dateparsefailure"]}),
+        ]
+    );
+    assert_eq!(counters(&metrics, "parse"), (3, 3, 0, 1));
+}
+
+#[test]
+fn common_option_errors_point_at_their_key() {
+    let message = error_text(
+        r#"
+[[filters]]
+type = "json"
+add_tag = "not-a-list"
+add_field = { "a..b" = "x" }
+"#,
+    );
+    assert!(
+        message.contains("pipeline.toml:11:11: filter `json#1` (json): "),
+        "{message}"
+    );
+}
+
 fn error_text(filters: &str) -> String {
     match build(filters) {
         Ok(_) => panic!("the configuration was accepted"),

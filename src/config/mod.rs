@@ -61,7 +61,8 @@ pub use interpolate::{interpolate, InterpolationError};
 pub use interval::Interval;
 pub use messages::{humanize, list};
 pub use model::{
-    settings, Component, ComponentKind, ConditionText, Partial, PipelineConfig, PipelineSettings,
+    settings, CommonOptions, Component, ComponentKind, ConditionText, Partial, PipelineConfig,
+    PipelineSettings,
 };
 pub(crate) use registry::{component_types, Inline};
 pub use source::{line_column, Source};

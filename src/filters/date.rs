@@ -130,7 +130,7 @@ impl FilterType for DateFilter {
 
     fn apply(&self, event: &mut Event) -> Outcome {
         let Some(value) = event.get(&self.field) else {
-            return Outcome::Keep;
+            return Outcome::Skipped;
         };
         if self.in_place_timestamp {
             if let Value::String(text) = value {
@@ -323,7 +323,7 @@ mod tests {
         assert!(event.has_tag("_dateparsefailure"));
         assert_eq!(event.get_field(TIMESTAMP), Some(&json!("not a date")));
         let (event, outcome) = run(json!({}), json!({"message": "x"}));
-        assert_eq!(outcome, Outcome::Keep);
+        assert_eq!(outcome, Outcome::Skipped);
         assert_eq!(event, Event::from_value(json!({"message": "x"})));
     }
 

@@ -12,6 +12,9 @@
 //! are appended to the batch and go through the *following* stages only. Metrics are counted
 //! locally and added to the stage's shared counters once per batch.
 //!
+//! Logstash's options common to every filter (`add_field`, `add_tag`, `remove_field`,
+//! `remove_tag`) are applied here, after a filter succeeded ([`common`]), not by each filter.
+//!
 //! Per-filter options and Logstash differences are documented on each filter's module:
 //! [`json`], [`date`], [`severity`], [`topic_split`], [`slow_operation`], [`security_flag`],
 //! [`mutate`], [`drop`](mod@drop).
@@ -24,6 +27,7 @@
 //! [`FilterType`] (its settings type, how it is built, what it does to one event), then add
 //! one line to the table.
 
+pub mod common;
 pub mod date;
 pub mod drop;
 pub mod json;
@@ -114,9 +118,14 @@ impl FilterBuild<'_> {
 /// What a native filter did with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Processed (possibly unchanged); pass it on.
+    /// Processed (possibly unchanged); pass it on. The common options (`add_field`, ...) run.
     Keep,
-    /// Kept, but the filter failed on it (tagged, e.g. `_jsonparsefailure`): counted as an error.
+    /// Kept untouched because there was nothing to do (the source field is missing): passed
+    /// on, not an error, but the common options do not run (Logstash calls no
+    /// `filter_matched` then).
+    Skipped,
+    /// Kept, but the filter failed on it (tagged, e.g. `_jsonparsefailure`): counted as an
+    /// error; the common options do not run.
     Failed,
     /// Remove the event from the batch.
     Drop,
@@ -127,6 +136,8 @@ pub enum Outcome {
 struct Stage {
     condition: Option<Condition>,
     filter: Filter,
+    /// `add_field`, `add_tag`, ...; `None` (one branch per event) when the filter has none.
+    common: Option<Box<common::Common>>,
     metrics: Arc<ComponentMetrics>,
 }
 
@@ -146,20 +157,24 @@ impl FilterChain {
         let mut errors = Vec::new();
         for component in components {
             let condition = context.compile_condition(component.condition.as_ref());
-            let filter = Filter::build(&component.config, &FilterBuild { component, context });
-            match (condition, filter) {
-                (Ok(condition), Ok(filter)) => stages.push(Stage {
+            let build = FilterBuild { component, context };
+            let filter = Filter::build(&component.config, &build);
+            let common = common::Common::new(&component.common).map_err(|e| build.invalid(e));
+            match (condition, filter, common) {
+                (Ok(condition), Ok(filter), Ok(common)) => stages.push(Stage {
                     condition,
                     filter,
+                    common,
                     metrics: context.metrics.component(
                         "filter",
                         &component.id,
                         &component.type_name,
                     ),
                 }),
-                (condition, filter) => {
+                (condition, filter, common) => {
                     errors.extend(condition.err());
                     errors.extend(filter.err().into_iter().flat_map(|e| e.0));
+                    errors.extend(common.err());
                 }
             }
         }
@@ -304,7 +319,13 @@ impl ChainWorker {
                 (filter, _) => filter.apply(event),
             };
             match outcome {
-                Outcome::Keep => tally.events_out += 1,
+                Outcome::Keep => {
+                    tally.events_out += 1;
+                    if let Some(common) = &stage.common {
+                        common.apply(event);
+                    }
+                }
+                Outcome::Skipped => tally.events_out += 1,
                 Outcome::Failed => {
                     tally.events_out += 1;
                     tally.errors += 1;
