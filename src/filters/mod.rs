@@ -30,6 +30,7 @@
 pub mod common;
 pub mod date;
 pub mod drop;
+pub mod grok;
 pub mod json;
 pub mod mutate;
 pub mod script;
@@ -79,6 +80,7 @@ filter_types! {
     "mutate" => Mutate(mutate::MutateConfig => mutate::MutateFilter),
     "drop" => Drop(drop::DropConfig => drop::DropFilter),
     "script" => Script(script::ScriptConfig => script::ScriptFilter),
+    "grok" => Grok(grok::GrokConfig => grok::GrokFilter),
 }
 
 /// What a filter type gives the chain: implemented by each compiled filter and named in the
