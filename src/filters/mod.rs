@@ -29,9 +29,11 @@
 
 pub mod common;
 pub mod date;
+pub mod dissect;
 pub mod drop;
 pub mod grok;
 pub mod json;
+pub mod kv;
 pub mod mutate;
 pub mod script;
 pub mod security_flag;
@@ -81,6 +83,8 @@ filter_types! {
     "drop" => Drop(drop::DropConfig => drop::DropFilter),
     "script" => Script(script::ScriptConfig => script::ScriptFilter),
     "grok" => Grok(grok::GrokConfig => grok::GrokFilter),
+    "dissect" => Dissect(dissect::DissectConfig => dissect::DissectFilter),
+    "kv" => Kv(kv::KvConfig => kv::KvFilter),
 }
 
 /// What a filter type gives the chain: implemented by each compiled filter and named in the
