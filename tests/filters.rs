@@ -221,6 +221,44 @@ add_field = { "a..b" = "x" }
     );
 }
 
+#[test]
+fn split_events_continue_from_the_next_stage_in_order_with_common_options() {
+    let (chain, metrics) = build(
+        r#"
+[[filters]]
+id = "lines"
+type = "split"
+add_field = { "part" = "%{message}" }
+
+[[filters]]
+type = "mutate"
+uppercase = ["message"]
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut batch: Vec<Event> = [
+        json!({"message": "a\nb"}),
+        json!({"message": "single"}),
+        json!({"message": []}),
+        json!({"message": "c\n"}),
+    ]
+    .into_iter()
+    .map(Event::from_value)
+    .collect();
+    chain.worker().process(&mut batch);
+    let out: Vec<Value> = batch.iter().map(Event::to_value).collect();
+    assert_eq!(
+        out,
+        [
+            json!({"message": "A", "part": "a"}),
+            json!({"message": "B", "part": "b"}),
+            json!({"message": "SINGLE"}),
+            json!({"message": "C", "part": "c"}),
+        ]
+    );
+    assert_eq!(counters(&metrics, "lines"), (4, 4, 1, 0));
+}
+
 fn error_text(filters: &str) -> String {
     match build(filters) {
         Ok(_) => panic!("the configuration was accepted"),
@@ -282,7 +320,7 @@ fn unknown_settings_name_the_accepted_ones() {
 
 #[test]
 fn unknown_filter_types_list_the_known_ones() {
-    let message = error_text("[[filters]]\ntype = \"grok\"\n");
-    assert!(message.contains("unknown filter type `grok`"), "{message}");
+    let message = error_text("[[filters]]\ntype = \"geoip\"\n");
+    assert!(message.contains("unknown filter type `geoip`"), "{message}");
     assert!(message.contains("`topic_split`"), "{message}");
 }

@@ -39,6 +39,7 @@ pub mod script;
 pub mod security_flag;
 pub mod severity;
 pub mod slow_operation;
+pub mod split;
 pub mod topic_split;
 
 use crate::condition::Condition;
@@ -56,10 +57,10 @@ macro_rules! filter_types {
     ($($name:literal => $variant:ident($config:ty => $filter:ty),)+) => {
         impl Filter {
             /// Runs the filter on one event (a script stage runs through its worker instead,
-            /// see [`ChainWorker::process`]).
-            fn apply(&self, event: &mut Event) -> Outcome {
+            /// see [`ChainWorker::process`]); events it splits off go to `emitted`.
+            fn apply(&self, event: &mut Event, emitted: &mut Vec<Event>) -> Outcome {
                 match self {
-                    $(Self::$variant(filter) => FilterType::apply(filter, event),)+
+                    $(Self::$variant(filter) => FilterType::apply_emitting(filter, event, emitted),)+
                 }
             }
         }
@@ -85,6 +86,7 @@ filter_types! {
     "grok" => Grok(grok::GrokConfig => grok::GrokFilter),
     "dissect" => Dissect(dissect::DissectConfig => dissect::DissectFilter),
     "kv" => Kv(kv::KvConfig => kv::KvFilter),
+    "split" => Split(split::SplitConfig => split::SplitFilter),
 }
 
 /// What a filter type gives the chain: implemented by each compiled filter and named in the
@@ -96,6 +98,13 @@ pub trait FilterType: Sized {
     /// Does the filter's work on one event. Called for every event that reaches the stage, so
     /// it allocates only what the event needs.
     fn apply(&self, event: &mut Event) -> Outcome;
+
+    /// Like [`apply`](Self::apply), for a filter that may turn one event into several (`split`):
+    /// it pushes them to `emitted` and returns [`Outcome::Replaced`]. Others need not care.
+    fn apply_emitting(&self, event: &mut Event, emitted: &mut Vec<Event>) -> Outcome {
+        let _ = emitted;
+        self.apply(event)
+    }
 
     /// Compiles the settings once, at load; problems point at the filter's table.
     fn build(config: &Self::Config, build: &FilterBuild<'_>) -> Result<Self, ConfigError>;
@@ -135,6 +144,9 @@ pub enum Outcome {
     Failed,
     /// Remove the event from the batch.
     Drop,
+    /// The event was replaced by the events the filter emitted (`split`), which go on from
+    /// the next stage with the common options applied to each; it goes no further itself.
+    Replaced,
 }
 
 /// One filter with its condition and counters.
@@ -322,7 +334,7 @@ impl ChainWorker {
                         script::Verdict::Drop => Outcome::Drop,
                     }
                 }
-                (filter, _) => filter.apply(event),
+                (filter, _) => filter.apply(event, &mut self.emitted),
             };
             match outcome {
                 Outcome::Keep => {
@@ -338,6 +350,21 @@ impl ChainWorker {
                 }
                 Outcome::Drop => {
                     tally.dropped += 1;
+                    return false;
+                }
+                Outcome::Replaced => {
+                    // Split into nothing (an empty array): the event is gone, counted as dropped.
+                    if self.emitted.is_empty() {
+                        tally.dropped += 1;
+                    }
+                    tally.events_out += self.emitted.len() as u64;
+                    // Pushed in reverse so they pop (run) in the order they were emitted.
+                    while let Some(mut extra) = self.emitted.pop() {
+                        if let Some(common) = &stage.common {
+                            common.apply(&mut extra);
+                        }
+                        self.pending.push((extra, index + 1));
+                    }
                     return false;
                 }
             }
