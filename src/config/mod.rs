@@ -64,7 +64,8 @@ pub use interpolate::{interpolate, InterpolationError};
 pub use interval::Interval;
 pub use messages::{humanize, list};
 pub use model::{
-    settings, Component, ComponentKind, ConditionText, Partial, PipelineConfig, PipelineSettings,
+    settings, CommonOptions, Component, ComponentKind, ConditionText, Partial, PipelineConfig,
+    PipelineSettings,
 };
 pub use origins::line_column;
 pub(crate) use registry::{component_types, Inline};

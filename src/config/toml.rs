@@ -17,8 +17,8 @@ use super::error::{ConfigError, ConfigErrors};
 use super::interpolate::{interpolate, Interpolated, InterpolationError};
 use super::messages::{humanize, list};
 use super::model::{
-    default_data_dir, settings, Component, ComponentKind, ConditionText, Partial, PipelineConfig,
-    PipelineSettings,
+    default_data_dir, settings, CommonOptions, Component, ComponentKind, ConditionText, Partial,
+    PipelineConfig, PipelineSettings,
 };
 use super::source::Source;
 use serde::de::DeserializeOwned;
@@ -386,6 +386,11 @@ impl Loader {
                 None => {}
             }
         }
+        let common = if K::KIND == "filter" {
+            self.common_options(&mut table, &id, &type_name, span.as_ref())
+        } else {
+            CommonOptions::default()
+        };
         let condition = match table.remove("if") {
             Some(Value::String(s)) if K::CONDITIONAL => Some(ConditionText {
                 text: s.value().clone(),
@@ -416,6 +421,7 @@ impl Loader {
                 type_name,
                 span: table_span,
                 condition,
+                common,
                 config,
             }),
             Err(errors) => {
@@ -430,6 +436,38 @@ impl Loader {
                     ));
                 }
                 None
+            }
+        }
+    }
+
+    /// Takes the options every filter shares (`add_field`, `add_tag`, `remove_field`,
+    /// `remove_tag`) out of a filter's table; their problems are reported like the table's.
+    fn common_options(
+        &mut self,
+        table: &mut toml_edit::InlineTable,
+        id: &str,
+        type_name: &str,
+        span: Option<&Range<usize>>,
+    ) -> CommonOptions {
+        let mut common = toml_edit::InlineTable::new();
+        for key in CommonOptions::KEYS {
+            if let Some((key, value)) = table.remove_entry(key) {
+                common.insert_formatted(&key, value);
+            }
+        }
+        if common.is_empty() {
+            return CommonOptions::default();
+        }
+        match deserialize_every_problem(Value::InlineTable(common), settings::<CommonOptions>) {
+            Ok(common) => common,
+            Err(errors) => {
+                for e in errors {
+                    self.errors.push(self.source.error_at(
+                        e.span().or(span.cloned()),
+                        format!("filter `{id}` ({type_name}): {}", humanize(e.message())),
+                    ));
+                }
+                CommonOptions::default()
             }
         }
     }

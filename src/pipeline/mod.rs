@@ -104,6 +104,7 @@ fn strip<T>(component: &Component<T>) -> Component<()> {
         type_name: component.type_name.clone(),
         span: component.span.clone(),
         condition: component.condition.clone(),
+        common: component.common.clone(),
         config: (),
     }
 }
