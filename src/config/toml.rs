@@ -62,6 +62,16 @@ where
                 return Err(ConfigErrors(errors));
             }
         };
+        // "The pipeline has no inputs" says nothing new when its inputs were refused.
+        for kind in ["input", "output"] {
+            if problems
+                .iter()
+                .any(|p| p.message.starts_with(&format!("{kind} plugin")))
+            {
+                let empty = format!("the pipeline has no {kind}s");
+                partial.errors.retain(|e| !e.message.starts_with(&empty));
+            }
+        }
         partial.errors.append(&mut problems);
         partial
             .errors

@@ -184,6 +184,34 @@ struct Builder {
     problems: Vec<Problem>,
     /// How many components of each table name / filter type were named so far.
     counts: BTreeMap<String, usize>,
+    /// Filter branches decided through a metadata marker so far.
+    branches: usize,
+}
+
+/// Each arm's condition parts: the enclosing `conditions`, the negation of every earlier
+/// arm, and the arm's own condition (none for `else`).
+fn arm_conditions(branch: &parser::Branch, conditions: &[String]) -> Vec<Vec<String>> {
+    let mut earlier: Vec<&str> = Vec::new();
+    let mut arms = Vec::new();
+    for arm in &branch.arms {
+        let mut parts = conditions.to_vec();
+        parts.extend(earlier.iter().map(|c| format!("not ({c})")));
+        if let Some(condition) = &arm.condition {
+            parts.push(format!("({})", condition.text));
+            earlier.push(&condition.text);
+        }
+        arms.push(parts);
+    }
+    arms
+}
+
+/// Where a branch starts (its first condition).
+fn branch_pos(branch: &parser::Branch) -> Pos {
+    branch
+        .arms
+        .iter()
+        .find_map(|a| a.condition.as_ref().map(|c| c.pos))
+        .unwrap_or(Pos { file: 0, offset: 0 })
 }
 
 impl Builder {
@@ -217,15 +245,36 @@ impl Builder {
                         }
                         continue;
                     }
-                    let mut earlier: Vec<String> = Vec::new();
-                    for arm in &branch.arms {
-                        let mut parts = conditions.to_vec();
-                        parts.extend(earlier.iter().map(|c| format!("not ({c})")));
-                        if let Some(condition) = &arm.condition {
-                            parts.push(format!("({})", condition.text));
-                            earlier.push(condition.text.clone());
+                    let arms = arm_conditions(branch, conditions);
+                    let single_filter = branch.arms.len() == 1
+                        && matches!(branch.arms[0].body.as_slice(), [Node::Plugin(_)]);
+                    if kind == Kind::Output || single_filter {
+                        // Nothing runs between the test and the component: test in place.
+                        for (arm, parts) in branch.arms.iter().zip(arms) {
+                            self.walk(kind, &arm.body, &parts);
                         }
-                        self.walk(kind, &arm.body, &parts);
+                        continue;
+                    }
+                    // Logstash decides the branch once, before its first filter; the filters
+                    // of an arm may change what the conditions test. So the decision is
+                    // recorded first, in the event's metadata, and the arms test that.
+                    self.branches += 1;
+                    let marker = format!("[@metadata][_logstash_branch_{}]", self.branches);
+                    for (index, (arm, parts)) in branch.arms.iter().zip(&arms).enumerate() {
+                        let pos = arm.condition.as_ref().map_or(branch_pos(branch), |c| c.pos);
+                        let mut decide = Table::new(Kind::Filter, "mutate", pos);
+                        decide.name = format!("branch_{}_{}", self.branches, index + 1);
+                        let mut field = toml_edit::InlineTable::new();
+                        field.insert(&marker, toml_edit::Value::from((index + 1).to_string()));
+                        decide.set("add_field", toml_edit::Value::InlineTable(field), pos);
+                        if !parts.is_empty() {
+                            decide.condition = Some((parts.join(" and "), pos));
+                        }
+                        self.tables.push(decide);
+                    }
+                    for (index, arm) in branch.arms.iter().enumerate() {
+                        let taken = format!("{marker} == \"{}\"", index + 1);
+                        self.walk(kind, &arm.body, &[taken]);
                     }
                 }
             }

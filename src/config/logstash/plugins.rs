@@ -18,10 +18,8 @@ fn missing_plugin_hint(kind: &str, name: &str) -> Option<&'static str> {
             "Kafka components are being built; until then feed sluice through Filebeat (`beats`)"
         }
         ("input", "syslog") => "nearest: `beats` (Filebeat's tcp/udp/syslog inputs forward to it)",
-        ("filter", "grok") | ("filter", "dissect") | ("filter", "kv") | ("filter", "csv") => {
-            "nearest: a `ruby` filter translated to a Rhai `script`, or a native filter"
-        }
-        ("filter", "split") | ("filter", "fingerprint") | ("filter", "uuid") => {
+        ("filter", "csv") => "nearest: `dissect` or `kv`, or a `ruby` filter (a Rhai `script`)",
+        ("filter", "fingerprint") | ("filter", "uuid") => {
             "nearest: a Rhai `script` filter (`event.emit`, `event.set`)"
         }
         ("filter", "geoip") | ("filter", "useragent") => {
@@ -54,6 +52,10 @@ pub fn map(kind: Kind, plugin: &Plugin) -> (Vec<Table>, Vec<Problem>) {
         (Kind::Filter, "mutate") => mutate(&mut options),
         (Kind::Filter, "drop") => drop_filter(&mut options),
         (Kind::Filter, "ruby") => ruby_filter(&mut options),
+        (Kind::Filter, "grok") => grok(&mut options),
+        (Kind::Filter, "dissect") => dissect(&mut options),
+        (Kind::Filter, "kv") => kv(&mut options),
+        (Kind::Filter, "split") => split(&mut options),
         (Kind::Output, "elasticsearch") => elasticsearch(&mut options),
         (Kind::Output, "stdout") => stdout(&mut options),
         (Kind::Output, "file") => file_output(&mut options),
@@ -94,9 +96,8 @@ pub fn map(kind: Kind, plugin: &Plugin) -> (Vec<Table>, Vec<Problem>) {
     options.take("enable_metric");
     if kind == Kind::Filter {
         options.take("periodic_flush");
-        if let Some(first) = tables.first() {
-            let common = common_filter_options(&mut options, first);
-            tables.extend(common);
+        if let Some(first) = tables.first_mut() {
+            common_filter_options(&mut options, first);
         }
     }
     let problems = options.finish(|option| option_hint(kind_name, &plugin.name, option));
@@ -122,46 +123,21 @@ fn option_hint(kind: &str, plugin: &str, option: &str) -> Option<String> {
     })
 }
 
-/// `add_field`, `add_tag`, `remove_field`, `remove_tag` on any filter: a mutate after it,
-/// under the same condition (and, for filters that tag their failures, only on success, as
-/// Logstash applies them only when the filter succeeded).
-fn common_filter_options(options: &mut Options<'_>, filter: &Table) -> Option<Table> {
-    if filter.type_name == "mutate" {
-        return None;
+/// `add_field`, `add_tag`, `remove_field`, `remove_tag`: every native filter takes them
+/// with Logstash's names and applies them when it succeeded, as Logstash does.
+fn common_filter_options(options: &mut Options<'_>, filter: &mut Table) {
+    if let Some((entries, pos)) = options.hash("add_field") {
+        let mut hash = InlineTable::new();
+        for (key, value) in entries {
+            hash.insert(&key, string_numbers(&value));
+        }
+        filter.set("add_field", Value::InlineTable(hash), pos);
     }
-    let mut mutate = Table::new(Kind::Filter, "mutate", filter.pos);
-    for name in ["add_field", "add_tag", "remove_field", "remove_tag"] {
-        if let Some(attribute) = options.take(name) {
-            let value = to_toml(&attribute.value);
-            let value = match (name, value) {
-                ("add_field", Value::InlineTable(t)) => Value::InlineTable(t),
-                ("add_field", _) => {
-                    options.problem(attribute.value.pos, "`add_field` must be a hash");
-                    continue;
-                }
-                (_, Value::Array(a)) => Value::Array(a),
-                (_, single) => Value::Array([single].into_iter().collect()),
-            };
-            mutate.set(name, value, attribute.pos);
+    for name in ["add_tag", "remove_field", "remove_tag"] {
+        if let Some((items, pos)) = options.strings(name) {
+            filter.set(name, strings_value(&items), pos);
         }
     }
-    if mutate.entries.is_empty() {
-        return None;
-    }
-    if let Some(Value::Array(tags)) = filter.get("tag_on_failure") {
-        let tags: Vec<String> = tags
-            .iter()
-            .filter_map(|t| t.as_str().map(|s| format!("\"{s}\" in [tags]")))
-            .collect();
-        if !tags.is_empty() {
-            mutate.notes.push(format!(
-                "{}'s add_field/add_tag/remove_*: applied only when it succeeded",
-                filter.type_name
-            ));
-            mutate.condition = Some((format!("not ({})", tags.join(" or ")), filter.pos));
-        }
-    }
-    Some(mutate)
 }
 
 fn beats(options: &mut Options<'_>) -> Vec<Table> {
@@ -391,36 +367,16 @@ fn tag_on_failure(options: &mut Options<'_>, table: &mut Table, default: &str) {
 }
 
 fn date(options: &mut Options<'_>) -> Vec<Table> {
+    // The native date filter takes Logstash's `match` with Joda-Time patterns as it is.
     let mut table = Table::new(Kind::Filter, "date", options.plugin.pos);
     match options.strings("match") {
-        Some((items, pos)) if items.len() >= 2 => {
-            table.set("field", items[0].clone(), pos);
-            let mut formats = Vec::new();
-            for format in &items[1..] {
-                match joda_to_strftime(format) {
-                    Ok(format) => formats.push(format),
-                    Err(message) => {
-                        options.problem(pos, format!("date format `{format}`: {message}"))
-                    }
-                }
-            }
-            table.set("formats", strings_value(&formats), pos);
-        }
+        Some((items, pos)) if items.len() >= 2 => table.set("match", strings_value(&items), pos),
         Some((_, pos)) => options.problem(pos, "`match` needs a field and at least one format"),
         None => options.problem(options.plugin.pos, "filter `date` needs `match`"),
     }
-    if let Some((target, pos)) = options.string("target") {
-        table.set("target", target, pos);
-    }
-    if let Some((zone, pos)) = options.string("timezone") {
-        table.set("timezone", variables(&zone), pos);
-    }
-    if let Some((locale, pos)) = options.string("locale") {
-        if !locale.starts_with("en") {
-            options.problem(
-                pos,
-                "only English month and day names are supported (`locale => en`)",
-            );
+    for name in ["target", "timezone", "locale"] {
+        if let Some((value, pos)) = options.string(name) {
+            table.set(name, variables(&value), pos);
         }
     }
     tag_on_failure(options, &mut table, "_dateparsefailure");
@@ -428,30 +384,148 @@ fn date(options: &mut Options<'_>) -> Vec<Table> {
 }
 
 fn mutate(options: &mut Options<'_>) -> Vec<Table> {
-    let mut table = Table::new(Kind::Filter, "mutate", options.plugin.pos);
-    for name in ["rename", "replace", "convert", "add_field"] {
+    passthrough(
+        options,
+        "mutate",
+        &Shape {
+            hashes: &[
+                "coerce", "rename", "update", "replace", "convert", "split", "join", "merge",
+                "copy",
+            ],
+            arrays: &["gsub", "uppercase", "capitalize", "lowercase", "strip"],
+            ..Shape::default()
+        },
+    )
+}
+
+fn grok(options: &mut Options<'_>) -> Vec<Table> {
+    passthrough(
+        options,
+        "grok",
+        &Shape {
+            hashes: &["match", "pattern_definitions"],
+            arrays: &["overwrite", "patterns_dir", "tag_on_failure"],
+            booleans: &[
+                "break_on_match",
+                "named_captures_only",
+                "keep_empty_captures",
+            ],
+            integers: &["timeout_millis"],
+            strings: &[
+                "patterns_files_glob",
+                "target",
+                "tag_on_timeout",
+                "ecs_compatibility",
+            ],
+        },
+    )
+}
+
+fn dissect(options: &mut Options<'_>) -> Vec<Table> {
+    passthrough(
+        options,
+        "dissect",
+        &Shape {
+            hashes: &["mapping", "convert_datatype"],
+            arrays: &["tag_on_failure"],
+            strings: &["append_separator"],
+            ..Shape::default()
+        },
+    )
+}
+
+fn kv(options: &mut Options<'_>) -> Vec<Table> {
+    passthrough(
+        options,
+        "kv",
+        &Shape {
+            hashes: &["default_keys"],
+            arrays: &["include_keys", "exclude_keys"],
+            booleans: &[
+                "allow_duplicate_values",
+                "allow_empty_values",
+                "include_brackets",
+            ],
+            strings: &[
+                "source",
+                "target",
+                "prefix",
+                "field_split",
+                "value_split",
+                "trim_key",
+                "trim_value",
+                "remove_char_key",
+                "remove_char_value",
+                "transform_key",
+                "transform_value",
+                "whitespace",
+            ],
+            ..Shape::default()
+        },
+    )
+}
+
+fn split(options: &mut Options<'_>) -> Vec<Table> {
+    passthrough(
+        options,
+        "split",
+        &Shape {
+            strings: &["field", "target", "terminator"],
+            ..Shape::default()
+        },
+    )
+}
+
+/// A hash setting's value: Logstash holds numbers there as strings (`latency => -1` adds
+/// "-1").
+fn string_numbers(value: &super::parser::Value) -> Value {
+    match &value.kind {
+        ValueKind::Number(n) => Value::from(n.clone()),
+        _ => to_toml(value),
+    }
+}
+
+/// The value shapes of a native filter that takes Logstash's option names as they are.
+#[derive(Default)]
+struct Shape {
+    /// Hashes (also written as `["key", "value", …]` pairs), as TOML tables.
+    hashes: &'static [&'static str],
+    /// Lists (a single string is a list of one).
+    arrays: &'static [&'static str],
+    booleans: &'static [&'static str],
+    integers: &'static [&'static str],
+    strings: &'static [&'static str],
+}
+
+fn passthrough(options: &mut Options<'_>, type_name: &str, shape: &Shape) -> Vec<Table> {
+    let mut table = Table::new(Kind::Filter, type_name, options.plugin.pos);
+    for name in shape.hashes {
         if let Some((entries, pos)) = options.hash(name) {
             let mut hash = InlineTable::new();
             for (key, value) in entries {
-                // Logstash's hash settings hold strings: `latency => -1` adds "-1".
-                let value = match &value.kind {
-                    ValueKind::Number(n) if name != "convert" => Value::from(n.clone()),
-                    _ => to_toml(&value),
-                };
-                hash.insert(&key, value);
+                hash.insert(&key, string_numbers(&value));
             }
             table.set(name, Value::InlineTable(hash), pos);
         }
     }
-    for name in [
-        "uppercase",
-        "lowercase",
-        "remove_field",
-        "add_tag",
-        "remove_tag",
-    ] {
+    for name in shape.arrays {
         if let Some((items, pos)) = options.strings(name) {
             table.set(name, strings_value(&items), pos);
+        }
+    }
+    for name in shape.booleans {
+        if let Some((value, pos)) = options.boolean(name) {
+            table.set(name, value, pos);
+        }
+    }
+    for name in shape.integers {
+        if let Some((value, pos)) = options.integer(name) {
+            table.set(name, value, pos);
+        }
+    }
+    for name in shape.strings {
+        if let Some((value, pos)) = options.string(name) {
+            table.set(name, variables(&value), pos);
         }
     }
     vec![table]
@@ -721,86 +795,4 @@ fn http(options: &mut Options<'_>) -> Vec<Table> {
         }
     }
     vec![table]
-}
-
-/// A Joda-Time pattern (what Logstash's date filter takes) as the chrono `strftime` pattern
-/// the native date filter takes; the named formats (`ISO8601`, `UNIX`, `UNIX_MS`) as they are.
-pub fn joda_to_strftime(pattern: &str) -> Result<String, String> {
-    if matches!(pattern, "ISO8601" | "UNIX" | "UNIX_MS") {
-        return Ok(pattern.to_string());
-    }
-    if pattern == "TAI64N" {
-        return Err("TAI64N is not supported (ISO8601, UNIX, UNIX_MS and patterns are)".into());
-    }
-    let mut out = String::new();
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\'' {
-            // A quoted literal; `''` is a quote.
-            let mut j = i + 1;
-            if chars.get(j) == Some(&'\'') {
-                out.push('\'');
-                i += 2;
-                continue;
-            }
-            while j < chars.len() && chars[j] != '\'' {
-                if chars[j] == '%' {
-                    out.push('%');
-                }
-                out.push(chars[j]);
-                j += 1;
-            }
-            i = j + 1;
-            continue;
-        }
-        let mut run = 1;
-        while i + run < chars.len() && chars[i + run] == c {
-            run += 1;
-        }
-        let mapped = match (c, run) {
-            ('y' | 'Y' | 'x', 2) => "%y",
-            ('y' | 'Y' | 'x', _) => "%Y",
-            ('M', 1 | 2) => "%m",
-            ('M', 3) => "%b",
-            ('M', _) => "%B",
-            ('d', 1 | 2) => "%d",
-            ('D', _) => "%j",
-            ('H', 1 | 2) => "%H",
-            ('k', 1 | 2) => "%H",
-            ('h', 1 | 2) => "%I",
-            ('m', 1 | 2) => "%M",
-            ('s', 1 | 2) => "%S",
-            ('S', 3) => "%3f",
-            ('S', 6) => "%6f",
-            ('S', 9) => "%9f",
-            ('a', _) => "%p",
-            ('E', 1..=3) => "%a",
-            ('E', _) => "%A",
-            ('Z', 1) => "%z",
-            ('Z', 2) => "%:z",
-            (c, _) if c.is_ascii_alphabetic() => {
-                return Err(format!(
-                    "the Joda field `{}` is not supported",
-                    c.to_string().repeat(run)
-                ))
-            }
-            ('%', _) => {
-                out.push_str(&"%%".repeat(run));
-                i += run;
-                continue;
-            }
-            (c, _) => {
-                for _ in 0..run {
-                    out.push(c);
-                }
-                i += run;
-                continue;
-            }
-        };
-        out.push_str(mapped);
-        i += run;
-    }
-    Ok(out)
 }
