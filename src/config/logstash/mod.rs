@@ -21,11 +21,14 @@
 //!
 //! # Conditionals
 //!
-//! `if / else if / else` blocks become each component's `if`: the conjunction of the
-//! conditions leading to it, an `else if` or `else` arm adding the negation of the arms
-//! before it. Logstash evaluates a block's condition once, before its first filter; sluice
-//! evaluates it before each filter of the block, which is the same unless a filter of the
-//! block changes a field the block's own condition tests (README, "Coming from Logstash").
+//! `if / else if / else` blocks become components' `if`. Logstash decides a branch once,
+//! before the first filter of the arm it takes, and the filters of that arm may change what
+//! the conditions test (a `grok` turning `message` into an array, a `mutate` renaming the
+//! tested field). So a filter branch records its decision first: one small `mutate` per arm,
+//! under the arm's condition (the conditions leading to it, and the negation of the arms
+//! before it), sets `[@metadata][_logstash_branch_N]`, and the arm's filters test that
+//! marker. A branch of one arm holding one filter, and every output branch (nothing runs
+//! between the outputs' tests), is tested in place, with no marker.
 //!
 //! # Files
 //!
