@@ -31,18 +31,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
-        Command::Validate { config } => validate(&config),
+        Command::Validate { config, format } => validate(&config, format.into()),
         Command::Run {
             config,
             once,
             api_address,
             no_api,
+            format,
         } => {
             let api = ApiOverride {
                 address: api_address,
                 disabled: no_api,
             };
-            run(&config, once, api)
+            run(&config, format.into(), once, api)
         }
         Command::Test { paths } => test(&paths),
         Command::Convert { path, output } => convert(&path, output.as_deref()),
@@ -79,8 +80,8 @@ struct ApiOverride {
     disabled: bool,
 }
 
-fn validate(path: &std::path::Path) -> ExitCode {
-    match pipeline::load_and_compile(path) {
+fn validate(path: &std::path::Path, format: sluice::config::Format) -> ExitCode {
+    match pipeline::load_and_compile_as(path, format) {
         Ok(_) => {
             print_stdout(&format!("{}: ok\n", path.display()));
             ExitCode::SUCCESS
@@ -140,8 +141,13 @@ fn test(paths: &[std::path::PathBuf]) -> ExitCode {
     }
 }
 
-fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
-    let compiled = match pipeline::load_and_compile(path) {
+fn run(
+    path: &std::path::Path,
+    format: sluice::config::Format,
+    once: bool,
+    api: ApiOverride,
+) -> ExitCode {
+    let compiled = match pipeline::load_and_compile_as(path, format) {
         Ok(compiled) => compiled,
         Err(errors) => {
             print_stderr(&errors);

@@ -435,3 +435,16 @@ fn errors_point_at_the_conf_file_line_and_column() {
     }
     assert!(stderr.contains("Mars/Olympus"), "{stderr}");
 }
+
+#[test]
+fn format_logstash_reads_a_conf_whatever_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("pipeline.txt");
+    std::fs::copy(manifest().join("pipelines/logstash/mqtt.conf"), &file).unwrap();
+    let file = file.to_str().unwrap();
+    let (code, stdout, stderr) = sluice(&["validate", "-c", file, "--format", "logstash"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, _, stderr) = sluice(&["validate", "-c", file]);
+    assert_eq!(code, 2, "read as TOML by default: {stderr}");
+    assert!(stderr.contains("pipeline.txt:4:"), "{stderr}");
+}

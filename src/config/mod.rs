@@ -70,7 +70,7 @@ pub use model::{
 pub use origins::line_column;
 pub(crate) use registry::{component_types, Inline};
 pub use source::Source;
-pub use toml::{load, load_partial, parse, parse_partial};
+pub use toml::{load, load_partial, load_partial_as, parse, parse_partial, Format};
 
 #[cfg(test)]
 mod tests;

@@ -49,7 +49,35 @@ where
     F: ComponentKind,
     O: ComponentKind,
 {
-    if super::logstash::is_logstash(path) {
+    load_partial_as(path, Format::Auto)
+}
+
+/// Which front end reads a pipeline file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Logstash for a `.conf`/`.cfg` file, a directory or a glob; TOML otherwise.
+    #[default]
+    Auto,
+    Toml,
+    Logstash,
+}
+
+/// [`load_partial`] with the front end chosen by `format`.
+pub fn load_partial_as<I, F, O>(
+    path: &Path,
+    format: Format,
+) -> Result<Partial<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
+    let logstash = match format {
+        Format::Auto => super::logstash::is_logstash(path),
+        Format::Toml => false,
+        Format::Logstash => true,
+    };
+    if logstash {
         let (toml, origins, mut problems) = super::logstash::load_source(path)?;
         let parsed =
             parse_partial_with_origins(path, toml, |name| std::env::var(name).ok(), Some(origins));
