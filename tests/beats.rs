@@ -11,7 +11,9 @@
 mod common;
 
 use common::filebeat::{fixture_dir, python_env, Filebeat};
-use common::{output_path, read_events, wait_until, Sluice};
+use common::{
+    beats_listen_address as listen_address, output_path, read_events, wait_until, Sluice,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -82,22 +84,6 @@ fn write_pipeline_at(dir: &Path, output: &Path, address: &str, input_extra: &str
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).expect("write pipeline");
     path
-}
-
-/// The address sluice logged it listens on.
-fn listen_address(sluice: &Sluice) -> SocketAddr {
-    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").expect("regex");
-    let address = regex::Regex::new(r"Listening for Beats clients.*address=(\S+)").expect("regex");
-    let mut found = None;
-    let listening = wait_until(Duration::from_secs(20), || {
-        let stderr = ansi.replace_all(&sluice.stderr(), "").into_owned();
-        found = address
-            .captures(&stderr)
-            .and_then(|c| c[1].parse::<SocketAddr>().ok());
-        found.is_some()
-    });
-    assert!(listening, "sluice did not listen:\n{}", sluice.stderr());
-    found.expect("address")
 }
 
 /// Starts sluice with a Beats input writing to `dir/out.ndjson`.

@@ -13,7 +13,7 @@ mod common;
 use common::filebeat::Filebeat;
 use common::search_node::search_node;
 use common::slack_double::SlackDouble;
-use common::{wait_until, Sluice};
+use common::{beats_listen_address, Sluice};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -46,18 +46,7 @@ fn sluice_with(args: &[&str], env: &[(String, String)]) -> (i32, String, String)
 
 /// The Beats address sluice logged, as a loopback address Filebeat can dial.
 fn beats_address(sluice: &Sluice) -> SocketAddr {
-    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
-    let address = regex::Regex::new(r"Listening for Beats clients.*address=(\S+)").unwrap();
-    let mut found = None;
-    let listening = wait_until(Duration::from_secs(30), || {
-        let stderr = ansi.replace_all(&sluice.stderr(), "").into_owned();
-        found = address
-            .captures(&stderr)
-            .and_then(|c| c[1].parse::<SocketAddr>().ok());
-        found.is_some()
-    });
-    assert!(listening, "sluice did not listen:\n{}", sluice.stderr());
-    let mut address = found.unwrap();
+    let mut address = beats_listen_address(sluice);
     address.set_ip([127, 0, 0, 1].into());
     address
 }

@@ -325,3 +325,19 @@ impl Drop for Producer {
         }
     }
 }
+
+/// The Beats address a running sluice logged it listens on.
+pub fn beats_listen_address(sluice: &Sluice) -> std::net::SocketAddr {
+    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").expect("regex");
+    let address = regex::Regex::new(r"Listening for Beats clients.*address=(\S+)").expect("regex");
+    let mut found = None;
+    let listening = wait_until(Duration::from_secs(20), || {
+        let stderr = ansi.replace_all(&sluice.stderr(), "").into_owned();
+        found = address
+            .captures(&stderr)
+            .and_then(|c| c[1].parse::<std::net::SocketAddr>().ok());
+        found.is_some()
+    });
+    assert!(listening, "sluice did not listen:\n{}", sluice.stderr());
+    found.expect("address")
+}

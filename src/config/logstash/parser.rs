@@ -521,30 +521,14 @@ impl<'a> Parser<'a> {
     /// comparison, `in`, `not in` or regex match.
     fn expression(&mut self, out: &mut String) -> Result<(), SyntaxError> {
         if self.eat("(") {
-            out.push('(');
-            self.skip_cs();
-            self.condition(out)?;
-            self.skip_cs();
-            if !self.eat(")") {
-                return self.expected("`)` closing the parenthesis");
-            }
-            out.push(')');
-            return Ok(());
+            return self.parenthesised(out);
         }
         if self.rest().starts_with('!') && !self.rest().starts_with("!=") {
             self.position += 1;
             self.skip_cs();
             out.push_str("not ");
             if self.eat("(") {
-                out.push('(');
-                self.skip_cs();
-                self.condition(out)?;
-                self.skip_cs();
-                if !self.eat(")") {
-                    return self.expected("`)` closing the parenthesis");
-                }
-                out.push(')');
-                return Ok(());
+                return self.parenthesised(out);
             }
             if self.peek() != Some('[') {
                 return self.expected("a field reference `[name]` or `(` after `!`");
@@ -593,6 +577,19 @@ impl<'a> Parser<'a> {
             self.position = at;
         }
         self.position = before;
+        Ok(())
+    }
+
+    /// After `(`: `cs condition cs ")"`.
+    fn parenthesised(&mut self, out: &mut String) -> Result<(), SyntaxError> {
+        out.push('(');
+        self.skip_cs();
+        self.condition(out)?;
+        self.skip_cs();
+        if !self.eat(")") {
+            return self.expected("`)` closing the parenthesis");
+        }
+        out.push(')');
         Ok(())
     }
 
