@@ -253,11 +253,10 @@ fn file_input(options: &mut Options<'_>) -> Vec<Table> {
         "beginning" | "end" => table.set("read_from", from, pos),
         other => options.problem(pos, format!("`start_position` `{other}` is not known")),
     }
-    if let Some((path, pos)) = options.string("sincedb_path") {
+    if let Some((path, _)) = options.string("sincedb_path") {
         table.notes.push(format!(
             "sincedb_path `{path}`: sluice keeps read positions under data_dir"
         ));
-        let _ = pos;
     }
     if let Some((mode, pos)) = options.string("mode") {
         if mode != "tail" {
@@ -658,13 +657,12 @@ fn elasticsearch(options: &mut Options<'_>) -> Vec<Table> {
     if let Some((overwrite, pos)) = options.boolean("template_overwrite") {
         table.set("template_overwrite", overwrite, pos);
     }
-    if let Some((manage, pos)) = options.boolean("manage_template") {
+    if let Some((manage, _)) = options.boolean("manage_template") {
         if manage && table.get("template").is_none() {
             table.notes.push(
                 "manage_template: sluice installs a template only when `template` names one".into(),
             );
         }
-        let _ = pos;
     }
     if let Some((workers, pos)) = options.integer("workers") {
         // Logstash's legacy per-output workers: parallel bulk requests.
