@@ -15,7 +15,9 @@ use std::path::PathBuf;
         sluice run -c pipelines/quickstart.toml --once   # process the bundled sample and exit\n  \
         sluice run -c pipelines/mqtt.toml                # run until Ctrl-C\n  \
         sluice validate -c pipelines/mqtt.toml           # check a pipeline without running it\n  \
-        sluice test pipelines/                           # run every pipelines/**/*.test.toml\n\n\
+        sluice test pipelines/                           # run every pipelines/**/*.test.toml\n  \
+        sluice run -c pipelines/logstash/mqtt.conf       # a Logstash pipeline, unchanged\n  \
+        sluice convert pipelines/logstash/mqtt.conf      # ... and the native TOML it is\n\n\
         Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage, 3 events left \
         undelivered after shutdown_timeout, 130 interrupted twice."
 )]
@@ -49,6 +51,9 @@ pub enum Command {
         /// Do not serve the monitoring API (overrides `[api] enabled`).
         #[arg(long, conflicts_with = "api_address")]
         no_api: bool,
+        /// The file's language (auto: Logstash for `.conf`/`.cfg`, a directory or a glob).
+        #[arg(long, value_enum, default_value_t = ConfigFormat::Auto)]
+        format: ConfigFormat,
     },
     /// Run a pipeline's tests: `*.test.toml` files of example events and expected results,
     /// pushed through the real filter chain and output conditions (no input or output runs).
@@ -62,6 +67,19 @@ pub enum Command {
         /// The pipeline file.
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
+        /// The file's language (auto: Logstash for `.conf`/`.cfg`, a directory or a glob).
+        #[arg(long, value_enum, default_value_t = ConfigFormat::Auto)]
+        format: ConfigFormat,
+    },
+    /// Print the native TOML pipeline a Logstash `.conf` (file, directory or glob) is; exits
+    /// 2, after printing what it could, when something has no sluice equivalent.
+    Convert {
+        /// The Logstash configuration.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Write the TOML here instead of printing it.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Look into a disk queue (`[pipeline.queue] type = "disk"`).
     Queue {
@@ -88,4 +106,25 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line (`@timestamp`, `level`, `message`, fields).
     Json,
+}
+
+/// `--format`: which front end reads the pipeline file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfigFormat {
+    /// Logstash for `.conf`/`.cfg` files, directories and globs; TOML otherwise.
+    Auto,
+    /// sluice's native TOML.
+    Toml,
+    /// Logstash's configuration language.
+    Logstash,
+}
+
+impl From<ConfigFormat> for sluice::config::Format {
+    fn from(format: ConfigFormat) -> Self {
+        match format {
+            ConfigFormat::Auto => Self::Auto,
+            ConfigFormat::Toml => Self::Toml,
+            ConfigFormat::Logstash => Self::Logstash,
+        }
+    }
 }

@@ -34,23 +34,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
-        Command::Validate { config } => validate(&config),
+        Command::Validate { config, format } => validate(&config, format.into()),
         Command::Run {
             config,
             once,
             api_address,
             no_api,
+            format,
         } => {
             let api = ApiOverride {
                 address: api_address,
                 disabled: no_api,
             };
-            run(&config, once, api)
+            run(&config, format.into(), once, api)
         }
         Command::Test { paths } => test(&paths),
         Command::Queue {
             command: cli::QueueCommand::Inspect { data_dir },
         } => queue_inspect(&data_dir),
+        Command::Convert { path, output } => convert(&path, output.as_deref()),
     }
 }
 
@@ -106,8 +108,8 @@ struct ApiOverride {
     disabled: bool,
 }
 
-fn validate(path: &std::path::Path) -> ExitCode {
-    match pipeline::load_and_compile(path) {
+fn validate(path: &std::path::Path, format: sluice::config::Format) -> ExitCode {
+    match pipeline::load_and_compile_as(path, format) {
         Ok(_) => {
             print_stdout(&format!("{}: ok\n", path.display()));
             ExitCode::SUCCESS
@@ -116,6 +118,33 @@ fn validate(path: &std::path::Path) -> ExitCode {
             print_stderr(&errors);
             ExitCode::from(EXIT_CONFIG)
         }
+    }
+}
+
+/// `sluice convert`: the TOML on stdout (or in `output`), then whatever had no equivalent
+/// on stderr (exit 2); a file that does not parse prints nothing but its errors.
+fn convert(path: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode {
+    let translation = match sluice::config::logstash::translate(path) {
+        Ok(translation) => translation,
+        Err(errors) => {
+            print_stderr(&errors);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match output {
+        Some(output) => {
+            if let Err(e) = std::fs::write(output, &translation.toml) {
+                print_stderr(&format!("{}: cannot write: {e}", output.display()));
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        }
+        None => print_stdout(&translation.toml),
+    }
+    if translation.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        print_stderr(&sluice::config::ConfigErrors(translation.problems));
+        ExitCode::from(EXIT_CONFIG)
     }
 }
 
@@ -140,8 +169,13 @@ fn test(paths: &[std::path::PathBuf]) -> ExitCode {
     }
 }
 
-fn run(path: &std::path::Path, once: bool, api: ApiOverride) -> ExitCode {
-    let compiled = match pipeline::load_and_compile(path) {
+fn run(
+    path: &std::path::Path,
+    format: sluice::config::Format,
+    once: bool,
+    api: ApiOverride,
+) -> ExitCode {
+    let compiled = match pipeline::load_and_compile_as(path, format) {
         Ok(compiled) => compiled,
         Err(errors) => {
             print_stderr(&errors);

@@ -164,6 +164,101 @@ remove_field = ["logged_at"]
     );
 }
 
+#[test]
+fn common_options_run_on_every_filter_type_only_when_it_succeeded() {
+    let (chain, metrics) = build(
+        r#"
+[[filters]]
+id = "parse"
+type = "json"
+add_tag = ["parsed_%{kind}"]
+add_field = { "seen" = ["json", "%{kind}"] }
+remove_field = ["message"]
+
+[[filters]]
+type = "date"
+field = "at"
+add_tag = ["dated"]
+remove_tag = ["parsed_a"]
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut batch: Vec<Event> = [
+        json!({"message": r#"{"kind":"a","at":"2024-05-01T00:00:00Z"}"#}),
+        json!({"message": "{broken"}),
+        json!({"other": 1, "at": "not a date"}),
+    ]
+    .into_iter()
+    .map(Event::from_value)
+    .collect();
+    chain.worker().process(&mut batch);
+    let out: Vec<Value> = batch.iter().map(Event::to_value).collect();
+    assert_eq!(
+        out,
+        [
+            json!({"kind": "a", "at": "2024-05-01T00:00:00Z", "tags": ["dated"],
+                   "seen": ["json", "a"], "@timestamp": "2024-05-01T00:00:00.000Z"}),
+            json!({"message": "{broken", "tags": ["_jsonparsefailure"]}),
+            json!({"other": 1, "at": "not a date", "tags": ["_dateparsefailure"]}),
+        ]
+    );
+    assert_eq!(counters(&metrics, "parse"), (3, 3, 0, 1));
+}
+
+#[test]
+fn common_option_errors_point_at_their_key() {
+    let message = error_text(
+        r#"
+[[filters]]
+type = "json"
+add_tag = "not-a-list"
+add_field = { "a..b" = "x" }
+"#,
+    );
+    assert!(
+        message.contains("pipeline.toml:11:11: filter `json#1` (json): "),
+        "{message}"
+    );
+}
+
+#[test]
+fn split_events_continue_from_the_next_stage_in_order_with_common_options() {
+    let (chain, metrics) = build(
+        r#"
+[[filters]]
+id = "lines"
+type = "split"
+add_field = { "part" = "%{message}" }
+
+[[filters]]
+type = "mutate"
+uppercase = ["message"]
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut batch: Vec<Event> = [
+        json!({"message": "a\nb"}),
+        json!({"message": "single"}),
+        json!({"message": []}),
+        json!({"message": "c\n"}),
+    ]
+    .into_iter()
+    .map(Event::from_value)
+    .collect();
+    chain.worker().process(&mut batch);
+    let out: Vec<Value> = batch.iter().map(Event::to_value).collect();
+    assert_eq!(
+        out,
+        [
+            json!({"message": "A", "part": "a"}),
+            json!({"message": "B", "part": "b"}),
+            json!({"message": "SINGLE"}),
+            json!({"message": "C", "part": "c"}),
+        ]
+    );
+    assert_eq!(counters(&metrics, "lines"), (4, 4, 1, 0));
+}
+
 fn error_text(filters: &str) -> String {
     match build(filters) {
         Ok(_) => panic!("the configuration was accepted"),
@@ -225,7 +320,7 @@ fn unknown_settings_name_the_accepted_ones() {
 
 #[test]
 fn unknown_filter_types_list_the_known_ones() {
-    let message = error_text("[[filters]]\ntype = \"grok\"\n");
-    assert!(message.contains("unknown filter type `grok`"), "{message}");
+    let message = error_text("[[filters]]\ntype = \"geoip\"\n");
+    assert!(message.contains("unknown filter type `geoip`"), "{message}");
     assert!(message.contains("`topic_split`"), "{message}");
 }

@@ -13,6 +13,10 @@ pub(super) enum Node {
     Or(Vec<Node>),
     And(Vec<Node>),
     Not(Box<Node>),
+    /// Exactly one side true (Logstash's `xor`).
+    Xor(Box<Node>, Box<Node>),
+    /// Not both sides true (Logstash's `nand`).
+    Nand(Box<Node>, Box<Node>),
     Exists(FieldPath),
     Truthy(Operand),
     Compare(Operand, CompareOp, Operand),
@@ -51,6 +55,8 @@ impl Node {
             Self::Or(nodes) => nodes.iter().any(|n| n.evaluate(event)),
             Self::And(nodes) => nodes.iter().all(|n| n.evaluate(event)),
             Self::Not(node) => !node.evaluate(event),
+            Self::Xor(left, right) => left.evaluate(event) != right.evaluate(event),
+            Self::Nand(left, right) => !(left.evaluate(event) && right.evaluate(event)),
             Self::Exists(path) => event.contains(path),
             Self::Truthy(operand) => !matches!(
                 operand.resolve(event),

@@ -18,8 +18,8 @@
 //!
 //! ```text
 //! condition  := or
-//! or         := and ( ("or" | "||") and )*
-//! and        := unary ( ("and" | "&&") unary )*
+//! or         := and ( ("or" | "||" | "xor") and )*
+//! and        := unary ( ("and" | "&&" | "nand") unary )*
 //! unary      := ("not" | "!") unary | "exists" FIELD | "(" or ")" | comparison
 //! comparison := operand [ op operand | "in" operand | "not" "in" operand
 //!                       | ("=~" | "!~") REGEX ]
@@ -47,7 +47,9 @@
 //!   `!~` is exactly `not (=~)`, so a missing field satisfies `!~`.
 //! * **`in` / `not in`**: the right side is a list literal or an array field (membership by
 //!   equality, e.g. `"_jsonparsefailure" in tags`), or a string (substring test).
-//! * Keywords (`and or not in exists true false null`) are case-sensitive; to name a field
+//! * **`xor`** (exactly one side true) binds like `or`, **`nand`** (not both true) like
+//!   `and`; both are left-associative, as in Logstash, whose `.conf` conditions use them.
+//! * Keywords (`and or xor nand not in exists true false null`) are case-sensitive; to name a field
 //!   called like a keyword use the bracket form (`[in]`).
 
 mod eval;

@@ -84,11 +84,30 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Node, ConditionError> {
-        self.joined(&TokenKind::Or, Self::and, Node::Or)
+        self.paired(&TokenKind::Xor, Node::Xor, |parser| {
+            parser.joined(&TokenKind::Or, Self::and, Node::Or)
+        })
     }
 
     fn and(&mut self) -> Result<Node, ConditionError> {
-        self.joined(&TokenKind::And, Self::unary, Node::And)
+        self.paired(&TokenKind::Nand, Node::Nand, |parser| {
+            parser.joined(&TokenKind::And, Self::unary, Node::And)
+        })
+    }
+
+    /// `part (operator part)*` for a two-sided operator (`xor`, `nand`), left-associative.
+    fn paired(
+        &mut self,
+        operator: &TokenKind,
+        pair: fn(Box<Node>, Box<Node>) -> Node,
+        part: impl Fn(&mut Self) -> Result<Node, ConditionError>,
+    ) -> Result<Node, ConditionError> {
+        let mut node = part(self)?;
+        while self.peek_kind() == Some(operator) {
+            self.position += 1;
+            node = pair(Box::new(node), Box::new(part(self)?));
+        }
+        Ok(node)
     }
 
     /// `part (joiner part)*`: the one part alone, or `join` of them all.

@@ -213,3 +213,20 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn xor_and_nand_as_in_logstash() {
+    assert!(check(r#"[level] == "error" xor [severity] == "low""#));
+    assert!(!check(r#"[level] == "error" xor [severity] == "high""#));
+    assert!(!check(r#"[level] == "warn" xor [severity] == "low""#));
+    assert!(check(r#"[level] == "error" nand [severity] == "low""#));
+    assert!(!check(r#"[level] == "error" nand [severity] == "high""#));
+    // nand binds like `and`: `false or (true nand true)`.
+    assert!(!check(
+        r#"[level] == "warn" or [level] == "error" nand [ok] == false"#
+    ));
+    // xor binds like `or`, left to right: `(true xor true) xor true`.
+    assert!(check(
+        r#"[level] == "error" xor [ratio] == 0.5 xor [durationMs] > 1000"#
+    ));
+}

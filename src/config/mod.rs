@@ -48,8 +48,10 @@ mod build;
 mod error;
 mod interpolate;
 mod interval;
+pub mod logstash;
 mod messages;
 mod model;
+mod origins;
 mod queue;
 mod registry;
 pub mod ruby;
@@ -63,12 +65,14 @@ pub use interpolate::{interpolate, InterpolationError};
 pub use interval::Interval;
 pub use messages::{humanize, list};
 pub use model::{
-    settings, Component, ComponentKind, ConditionText, Partial, PipelineConfig, PipelineSettings,
+    settings, CommonOptions, Component, ComponentKind, ConditionText, Partial, PipelineConfig,
+    PipelineSettings,
 };
+pub use origins::line_column;
 pub use queue::{ByteSize, DiskQueueConfig, Fsync, QueueConfig};
 pub(crate) use registry::{component_types, Inline};
-pub use source::{line_column, Source};
-pub use toml::{load, load_partial, parse, parse_partial};
+pub use source::Source;
+pub use toml::{load, load_partial, load_partial_as, parse, parse_partial, Format};
 
 #[cfg(test)]
 mod tests;

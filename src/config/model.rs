@@ -30,7 +30,31 @@ pub struct Component<T> {
     pub span: Range<usize>,
     /// The `if` condition, for filters and outputs.
     pub condition: Option<ConditionText>,
+    /// Logstash's options common to every filter (empty for inputs and outputs).
+    pub common: CommonOptions,
     pub config: T,
+}
+
+/// The options Logstash gives every filter, applied by the chain (`filters::common`) when the
+/// filter succeeded: taken out of the filter's table by the front end, like `id` and `if`,
+/// so that no filter's settings repeat them. Values are templates (`%{field}`), as written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommonOptions {
+    /// `{ "name" = "value" }` or `{ "name" = ["v1", "v2"] }`.
+    pub add_field: serde_json::Map<String, serde_json::Value>,
+    pub add_tag: Vec<String>,
+    pub remove_field: Vec<String>,
+    pub remove_tag: Vec<String>,
+}
+
+impl CommonOptions {
+    /// The keys these options take in a filter's table.
+    pub const KEYS: [&'static str; 4] = ["add_field", "add_tag", "remove_field", "remove_tag"];
+
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// A closed set of component types (inputs, filters or outputs), dispatched on `type`.

@@ -6,8 +6,10 @@
 
 use super::error::ConfigError;
 use super::interpolate::Interpolated;
+use super::origins::{line_column, remap, Origins};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The text of a configuration file, kept to turn byte spans into positions.
 #[derive(Debug)]
@@ -15,6 +17,9 @@ pub struct Source {
     pub(super) path: PathBuf,
     pub(super) original: String,
     pub(super) interpolated: Interpolated,
+    /// For a document translated from Logstash `.conf` files: where each line came from,
+    /// so that problems are reported in the files the user wrote.
+    pub(super) origins: Option<Arc<Origins>>,
 }
 
 impl Source {
@@ -47,11 +52,15 @@ impl Source {
         message: impl Into<String>,
     ) -> ConfigError {
         let (line, column) = self.position(offset);
-        ConfigError {
+        let error = ConfigError {
             file: self.path.clone(),
             line,
             column,
             message: message.into(),
+        };
+        match &self.origins {
+            Some(origins) => remap(origins, error),
+            None => error,
         }
     }
 
@@ -86,17 +95,4 @@ impl Source {
         let start = self.interpolated.original_offset(span.start) + quote_len + inner;
         self.error_at_original(start, message)
     }
-}
-
-/// The 1-based line and column (in characters) of byte `offset` of `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = text[line_start..offset].chars().count() + 1;
-    (line, column)
 }

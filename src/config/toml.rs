@@ -17,8 +17,8 @@ use super::error::{ConfigError, ConfigErrors};
 use super::interpolate::{interpolate, Interpolated, InterpolationError};
 use super::messages::{humanize, list};
 use super::model::{
-    default_data_dir, settings, Component, ComponentKind, ConditionText, Partial, PipelineConfig,
-    PipelineSettings,
+    default_data_dir, settings, CommonOptions, Component, ComponentKind, ConditionText, Partial,
+    PipelineConfig, PipelineSettings,
 };
 use super::source::Source;
 use serde::de::DeserializeOwned;
@@ -49,6 +49,64 @@ where
     F: ComponentKind,
     O: ComponentKind,
 {
+    load_partial_as(path, Format::Auto)
+}
+
+/// Which front end reads a pipeline file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Logstash for a `.conf`/`.cfg` file, a directory or a glob; TOML otherwise.
+    #[default]
+    Auto,
+    Toml,
+    Logstash,
+}
+
+/// [`load_partial`] with the front end chosen by `format`.
+pub fn load_partial_as<I, F, O>(
+    path: &Path,
+    format: Format,
+) -> Result<Partial<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
+    let logstash = match format {
+        Format::Auto => super::logstash::is_logstash(path),
+        Format::Toml => false,
+        Format::Logstash => true,
+    };
+    if logstash {
+        let (toml, origins, mut problems) = super::logstash::load_source(path)?;
+        let parsed =
+            parse_partial_with_origins(path, toml, |name| std::env::var(name).ok(), Some(origins));
+        // A missing variable stops the TOML loader; what did not translate is reported too.
+        let mut partial = match parsed {
+            Ok(partial) => partial,
+            Err(ConfigErrors(mut errors)) => {
+                errors.append(&mut problems);
+                errors.sort_by_key(|e| (e.file.clone(), e.line, e.column));
+                return Err(ConfigErrors(errors));
+            }
+        };
+        // "The pipeline has no inputs" says nothing new when its inputs were refused.
+        for kind in ["input", "output"] {
+            if problems
+                .iter()
+                .any(|p| p.message.starts_with(&format!("{kind} plugin")))
+            {
+                let empty = format!("the pipeline has no {kind}s");
+                partial.errors.retain(|e| !e.message.starts_with(&empty));
+            }
+        }
+        partial.errors.append(&mut problems);
+        partial
+            .errors
+            .sort_by_key(|e| (e.file.clone(), e.line, e.column));
+        partial.errors.dedup();
+        return Ok(partial);
+    }
     let original = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -85,6 +143,21 @@ where
     F: ComponentKind,
     O: ComponentKind,
 {
+    parse_partial_with_origins(path, original, lookup, None)
+}
+
+/// [`parse_partial`] of a document translated from Logstash `.conf` files (`origins`).
+pub(super) fn parse_partial_with_origins<I, F, O>(
+    path: &Path,
+    original: String,
+    lookup: impl Fn(&str) -> Option<String>,
+    origins: Option<Arc<super::logstash::Origins>>,
+) -> Result<Partial<I, F, O>, ConfigErrors>
+where
+    I: ComponentKind,
+    F: ComponentKind,
+    O: ComponentKind,
+{
     let interpolated = match interpolate(&original, lookup) {
         Ok(interpolated) => interpolated,
         Err(errors) => {
@@ -92,6 +165,7 @@ where
                 path: path.to_path_buf(),
                 interpolated: Interpolated::verbatim(original.clone()),
                 original,
+                origins: origins.clone(),
             };
             return Err(ConfigErrors(
                 errors
@@ -116,6 +190,7 @@ where
         path: path.to_path_buf(),
         original,
         interpolated,
+        origins,
     });
     let document = match ImDocument::parse(source.interpolated.text.clone()) {
         Ok(document) => document,
@@ -349,6 +424,11 @@ impl Loader {
                 None => {}
             }
         }
+        let common = if K::KIND == "filter" {
+            self.common_options(&mut table, &id, &type_name, span.as_ref())
+        } else {
+            CommonOptions::default()
+        };
         let condition = match table.remove("if") {
             Some(Value::String(s)) if K::CONDITIONAL => Some(ConditionText {
                 text: s.value().clone(),
@@ -379,6 +459,7 @@ impl Loader {
                 type_name,
                 span: table_span,
                 condition,
+                common,
                 config,
             }),
             Err(errors) => {
@@ -393,6 +474,38 @@ impl Loader {
                     ));
                 }
                 None
+            }
+        }
+    }
+
+    /// Takes the options every filter shares (`add_field`, `add_tag`, `remove_field`,
+    /// `remove_tag`) out of a filter's table; their problems are reported like the table's.
+    fn common_options(
+        &mut self,
+        table: &mut toml_edit::InlineTable,
+        id: &str,
+        type_name: &str,
+        span: Option<&Range<usize>>,
+    ) -> CommonOptions {
+        let mut common = toml_edit::InlineTable::new();
+        for key in CommonOptions::KEYS {
+            if let Some((key, value)) = table.remove_entry(key) {
+                common.insert_formatted(&key, value);
+            }
+        }
+        if common.is_empty() {
+            return CommonOptions::default();
+        }
+        match deserialize_every_problem(Value::InlineTable(common), settings::<CommonOptions>) {
+            Ok(common) => common,
+            Err(errors) => {
+                for e in errors {
+                    self.errors.push(self.source.error_at(
+                        e.span().or(span.cloned()),
+                        format!("filter `{id}` ({type_name}): {}", humanize(e.message())),
+                    ));
+                }
+                CommonOptions::default()
             }
         }
     }

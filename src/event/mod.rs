@@ -43,7 +43,7 @@ pub use line::{LineBlock, LineOrigin, TRUNCATED_TAG};
 pub use parse::{parse_object_slice, parse_object_str};
 pub use path::{FieldPath, PathError, Root};
 pub use raw::RawBlock;
-pub use template::{CachingTemplate, Template, TemplateError};
+pub use template::{joda_to_chrono, CachingTemplate, Template, TemplateError};
 pub use time::{format_timestamp, local_to_utc, parse_iso8601, parse_timestamp};
 pub(crate) use time::{is_canonical_utc_millis, parse_canonical_utc_millis};
 

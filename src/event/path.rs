@@ -106,6 +106,31 @@ impl FieldPath {
         &self.segments
     }
 
+    /// `path` under this one (`[target]` + `[a][b]`): where a filter with a `target` writes
+    /// what it would otherwise write at `path`.
+    pub fn join(&self, path: &FieldPath) -> FieldPath {
+        let segments: Vec<String> = self
+            .segments
+            .iter()
+            .chain(path.segments.iter())
+            .cloned()
+            .collect();
+        let mut text: String = match self.root {
+            Root::Metadata => "[@metadata]".to_string(),
+            Root::Fields => String::new(),
+        };
+        for segment in &segments {
+            text.push('[');
+            text.push_str(segment);
+            text.push(']');
+        }
+        Self {
+            root: self.root,
+            segments: segments.into_boxed_slice(),
+            text: text.into(),
+        }
+    }
+
     /// The reference as the user wrote it (trimmed).
     pub fn as_str(&self) -> &str {
         &self.text

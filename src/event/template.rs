@@ -57,7 +57,7 @@ pub enum TemplateError {
     Unclosed(String),
     #[error("invalid field reference in template `{template}`: {reason}")]
     Field { template: String, reason: String },
-    #[error("unsupported date pattern letter `{letter}` in `%{{+{pattern}}}` (supported: yyyy YYYY yy MM M dd d HH H mm ss SSS Z ZZ EEE MMM xxxx ww, text in '...')")]
+    #[error("unsupported date pattern letter `{letter}` in `%{{+{pattern}}}` (supported: yyyy YYYY yy MMMM MMM MM M dd d D HH H hh h a mm ss SSS Z ZZ EEEE EEE xxxx ww, text in '...')")]
     DatePattern { pattern: String, letter: char },
 }
 
@@ -368,8 +368,9 @@ fn write_value(value: &Value, out: &mut String) {
     }
 }
 
-/// Translates a Joda-Time pattern (what Logstash users write) to chrono format items.
-fn joda_to_chrono(pattern: &str) -> Result<Vec<Item<'static>>, TemplateError> {
+/// Translates a Joda-Time pattern (what Logstash users write) to chrono format items: for
+/// `%{+...}` here and for parsing in the date filter.
+pub fn joda_to_chrono(pattern: &str) -> Result<Vec<Item<'static>>, TemplateError> {
     let mut strftime = String::new();
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
@@ -422,6 +423,10 @@ fn joda_to_chrono(pattern: &str) -> Result<Vec<Item<'static>>, TemplateError> {
             ('S', 9) => "%9f",
             ('E', 1..=3) => "%a",
             ('E', _) => "%A",
+            ('a', _) => "%p",
+            ('h', 1) => "%-I",
+            ('h', _) => "%I",
+            ('D', _) => "%j",
             ('Z', 1) => "%z",
             ('Z', _) => "%:z",
             _ => {

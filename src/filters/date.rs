@@ -3,7 +3,14 @@
 //! Why: daily indices (`mqtt-logs-%{+YYYY.MM.dd}`) and every time query depend on the event
 //! time being the time the client logged, in UTC. Behaviour follows Logstash's date filter:
 //!
-//! * `field` (default `@timestamp`) is parsed with each of `formats` (default `["ISO8601"]`)
+//! * Logstash's form: `match = ["field", "ISO8601", "dd/MMM/yyyy:HH:mm:ss Z", ...]`: the field,
+//!   then formats that are `ISO8601`, `UNIX`, `UNIX_MS` or **Joda-Time patterns** (`yyyy`,
+//!   `MM`/`MMM`/`MMMM`, `dd`, `HH`, `hh` with `a`, `mm`, `ss`, `SSS`, `Z`/`ZZ`, `EEE`, `D`,
+//!   text in `'...'`). A pattern without a year (syslog's `MMM dd HH:mm:ss`) takes the
+//!   current year, or the previous one when that would put the event more than 30 days in
+//!   the future (a December line read in January). `locale` may only name English
+//!   (`en`, `en-US`, `en_GB`, ...): month and day names are English.
+//! * The native form: `field` (default `@timestamp`) is parsed with each of `formats` (default `["ISO8601"]`)
 //!   in order; the first that succeeds wins. The result is written to `target` (default
 //!   `@timestamp`) as `YYYY-MM-DDTHH:MM:SS.mmmZ`: UTC, millisecond precision (sub-millisecond
 //!   digits are dropped, as Joda does).
@@ -25,7 +32,8 @@ use crate::config::ConfigError;
 use crate::event::{
     is_canonical_utc_millis, local_to_utc, parse_iso8601, Event, FieldPath, TIMESTAMP,
 };
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::format::Item;
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -45,15 +53,24 @@ fn default_failure_tags() -> Vec<String> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DateConfig {
-    #[serde(default = "default_field")]
-    pub field: FieldPath,
-    #[serde(default = "default_formats")]
-    pub formats: Vec<String>,
+    /// Logstash's `["field", "format", ...]` with Joda-Time patterns; instead of `field` and
+    /// `formats`.
+    #[serde(default, rename = "match")]
+    pub match_formats: Option<Vec<String>>,
+    /// Default `@timestamp`.
+    #[serde(default)]
+    pub field: Option<FieldPath>,
+    /// strftime patterns or `ISO8601`, `UNIX`, `UNIX_MS`; default `["ISO8601"]`.
+    #[serde(default)]
+    pub formats: Option<Vec<String>>,
     #[serde(default = "default_field")]
     pub target: FieldPath,
     /// Zone for text without an offset: `UTC` (default) or `+HH:MM`.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Language of month and day names: English only.
+    #[serde(default)]
+    pub locale: Option<String>,
     #[serde(default = "default_failure_tags")]
     pub tag_on_failure: Vec<String>,
 }
@@ -64,6 +81,8 @@ enum Format {
     Unix,
     UnixMillis,
     Pattern(String),
+    /// A Joda-Time pattern (the `match` form), as chrono items.
+    Joda(Vec<Item<'static>>),
 }
 
 /// The compiled date filter.
@@ -95,28 +114,57 @@ pub fn parse_zone(text: &str) -> Result<FixedOffset, String> {
 
 impl DateFilter {
     pub fn new(config: &DateConfig) -> Result<Self, String> {
-        if config.formats.is_empty() {
+        if let Some(locale) = &config.locale {
+            let language = locale.split(['-', '_']).next().unwrap_or_default();
+            if !language.eq_ignore_ascii_case("en") && !locale.eq_ignore_ascii_case("english") {
+                return Err(format!(
+                    "`locale = \"{locale}\"` is not supported: month and day names are English (`en`)"
+                ));
+            }
+        }
+        let (field, formats, joda) =
+            match (&config.match_formats, &config.field, &config.formats) {
+                (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(
+                    "`match` already names the field and formats: leave out `field` and `formats`"
+                        .into(),
+                ),
+                (Some(list), None, None) => {
+                    let Some((field, formats)) = list.split_first() else {
+                        return Err("`match` needs the field, then at least one format".into());
+                    };
+                    let field = FieldPath::parse(field).map_err(|e| format!("`match`: {e}"))?;
+                    (field, formats.to_vec(), true)
+                }
+                (None, field, formats) => (
+                    field.clone().unwrap_or_else(default_field),
+                    formats.clone().unwrap_or_else(default_formats),
+                    false,
+                ),
+            };
+        if formats.is_empty() {
             return Err("`formats` needs at least one format (e.g. `[\"ISO8601\"]`)".into());
         }
         let zone = match &config.timezone {
             Some(text) => parse_zone(text)?,
             None => FixedOffset::east_opt(0).ok_or("invalid zone")?,
         };
-        let formats = config
-            .formats
+        let formats = formats
             .iter()
             .map(|format| match format.as_str() {
                 "ISO8601" => Ok(Format::Iso8601),
                 "UNIX" => Ok(Format::Unix),
                 "UNIX_MS" => Ok(Format::UnixMillis),
                 "TAI64N" => Err("format `TAI64N` is not supported".to_string()),
+                pattern if joda => crate::event::joda_to_chrono(pattern)
+                    .map(Format::Joda)
+                    .map_err(|e| e.to_string()),
                 pattern => validate_pattern(pattern).map(|()| Format::Pattern(pattern.to_string())),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let timestamp = default_field();
         Ok(Self {
-            in_place_timestamp: config.field == timestamp && config.target == timestamp,
-            field: config.field.clone(),
+            in_place_timestamp: field == timestamp && config.target == timestamp,
+            field,
             target: config.target.clone(),
             formats,
             zone,
@@ -130,7 +178,7 @@ impl FilterType for DateFilter {
 
     fn apply(&self, event: &mut Event) -> Outcome {
         let Some(value) = event.get(&self.field) else {
-            return Outcome::Keep;
+            return Outcome::Skipped;
         };
         if self.in_place_timestamp {
             if let Value::String(text) = value {
@@ -203,6 +251,42 @@ fn parse_with(format: &Format, value: &Value, zone: FixedOffset) -> Option<DateT
         }
         Format::UnixMillis => from_millis(crate::condition::numeric(value)?.trunc()),
         Format::Pattern(pattern) => parse_pattern(value.as_str()?, pattern, zone),
+        Format::Joda(items) => parse_joda(value.as_str()?, items, zone, Utc::now()),
+    }
+}
+
+/// Parses with a Joda pattern's items. Missing time fields are midnight; a missing year is
+/// `now`'s, or the year before when that would be more than 30 days after `now`.
+fn parse_joda(
+    text: &str,
+    items: &[Item<'static>],
+    zone: FixedOffset,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    use chrono::format::{parse, Parsed};
+    let mut parsed = Parsed::new();
+    parse(&mut parsed, text.trim(), items.iter()).ok()?;
+    if parsed.hour_div_12().is_none() && parsed.hour_mod_12().is_none() {
+        parsed.set_hour(0).ok()?;
+    }
+    if parsed.minute().is_none() {
+        parsed.set_minute(0).ok()?;
+    }
+    let resolve = |parsed: &Parsed| match parsed.offset() {
+        Some(_) => parsed.to_datetime().ok().map(|t| t.with_timezone(&Utc)),
+        None => local_to_utc(parsed.to_naive_datetime_with_offset(0).ok()?, zone),
+    };
+    if parsed.year().is_some() || parsed.isoyear().is_some() || parsed.timestamp().is_some() {
+        return resolve(&parsed);
+    }
+    let mut this_year = parsed.clone();
+    this_year.set_year(i64::from(now.year())).ok()?;
+    match resolve(&this_year) {
+        Some(time) if time <= now + chrono::Duration::days(30) => Some(time),
+        _ => {
+            parsed.set_year(i64::from(now.year()) - 1).ok()?;
+            resolve(&parsed)
+        }
     }
 }
 
@@ -323,13 +407,77 @@ mod tests {
         assert!(event.has_tag("_dateparsefailure"));
         assert_eq!(event.get_field(TIMESTAMP), Some(&json!("not a date")));
         let (event, outcome) = run(json!({}), json!({"message": "x"}));
-        assert_eq!(outcome, Outcome::Keep);
+        assert_eq!(outcome, Outcome::Skipped);
         assert_eq!(event, Event::from_value(json!({"message": "x"})));
+    }
+
+    #[test]
+    fn logstash_match_form_with_joda_patterns() {
+        let config = json!({"match": ["logged", "ISO8601", "dd/MMM/yyyy:HH:mm:ss Z", "yyyy-MM-dd HH:mm:ss,SSS"],
+                            "timezone": "+02:00", "locale": "en"});
+        let (event, outcome) = run(
+            config.clone(),
+            json!({"logged": "17/May/2015:10:05:03 +0000"}),
+        );
+        assert_eq!(outcome, Outcome::Keep);
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2015-05-17T10:05:03.000Z"))
+        );
+        let (event, _) = run(config.clone(), json!({"logged": "2024-05-01 09:00:00,250"}));
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-05-01T07:00:00.250Z"))
+        );
+        let (event, outcome) = run(config, json!({"logged": "yesterday"}));
+        assert_eq!(outcome, Outcome::Failed);
+        assert!(event.has_tag("_dateparsefailure"));
+        let (event, _) = run(
+            json!({"match": ["d", "MMMM d, yyyy hh:mm a", "yyyy-MM-dd"], "target": "day"}),
+            json!({"d": "March 7, 2024 02:30 PM"}),
+        );
+        assert_eq!(
+            event.get_field("day"),
+            Some(&json!("2024-03-07T14:30:00.000Z"))
+        );
+        let (event, _) = run(
+            json!({"match": ["d", "yyyy-MM-dd"]}),
+            json!({"d": "2024-03-07"}),
+        );
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-03-07T00:00:00.000Z"))
+        );
+    }
+
+    #[test]
+    fn syslog_dates_without_a_year_take_the_nearest_past_year() {
+        let items = crate::event::joda_to_chrono("MMM dd HH:mm:ss").unwrap();
+        let utc = FixedOffset::east_opt(0).unwrap();
+        let now = "2025-01-02T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            parse_joda("Dec 31 23:59:59", &items, utc, now),
+            Some("2024-12-31T23:59:59Z".parse().unwrap())
+        );
+        assert_eq!(
+            parse_joda("Jan 15 08:00:00", &items, utc, now),
+            Some("2025-01-15T08:00:00Z".parse().unwrap())
+        );
+        let items = crate::event::joda_to_chrono("MMM  d HH:mm:ss").unwrap();
+        assert_eq!(
+            parse_joda("Jan  1 00:00:01", &items, utc, now),
+            Some("2025-01-01T00:00:01Z".parse().unwrap())
+        );
     }
 
     #[test]
     fn bad_settings_are_rejected() {
         for config in [
+            json!({"match": ["t"]}),
+            json!({"match": []}),
+            json!({"match": ["t", "ISO8601"], "field": "t"}),
+            json!({"match": ["t", "yyyy-MM-dd qq"]}),
+            json!({"match": ["t", "ISO8601"], "locale": "de"}),
             json!({"formats": []}),
             json!({"formats": ["%H:%M"]}),
             json!({"formats": ["%Q"]}),

@@ -81,7 +81,7 @@ impl FilterType for JsonFilter {
 
     fn apply(&self, event: &mut Event) -> Outcome {
         let Some(Value::String(text)) = event.get(&self.config.source) else {
-            return Outcome::Keep;
+            return Outcome::Skipped;
         };
         let parsed = match &self.config.target {
             Some(_) => parse(text).map(Some),
@@ -98,7 +98,7 @@ impl FilterType for JsonFilter {
             }
             (Ok(_), None) | (Ok(None), _) | (Err(_), _) => {
                 if self.config.skip_on_invalid {
-                    return Outcome::Keep;
+                    return Outcome::Skipped;
                 }
                 for tag in &self.config.tag_on_failure {
                     event.add_tag(tag);
@@ -224,7 +224,7 @@ mod tests {
         let mut event = line("{not json");
         let before = event.clone();
         let filter = filter(json!({"skip_on_invalid": true}));
-        assert_eq!(filter.apply(&mut event), Outcome::Keep);
+        assert_eq!(filter.apply(&mut event), Outcome::Skipped);
         assert_eq!(event, before);
     }
 
@@ -244,7 +244,7 @@ mod tests {
     fn missing_source_is_a_no_op() {
         let mut event = Event::from_value(json!({"other": 1}));
         let before = event.clone();
-        assert_eq!(filter(json!({})).apply(&mut event), Outcome::Keep);
+        assert_eq!(filter(json!({})).apply(&mut event), Outcome::Skipped);
         assert_eq!(event, before);
     }
 

@@ -12,6 +12,9 @@
 //! are appended to the batch and go through the *following* stages only. Metrics are counted
 //! locally and added to the stage's shared counters once per batch.
 //!
+//! Logstash's options common to every filter (`add_field`, `add_tag`, `remove_field`,
+//! `remove_tag`) are applied here, after a filter succeeded ([`common`]), not by each filter.
+//!
 //! Per-filter options and Logstash differences are documented on each filter's module:
 //! [`json`], [`date`], [`severity`], [`topic_split`], [`slow_operation`], [`security_flag`],
 //! [`mutate`], [`drop`](mod@drop).
@@ -24,14 +27,19 @@
 //! [`FilterType`] (its settings type, how it is built, what it does to one event), then add
 //! one line to the table.
 
+pub mod common;
 pub mod date;
+pub mod dissect;
 pub mod drop;
+pub mod grok;
 pub mod json;
+pub mod kv;
 pub mod mutate;
 pub mod script;
 pub mod security_flag;
 pub mod severity;
 pub mod slow_operation;
+pub mod split;
 pub mod topic_split;
 
 use crate::condition::Condition;
@@ -49,10 +57,10 @@ macro_rules! filter_types {
     ($($name:literal => $variant:ident($config:ty => $filter:ty),)+) => {
         impl Filter {
             /// Runs the filter on one event (a script stage runs through its worker instead,
-            /// see [`ChainWorker::process`]).
-            fn apply(&self, event: &mut Event) -> Outcome {
+            /// see [`ChainWorker::process`]); events it splits off go to `emitted`.
+            fn apply(&self, event: &mut Event, emitted: &mut Vec<Event>) -> Outcome {
                 match self {
-                    $(Self::$variant(filter) => FilterType::apply(filter, event),)+
+                    $(Self::$variant(filter) => FilterType::apply_emitting(filter, event, emitted),)+
                 }
             }
         }
@@ -75,6 +83,10 @@ filter_types! {
     "mutate" => Mutate(mutate::MutateConfig => mutate::MutateFilter),
     "drop" => Drop(drop::DropConfig => drop::DropFilter),
     "script" => Script(script::ScriptConfig => script::ScriptFilter),
+    "grok" => Grok(grok::GrokConfig => grok::GrokFilter),
+    "dissect" => Dissect(dissect::DissectConfig => dissect::DissectFilter),
+    "kv" => Kv(kv::KvConfig => kv::KvFilter),
+    "split" => Split(split::SplitConfig => split::SplitFilter),
 }
 
 /// What a filter type gives the chain: implemented by each compiled filter and named in the
@@ -86,6 +98,13 @@ pub trait FilterType: Sized {
     /// Does the filter's work on one event. Called for every event that reaches the stage, so
     /// it allocates only what the event needs.
     fn apply(&self, event: &mut Event) -> Outcome;
+
+    /// Like [`apply`](Self::apply), for a filter that may turn one event into several (`split`):
+    /// it pushes them to `emitted` and returns [`Outcome::Replaced`]. Others need not care.
+    fn apply_emitting(&self, event: &mut Event, emitted: &mut Vec<Event>) -> Outcome {
+        let _ = emitted;
+        self.apply(event)
+    }
 
     /// Compiles the settings once, at load; problems point at the filter's table.
     fn build(config: &Self::Config, build: &FilterBuild<'_>) -> Result<Self, ConfigError>;
@@ -114,12 +133,20 @@ impl FilterBuild<'_> {
 /// What a native filter did with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Processed (possibly unchanged); pass it on.
+    /// Processed (possibly unchanged); pass it on. The common options (`add_field`, ...) run.
     Keep,
-    /// Kept, but the filter failed on it (tagged, e.g. `_jsonparsefailure`): counted as an error.
+    /// Kept untouched because there was nothing to do (the source field is missing): passed
+    /// on, not an error, but the common options do not run (Logstash calls no
+    /// `filter_matched` then).
+    Skipped,
+    /// Kept, but the filter failed on it (tagged, e.g. `_jsonparsefailure`): counted as an
+    /// error; the common options do not run.
     Failed,
     /// Remove the event from the batch.
     Drop,
+    /// The event was replaced by the events the filter emitted (`split`), which go on from
+    /// the next stage with the common options applied to each; it goes no further itself.
+    Replaced,
 }
 
 /// One filter with its condition and counters.
@@ -127,6 +154,8 @@ pub enum Outcome {
 struct Stage {
     condition: Option<Condition>,
     filter: Filter,
+    /// `add_field`, `add_tag`, ...; `None` (one branch per event) when the filter has none.
+    common: Option<Box<common::Common>>,
     metrics: Arc<ComponentMetrics>,
 }
 
@@ -146,20 +175,24 @@ impl FilterChain {
         let mut errors = Vec::new();
         for component in components {
             let condition = context.compile_condition(component.condition.as_ref());
-            let filter = Filter::build(&component.config, &FilterBuild { component, context });
-            match (condition, filter) {
-                (Ok(condition), Ok(filter)) => stages.push(Stage {
+            let build = FilterBuild { component, context };
+            let filter = Filter::build(&component.config, &build);
+            let common = common::Common::new(&component.common).map_err(|e| build.invalid(e));
+            match (condition, filter, common) {
+                (Ok(condition), Ok(filter), Ok(common)) => stages.push(Stage {
                     condition,
                     filter,
+                    common,
                     metrics: context.metrics.component(
                         "filter",
                         &component.id,
                         &component.type_name,
                     ),
                 }),
-                (condition, filter) => {
+                (condition, filter, common) => {
                     errors.extend(condition.err());
                     errors.extend(filter.err().into_iter().flat_map(|e| e.0));
+                    errors.extend(common.err());
                 }
             }
         }
@@ -301,16 +334,37 @@ impl ChainWorker {
                         script::Verdict::Drop => Outcome::Drop,
                     }
                 }
-                (filter, _) => filter.apply(event),
+                (filter, _) => filter.apply(event, &mut self.emitted),
             };
             match outcome {
-                Outcome::Keep => tally.events_out += 1,
+                Outcome::Keep => {
+                    tally.events_out += 1;
+                    if let Some(common) = &stage.common {
+                        common.apply(event);
+                    }
+                }
+                Outcome::Skipped => tally.events_out += 1,
                 Outcome::Failed => {
                     tally.events_out += 1;
                     tally.errors += 1;
                 }
                 Outcome::Drop => {
                     tally.dropped += 1;
+                    return false;
+                }
+                Outcome::Replaced => {
+                    // Split into nothing (an empty array): the event is gone, counted as dropped.
+                    if self.emitted.is_empty() {
+                        tally.dropped += 1;
+                    }
+                    tally.events_out += self.emitted.len() as u64;
+                    // Pushed in reverse so they pop (run) in the order they were emitted.
+                    while let Some(mut extra) = self.emitted.pop() {
+                        if let Some(common) = &stage.common {
+                            common.apply(&mut extra);
+                        }
+                        self.pending.push((extra, index + 1));
+                    }
                     return false;
                 }
             }

@@ -1,25 +1,37 @@
-//! `type = "mutate"`: the general-purpose field editor, with Logstash's option names.
+//! `type = "mutate"`: the general-purpose field editor, with Logstash's option names and order.
 //!
-//! Why: pipelines beyond the seed need to rename, retype and tag fields without a script.
-//! Options, applied in this order (Logstash's order for these operations, with the "common"
-//! options `add_field`, `remove_field`, `add_tag`, `remove_tag` last, as in Logstash):
+//! Why: pipelines beyond the seed (and every Logstash `.conf`) rename, retype, clean and tag
+//! fields without a script. The operations run in Logstash's fixed order, whatever order the
+//! file lists them in; the options common to every filter (`add_field`, `remove_field`,
+//! `add_tag`, `remove_tag`) run after them, in the chain ([`super::common`]).
 //!
-//! 1. `rename = { old = "new" }`: moves a field (no-op when `old` is missing).
-//! 2. `replace = { field = "template" }`: sets the field to the rendered template.
-//! 3. `convert = { field = "integer" | "float" | "string" | "boolean" }`: converts in place;
-//!    arrays element by element. Integers from floats or `"3.7"` truncate toward zero;
-//!    booleans accept `true/false`, `t/f`, `yes/no`, `y/n`, `1/0` (any case). A value that
-//!    cannot be converted is left unchanged (Logstash 8 does the same for invalid strings).
-//! 4. `uppercase = [fields]`, then `lowercase = [fields]`: strings (and arrays of strings).
-//! 5. `add_field = { "name%{x}" = "value %{y}" }`: key and value are templates. **When the
-//!    field already exists the value is appended and the field becomes an array**, exactly as
-//!    Logstash does; use `replace` to overwrite.
-//! 6. `remove_field = ["template", ...]`, 7. `add_tag = [...]`, 8. `remove_tag = [...]`
-//!    (all templates).
+//! 1. `coerce = { field = "default" }`: sets a field that exists but is `null`.
+//! 2. `rename = { old = "new" }`: moves a field (no-op when `old` is missing). Names are
+//!    templates.
+//! 3. `update = { field = "template" }`: sets the field only when it exists.
+//! 4. `replace = { field = "template" }`: sets the field, creating it if missing.
+//! 5. `convert = { field = "integer" | "integer_eu" | "float" | "float_eu" | "string" |
+//!    "boolean" }`: converts in place; arrays element by element. Integers from floats or
+//!    `"3.7"` truncate toward zero; `_eu` reads `1.234,5`; booleans accept `true/false`,
+//!    `t/f`, `yes/no`, `y/n`, `1/0` (any case). A value that cannot be converted is left
+//!    unchanged (Logstash 8 does the same for invalid strings).
+//! 6. `gsub = ["field", "regex", "replacement", ...]`: triples; every match replaced, in
+//!    strings and arrays of strings. `\1` in the replacement is the first group, as in Ruby.
+//!    The regex syntax is Rust's `regex` (no look-around or backreferences in the pattern).
+//! 7. `uppercase`, 8. `capitalize` (first letter upper, the rest lower, as Ruby's),
+//!    9. `lowercase`, 10. `strip` (whitespace at both ends): lists of fields; strings and
+//!    arrays of strings.
+//! 11. `split = { field = "," }`: a string into an array, as Ruby's `String#split` (trailing
+//!     empty strings dropped; `" "` splits on runs of whitespace).
+//! 12. `join = { field = "," }`: an array into a string.
+//! 13. `merge = { dest = "added" }`: appends `added`'s value(s) to `dest` (both made arrays),
+//!     or merges two objects; an object and a non-object are not merged.
+//! 14. `copy = { source = "dest" }`: copies a field (deeply), replacing `dest`.
 //!
 //! Templates and field references are compiled at load; a template without `%{...}` is
 //! never rendered per event.
 
+use super::common::{render, template, Name};
 use super::{FilterBuild, FilterType, Outcome};
 use crate::config::ConfigError;
 use crate::event::{Event, FieldPath, Template};
@@ -30,68 +42,62 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MutateConfig {
+    pub coerce: Map<String, Value>,
     pub rename: Map<String, Value>,
+    pub update: Map<String, Value>,
     pub replace: Map<String, Value>,
     pub convert: Map<String, Value>,
+    pub gsub: Vec<String>,
     pub uppercase: Vec<FieldPath>,
+    pub capitalize: Vec<FieldPath>,
     pub lowercase: Vec<FieldPath>,
-    pub add_field: Map<String, Value>,
-    pub remove_field: Vec<Template>,
-    pub add_tag: Vec<Template>,
-    pub remove_tag: Vec<Template>,
+    pub strip: Vec<FieldPath>,
+    pub split: Map<String, Value>,
+    pub join: Map<String, Value>,
+    pub merge: Map<String, Value>,
+    pub copy: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Conversion {
     Integer,
+    IntegerEu,
     Float,
+    FloatEu,
     Text,
     Boolean,
 }
 
-/// A field name that may be a template: compiled once when it is static.
+/// One `gsub` triple, compiled.
 #[derive(Debug)]
-enum Name {
-    Static(FieldPath),
-    Dynamic(Template),
-}
-
-impl Name {
-    fn compile(text: &str) -> Result<Self, String> {
-        let template = Template::parse(text).map_err(|e| e.to_string())?;
-        if template.is_static() {
-            FieldPath::parse(text)
-                .map(Self::Static)
-                .map_err(|e| e.to_string())
-        } else {
-            Ok(Self::Dynamic(template))
-        }
-    }
-
-    fn resolve(&self, event: &Event) -> Option<FieldPath> {
-        match self {
-            Self::Static(path) => Some(path.clone()),
-            Self::Dynamic(template) => FieldPath::parse(&template.render(event).0).ok(),
-        }
-    }
+struct Substitution {
+    field: FieldPath,
+    regex: regex::Regex,
+    /// The replacement in the `regex` crate's syntax (`${1}` for Ruby's `\1`).
+    replacement: String,
 }
 
 /// The compiled mutate filter.
 #[derive(Debug)]
 pub struct MutateFilter {
-    rename: Vec<(FieldPath, FieldPath)>,
-    replace: Vec<(FieldPath, Template)>,
+    coerce: Vec<(FieldPath, Template)>,
+    rename: Vec<(Name, Name)>,
+    update: Vec<(Name, Template)>,
+    replace: Vec<(Name, Template)>,
     convert: Vec<(FieldPath, Conversion)>,
+    gsub: Vec<Substitution>,
     uppercase: Vec<FieldPath>,
+    capitalize: Vec<FieldPath>,
     lowercase: Vec<FieldPath>,
-    add_field: Vec<(Name, Template)>,
-    remove_field: Vec<Name>,
-    add_tag: Vec<Template>,
-    remove_tag: Vec<Template>,
+    strip: Vec<FieldPath>,
+    split: Vec<(FieldPath, String)>,
+    join: Vec<(FieldPath, String)>,
+    merge: Vec<(FieldPath, Vec<FieldPath>)>,
+    copy: Vec<(FieldPath, FieldPath)>,
 }
 
 fn path(text: &str) -> Result<FieldPath, String> {
-    FieldPath::parse(text).map_err(|e| e.to_string())
+    FieldPath::parse(text).map_err(|e| format!("`{text}`: {e}"))
 }
 
 fn string_value<'a>(option: &str, key: &str, value: &'a Value) -> Result<&'a str, String> {
@@ -100,70 +106,125 @@ fn string_value<'a>(option: &str, key: &str, value: &'a Value) -> Result<&'a str
         .ok_or_else(|| format!("`{option}.{key}` must be a string"))
 }
 
-fn template(text: &str) -> Result<Template, String> {
-    Template::parse(text).map_err(|e| e.to_string())
+/// Compiles every `key = "value"` pair of a table option.
+fn pairs<K, V>(
+    option: &str,
+    table: &Map<String, Value>,
+    key: impl Fn(&str) -> Result<K, String>,
+    value: impl Fn(&str) -> Result<V, String>,
+) -> Result<Vec<(K, V)>, String> {
+    table
+        .iter()
+        .map(|(name, text)| {
+            let compiled = value(string_value(option, name, text)?)
+                .map_err(|e| format!("`{option}.{name}`: {e}"))?;
+            Ok((key(name)?, compiled))
+        })
+        .collect()
+}
+
+fn conversion(text: &str) -> Result<Conversion, String> {
+    Ok(match text {
+        "integer" => Conversion::Integer,
+        "integer_eu" => Conversion::IntegerEu,
+        "float" => Conversion::Float,
+        "float_eu" => Conversion::FloatEu,
+        "string" => Conversion::Text,
+        "boolean" => Conversion::Boolean,
+        other => {
+            return Err(format!(
+                "unknown type `{other}`, expected `integer`, `integer_eu`, `float`, `float_eu`, `string` or `boolean`"
+            ))
+        }
+    })
+}
+
+/// Ruby's `\1` / `\k<name>` backreferences into the `regex` crate's `${1}` / `${name}`; a
+/// literal `$` is escaped.
+fn ruby_replacement(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d) if d.is_ascii_digit() => {
+                    chars.next();
+                    out.push_str(&format!("${{{d}}}"));
+                }
+                Some('k') => {
+                    chars.next();
+                    let name: String = chars
+                        .by_ref()
+                        .skip_while(|c| *c == '<')
+                        .take_while(|c| *c != '>')
+                        .collect();
+                    out.push_str(&format!("${{{name}}}"));
+                }
+                Some('\\') => {
+                    chars.next();
+                    out.push('\\');
+                }
+                _ => out.push('\\'),
+            },
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 impl MutateFilter {
     pub fn new(config: &MutateConfig) -> Result<Self, String> {
-        let rename = config
-            .rename
-            .iter()
-            .map(|(from, to)| Ok((path(from)?, path(string_value("rename", from, to)?)?)))
-            .collect::<Result<_, String>>()?;
-        let replace = config
-            .replace
-            .iter()
-            .map(|(field, value)| {
-                Ok((
-                    path(field)?,
-                    template(string_value("replace", field, value)?)?,
-                ))
+        if !config.gsub.len().is_multiple_of(3) {
+            return Err(format!(
+                "`gsub` takes triples [field, regex, replacement, ...], got {} strings",
+                config.gsub.len()
+            ));
+        }
+        let gsub = config
+            .gsub
+            .chunks(3)
+            .map(|triple| {
+                Ok(Substitution {
+                    field: path(&triple[0])?,
+                    regex: regex::Regex::new(&triple[1])
+                        .map_err(|e| format!("`gsub` regex `{}`: {e}", triple[1]))?,
+                    replacement: ruby_replacement(&triple[2]),
+                })
             })
             .collect::<Result<_, String>>()?;
-        let convert = config
-            .convert
+        let separators = |option: &str, table: &Map<String, Value>| {
+            pairs(option, table, path, |text| Ok(text.to_string()))
+        };
+        let merge = config
+            .merge
             .iter()
-            .map(|(field, kind)| {
-                let conversion = match string_value("convert", field, kind)? {
-                    "integer" => Conversion::Integer,
-                    "float" => Conversion::Float,
-                    "string" => Conversion::Text,
-                    "boolean" => Conversion::Boolean,
-                    other => {
-                        return Err(format!(
-                            "`convert.{field}`: unknown type `{other}`, expected `integer`, `float`, `string` or `boolean`"
-                        ))
-                    }
+            .map(|(dest, added)| {
+                let added = match added {
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|item| path(string_value("merge", dest, item)?))
+                        .collect::<Result<_, String>>()?,
+                    other => vec![path(string_value("merge", dest, other)?)?],
                 };
-                Ok((path(field)?, conversion))
+                Ok((path(dest)?, added))
             })
-            .collect::<Result<_, String>>()?;
-        let add_field = config
-            .add_field
-            .iter()
-            .map(|(name, value)| {
-                Ok((
-                    Name::compile(name)?,
-                    template(string_value("add_field", name, value)?)?,
-                ))
-            })
-            .collect::<Result<_, String>>()?;
-        let remove_field = config
-            .remove_field
-            .iter()
-            .map(|name| Name::compile(name.source()))
             .collect::<Result<_, String>>()?;
         Ok(Self {
-            rename,
-            replace,
-            convert,
+            coerce: pairs("coerce", &config.coerce, path, template)?,
+            rename: pairs("rename", &config.rename, Name::compile, Name::compile)?,
+            update: pairs("update", &config.update, Name::compile, template)?,
+            replace: pairs("replace", &config.replace, Name::compile, template)?,
+            convert: pairs("convert", &config.convert, path, conversion)?,
+            gsub,
             uppercase: config.uppercase.clone(),
+            capitalize: config.capitalize.clone(),
             lowercase: config.lowercase.clone(),
-            add_field,
-            remove_field,
-            add_tag: config.add_tag.clone(),
-            remove_tag: config.remove_tag.clone(),
+            strip: config.strip.clone(),
+            split: separators("split", &config.split)?,
+            join: separators("join", &config.join)?,
+            merge,
+            copy: pairs("copy", &config.copy, path, path)?,
         })
     }
 }
@@ -172,56 +233,92 @@ impl FilterType for MutateFilter {
     type Config = MutateConfig;
 
     fn apply(&self, event: &mut Event) -> Outcome {
-        for (from, to) in &self.rename {
-            if let Some(value) = event.remove(from) {
-                event.insert(to, value);
+        for (field, default) in &self.coerce {
+            if matches!(event.get(field), Some(Value::Null)) {
+                let value = Value::String(render(default, event));
+                event.insert(field, value);
             }
         }
-        for (field, value) in &self.replace {
-            let rendered = render(value, event);
-            event.insert(field, Value::String(rendered));
+        for (from, to) in &self.rename {
+            let (Some(from), Some(to)) = (from.resolve(event), to.resolve(event)) else {
+                continue;
+            };
+            if let Some(value) = event.remove(&from) {
+                event.insert(&to, value);
+            }
+        }
+        for (name, value) in &self.update {
+            if let Some(field) = name.resolve(event).filter(|field| event.contains(field)) {
+                let rendered = Value::String(render(value, event));
+                event.insert(&field, rendered);
+            }
+        }
+        for (name, value) in &self.replace {
+            if let Some(field) = name.resolve(event) {
+                let rendered = Value::String(render(value, event));
+                event.insert(&field, rendered);
+            }
         }
         for (field, conversion) in &self.convert {
             if let Some(value) = event.get_mut(field) {
                 convert(value, *conversion);
             }
         }
-        for field in &self.uppercase {
-            if let Some(value) = event.get_mut(field) {
-                change_case(value, str::to_uppercase);
+        for substitution in &self.gsub {
+            if let Some(value) = event.get_mut(&substitution.field) {
+                change_text(value, &|text| match substitution
+                    .regex
+                    .replace_all(text, substitution.replacement.as_str())
+                {
+                    std::borrow::Cow::Borrowed(_) => None,
+                    std::borrow::Cow::Owned(replaced) => Some(replaced),
+                });
             }
         }
-        for field in &self.lowercase {
-            if let Some(value) = event.get_mut(field) {
-                change_case(value, str::to_lowercase);
-            }
-        }
-        for (name, value) in &self.add_field {
-            let Some(field) = name.resolve(event) else {
-                continue;
-            };
-            let value = Value::String(render(value, event));
-            match event.get_mut(&field) {
-                Some(Value::Array(items)) => items.push(value),
-                Some(existing) => {
-                    let previous = std::mem::take(existing);
-                    *existing = Value::Array(vec![previous, value]);
+        let case_changes: [(&[FieldPath], TextChange); 4] = [
+            (&self.uppercase, |text| Some(text.to_uppercase())),
+            (&self.capitalize, capitalize),
+            (&self.lowercase, |text| Some(text.to_lowercase())),
+            (&self.strip, |text| {
+                let trimmed = text.trim();
+                (trimmed.len() != text.len()).then(|| trimmed.to_string())
+            }),
+        ];
+        for (fields, change) in case_changes {
+            for field in fields {
+                if let Some(value) = event.get_mut(field) {
+                    change_text(value, &change);
                 }
-                None => event.insert(&field, value),
             }
         }
-        for name in &self.remove_field {
-            if let Some(field) = name.resolve(event) {
-                event.remove(&field);
+        for (field, separator) in &self.split {
+            if let Some(value) = event.get_mut(field) {
+                if let Value::String(text) = value {
+                    *value = Value::Array(ruby_split(text, separator));
+                }
             }
         }
-        for tag in &self.add_tag {
-            let tag = render(tag, event);
-            event.add_tag(&tag);
+        for (field, separator) in &self.join {
+            if let Some(value) = event.get_mut(field) {
+                if let Value::Array(items) = value {
+                    let joined = items
+                        .iter()
+                        .map(text_of)
+                        .collect::<Vec<_>>()
+                        .join(separator);
+                    *value = Value::String(joined);
+                }
+            }
         }
-        for tag in &self.remove_tag {
-            let tag = render(tag, event);
-            event.remove_tag(&tag);
+        for (dest, added) in &self.merge {
+            for added in added {
+                merge(event, dest, added);
+            }
+        }
+        for (source, dest) in &self.copy {
+            if let Some(value) = event.get(source).cloned() {
+                event.insert(dest, value);
+            }
         }
         Outcome::Keep
     }
@@ -231,18 +328,85 @@ impl FilterType for MutateFilter {
     }
 }
 
-fn render(template: &Template, event: &Event) -> String {
-    if template.is_static() {
-        template.source().to_string()
-    } else {
-        template.render(event).0
+/// A change to a string; `None` when it leaves the string as it is.
+type TextChange = fn(&str) -> Option<String>;
+
+/// A value as Ruby's `to_s` would write it inside a joined string.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
-fn change_case(value: &mut Value, change: fn(&str) -> String) {
+/// Ruby's `String#split(separator)`: trailing empty strings are dropped, and `" "` splits on
+/// runs of whitespace, ignoring leading whitespace.
+fn ruby_split(text: &str, separator: &str) -> Vec<Value> {
+    let mut parts: Vec<Value> = if separator == " " {
+        text.split_whitespace()
+            .map(|part| Value::String(part.to_string()))
+            .collect()
+    } else if separator.is_empty() {
+        text.chars().map(|c| Value::String(c.to_string())).collect()
+    } else {
+        text.split(separator)
+            .map(|part| Value::String(part.to_string()))
+            .collect()
+    };
+    while matches!(parts.last(), Some(Value::String(last)) if last.is_empty()) {
+        parts.pop();
+    }
+    parts
+}
+
+/// Ruby's `capitalize`: the first character upper case, the rest lower case.
+fn capitalize(text: &str) -> Option<String> {
+    let mut chars = text.chars();
+    let first = chars.next()?;
+    Some(
+        first
+            .to_uppercase()
+            .chain(chars.as_str().to_lowercase().chars())
+            .collect(),
+    )
+}
+
+/// Ruby's `Array(value)`: `nil` is empty, an array itself, anything else one element.
+fn as_array(value: Option<Value>) -> Vec<Value> {
     match value {
-        Value::String(text) => *text = change(text),
-        Value::Array(items) => items.iter_mut().for_each(|item| change_case(item, change)),
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(other) => vec![other],
+    }
+}
+
+/// Logstash's `merge` of one added field into `dest`.
+fn merge(event: &mut Event, dest: &FieldPath, added: &FieldPath) {
+    let added_value = event.get(added).cloned();
+    match (event.get_mut(dest), added_value) {
+        (Some(Value::Object(target)), Some(Value::Object(source))) => target.extend(source),
+        (Some(Value::Object(_)), _) | (_, Some(Value::Object(_))) => {
+            tracing::debug!(dest = %dest.as_str(), added = %added.as_str(), "mutate: cannot merge an object with a non-object");
+        }
+        (existing, added_value) => {
+            let mut items = as_array(existing.map(std::mem::take));
+            items.extend(as_array(added_value));
+            event.insert(dest, Value::Array(items));
+        }
+    }
+}
+
+/// Applies `change` to a string or to every string of an array; `None` from `change` means
+/// unchanged (no allocation).
+fn change_text(value: &mut Value, change: &dyn Fn(&str) -> Option<String>) {
+    match value {
+        Value::String(text) => {
+            if let Some(changed) = change(text) {
+                *text = changed;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| change_text(item, change)),
         _ => {}
     }
 }
@@ -252,9 +416,24 @@ fn convert(value: &mut Value, conversion: Conversion) {
         items.iter_mut().for_each(|item| convert(item, conversion));
         return;
     }
+    if let (Conversion::IntegerEu | Conversion::FloatEu, Value::String(text)) =
+        (conversion, &*value)
+    {
+        // `1.234,5`: dots group thousands, the comma is the decimal mark.
+        let mut plain = Value::String(text.replace('.', "").replace(',', "."));
+        let conversion = match conversion {
+            Conversion::IntegerEu => Conversion::Integer,
+            _ => Conversion::Float,
+        };
+        convert(&mut plain, conversion);
+        if !plain.is_string() {
+            *value = plain;
+        }
+        return;
+    }
     let converted = match conversion {
-        Conversion::Integer => to_integer(value).map(Value::from),
-        Conversion::Float => crate::condition::numeric(value)
+        Conversion::Integer | Conversion::IntegerEu => to_integer(value).map(Value::from),
+        Conversion::Float | Conversion::FloatEu => crate::condition::numeric(value)
             .or_else(|| value.as_bool().map(|b| if b { 1.0 } else { 0.0 }))
             .and_then(serde_json::Number::from_f64)
             .map(Value::Number),
@@ -322,29 +501,34 @@ mod tests {
     fn run(config: Value, event: Value) -> Value {
         let config: MutateConfig = serde_json::from_value(config).unwrap();
         let mut event = Event::from_value(event);
-        MutateFilter::new(&config).unwrap().apply(&mut event);
+        assert_eq!(
+            MutateFilter::new(&config).unwrap().apply(&mut event),
+            Outcome::Keep
+        );
         event.to_value()
     }
 
     #[test]
-    fn add_field_renders_key_and_value_and_appends_to_existing() {
+    fn rename_update_and_replace() {
         assert_eq!(
             run(
-                json!({"add_field": {"seen_%{host}": "by %{[agent][name]}", "severity": "high"}}),
-                json!({"host": "h1", "agent": {"name": "fb"}, "severity": "low"})
+                json!({"rename": {"a": "b.c", "%{k}": "renamed_%{k}", "missing": "m"},
+                       "update": {"d": "now %{b.c}", "absent": "x"}, "replace": {"e": "new"}}),
+                json!({"a": 1, "d": "old", "k": "x", "x": true})
             ),
-            json!({"host": "h1", "agent": {"name": "fb"}, "severity": ["low", "high"], "seen_h1": "by fb"})
+            json!({"d": "now 1", "k": "x", "b": {"c": 1}, "renamed_x": true, "e": "new"})
         );
     }
 
     #[test]
-    fn rename_replace_and_remove() {
+    fn coerce_sets_only_null_fields_and_runs_first() {
         assert_eq!(
             run(
-                json!({"rename": {"a": "b.c"}, "replace": {"d": "now %{b.c}"}, "remove_field": ["e", "[f][%{k}]"]}),
-                json!({"a": 1, "d": "old", "e": 2, "k": "x", "f": {"x": 1, "y": 2}})
+                json!({"coerce": {"n": "default", "set": "default", "missing": "d"},
+                       "uppercase": ["n"]}),
+                json!({"n": null, "set": "kept"})
             ),
-            json!({"d": "now 1", "k": "x", "f": {"y": 2}, "b": {"c": 1}})
+            json!({"n": "DEFAULT", "set": "kept"})
         );
     }
 
@@ -353,32 +537,73 @@ mod tests {
         assert_eq!(
             run(
                 json!({"convert": {"i": "integer", "f": "float", "s": "string", "b": "boolean",
-                                   "list": "integer", "bad": "integer", "no": "boolean"}}),
-                json!({"i": "3.7", "f": "2.5", "s": 12, "b": "Yes", "list": ["1", 2.9], "bad": "x", "no": "n"})
+                                   "list": "integer", "bad": "integer", "no": "boolean",
+                                   "ie": "integer_eu", "fe": "float_eu"}}),
+                json!({"i": "3.7", "f": "2.5", "s": 12, "b": "Yes", "list": ["1", 2.9], "bad": "x",
+                       "no": "n", "ie": "1.234", "fe": "1.234,5"})
             ),
-            json!({"i": 3, "f": 2.5, "s": "12", "b": true, "list": [1, 2], "bad": "x", "no": false})
+            json!({"i": 3, "f": 2.5, "s": "12", "b": true, "list": [1, 2], "bad": "x", "no": false,
+                   "ie": 1234, "fe": 1234.5})
         );
     }
 
     #[test]
-    fn case_changes_run_uppercase_then_lowercase() {
+    fn gsub_replaces_every_match_with_ruby_backreferences() {
         assert_eq!(
             run(
-                json!({"uppercase": ["a", "both"], "lowercase": ["b", "both"]}),
-                json!({"a": "x", "b": ["Y", "Z"], "both": "Mixed"})
+                json!({"gsub": ["path", "/", "_", "list", "(\\d+)-(\\d+)", "\\2-\\1 $", "n", "x", "y"]}),
+                json!({"path": "/a/b", "list": ["1-2", "none"], "n": 5})
             ),
-            json!({"a": "X", "b": ["y", "z"], "both": "mixed"})
+            json!({"path": "_a_b", "list": ["2-1 $", "none"], "n": 5})
         );
     }
 
     #[test]
-    fn tags_are_added_and_removed_after_fields() {
+    fn case_changes_and_strip_run_in_logstash_order() {
         assert_eq!(
             run(
-                json!({"add_tag": ["t_%{level}", "keep"], "remove_tag": ["old"]}),
-                json!({"level": "warn", "tags": ["old"]})
+                json!({"lowercase": ["both", "b"], "uppercase": ["a", "both"],
+                       "capitalize": ["c"], "strip": ["s"]}),
+                json!({"a": "x", "b": ["Y", "Z"], "both": "Mixed", "c": "hELLO world",
+                       "s": ["  pad ", "\tx\n"]})
             ),
-            json!({"level": "warn", "tags": ["t_warn", "keep"]})
+            json!({"a": "X", "b": ["y", "z"], "both": "mixed", "c": "Hello world", "s": ["pad", "x"]})
+        );
+    }
+
+    #[test]
+    fn split_like_ruby_then_join() {
+        assert_eq!(
+            run(
+                json!({"split": {"csv": ",", "words": " ", "joined": "|"}, "join": {"joined": "+"}}),
+                json!({"csv": "a,,b,,", "words": "  one  two ", "joined": "x|y|1"})
+            ),
+            json!({"csv": ["a", "", "b"], "words": ["one", "two"], "joined": "x+y+1"})
+        );
+    }
+
+    #[test]
+    fn merge_arrays_strings_and_objects() {
+        assert_eq!(
+            run(
+                json!({"merge": {"list": "one", "text": ["list", "one"], "obj": "other",
+                                 "bad": "obj", "new": "one"}}),
+                json!({"list": ["a"], "one": "b", "text": "t", "obj": {"x": 1},
+                       "other": {"y": 2}, "bad": "s"})
+            ),
+            json!({"list": ["a", "b"], "one": "b", "text": ["t", "a", "b", "b"],
+                   "obj": {"x": 1, "y": 2}, "other": {"y": 2}, "bad": "s", "new": ["b"]})
+        );
+    }
+
+    #[test]
+    fn copy_is_deep_and_last() {
+        assert_eq!(
+            run(
+                json!({"copy": {"src": "[dst][inner]", "missing": "m"}, "replace": {"src": "r"}}),
+                json!({"src": "s", "dst": {"other": 1}})
+            ),
+            json!({"src": "r", "dst": {"other": 1, "inner": "r"}})
         );
     }
 
@@ -387,10 +612,13 @@ mod tests {
         for config in [
             json!({"convert": {"a": "decimal"}}),
             json!({"rename": {"a": 1}}),
-            json!({"add_field": {"a..b": "x"}}),
+            json!({"replace": {"a..b": "x"}}),
+            json!({"gsub": ["a", "b"]}),
+            json!({"gsub": ["a", "(", "x"]}),
+            json!({"merge": {"a": 1}}),
         ] {
             let config: MutateConfig = serde_json::from_value(config).unwrap();
-            assert!(MutateFilter::new(&config).is_err());
+            assert!(MutateFilter::new(&config).is_err(), "{config:?}");
         }
     }
 }

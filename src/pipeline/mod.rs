@@ -66,7 +66,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// is built even when other parts did not parse, so a build check (a URL's scheme, a
 /// script's functions) is not hidden behind a typo elsewhere.
 pub fn load_and_compile(path: &Path) -> Result<Pipeline, ConfigErrors> {
-    let partial = config::load_partial(path)?;
+    load_and_compile_as(path, config::Format::Auto)
+}
+
+/// [`load_and_compile`] with the front end chosen by `format` (`--format`).
+pub fn load_and_compile_as(path: &Path, format: config::Format) -> Result<Pipeline, ConfigErrors> {
+    let partial = config::load_partial_as(path, format)?;
     let mut errors = partial.errors;
     match compile(partial.config) {
         Ok(pipeline) if errors.is_empty() => Ok(pipeline),
@@ -104,6 +109,7 @@ fn strip<T>(component: &Component<T>) -> Component<()> {
         type_name: component.type_name.clone(),
         span: component.span.clone(),
         condition: component.condition.clone(),
+        common: component.common.clone(),
         config: (),
     }
 }

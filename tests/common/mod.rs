@@ -13,6 +13,7 @@
 pub mod chaos;
 #[macro_use]
 pub mod search_node;
+pub mod filebeat;
 pub mod kafka_broker;
 pub mod slack_double;
 
@@ -181,6 +182,11 @@ pub struct Sluice {
 
 impl Sluice {
     pub fn start(pipeline: &Path) -> Self {
+        Self::start_in(pipeline, &[], None)
+    }
+
+    /// [`Sluice::start`] with `env` set and, when given, `cwd` as the working directory.
+    pub fn start_in(pipeline: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Self {
         let stderr_path = pipeline.with_extension(format!(
             "stderr.{}",
             std::time::SystemTime::now()
@@ -192,6 +198,8 @@ impl Sluice {
             .args(["run", "-c"])
             .arg(pipeline)
             .env("SLUICE_LOG", "info")
+            .envs(env.iter().copied())
+            .current_dir(cwd.unwrap_or(Path::new(".")))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -332,4 +340,20 @@ impl Drop for Producer {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The Beats address a running sluice logged it listens on.
+pub fn beats_listen_address(sluice: &Sluice) -> std::net::SocketAddr {
+    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").expect("regex");
+    let address = regex::Regex::new(r"Listening for Beats clients.*address=(\S+)").expect("regex");
+    let mut found = None;
+    let listening = wait_until(Duration::from_secs(20), || {
+        let stderr = ansi.replace_all(&sluice.stderr(), "").into_owned();
+        found = address
+            .captures(&stderr)
+            .and_then(|c| c[1].parse::<std::net::SocketAddr>().ok());
+        found.is_some()
+    });
+    assert!(listening, "sluice did not listen:\n{}", sluice.stderr());
+    found.expect("address")
 }

@@ -519,7 +519,16 @@ fn parse_hosts(hosts: &Hosts) -> Result<(Vec<HostUrl>, UrlCredentials), String> 
     let mut urls = Vec::new();
     let mut credentials = None;
     for host in list {
-        let Ok(mut url) = reqwest::Url::parse(host.trim()) else {
+        // `host:port` without a scheme is http, as Logstash's `hosts` takes it.
+        let host = host.trim();
+        let with_scheme;
+        let host = if host.contains("://") {
+            host
+        } else {
+            with_scheme = format!("http://{host}");
+            &with_scheme
+        };
+        let Ok(mut url) = reqwest::Url::parse(host) else {
             // Do not echo the text: it may hold a password.
             return Err("invalid URL in `hosts`: expected e.g. `http://localhost:9200`".into());
         };

@@ -1,0 +1,120 @@
+use super::*;
+
+fn translate_text(text: &str) -> Translation {
+    translate_files(vec![(PathBuf::from("test.conf"), text.to_string())])
+        .unwrap_or_else(|e| panic!("did not translate: {e}"))
+}
+
+fn syntax_error(text: &str) -> String {
+    match translate_files(vec![(PathBuf::from("t.conf"), text.to_string())]) {
+        Ok(_) => panic!("parsed: {text}"),
+        Err(errors) => errors.to_string(),
+    }
+}
+
+#[test]
+fn filter_branches_decide_once_through_a_marker_and_outputs_test_in_place() {
+    let t = translate_text(
+        r#"input { beats { port => 5044 } }
+filter {
+  if [fields][service] == "mqtt" {
+    json { source => "message" }
+    if [level] == "error" { mutate { add_field => { "severity" => "high" } } }
+    else if [level] == "warn" { mutate { add_field => { "severity" => "medium" } } }
+    else { mutate { add_field => { "severity" => "low" } } }
+  }
+  if [x] { drop { } }
+}
+output { if [severity] == "high" or [alert] { stdout { codec => rubydebug } } }
+"#,
+    );
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    for expected in [
+        r#"address = "0.0.0.0:5044""#,
+        r#"if = '([fields][service] == "mqtt")'"#,
+        r#"add_field = { "[@metadata][_logstash_branch_1]" = "1" }"#,
+        r#"if = '[@metadata][_logstash_branch_1] == "1"'"#,
+        r#"if = '[@metadata][_logstash_branch_1] == "1" and not ([level] == "error") and ([level] == "warn")'"#,
+        r#"if = '[@metadata][_logstash_branch_2] == "3"'"#,
+        // One arm, one filter: nothing can run between the test and the filter.
+        "id = \"drop_1\"\ntype = \"drop\"\nif = \"([x])\"",
+        "type = \"stdout\"\nif = '([severity] == \"high\" or [alert])'\ncodec = \"pretty\"",
+    ] {
+        assert!(t.toml.contains(expected), "{expected}\nin:\n{}", t.toml);
+    }
+}
+
+#[test]
+fn conditions_render_in_sluice_syntax() {
+    let t = translate_text(
+        r#"input { stdin {} }
+filter {
+  if !("a" in [tags]) and [n] >= 1.5 xor [s] !~ "^x/y" nand ![m] { drop {} }
+}
+output { stdout {} }"#,
+    );
+    assert!(
+        t.toml.contains(
+            r#"if = '(not ("a" in [tags]) and [n] >= 1.5 xor [s] !~ /^x\/y/ nand not [m])'"#
+        ),
+        "{}",
+        t.toml
+    );
+}
+
+#[test]
+fn strings_keep_backslashes_and_variables_take_sluice_syntax() {
+    let t = translate_text(
+        r#"input { file { path => ['${LOGS:/var/log}/*.log', "a\d"] } } output { stdout {} }"#,
+    );
+    assert!(
+        t.toml
+            .contains(r#"paths = ["${LOGS:-/var/log}/*.log", 'a\d']"#),
+        "{}",
+        t.toml
+    );
+}
+
+#[test]
+fn syntax_errors_say_what_was_expected_where() {
+    assert!(syntax_error("input { stdin { port 5 } }").contains(
+        "t.conf:1:22: invalid Logstash configuration: expected `=>` after the option name `port`"
+    ));
+    assert!(syntax_error("filter {\n  if [a] == { }\n}").contains("t.conf:2:13:"));
+    assert!(syntax_error("output { stdout { codec => \"x } }")
+        .contains("t.conf:1:28: invalid Logstash configuration: string opened here is not closed"));
+    assert!(
+        syntax_error("filter { mutate { add_field => { \"a\" => 1 \"a\" => 2 } } }")
+            .contains("duplicate key `a`")
+    );
+    assert!(syntax_error("filter { else { } }").contains("`else` without an `if`"));
+    assert!(syntax_error("inputs { }").contains("expected `input`, `filter` or `output`"));
+}
+
+#[test]
+fn several_files_add_up_and_errors_name_their_file() {
+    let t = translate_files(vec![
+        (PathBuf::from("1.conf"), "input { stdin {} }".into()),
+        (
+            PathBuf::from("2.conf"),
+            "filter {\n  nosuch {}\n}\noutput { stdout {} }".into(),
+        ),
+    ])
+    .unwrap();
+    assert!(t.toml.contains("[inputs.stdin]") && t.toml.contains("[outputs.stdout]"));
+    assert_eq!(t.problems.len(), 1);
+    assert_eq!(t.problems[0].file, PathBuf::from("2.conf"));
+    assert_eq!((t.problems[0].line, t.problems[0].column), (2, 3));
+    assert!(t.problems[0]
+        .message
+        .contains("filter plugin `nosuch` is not supported"));
+}
+
+#[test]
+fn unknown_options_are_reported_never_ignored() {
+    let t = translate_text("input { beats { port => 1 porte => 2 } } output { stdout {} }");
+    assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
+    assert!(t.problems[0]
+        .message
+        .contains("input `beats`: option `porte` is not supported"));
+}
