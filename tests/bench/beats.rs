@@ -8,7 +8,7 @@
 //! Cases: `null` (decode + ACK: Beats → null output) and `seed` (Beats → the filter chain of
 //! `pipelines/mqtt.toml` → null). The windows are compressed before the clock starts, so the
 //! client costs only its socket writes and ACK reads. CPU is the whole process (server and
-//! client thread).
+//! client thread). `SLUICE_BENCH_PIPELINE` adds a `[pipeline]` table (settings separated by `;`).
 
 mod common;
 
@@ -98,8 +98,9 @@ fn run_case(name: &str, dir: &Path, windows: &[Vec<u8>], filters: &str) {
     std::fs::write(
         &config_path,
         format!(
-            "data_dir = \"{}\"\n[inputs.beats]\ntype = \"beats\"\naddress = \"{address}\"\n\n{filters}\n[outputs.sink]\ntype = \"null\"\n",
-            dir.join(format!("data-{name}")).display()
+            "data_dir = \"{}\"\n{}[inputs.beats]\ntype = \"beats\"\naddress = \"{address}\"\n\n{filters}\n[outputs.sink]\ntype = \"null\"\n",
+            dir.join(format!("data-{name}")).display(),
+            common::pipeline_section(),
         ),
     )
     .expect("write config");

@@ -21,6 +21,18 @@ pub struct FileRun {
 /// Runs `corpus` (`lines` lines) through a file input, `filters` (TOML `[[filters]]` text) and
 /// the output table body `output`, once to the end, in `dir`; asserts every line reached the
 /// output and returns the wall and CPU seconds with the metrics.
+/// A `[pipeline]` table from `SLUICE_BENCH_PIPELINE` (settings separated by `;`, e.g.
+/// `batch_size = 1024; batch_bytes = 1048576; queue_batches = 4`, the defaults before the
+/// sidecar sizing), or nothing: the defaults.
+pub fn pipeline_section() -> String {
+    match std::env::var("SLUICE_BENCH_PIPELINE") {
+        Ok(settings) if !settings.trim().is_empty() => {
+            format!("[pipeline]\n{}\n", settings.replace(';', "\n"))
+        }
+        _ => String::new(),
+    }
+}
+
 pub fn run_file_pipeline(
     name: &str,
     dir: &Path,
@@ -32,8 +44,9 @@ pub fn run_file_pipeline(
     let data = dir.join(format!("data-{name}"));
     let config_path = dir.join(format!("{name}.toml"));
     let config = format!(
-        "data_dir = \"{}\"\n[inputs.bench]\ntype = \"file\"\npaths = [\"{}\"]\nfields = {{ service = \"mqtt\" }}\n\n{filters}\n[outputs.sink]\n{output}\n",
+        "data_dir = \"{}\"\n{}[inputs.bench]\ntype = \"file\"\npaths = [\"{}\"]\nfields = {{ service = \"mqtt\" }}\n\n{filters}\n[outputs.sink]\n{output}\n",
         data.display(),
+        pipeline_section(),
         corpus.display(),
     );
     std::fs::write(&config_path, config).expect("write config");

@@ -27,7 +27,9 @@
 //! case makes every batch before the clock starts, to see how fast the output alone can
 //! go), `SLUICE_BENCH_ES_EXTRA` (more settings for its elasticsearch outputs, e.g.
 //! `encoders = 1`), `SLUICE_BENCH_IDS` (`derived` or `auto`: only that
-//! encoder run, no gzip; for callgrind).
+//! encoder run, no gzip; for callgrind), `SLUICE_BENCH_PIPELINE` (a `[pipeline]` table for the
+//! e2e runs, settings separated by `;`, e.g. the pre-sidecar defaults
+//! `batch_size = 1024; batch_bytes = 1048576; queue_batches = 4`).
 
 mod common;
 
