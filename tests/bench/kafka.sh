@@ -17,6 +17,9 @@
 # broker's CPU for the case (from /proc) is printed beside it.
 #
 #   bash tests/bench/kafka.sh [BINARY] [RUNS]     # default target/release/sluice, 3
+#   SLUICE_BENCH_PIPELINE='batch_size = 512' ...  # a [pipeline] table in every case
+#   SLUICE_BENCH_KAFKA_OUTPUT='max_in_flight_batches = 32' ...  # added to the kafka output
+#   SLUICE_BENCH_KAFKA_INPUT='librdkafka = { "queued.max.messages.kbytes" = "8192" }' ...
 #
 # Needs Java 17 and Maven (the broker is built as the tests build it, into
 # target/tmp/kafka-broker/build, unless the tests already did). The broker runs with the
@@ -139,6 +142,10 @@ until admin create "$bootstrap" ready 1 >/dev/null 2>"$work/admin.log"; do
 done
 echo "broker $bootstrap ready after $(( $(date +%s) - started )) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
+pipeline=""
+if [ -n "${SLUICE_BENCH_PIPELINE:-}" ]; then
+  pipeline=$'[pipeline]\n'"$SLUICE_BENCH_PIPELINE"
+fi
 filters=$(sed -n '/^\[\[filters\]\]/,/^# A local copy/p' pipelines/mqtt.toml | sed '$d')
 
 # Runs one case and prints its line. until_events = 0: the run ends by itself (--once);
@@ -204,6 +211,7 @@ for run in $(seq 1 "$runs"); do
 
   cat > "$work/file-seed.toml" <<TOML
 data_dir = "$work/data/file-seed"
+$pipeline
 [inputs.mqtt_logs]
 type = "file"
 paths = ["$work/corpus.log"]
@@ -219,6 +227,7 @@ TOML
   admin create "$bootstrap" "bench-$run" "$partitions" >/dev/null
   cat > "$work/file-kafka.toml" <<TOML
 data_dir = "$work/data/file-kafka"
+$pipeline
 [inputs.mqtt_logs]
 type = "file"
 paths = ["$work/corpus.log"]
@@ -229,6 +238,7 @@ type = "kafka"
 bootstrap_servers = "$bootstrap"
 topic = "bench-$run"
 compression = "zstd"
+${SLUICE_BENCH_KAFKA_OUTPUT:-}
 TOML
   measure "file -> kafka" "$work/file-kafka.toml" 0
   in_topic=$(admin count "$bootstrap" "bench-$run")
@@ -237,6 +247,7 @@ TOML
   for chain in seed none; do
     cat > "$work/kafka-$chain.toml" <<TOML
 data_dir = "$work/data/kafka-$chain"
+$pipeline
 [inputs.kafka]
 type = "kafka"
 bootstrap_servers = "$bootstrap"
@@ -244,6 +255,7 @@ topics = ["bench-1"]
 group_id = "bench-$chain-$run"
 auto_offset_reset = "earliest"
 codec = "json"
+${SLUICE_BENCH_KAFKA_INPUT:-}
 
 $([ "$chain" = seed ] && echo "$filters")
 
