@@ -38,6 +38,11 @@ fn build(filters: &str) -> Result<(Arc<FilterChain>, Arc<Registry>), ConfigError
 
 fn run(filters: &str, events: Vec<Value>) -> Vec<Value> {
     let (chain, _) = build(filters).unwrap_or_else(|e| panic!("{e}"));
+    process(&chain, events)
+}
+
+/// One batch of `events` through `chain`, as values.
+fn process(chain: &Arc<FilterChain>, events: Vec<Value>) -> Vec<Value> {
     let mut batch: Vec<Event> = events.into_iter().map(Event::from_value).collect();
     chain.worker().process(&mut batch);
     batch.iter().map(Event::to_value).collect()
@@ -183,16 +188,14 @@ remove_tag = ["parsed_a"]
 "#,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut batch: Vec<Event> = [
-        json!({"message": r#"{"kind":"a","at":"2024-05-01T00:00:00Z"}"#}),
-        json!({"message": "{broken"}),
-        json!({"other": 1, "at": "not a date"}),
-    ]
-    .into_iter()
-    .map(Event::from_value)
-    .collect();
-    chain.worker().process(&mut batch);
-    let out: Vec<Value> = batch.iter().map(Event::to_value).collect();
+    let out = process(
+        &chain,
+        vec![
+            json!({"message": r#"{"kind":"a","at":"2024-05-01T00:00:00Z"}"#}),
+            json!({"message": "{broken"}),
+            json!({"other": 1, "at": "not a date"}),
+        ],
+    );
     assert_eq!(
         out,
         [
@@ -236,17 +239,15 @@ uppercase = ["message"]
 "#,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut batch: Vec<Event> = [
-        json!({"message": "a\nb"}),
-        json!({"message": "single"}),
-        json!({"message": []}),
-        json!({"message": "c\n"}),
-    ]
-    .into_iter()
-    .map(Event::from_value)
-    .collect();
-    chain.worker().process(&mut batch);
-    let out: Vec<Value> = batch.iter().map(Event::to_value).collect();
+    let out = process(
+        &chain,
+        vec![
+            json!({"message": "a\nb"}),
+            json!({"message": "single"}),
+            json!({"message": []}),
+            json!({"message": "c\n"}),
+        ],
+    );
     assert_eq!(
         out,
         [

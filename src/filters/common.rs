@@ -8,7 +8,8 @@
 //! without them ([`Outcome::Failed`](super::Outcome::Failed) and
 //! [`Outcome::Skipped`](super::Outcome::Skipped)). Order and semantics are Logstash's:
 //!
-//! 1. `add_field = { "name%{x}" = "value %{y}" }` (a value may be an array of templates):
+//! 1. `add_field = { "name%{x}" = "value %{y}" }` (a value may be an array of templates, or
+//!    a number or boolean, kept as its text like Logstash):
 //!    names and values are templates. **When the field already exists the value is appended
 //!    and the field becomes an array**, exactly as Logstash does.
 //! 2. `remove_field = ["template", ...]`, 3. `add_tag = [...]`, 4. `remove_tag = [...]`.
@@ -82,6 +83,10 @@ impl Common {
             .map(|(name, value)| {
                 let values = match value {
                     Value::String(text) => vec![template(text)?],
+                    // `latency => -1`: Logstash keeps the text, `"-1"`.
+                    Value::Number(_) | Value::Bool(_) => {
+                        vec![Template::literal(&value.to_string())]
+                    }
                     Value::Array(items) => items
                         .iter()
                         .map(|item| match item {
@@ -177,11 +182,11 @@ mod tests {
         assert_eq!(
             run(
                 json!({"add_field": {"seen_%{host}": "by %{[agent][name]}", "severity": "high",
-                                     "many": ["a", "b%{host}"]}}),
+                                     "many": ["a", "b%{host}"], "latency": -1}}),
                 json!({"host": "h1", "agent": {"name": "fb"}, "severity": "low"})
             ),
             json!({"host": "h1", "agent": {"name": "fb"}, "severity": ["low", "high"],
-                   "seen_h1": "by fb", "many": ["a", "bh1"]})
+                   "seen_h1": "by fb", "many": ["a", "bh1"], "latency": "-1"})
         );
     }
 
@@ -201,7 +206,7 @@ mod tests {
     fn invalid_options_are_rejected() {
         for options in [
             json!({"add_field": {"a..b": "x"}}),
-            json!({"add_field": {"a": 1}}),
+            json!({"add_field": {"a": {"b": 1}}}),
             json!({"add_tag": ["%{unclosed"]}),
         ] {
             let options: CommonOptions = serde_json::from_value(options).unwrap();

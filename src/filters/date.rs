@@ -24,8 +24,9 @@
 //! * Offsets in the text (`+09:00`) are always honoured. **Text without an offset is read in
 //!   `timezone`, which defaults to UTC.** Logstash reads it in the JVM's default zone (the
 //!   host's local time), which makes results depend on the machine; we prefer the same answer
-//!   everywhere. `timezone` is `UTC`, `Z` or a fixed offset like `+09:00`; IANA zone names
-//!   (`Asia/Tokyo`) are not supported, since they need a time zone database.
+//!   everywhere. `timezone` is `UTC`, `Z`, a fixed offset like `+09:00` or an IANA zone name
+//!   (`Europe/London`, `EST`), whose daylight-saving rules apply (an ambiguous wall-clock time
+//!   in the autumn overlap is read as the earlier one; a time skipped in spring fails).
 
 use super::{FilterBuild, FilterType, Outcome};
 use crate::config::ConfigError;
@@ -91,25 +92,53 @@ pub struct DateFilter {
     field: FieldPath,
     target: FieldPath,
     formats: Vec<Format>,
-    zone: FixedOffset,
+    zone: Zone,
     tag_on_failure: Vec<String>,
     /// Field and target are both `@timestamp`: an already canonical value needs no rewrite.
     in_place_timestamp: bool,
 }
 
+/// The zone for text without an offset.
+#[derive(Debug, Clone, Copy)]
+pub enum Zone {
+    Fixed(FixedOffset),
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// A wall-clock time in this zone, in UTC (`None` when the zone's clock never shows it).
+    fn to_utc(self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Fixed(offset) => local_to_utc(naive, offset),
+            Self::Named(zone) => zone
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|time| time.with_timezone(&Utc)),
+        }
+    }
+}
+
+fn utc() -> FixedOffset {
+    chrono::Offset::fix(&Utc)
+}
+
 /// Parses a `timezone` setting.
-pub fn parse_zone(text: &str) -> Result<FixedOffset, String> {
+pub fn parse_zone(text: &str) -> Result<Zone, String> {
     let trimmed = text.trim();
     if matches!(trimmed, "UTC" | "utc" | "Z" | "Etc/UTC" | "GMT") {
-        return FixedOffset::east_opt(0).ok_or_else(|| "invalid zone".to_string());
+        return Ok(Zone::Fixed(utc()));
     }
-    DateTime::parse_from_str(&format!("2000-01-01T00:00:00{trimmed}"), "%Y-%m-%dT%H:%M:%S%z")
-        .map(|time| *time.offset())
-        .map_err(|_| {
-            format!(
-                "timezone `{text}` is not supported: use `UTC` or a fixed offset like `+09:00` (IANA zone names are not supported)"
-            )
-        })
+    if let Ok(time) = DateTime::parse_from_str(
+        &format!("2000-01-01T00:00:00{trimmed}"),
+        "%Y-%m-%dT%H:%M:%S%z",
+    ) {
+        return Ok(Zone::Fixed(*time.offset()));
+    }
+    trimmed.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+        format!(
+            "timezone `{text}` is not known: use `UTC`, a fixed offset like `+09:00` or an IANA zone name like `Europe/London`"
+        )
+    })
 }
 
 impl DateFilter {
@@ -146,7 +175,7 @@ impl DateFilter {
         }
         let zone = match &config.timezone {
             Some(text) => parse_zone(text)?,
-            None => FixedOffset::east_opt(0).ok_or("invalid zone")?,
+            None => Zone::Fixed(utc()),
         };
         let formats = formats
             .iter()
@@ -242,9 +271,18 @@ fn validate_pattern(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_with(format: &Format, value: &Value, zone: FixedOffset) -> Option<DateTime<Utc>> {
+fn parse_with(format: &Format, value: &Value, zone: Zone) -> Option<DateTime<Utc>> {
     match format {
-        Format::Iso8601 => parse_iso8601(value.as_str()?, Some(zone)),
+        Format::Iso8601 => {
+            let text = value.as_str()?;
+            match zone {
+                Zone::Fixed(offset) => parse_iso8601(text, Some(offset)),
+                // With an offset in the text it wins; without, the wall-clock time is read
+                // as UTC first, then placed in the zone.
+                Zone::Named(_) => parse_iso8601(text, None)
+                    .or_else(|| zone.to_utc(parse_iso8601(text, Some(utc()))?.naive_utc())),
+            }
+        }
         Format::Unix => {
             let seconds = crate::condition::numeric(value)?;
             from_millis((seconds * 1000.0).round())
@@ -260,7 +298,7 @@ fn parse_with(format: &Format, value: &Value, zone: FixedOffset) -> Option<DateT
 fn parse_joda(
     text: &str,
     items: &[Item<'static>],
-    zone: FixedOffset,
+    zone: Zone,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     use chrono::format::{parse, Parsed};
@@ -274,7 +312,7 @@ fn parse_joda(
     }
     let resolve = |parsed: &Parsed| match parsed.offset() {
         Some(_) => parsed.to_datetime().ok().map(|t| t.with_timezone(&Utc)),
-        None => local_to_utc(parsed.to_naive_datetime_with_offset(0).ok()?, zone),
+        None => zone.to_utc(parsed.to_naive_datetime_with_offset(0).ok()?),
     };
     if parsed.year().is_some() || parsed.isoyear().is_some() || parsed.timestamp().is_some() {
         return resolve(&parsed);
@@ -297,7 +335,7 @@ fn from_millis(millis: f64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(millis as i64).single()
 }
 
-fn parse_pattern(text: &str, pattern: &str, zone: FixedOffset) -> Option<DateTime<Utc>> {
+fn parse_pattern(text: &str, pattern: &str, zone: Zone) -> Option<DateTime<Utc>> {
     if let Ok(time) = DateTime::parse_from_str(text, pattern) {
         return Some(time.with_timezone(&Utc));
     }
@@ -308,7 +346,7 @@ fn parse_pattern(text: &str, pattern: &str, zone: FixedOffset) -> Option<DateTim
                 .ok()
                 .and_then(|date| date.and_hms_opt(0, 0, 0))
         })?;
-    local_to_utc(naive, zone)
+    zone.to_utc(naive)
 }
 
 #[cfg(test)]
@@ -451,9 +489,38 @@ mod tests {
     }
 
     #[test]
+    fn iana_zones_follow_daylight_saving_time() {
+        let config = json!({"match": ["t", "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'", "ISO8601"], "timezone": "Europe/London"});
+        // The corpus's form: a literal 'Z' in the pattern, the zone from `timezone`.
+        let (event, _) = run(config.clone(), json!({"t": "2024-07-01T12:00:00.000Z"}));
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-07-01T11:00:00.000Z"))
+        );
+        let (event, _) = run(config.clone(), json!({"t": "2024-01-01 12:00:00"}));
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-01-01T12:00:00.000Z"))
+        );
+        let (event, _) = run(config, json!({"t": "2024-07-01T12:00:00+02:00"}));
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-07-01T10:00:00.000Z"))
+        );
+        let (event, _) = run(
+            json!({"field": "t", "formats": ["%Y-%m-%d %H:%M"], "timezone": "EST"}),
+            json!({"t": "2024-07-01 12:00"}),
+        );
+        assert_eq!(
+            event.get_field(TIMESTAMP),
+            Some(&json!("2024-07-01T17:00:00.000Z"))
+        );
+    }
+
+    #[test]
     fn syslog_dates_without_a_year_take_the_nearest_past_year() {
         let items = crate::event::joda_to_chrono("MMM dd HH:mm:ss").unwrap();
-        let utc = FixedOffset::east_opt(0).unwrap();
+        let utc = Zone::Fixed(utc());
         let now = "2025-01-02T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
         assert_eq!(
             parse_joda("Dec 31 23:59:59", &items, utc, now),
@@ -481,7 +548,7 @@ mod tests {
             json!({"formats": []}),
             json!({"formats": ["%H:%M"]}),
             json!({"formats": ["%Q"]}),
-            json!({"timezone": "Asia/Tokyo"}),
+            json!({"timezone": "Mars/Olympus_Mons"}),
         ] {
             let config: DateConfig = serde_json::from_value(config.clone()).unwrap();
             assert!(DateFilter::new(&config).is_err(), "{config:?}");

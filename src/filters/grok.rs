@@ -9,12 +9,13 @@
 //!
 //! ## Engine: PCRE2 with its JIT
 //! Measured on Apache combined lines with `%{COMBINEDAPACHELOG}` (the `grok` crate on each
-//! engine, release build, loaded 2-core machine; BENCHMARKS.md has the command): PCRE2 ~3 µs
-//! a matching line and ~7-10 µs a non-matching one; Oniguruma (Logstash's own engine, via
-//! Joni) ~6-8 µs and ~64-90 µs; fancy-regex ~16-24 µs and ~300 µs; `regex` cannot compile
-//! the patterns. PCRE2 is 2-2.5x faster on lines that match and 6-12x on lines that do not
-//! (where backtracking dominates), and builds from its bundled C source with the C compiler
-//! alone (no system package). Syntax is the same for the pattern set (Perl-compatible
+//! engine, release builds, a loaded 2-core machine; `tests/bench/grok_engines.sh`, figures in
+//! BENCHMARKS.md): PCRE2 2.3-3.1 µs a matching line and 7-10 µs a non-matching one;
+//! Oniguruma (the engine family of Logstash's Joni) 3.9-8 µs and 35-90 µs; fancy-regex
+//! 16-24 µs and ~300 µs; `regex` cannot compile the patterns. PCRE2 is 1.7-2.5x faster on
+//! lines that match and 5-12x on lines that do not (where backtracking dominates), and builds
+//! from its bundled C source with the C compiler alone (no system package). Syntax is the
+//! same for the pattern set (Perl-compatible
 //! `(?<name>...)`, `(?>...)`, `(?<!...)`).
 //!
 //! ## Options (Logstash's names and defaults)

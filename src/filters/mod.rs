@@ -31,6 +31,7 @@ pub mod common;
 pub mod date;
 pub mod dissect;
 pub mod drop;
+pub mod fingerprint;
 pub mod grok;
 pub mod json;
 pub mod kv;
@@ -41,6 +42,7 @@ pub mod severity;
 pub mod slow_operation;
 pub mod split;
 pub mod topic_split;
+pub mod uuid;
 
 use crate::condition::Condition;
 use crate::config::{BuildContext, Component, ConfigError, Inline};
@@ -87,6 +89,8 @@ filter_types! {
     "dissect" => Dissect(dissect::DissectConfig => dissect::DissectFilter),
     "kv" => Kv(kv::KvConfig => kv::KvFilter),
     "split" => Split(split::SplitConfig => split::SplitFilter),
+    "fingerprint" => Fingerprint(fingerprint::FingerprintConfig => fingerprint::FingerprintFilter),
+    "uuid" => Uuid(uuid::UuidConfig => uuid::UuidFilter),
 }
 
 /// What a filter type gives the chain: implemented by each compiled filter and named in the

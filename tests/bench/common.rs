@@ -178,3 +178,39 @@ pub fn write_corpus(path: &Path, lines: usize) -> u64 {
     out.flush().expect("flush corpus");
     bytes
 }
+
+/// A whole number from the environment (`BENCH_EVENTS`, ...), or `default`.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Events per second of `worker` over `total` events made from `lines` by `event`, in
+/// batches of `batch`. Each batch is built, processed and dropped in turn, so memory is
+/// reused as in the running pipeline (where outputs release batches); only `process` is
+/// timed.
+pub fn chain_rate(
+    worker: &mut sluice::filters::ChainWorker,
+    lines: &[String],
+    total: usize,
+    batch: usize,
+    event: impl Fn(&str) -> sluice::event::Event,
+) -> f64 {
+    let mut cycle = lines.iter().cycle();
+    let mut processed = 0;
+    let mut busy = std::time::Duration::ZERO;
+    while processed < total {
+        let size = batch.min(total - processed);
+        let mut events: Vec<sluice::event::Event> =
+            cycle.by_ref().take(size).map(|l| event(l)).collect();
+        let started = Instant::now();
+        worker.process(&mut events);
+        busy += started.elapsed();
+        std::hint::black_box(&events);
+        drop(events);
+        processed += size;
+    }
+    total as f64 / busy.as_secs_f64()
+}

@@ -19,10 +19,10 @@ mod common;
 
 use serde_json::{Map, Value};
 use sluice::event::Event;
-use sluice::filters::{ChainWorker, FilterChain};
+use sluice::filters::FilterChain;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The same allocator as the `sluice` binary, so the figures match what users run.
 #[global_allocator]
@@ -58,13 +58,6 @@ fn event(line: &str) -> Event {
     Event::from_fields(fields)
 }
 
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (config, context) = common::seed_config()?;
     let chain = Arc::new(
@@ -79,8 +72,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lines.iter().map(String::len).min().unwrap_or(0),
         lines.iter().map(String::len).max().unwrap_or(0),
     );
-    let total = env_number("BENCH_EVENTS", 200_000);
-    let rounds = env_number("BENCH_ROUNDS", 5);
+    let total = common::env_number("BENCH_EVENTS", 200_000);
+    let rounds = common::env_number("BENCH_ROUNDS", 5);
     println!(
         "filter_chain: {} stages, lines {shortest}-{longest} bytes (avg {average}), {total} events x {rounds} rounds, batch {BATCH}",
         chain.len()
@@ -99,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut rates = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        rates.push(run(&mut worker, &lines, total));
+        rates.push(common::chain_rate(&mut worker, &lines, total, BATCH, event));
     }
     rates.sort_by(|a, b| a.total_cmp(b));
     println!(
@@ -115,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 FilterChain::build(&config.filters[..k], &context)
                     .map_err(|errors| format!("{} filter errors", errors.len()))?,
             );
-            let rate = run(&mut prefix.worker(), &lines, total);
+            let rate = common::chain_rate(&mut prefix.worker(), &lines, total, BATCH, event);
             println!(
                 "  stages 1..={k} (up to `{}`): {rate:.0} events/s",
                 config.filters[k - 1].id
@@ -140,26 +133,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("parse only, {name}: {rate:.0} lines/s ({ok} ok)");
     }
     Ok(())
-}
-
-/// Events per second of `worker` over `total` events in batches of `BATCH`. Each batch is
-/// built, processed and dropped in turn, so memory is reused as in the running pipeline
-/// (where outputs release batches); only `process` is timed.
-fn run(worker: &mut ChainWorker, lines: &[String], total: usize) -> f64 {
-    let mut cycle = lines.iter().cycle();
-    let mut processed = 0;
-    let mut busy = Duration::ZERO;
-    while processed < total {
-        let size = BATCH.min(total - processed);
-        let mut batch: Vec<Event> = cycle.by_ref().take(size).map(|l| event(l)).collect();
-        let started = Instant::now();
-        worker.process(&mut batch);
-        busy += started.elapsed();
-        black_box(&batch);
-        drop(batch);
-        processed += size;
-    }
-    total as f64 / busy.as_secs_f64()
 }
 
 fn parse_root(line: &str) -> bool {

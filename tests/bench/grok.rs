@@ -11,17 +11,17 @@
 //! captures and `overwrite`; and no line matches (the cost of `_grokparsefailure`, which is
 //! backtracking-heavy). Building the batches is not timed.
 
+mod common;
+
 use serde_json::{Map, Value};
 use sluice::config::{self, BuildContext};
 use sluice::event::Event;
-use sluice::filters::{ChainWorker, FilterChain, FilterConfig};
+use sluice::filters::{FilterChain, FilterConfig};
 use sluice::inputs::InputConfig;
 use sluice::metrics::Registry;
 use sluice::outputs::OutputConfig;
-use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// The same allocator as the `sluice` binary, so the figures match what users run.
 #[global_allocator]
@@ -104,30 +104,6 @@ fn event(line: &str) -> Event {
     Event::from_fields(fields)
 }
 
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Events per second of `worker` over `total` events; only `process` is timed.
-fn run(worker: &mut ChainWorker, lines: &[String], total: usize) -> f64 {
-    let mut cycle = lines.iter().cycle();
-    let mut processed = 0;
-    let mut busy = Duration::ZERO;
-    while processed < total {
-        let size = BATCH.min(total - processed);
-        let mut batch: Vec<Event> = cycle.by_ref().take(size).map(|l| event(l)).collect();
-        let started = Instant::now();
-        worker.process(&mut batch);
-        busy += started.elapsed();
-        black_box(&batch);
-        processed += size;
-    }
-    total as f64 / busy.as_secs_f64()
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lines = lines();
     let (shortest, longest) = (
@@ -138,8 +114,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|l| format!("x{}", &l[..l.len() / 2]))
         .collect();
-    let total = env_number("BENCH_EVENTS", 100_000);
-    let rounds = env_number("BENCH_ROUNDS", 5);
+    let total = common::env_number("BENCH_EVENTS", 100_000);
+    let rounds = common::env_number("BENCH_ROUNDS", 5);
     println!("grok: Apache combined lines {shortest}-{longest} bytes, {total} events x {rounds} rounds, batch {BATCH}");
     let cases = [
         ("COMBINEDAPACHELOG, every line matches", "[[filters]]\ntype = \"grok\"\nmatch = { message = \"%{COMBINEDAPACHELOG}\" }\n", &lines, "clientip"),
@@ -166,7 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         let mut rates: Vec<f64> = (0..rounds)
-            .map(|_| run(&mut worker, input, total))
+            .map(|_| common::chain_rate(&mut worker, input, total, BATCH, event))
             .collect();
         rates.sort_by(|a, b| a.total_cmp(b));
         println!(
