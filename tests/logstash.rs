@@ -249,9 +249,7 @@ const WAITING_FOR_COMPONENTS: &[(&str, &[&str])] = &[
         "08-docs-syslog-tcp-udp.conf",
         &["`tcp`: option `type`", "`udp`: option `type`"],
     ),
-    ("10-kafka-dissect-grok.conf", &["`kafka`"]),
     ("14-udp-json-http.conf", &["`http`"]),
-    ("17-kafka-json-date.conf", &["`kafka`", "`Europe/London`"]),
 ];
 
 #[test]

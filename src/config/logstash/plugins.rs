@@ -14,9 +14,6 @@ use toml_edit::{InlineTable, Value};
 /// nearest thing sluice offers.
 fn missing_plugin_hint(kind: &str, name: &str) -> Option<&'static str> {
     Some(match (kind, name) {
-        ("input", "kafka") | ("output", "kafka") => {
-            "Kafka components are being built; until then feed sluice through Filebeat (`beats`)"
-        }
         ("input", "syslog") => "nearest: `beats` (Filebeat's tcp/udp/syslog inputs forward to it)",
         ("filter", "csv") => "nearest: `dissect` or `kv`, or a `ruby` filter (a Rhai `script`)",
         ("filter", "fingerprint") | ("filter", "uuid") => {
@@ -60,6 +57,8 @@ pub fn map(kind: Kind, plugin: &Plugin) -> (Vec<Table>, Vec<Problem>) {
         (Kind::Output, "stdout") => stdout(&mut options),
         (Kind::Output, "file") => file_output(&mut options),
         (Kind::Output, "http") => http(&mut options),
+        (Kind::Input, "kafka") => super::kafka::input(&mut options),
+        (Kind::Output, "kafka") => super::kafka::output(&mut options),
         (_, name) => {
             let mut message = format!("{kind_name} plugin `{name}` is not supported by sluice");
             if let Some(hint) = missing_plugin_hint(kind_name, name) {
@@ -203,7 +202,7 @@ fn plain_codec(options: &mut Options<'_>) {
 }
 
 /// The codec's name when it is one of `accepted`.
-fn codec(options: &mut Options<'_>, accepted: &[&str]) -> Option<String> {
+pub fn codec(options: &mut Options<'_>, accepted: &[&str]) -> Option<String> {
     let attribute = options.take("codec")?;
     let name = match &attribute.value.kind {
         ValueKind::Bareword(n) | ValueKind::String(n) => n.clone(),
