@@ -249,7 +249,6 @@ const WAITING_FOR_COMPONENTS: &[(&str, &[&str])] = &[
         "08-docs-syslog-tcp-udp.conf",
         &["`tcp`: option `type`", "`udp`: option `type`"],
     ),
-    ("14-udp-json-http.conf", &["`http`"]),
 ];
 
 #[test]

@@ -56,11 +56,6 @@ impl<'a> Options<'a> {
         );
     }
 
-    /// Marks every option taken (the plugin itself is refused: its options add nothing).
-    pub fn take_all(&mut self) {
-        self.taken.iter_mut().for_each(|t| *t = true);
-    }
-
     pub fn string(&mut self, name: &str) -> Option<(String, Pos)> {
         let attribute = self.take(name)?;
         match &attribute.value.kind {

@@ -22,7 +22,6 @@ fn missing_plugin_hint(kind: &str, name: &str) -> Option<&'static str> {
         ("filter", "geoip") | ("filter", "useragent") => {
             "sluice ships no offline GeoIP/user-agent database"
         }
-        ("output", "http") => "only Slack incoming-webhook URLs map (to the `slack` output)",
         (_, _) => return None,
     })
 }
@@ -738,21 +737,80 @@ fn file_output(options: &mut Options<'_>) -> Vec<Table> {
 }
 
 /// `http` to a Slack incoming webhook becomes the `slack` output (with its rate limiting
-/// and de-duplication); any other URL is refused.
+/// and de-duplication); any other URL the native `http` output.
 fn http(options: &mut Options<'_>) -> Vec<Table> {
-    let mut table = Table::new(Kind::Output, "slack", options.plugin.pos);
     let Some((url, url_pos)) = options.string("url") else {
         options.problem(options.plugin.pos, "output `http` needs `url`");
         return Vec::new();
     };
-    if !url.contains("hooks.slack.com") {
-        options.take_all();
-        options.problem(
-            url_pos,
-            "output `http` is supported only for Slack incoming webhooks (`https://hooks.slack.com/…`), as the `slack` output",
-        );
-        return Vec::new();
+    if url.contains("hooks.slack.com") {
+        slack_webhook(options, url, url_pos)
+    } else {
+        http_output(options, url, url_pos)
     }
+}
+
+/// The native `http` output, which takes Logstash's option names.
+fn http_output(options: &mut Options<'_>, url: String, url_pos: super::Pos) -> Vec<Table> {
+    let mut table = Table::new(Kind::Output, "http", options.plugin.pos);
+    table.set("url", variables(&url), url_pos);
+    // Logstash requires `http_method`; sluice defaults to `post`.
+    match options.string("http_method") {
+        Some((method, pos)) => match method.to_ascii_lowercase().as_str() {
+            method @ ("post" | "put" | "patch") => table.set("http_method", method, pos),
+            other => options.problem(
+                pos,
+                format!("`http_method => {other}` is not supported (`post`, `put`, `patch` are: an event is a request body)"),
+            ),
+        },
+        None => options.problem(
+            options.plugin.pos,
+            "output `http` needs `http_method` (`post`, `put` or `patch`)",
+        ),
+    }
+    if let Some((format, pos)) = options.string("format") {
+        match format.as_str() {
+            "json" | "json_batch" => table.set("format", format, pos),
+            other => options.problem(
+                pos,
+                format!("`format => {other}` is not supported (`json`, `json_batch` are)"),
+            ),
+        }
+    }
+    for name in ["mapping", "headers"] {
+        if let Some((entries, pos)) = options.hash(name) {
+            let mut hash = InlineTable::new();
+            for (key, value) in entries {
+                hash.insert(&key, to_toml(&value));
+            }
+            table.set(name, Value::InlineTable(hash), pos);
+        }
+    }
+    if let Some((content_type, pos)) = options.string("content_type") {
+        table.set("content_type", variables(&content_type), pos);
+    }
+    if let Some((seconds, pos)) = options.integer("request_timeout") {
+        table.set("request_timeout", format!("{seconds}s"), pos);
+    }
+    if let Some((codes, pos)) = options.strings("retryable_codes") {
+        let codes: Vec<i64> = codes.iter().filter_map(|c| c.parse().ok()).collect();
+        table.set(
+            "retryable_codes",
+            Value::Array(codes.into_iter().map(Value::from).collect()),
+            pos,
+        );
+    }
+    if let Some((retry, pos)) = options.boolean("retry_failed") {
+        if !retry {
+            // Logstash then gives a failed request up; sluice dead-letters its events.
+            table.set("max_retries", 0, pos);
+        }
+    }
+    vec![table]
+}
+
+fn slack_webhook(options: &mut Options<'_>, url: String, url_pos: super::Pos) -> Vec<Table> {
+    let mut table = Table::new(Kind::Output, "slack", options.plugin.pos);
     table.set("webhook_url", variables(&url), url_pos);
     if let Some((method, pos)) = options.string("http_method") {
         if !method.eq_ignore_ascii_case("post") {

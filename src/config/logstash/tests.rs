@@ -219,3 +219,59 @@ output { kafka { topic_id => "t" } }"#,
     }
     assert_eq!(messages.len(), 5, "{messages:#?}");
 }
+
+#[test]
+fn http_output_to_any_other_url_is_the_native_http_output() {
+    let t = translate_text(
+        r#"input { stdin {} }
+output { http {
+  url => "${BACKEND:http://ui:8080}/events/%{[service]}"
+  http_method => "PUT"
+  format => "json_batch"
+  mapping => { "text" => "%{message}" "count" => 3 "nested" => { "level" => "%{level}" } }
+  headers => { "Authorization" => "Bearer ${TOKEN}" }
+  content_type => "application/json; charset=utf-8"
+  request_timeout => 10
+  retryable_codes => [503]
+  retry_failed => false
+} }"#,
+    );
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    for expected in [
+        "[outputs.http]\ntype = \"http\"",
+        r#"url = "${BACKEND:-http://ui:8080}/events/%{[service]}""#,
+        r#"http_method = "put""#,
+        r#"format = "json_batch""#,
+        r#"mapping = { text = "%{message}", count = 3, nested = { level = "%{level}" } }"#,
+        r#"headers = { Authorization = "Bearer ${TOKEN}" }"#,
+        r#"content_type = "application/json; charset=utf-8""#,
+        r#"request_timeout = "10s""#,
+        "retryable_codes = [503]",
+        // Logstash gives a failed request up; sluice dead-letters its events.
+        "max_retries = 0",
+    ] {
+        assert!(t.toml.contains(expected), "{expected}\nin:\n{}", t.toml);
+    }
+}
+
+#[test]
+fn http_output_options_sluice_cannot_honour_are_named() {
+    let t = translate_text(
+        r#"input { stdin {} }
+output { http { url => "http://x" format => "form" } http { url => "http://y" http_method => "delete" message => "m" } }"#,
+    );
+    let messages: Vec<&str> = t.problems.iter().map(|p| p.message.as_str()).collect();
+    for expected in [
+        // Logstash requires `http_method`.
+        "output `http` needs `http_method`",
+        "`format => form` is not supported",
+        "`http_method => delete` is not supported",
+        "output `http`: option `message` is not supported",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(expected)),
+            "{expected} in {messages:#?}"
+        );
+    }
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+}
