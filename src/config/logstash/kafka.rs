@@ -10,7 +10,7 @@
 //! (Kerberos, JKS stores) is a problem naming it.
 
 use super::emit::{Kind, Table};
-use super::options::{strings_value, variables, Options};
+use super::options::{codec, strings_value, variables, Options};
 use super::parser::Pos;
 use toml_edit::{InlineTable, Value};
 
@@ -56,7 +56,7 @@ pub fn input(options: &mut Options<'_>) -> Vec<Table> {
         ),
     }
     // Logstash's Kafka input reads `plain` text unless told otherwise.
-    let codec = super::plugins::codec(options, &["plain", "line", "json"]);
+    let codec = codec(options, &["plain", "line", "json"]);
     let native = match codec.as_deref() {
         Some("json") => "json",
         _ => "plain",
@@ -113,7 +113,7 @@ pub fn output(options: &mut Options<'_>) -> Vec<Table> {
     // Kafka output writes each event as JSON, which is Logstash's `codec => json`.
     let has_codec = options.plugin.attributes.iter().any(|a| a.name == "codec");
     if has_codec {
-        super::plugins::codec(options, &["json"]);
+        codec(options, &["json"]);
     } else {
         options.problem(
             options.plugin.pos,

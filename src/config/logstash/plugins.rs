@@ -5,7 +5,7 @@
 
 use super::super::ruby;
 use super::emit::{Kind, Table};
-use super::options::{strings_value, to_toml, variables, Options};
+use super::options::{codec, strings_value, to_toml, variables, Options};
 use super::parser::{Plugin, ValueKind};
 use super::Problem;
 use toml_edit::{InlineTable, Value};
@@ -92,6 +92,11 @@ pub fn map(kind: Kind, plugin: &Plugin) -> (Vec<Table>, Vec<Problem>) {
     }
     // Accepted everywhere and meaningless for sluice (metrics are always on).
     options.take("enable_metric");
+    if kind == Kind::Input {
+        if let Some(first) = tables.first_mut() {
+            common_input_options(&mut options, first);
+        }
+    }
     if kind == Kind::Filter {
         options.take("periodic_flush");
         if let Some(first) = tables.first_mut() {
@@ -111,9 +116,6 @@ fn option_hint(kind: &str, plugin: &str, option: &str) -> Option<String> {
             "gsub" | "strip" | "split" | "join" | "merge" | "copy" | "update" | "coerce"
             | "capitalize",
         ) => "nearest: a `ruby` filter, translated to a Rhai `script`".into(),
-        ("input", _, "type" | "tags" | "add_field") => {
-            "add the field with a `mutate { add_field => … }` filter".into()
-        }
         ("output", "elasticsearch", option) if option.starts_with("ilm_") => {
             "sluice manages no ILM policy: attach one in the index template (`template`)".into()
         }
@@ -121,16 +123,32 @@ fn option_hint(kind: &str, plugin: &str, option: &str) -> Option<String> {
     })
 }
 
-/// `add_field`, `add_tag`, `remove_field`, `remove_tag`: every native filter takes them
-/// with Logstash's names and applies them when it succeeded, as Logstash does.
-fn common_filter_options(options: &mut Options<'_>, filter: &mut Table) {
+/// `type`, `tags`, `add_field`: every native input takes them (as `event_type`, `add_tag`,
+/// `add_field`) and applies them to each event it sends, as Logstash's input `decorate`.
+fn common_input_options(options: &mut Options<'_>, input: &mut Table) {
+    if let Some((event_type, pos)) = options.string("type") {
+        input.set("event_type", event_type, pos);
+    }
+    add_field(options, input);
+    if let Some((tags, pos)) = options.strings("tags") {
+        input.set("add_tag", strings_value(&tags), pos);
+    }
+}
+
+fn add_field(options: &mut Options<'_>, table: &mut Table) {
     if let Some((entries, pos)) = options.hash("add_field") {
         let mut hash = InlineTable::new();
         for (key, value) in entries {
             hash.insert(&key, string_numbers(&value));
         }
-        filter.set("add_field", Value::InlineTable(hash), pos);
+        table.set("add_field", Value::InlineTable(hash), pos);
     }
+}
+
+/// `add_field`, `add_tag`, `remove_field`, `remove_tag`: every native filter takes them
+/// with Logstash's names and applies them when it succeeded, as Logstash does.
+fn common_filter_options(options: &mut Options<'_>, filter: &mut Table) {
+    add_field(options, filter);
     for name in ["add_tag", "remove_field", "remove_tag"] {
         if let Some((items, pos)) = options.strings(name) {
             filter.set(name, strings_value(&items), pos);
@@ -198,43 +216,6 @@ fn beats(options: &mut Options<'_>) -> Vec<Table> {
 /// another codec is a problem.
 fn plain_codec(options: &mut Options<'_>) {
     codec(options, &["plain", "line"]);
-}
-
-/// The codec's name when it is one of `accepted`.
-pub fn codec(options: &mut Options<'_>, accepted: &[&str]) -> Option<String> {
-    let attribute = options.take("codec")?;
-    let name = match &attribute.value.kind {
-        ValueKind::Bareword(n) | ValueKind::String(n) => n.clone(),
-        ValueKind::Plugin(p) if p.attributes.is_empty() => p.name.clone(),
-        ValueKind::Plugin(p) => {
-            options.problem(
-                attribute.value.pos,
-                format!("codec `{}` options are not supported", p.name),
-            );
-            return None;
-        }
-        _ => {
-            options.problem(attribute.value.pos, "`codec` must name a codec");
-            return None;
-        }
-    };
-    if accepted.contains(&name.as_str()) {
-        Some(name)
-    } else {
-        let plugin = options.name().to_string();
-        options.problem(
-            attribute.value.pos,
-            format!(
-                "codec `{name}` is not supported on `{plugin}`; sluice accepts {}",
-                accepted
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-        None
-    }
 }
 
 fn file_input(options: &mut Options<'_>) -> Vec<Table> {

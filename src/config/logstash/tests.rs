@@ -275,3 +275,19 @@ output { http { url => "http://x" format => "form" } http { url => "http://y" ht
     }
     assert_eq!(messages.len(), 4, "{messages:#?}");
 }
+
+#[test]
+fn input_type_tags_and_add_field_become_the_native_input_options() {
+    let t = translate_text(
+        r#"input { tcp { port => 5000 type => syslog tags => ["net"] add_field => { "via" => "%{host}" } } }
+output { stdout {} }"#,
+    );
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    assert!(
+        t.toml.contains(
+            "port = 5000\nevent_type = \"syslog\"\nadd_field = { via = \"%{host}\" }\nadd_tag = [\"net\"]"
+        ),
+        "{}",
+        t.toml
+    );
+}
