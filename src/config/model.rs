@@ -30,7 +30,7 @@ pub struct Component<T> {
     pub span: Range<usize>,
     /// The `if` condition, for filters and outputs.
     pub condition: Option<ConditionText>,
-    /// Logstash's options common to every filter (empty for inputs and outputs).
+    /// Logstash's options common to every filter, or to every input (empty for outputs).
     pub common: CommonOptions,
     pub config: T,
 }
@@ -46,11 +46,16 @@ pub struct CommonOptions {
     pub add_tag: Vec<String>,
     pub remove_field: Vec<String>,
     pub remove_tag: Vec<String>,
+    /// Inputs only: Logstash's input `type`, set as field `type` on each event that has none.
+    pub event_type: Option<String>,
 }
 
 impl CommonOptions {
     /// The keys these options take in a filter's table.
     pub const KEYS: [&'static str; 4] = ["add_field", "add_tag", "remove_field", "remove_tag"];
+    /// The keys they take in an input's table (Logstash's input `type`, `add_field`, `tags`),
+    /// applied to each event the input builds, before the filters.
+    pub const INPUT_KEYS: [&'static str; 3] = ["event_type", "add_field", "add_tag"];
 
     pub fn is_empty(&self) -> bool {
         self == &Self::default()

@@ -424,10 +424,20 @@ impl Loader {
                 None => {}
             }
         }
-        let common = if K::KIND == "filter" {
-            self.common_options(&mut table, &id, &type_name, span.as_ref())
-        } else {
-            CommonOptions::default()
+        let common = match K::KIND {
+            "filter" => self.common_options::<K>(
+                &mut table,
+                &CommonOptions::KEYS,
+                (&id, &type_name),
+                span.as_ref(),
+            ),
+            "input" => self.common_options::<K>(
+                &mut table,
+                &CommonOptions::INPUT_KEYS,
+                (&id, &type_name),
+                span.as_ref(),
+            ),
+            _ => CommonOptions::default(),
         };
         let condition = match table.remove("if") {
             Some(Value::String(s)) if K::CONDITIONAL => Some(ConditionText {
@@ -478,17 +488,17 @@ impl Loader {
         }
     }
 
-    /// Takes the options every filter shares (`add_field`, `add_tag`, `remove_field`,
-    /// `remove_tag`) out of a filter's table; their problems are reported like the table's.
-    fn common_options(
+    /// Takes the options every filter (or input) shares (`add_field`, `add_tag`, ...: `keys`)
+    /// out of its table; their problems are reported like the table's.
+    fn common_options<K: ComponentKind>(
         &mut self,
         table: &mut toml_edit::InlineTable,
-        id: &str,
-        type_name: &str,
+        keys: &[&str],
+        (id, type_name): (&str, &str),
         span: Option<&Range<usize>>,
     ) -> CommonOptions {
         let mut common = toml_edit::InlineTable::new();
-        for key in CommonOptions::KEYS {
+        for &key in keys {
             if let Some((key, value)) = table.remove_entry(key) {
                 common.insert_formatted(&key, value);
             }
@@ -502,7 +512,11 @@ impl Loader {
                 for e in errors {
                     self.errors.push(self.source.error_at(
                         e.span().or(span.cloned()),
-                        format!("filter `{id}` ({type_name}): {}", humanize(e.message())),
+                        format!(
+                            "{} `{id}` ({type_name}): {}",
+                            K::KIND,
+                            humanize(e.message())
+                        ),
                     ));
                 }
                 CommonOptions::default()

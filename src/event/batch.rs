@@ -140,6 +140,20 @@ impl Batch {
         Self::new(events, None)
     }
 
+    /// Runs `decorate` on every event of the batch: now, or for a deferred batch right
+    /// after its events are built (on the filter worker, keeping the deferral).
+    pub fn decorate(&mut self, decorate: Arc<dyn Fn(&mut Event) + Send + Sync>) {
+        match self.decoder.take() {
+            Some(decoder) => {
+                self.decoder = Some(Box::new(move |events: &mut Vec<Event>| {
+                    decoder(events);
+                    events.iter_mut().for_each(|event| decorate(event));
+                }))
+            }
+            None => self.events.iter_mut().for_each(|event| decorate(event)),
+        }
+    }
+
     /// Builds the events of a deferred batch (no-op otherwise).
     pub fn materialize(&mut self) {
         if let Some(decoder) = self.decoder.take() {
@@ -337,6 +351,33 @@ mod tests {
         assert_eq!(batch.len(), 2);
         batch.materialize();
         assert_eq!(batch.len(), 2, "the decoder runs once");
+    }
+
+    #[test]
+    fn decorating_a_deferred_batch_runs_after_its_decoder_and_a_built_one_at_once() {
+        use crate::event::FieldPath;
+        let mark = |event: &mut Event| {
+            let seen = event.get(&FieldPath::parse("seen").unwrap()).is_some();
+            let text = if seen { "after" } else { "before" };
+            event.insert(&FieldPath::parse("decorated").unwrap(), text.into());
+        };
+        let mut deferred = Batch::deferred(1, None, |events| {
+            events.push(Event::from_value(serde_json::json!({"seen": "yes"})));
+        });
+        deferred.decorate(Arc::new(mark));
+        assert!(deferred.is_empty(), "still deferred");
+        deferred.materialize();
+        assert_eq!(
+            deferred.events[0].to_value()["decorated"],
+            serde_json::json!("after")
+        );
+
+        let mut built = Batch::untracked(vec![Event::new()]);
+        built.decorate(Arc::new(mark));
+        assert_eq!(
+            built.events[0].to_value()["decorated"],
+            serde_json::json!("before")
+        );
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //! 2. `remove_field = ["template", ...]`, 3. `add_tag = [...]`, 4. `remove_tag = [...]`.
 //!
 //! A filter without them costs the chain one branch per event: the stage holds `None`.
+//!
+//! Inputs take Logstash's input options through the same code (`add_field`, `tags` as
+//! `add_tag`, and `type` as `event_type`, set only on events that have no `type`, as
+//! Logstash's input `decorate` does): the pipeline runs them on each event an input sends.
 
 use crate::config::CommonOptions;
 use crate::event::{Event, FieldPath, Template};
@@ -65,6 +69,8 @@ pub fn template(text: &str) -> Result<Template, String> {
 /// The compiled common options of one filter.
 #[derive(Debug)]
 pub struct Common {
+    /// Inputs' `type` (Logstash's input `type`): set on events without a `type` field.
+    event_type: Option<(FieldPath, Value)>,
     add_field: Vec<(Name, Vec<Template>)>,
     remove_field: Vec<Name>,
     add_tag: Vec<Template>,
@@ -110,6 +116,13 @@ impl Common {
                 .collect::<Result<Vec<_>, _>>()
         };
         Ok(Some(Box::new(Self {
+            event_type: match &options.event_type {
+                Some(event_type) => Some((
+                    FieldPath::parse("type").map_err(|e| e.to_string())?,
+                    Value::String(event_type.clone()),
+                )),
+                None => None,
+            },
             add_field,
             remove_field: options
                 .remove_field
@@ -123,6 +136,11 @@ impl Common {
 
     /// Applies the options to an event the filter succeeded on.
     pub fn apply(&self, event: &mut Event) {
+        if let Some((field, event_type)) = &self.event_type {
+            if event.get(field).is_none() {
+                event.insert(field, event_type.clone());
+            }
+        }
         for (name, values) in &self.add_field {
             let Some(field) = name.resolve(event) else {
                 continue;
@@ -170,6 +188,23 @@ mod tests {
         let mut event = Event::from_value(event);
         Common::new(&options).unwrap().unwrap().apply(&mut event);
         event.to_value()
+    }
+
+    #[test]
+    fn input_options_set_type_only_where_missing_then_add_fields_and_tags() {
+        let options = json!({"event_type": "syslog", "add_field": {"copy": "%{message}"},
+                             "add_tag": ["in"]});
+        assert_eq!(
+            run(options.clone(), json!({"message": "m"})),
+            json!({"message": "m", "type": "syslog", "copy": "m", "tags": ["in"]})
+        );
+        assert_eq!(
+            run(
+                options,
+                json!({"message": "m", "type": "own", "tags": ["t"]})
+            ),
+            json!({"message": "m", "type": "own", "copy": "m", "tags": ["t", "in"]})
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod udp;
 pub mod watermark;
 
 use crate::config::{BuildContext, ConfigError, PipelineSettings};
-use crate::event::Batch;
+use crate::event::{Batch, Event};
 use crate::metrics::ComponentMetrics;
 use crate::queue::QueueWriter;
 use crate::readiness::ReadinessHandle;
@@ -99,8 +99,21 @@ pub trait InputType: Sized {
 #[derive(Debug, Clone)]
 pub struct BatchSender {
     queue: QueueWriter,
+    /// Logstash's options common to every input (`type`, `add_field`, `tags`), applied to
+    /// each event before the pipeline takes it.
+    decoration: Option<Decoration>,
     /// Shared by the senders of the inputs the pipeline waits on; dropped with the last.
     _end: Option<Arc<DropGuard>>,
+}
+
+/// What a [`BatchSender`] does to each event it sends (shown by `Debug` as its presence).
+#[derive(Clone)]
+struct Decoration(Arc<dyn Fn(&mut Event) + Send + Sync>);
+
+impl std::fmt::Debug for Decoration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decoration")
+    }
 }
 
 /// The input's end closed: the pipeline is gone.
@@ -110,7 +123,19 @@ pub struct PipelineClosed;
 
 impl BatchSender {
     pub fn new(queue: QueueWriter) -> Self {
-        Self { queue, _end: None }
+        Self {
+            queue,
+            decoration: None,
+            _end: None,
+        }
+    }
+
+    /// The same sender, running `decorate` on every event it sends.
+    pub fn decorating(self, decorate: Arc<dyn Fn(&mut Event) + Send + Sync>) -> Self {
+        Self {
+            decoration: Some(Decoration(decorate)),
+            ..self
+        }
     }
 
     /// A sender whose last clone going away releases its share of `end`: the guard's token
@@ -118,17 +143,24 @@ impl BatchSender {
     pub fn reporting_end(queue: QueueWriter, end: Arc<DropGuard>) -> Self {
         Self {
             queue,
+            decoration: None,
             _end: Some(end),
         }
     }
 
     /// Sends a batch, waiting while the pipeline is full.
-    pub async fn send(&self, batch: Batch) -> Result<(), PipelineClosed> {
+    pub async fn send(&self, mut batch: Batch) -> Result<(), PipelineClosed> {
+        if let Some(Decoration(decorate)) = &self.decoration {
+            batch.decorate(decorate.clone());
+        }
         self.queue.send(batch).await.map_err(|_| PipelineClosed)
     }
 
     /// Sends from a blocking thread (the file reader), waiting while the pipeline is full.
-    pub fn send_blocking(&self, batch: Batch) -> Result<(), PipelineClosed> {
+    pub fn send_blocking(&self, mut batch: Batch) -> Result<(), PipelineClosed> {
+        if let Some(Decoration(decorate)) = &self.decoration {
+            batch.decorate(decorate.clone());
+        }
         self.queue.send_blocking(batch).map_err(|_| PipelineClosed)
     }
 }

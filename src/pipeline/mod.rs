@@ -36,6 +36,7 @@ use crate::config::{
     self, ApiSettings, BuildContext, Component, ConfigError, ConfigErrors, PipelineConfig,
 };
 use crate::event::{Batch, Delivery, DeliveryMetrics, Home};
+use crate::filters::common::Common;
 use crate::filters::{ChainWorker, FilterChain, FilterConfig};
 use crate::inputs::{BatchSender, Input, InputConfig, InputContext, InputError};
 use crate::metrics::{ComponentMetrics, Registry, FILTERS_ID, OUTPUTS_ID, QUEUE_ID};
@@ -88,7 +89,7 @@ pub fn load_and_compile_as(path: &Path, format: config::Format) -> Result<Pipeli
 /// A pipeline with every component built and ready to run.
 #[derive(Debug)]
 pub struct Pipeline {
-    inputs: Vec<(Component<()>, Input, ReadinessHandle)>,
+    inputs: Vec<BuiltInput>,
     chain: Arc<FilterChain>,
     outputs: Vec<(
         Component<()>,
@@ -102,6 +103,10 @@ pub struct Pipeline {
     readiness: Arc<Readiness>,
     api: ApiSettings,
 }
+
+/// An input, its readiness, and its Logstash input options (`event_type`, `add_field`,
+/// `add_tag`), run on each event it sends.
+type BuiltInput = (Component<()>, Input, ReadinessHandle, Option<Arc<Common>>);
 
 fn strip<T>(component: &Component<T>) -> Component<()> {
     Component {
@@ -127,12 +132,25 @@ pub fn compile(config: Config) -> Result<Pipeline, ConfigErrors> {
     let mut errors: Vec<ConfigError> = Vec::new();
     let mut inputs = Vec::new();
     for component in &config.inputs {
-        match Input::build(&component.config, &context) {
-            Ok(input) => {
+        let decoration = Common::new(&component.common).map_err(|e| {
+            context.error_at(
+                Some(component.span.clone()),
+                format!("input `{}`: {e}", component.id),
+            )
+        });
+        match (Input::build(&component.config, &context), decoration) {
+            (Ok(input), Ok(decoration)) => {
                 let handle = readiness.register("input", &component.id, &component.type_name);
-                inputs.push((strip(component), input, handle));
+                inputs.push((strip(component), input, handle, decoration.map(Arc::from)));
             }
-            Err(e) => errors.extend(e.0),
+            (input, decoration) => {
+                if let Err(e) = input {
+                    errors.extend(e.0);
+                }
+                if let Err(e) = decoration {
+                    errors.push(e);
+                }
+            }
         }
     }
     let chain = match FilterChain::build(&config.filters, &context) {
@@ -469,7 +487,7 @@ impl Pipeline {
 
         let mut finite_running = 0usize;
         let mut input_tokens = Vec::new();
-        for (component, input, readiness) in self.inputs {
+        for (component, input, readiness, decoration) in self.inputs {
             let token = shutdown.child_token();
             let finite = options.once && input.is_finite();
             if finite {
@@ -481,6 +499,10 @@ impl Pipeline {
                     BatchSender::reporting_end(queue_writer.clone(), guard.clone())
                 }
                 _ => BatchSender::new(queue_writer.clone()),
+            };
+            let output = match decoration {
+                Some(common) => output.decorating(Arc::new(move |event| common.apply(event))),
+                None => output,
             };
             let context = InputContext {
                 id: component.id.clone(),

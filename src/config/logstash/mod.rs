@@ -17,6 +17,8 @@
 //!   what has no equivalent is a problem naming it and the nearest thing sluice has.
 //! - `ruby { code => … }` becomes a Rhai `script` through [`super::ruby`], the translator of
 //!   the Ruby subset.
+//! - `kafka.rs`: the `kafka` input and output, whose connection options (Java client names)
+//!   become the native `tls` and `sasl` tables.
 //! - `emit.rs`: the TOML text, line by line with origins.
 //!
 //! # Conditionals
@@ -39,6 +41,7 @@
 //! in the TOML, resolved when it loads.
 
 mod emit;
+mod kafka;
 mod options;
 mod parser;
 mod plugins;

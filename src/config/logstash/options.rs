@@ -56,11 +56,6 @@ impl<'a> Options<'a> {
         );
     }
 
-    /// Marks every option taken (the plugin itself is refused: its options add nothing).
-    pub fn take_all(&mut self) {
-        self.taken.iter_mut().for_each(|t| *t = true);
-    }
-
     pub fn string(&mut self, name: &str) -> Option<(String, Pos)> {
         let attribute = self.take(name)?;
         match &attribute.value.kind {
@@ -198,6 +193,43 @@ impl<'a> Options<'a> {
             });
         }
         self.problems
+    }
+}
+
+/// The codec's name when it is one of `accepted`.
+pub fn codec(options: &mut Options<'_>, accepted: &[&str]) -> Option<String> {
+    let attribute = options.take("codec")?;
+    let name = match &attribute.value.kind {
+        ValueKind::Bareword(n) | ValueKind::String(n) => n.clone(),
+        ValueKind::Plugin(p) if p.attributes.is_empty() => p.name.clone(),
+        ValueKind::Plugin(p) => {
+            options.problem(
+                attribute.value.pos,
+                format!("codec `{}` options are not supported", p.name),
+            );
+            return None;
+        }
+        _ => {
+            options.problem(attribute.value.pos, "`codec` must name a codec");
+            return None;
+        }
+    };
+    if accepted.contains(&name.as_str()) {
+        Some(name)
+    } else {
+        let plugin = options.name().to_string();
+        options.problem(
+            attribute.value.pos,
+            format!(
+                "codec `{name}` is not supported on `{plugin}`; sluice accepts {}",
+                accepted
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        None
     }
 }
 

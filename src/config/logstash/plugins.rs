@@ -5,7 +5,7 @@
 
 use super::super::ruby;
 use super::emit::{Kind, Table};
-use super::options::{strings_value, to_toml, variables, Options};
+use super::options::{codec, strings_value, to_toml, variables, Options};
 use super::parser::{Plugin, ValueKind};
 use super::Problem;
 use toml_edit::{InlineTable, Value};
@@ -14,9 +14,6 @@ use toml_edit::{InlineTable, Value};
 /// nearest thing sluice offers.
 fn missing_plugin_hint(kind: &str, name: &str) -> Option<&'static str> {
     Some(match (kind, name) {
-        ("input", "kafka") | ("output", "kafka") => {
-            "Kafka components are being built; until then feed sluice through Filebeat (`beats`)"
-        }
         ("input", "syslog") => "nearest: `beats` (Filebeat's tcp/udp/syslog inputs forward to it)",
         ("filter", "csv") => "nearest: `dissect` or `kv`, or a `ruby` filter (a Rhai `script`)",
         ("filter", "fingerprint") | ("filter", "uuid") => {
@@ -25,7 +22,6 @@ fn missing_plugin_hint(kind: &str, name: &str) -> Option<&'static str> {
         ("filter", "geoip") | ("filter", "useragent") => {
             "sluice ships no offline GeoIP/user-agent database"
         }
-        ("output", "http") => "only Slack incoming-webhook URLs map (to the `slack` output)",
         (_, _) => return None,
     })
 }
@@ -60,6 +56,8 @@ pub fn map(kind: Kind, plugin: &Plugin) -> (Vec<Table>, Vec<Problem>) {
         (Kind::Output, "stdout") => stdout(&mut options),
         (Kind::Output, "file") => file_output(&mut options),
         (Kind::Output, "http") => http(&mut options),
+        (Kind::Input, "kafka") => super::kafka::input(&mut options),
+        (Kind::Output, "kafka") => super::kafka::output(&mut options),
         (_, name) => {
             let mut message = format!("{kind_name} plugin `{name}` is not supported by sluice");
             if let Some(hint) = missing_plugin_hint(kind_name, name) {
@@ -94,6 +92,11 @@ pub fn map(kind: Kind, plugin: &Plugin) -> (Vec<Table>, Vec<Problem>) {
     }
     // Accepted everywhere and meaningless for sluice (metrics are always on).
     options.take("enable_metric");
+    if kind == Kind::Input {
+        if let Some(first) = tables.first_mut() {
+            common_input_options(&mut options, first);
+        }
+    }
     if kind == Kind::Filter {
         options.take("periodic_flush");
         if let Some(first) = tables.first_mut() {
@@ -113,9 +116,6 @@ fn option_hint(kind: &str, plugin: &str, option: &str) -> Option<String> {
             "gsub" | "strip" | "split" | "join" | "merge" | "copy" | "update" | "coerce"
             | "capitalize",
         ) => "nearest: a `ruby` filter, translated to a Rhai `script`".into(),
-        ("input", _, "type" | "tags" | "add_field") => {
-            "add the field with a `mutate { add_field => … }` filter".into()
-        }
         ("output", "elasticsearch", option) if option.starts_with("ilm_") => {
             "sluice manages no ILM policy: attach one in the index template (`template`)".into()
         }
@@ -123,16 +123,32 @@ fn option_hint(kind: &str, plugin: &str, option: &str) -> Option<String> {
     })
 }
 
-/// `add_field`, `add_tag`, `remove_field`, `remove_tag`: every native filter takes them
-/// with Logstash's names and applies them when it succeeded, as Logstash does.
-fn common_filter_options(options: &mut Options<'_>, filter: &mut Table) {
+/// `type`, `tags`, `add_field`: every native input takes them (as `event_type`, `add_tag`,
+/// `add_field`) and applies them to each event it sends, as Logstash's input `decorate`.
+fn common_input_options(options: &mut Options<'_>, input: &mut Table) {
+    if let Some((event_type, pos)) = options.string("type") {
+        input.set("event_type", event_type, pos);
+    }
+    add_field(options, input);
+    if let Some((tags, pos)) = options.strings("tags") {
+        input.set("add_tag", strings_value(&tags), pos);
+    }
+}
+
+fn add_field(options: &mut Options<'_>, table: &mut Table) {
     if let Some((entries, pos)) = options.hash("add_field") {
         let mut hash = InlineTable::new();
         for (key, value) in entries {
             hash.insert(&key, string_numbers(&value));
         }
-        filter.set("add_field", Value::InlineTable(hash), pos);
+        table.set("add_field", Value::InlineTable(hash), pos);
     }
+}
+
+/// `add_field`, `add_tag`, `remove_field`, `remove_tag`: every native filter takes them
+/// with Logstash's names and applies them when it succeeded, as Logstash does.
+fn common_filter_options(options: &mut Options<'_>, filter: &mut Table) {
+    add_field(options, filter);
     for name in ["add_tag", "remove_field", "remove_tag"] {
         if let Some((items, pos)) = options.strings(name) {
             filter.set(name, strings_value(&items), pos);
@@ -200,43 +216,6 @@ fn beats(options: &mut Options<'_>) -> Vec<Table> {
 /// another codec is a problem.
 fn plain_codec(options: &mut Options<'_>) {
     codec(options, &["plain", "line"]);
-}
-
-/// The codec's name when it is one of `accepted`.
-fn codec(options: &mut Options<'_>, accepted: &[&str]) -> Option<String> {
-    let attribute = options.take("codec")?;
-    let name = match &attribute.value.kind {
-        ValueKind::Bareword(n) | ValueKind::String(n) => n.clone(),
-        ValueKind::Plugin(p) if p.attributes.is_empty() => p.name.clone(),
-        ValueKind::Plugin(p) => {
-            options.problem(
-                attribute.value.pos,
-                format!("codec `{}` options are not supported", p.name),
-            );
-            return None;
-        }
-        _ => {
-            options.problem(attribute.value.pos, "`codec` must name a codec");
-            return None;
-        }
-    };
-    if accepted.contains(&name.as_str()) {
-        Some(name)
-    } else {
-        let plugin = options.name().to_string();
-        options.problem(
-            attribute.value.pos,
-            format!(
-                "codec `{name}` is not supported on `{plugin}`; sluice accepts {}",
-                accepted
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-        None
-    }
 }
 
 fn file_input(options: &mut Options<'_>) -> Vec<Table> {
@@ -739,21 +718,80 @@ fn file_output(options: &mut Options<'_>) -> Vec<Table> {
 }
 
 /// `http` to a Slack incoming webhook becomes the `slack` output (with its rate limiting
-/// and de-duplication); any other URL is refused.
+/// and de-duplication); any other URL the native `http` output.
 fn http(options: &mut Options<'_>) -> Vec<Table> {
-    let mut table = Table::new(Kind::Output, "slack", options.plugin.pos);
     let Some((url, url_pos)) = options.string("url") else {
         options.problem(options.plugin.pos, "output `http` needs `url`");
         return Vec::new();
     };
-    if !url.contains("hooks.slack.com") {
-        options.take_all();
-        options.problem(
-            url_pos,
-            "output `http` is supported only for Slack incoming webhooks (`https://hooks.slack.com/…`), as the `slack` output",
-        );
-        return Vec::new();
+    if url.contains("hooks.slack.com") {
+        slack_webhook(options, url, url_pos)
+    } else {
+        http_output(options, url, url_pos)
     }
+}
+
+/// The native `http` output, which takes Logstash's option names.
+fn http_output(options: &mut Options<'_>, url: String, url_pos: super::Pos) -> Vec<Table> {
+    let mut table = Table::new(Kind::Output, "http", options.plugin.pos);
+    table.set("url", variables(&url), url_pos);
+    // Logstash requires `http_method`; sluice defaults to `post`.
+    match options.string("http_method") {
+        Some((method, pos)) => match method.to_ascii_lowercase().as_str() {
+            method @ ("post" | "put" | "patch") => table.set("http_method", method, pos),
+            other => options.problem(
+                pos,
+                format!("`http_method => {other}` is not supported (`post`, `put`, `patch` are: an event is a request body)"),
+            ),
+        },
+        None => options.problem(
+            options.plugin.pos,
+            "output `http` needs `http_method` (`post`, `put` or `patch`)",
+        ),
+    }
+    if let Some((format, pos)) = options.string("format") {
+        match format.as_str() {
+            "json" | "json_batch" => table.set("format", format, pos),
+            other => options.problem(
+                pos,
+                format!("`format => {other}` is not supported (`json`, `json_batch` are)"),
+            ),
+        }
+    }
+    for name in ["mapping", "headers"] {
+        if let Some((entries, pos)) = options.hash(name) {
+            let mut hash = InlineTable::new();
+            for (key, value) in entries {
+                hash.insert(&key, to_toml(&value));
+            }
+            table.set(name, Value::InlineTable(hash), pos);
+        }
+    }
+    if let Some((content_type, pos)) = options.string("content_type") {
+        table.set("content_type", variables(&content_type), pos);
+    }
+    if let Some((seconds, pos)) = options.integer("request_timeout") {
+        table.set("request_timeout", format!("{seconds}s"), pos);
+    }
+    if let Some((codes, pos)) = options.strings("retryable_codes") {
+        let codes: Vec<i64> = codes.iter().filter_map(|c| c.parse().ok()).collect();
+        table.set(
+            "retryable_codes",
+            Value::Array(codes.into_iter().map(Value::from).collect()),
+            pos,
+        );
+    }
+    if let Some((retry, pos)) = options.boolean("retry_failed") {
+        if !retry {
+            // Logstash then gives a failed request up; sluice dead-letters its events.
+            table.set("max_retries", 0, pos);
+        }
+    }
+    vec![table]
+}
+
+fn slack_webhook(options: &mut Options<'_>, url: String, url_pos: super::Pos) -> Vec<Table> {
+    let mut table = Table::new(Kind::Output, "slack", options.plugin.pos);
     table.set("webhook_url", variables(&url), url_pos);
     if let Some((method, pos)) = options.string("http_method") {
         if !method.eq_ignore_ascii_case("post") {

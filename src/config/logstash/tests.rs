@@ -118,3 +118,176 @@ fn unknown_options_are_reported_never_ignored() {
         .message
         .contains("input `beats`: option `porte` is not supported"));
 }
+
+#[test]
+fn kafka_input_keeps_logstash_defaults_and_maps_the_connection() {
+    let t = translate_text(
+        r#"input { kafka {
+  bootstrap_servers => "${BROKERS:k1:9092,k2:9092}"
+  topics_pattern => "app-.*"
+  group_id => "ingest"
+  decorate_events => "basic"
+  codec => json
+  consumer_threads => 4
+  client_id => "edge"
+  security_protocol => "SASL_SSL"
+  sasl_mechanism => "SCRAM-SHA-512"
+  sasl_jaas_config => "org.apache.kafka.common.security.scram.ScramLoginModule required username='ingest' password='${KAFKA_PASSWORD}';"
+  ssl_truststore_location => "/etc/ca.pem"
+  ssl_truststore_type => "PEM"
+} }
+output { stdout {} }"#,
+    );
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    for expected in [
+        r#"bootstrap_servers = "${BROKERS:-k1:9092,k2:9092}""#,
+        r#"topics = ["^app-.*"]"#,
+        r#"group_id = "ingest""#,
+        // Unset: the Java client's `latest`, not sluice's `earliest`.
+        r#"auto_offset_reset = "latest""#,
+        r#"codec = "json""#,
+        "decorate_events = true",
+        r#"client_id = "edge""#,
+        r#"tls = { ca_file = "/etc/ca.pem" }"#,
+        r#"sasl = { mechanism = "SCRAM-SHA-512", username = "ingest", password = "${KAFKA_PASSWORD}" }"#,
+    ] {
+        assert!(t.toml.contains(expected), "{expected}\nin:\n{}", t.toml);
+    }
+
+    // Logstash's defaults: localhost, topic `logstash`, group `logstash`, plain text.
+    let t = translate_text("input { kafka { } } output { stdout {} }");
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    for expected in [
+        r#"bootstrap_servers = "localhost:9092""#,
+        r#"topics = ["logstash"]"#,
+        r#"group_id = "logstash""#,
+        r#"codec = "plain""#,
+    ] {
+        assert!(t.toml.contains(expected), "{expected}\nin:\n{}", t.toml);
+    }
+}
+
+#[test]
+fn kafka_output_maps_topic_key_compression_and_needs_the_json_codec() {
+    let t = translate_text(
+        r#"input { stdin {} }
+output { kafka {
+  topic_id => "logs-%{[service]}"
+  message_key => "%{[host][name]}"
+  compression_type => "zstd"
+  acks => "1"
+  codec => json
+} }"#,
+    );
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    for expected in [
+        r#"type = "kafka""#,
+        r#"bootstrap_servers = "localhost:9092""#,
+        r#"topic = "logs-%{[service]}""#,
+        r#"key = "%{[host][name]}""#,
+        r#"compression = "zstd""#,
+        "acks 1: sluice always waits for every in-sync replica",
+    ] {
+        assert!(t.toml.contains(expected), "{expected}\nin:\n{}", t.toml);
+    }
+}
+
+#[test]
+fn kafka_options_sluice_cannot_honour_are_named() {
+    let t = translate_text(
+        r#"input { kafka {
+  security_protocol => "SASL_PLAINTEXT"
+  auto_offset_reset => "none"
+  ssl_truststore_location => "/etc/trust.jks"
+  poll_timeout_ms => 100
+} }
+output { kafka { topic_id => "t" } }"#,
+    );
+    let messages: Vec<&str> = t.problems.iter().map(|p| p.message.as_str()).collect();
+    for expected in [
+        // The Java client's default mechanism is Kerberos.
+        "`sasl_mechanism => GSSAPI` is not supported",
+        "`auto_offset_reset => none` is not supported",
+        "reads PEM files only",
+        "option `poll_timeout_ms` is not supported",
+        "the default `plain` codec is not supported",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(expected)),
+            "{expected} in {messages:#?}"
+        );
+    }
+    assert_eq!(messages.len(), 5, "{messages:#?}");
+}
+
+#[test]
+fn http_output_to_any_other_url_is_the_native_http_output() {
+    let t = translate_text(
+        r#"input { stdin {} }
+output { http {
+  url => "${BACKEND:http://ui:8080}/events/%{[service]}"
+  http_method => "PUT"
+  format => "json_batch"
+  mapping => { "text" => "%{message}" "count" => 3 "nested" => { "level" => "%{level}" } }
+  headers => { "Authorization" => "Bearer ${TOKEN}" }
+  content_type => "application/json; charset=utf-8"
+  request_timeout => 10
+  retryable_codes => [503]
+  retry_failed => false
+} }"#,
+    );
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    for expected in [
+        "[outputs.http]\ntype = \"http\"",
+        r#"url = "${BACKEND:-http://ui:8080}/events/%{[service]}""#,
+        r#"http_method = "put""#,
+        r#"format = "json_batch""#,
+        r#"mapping = { text = "%{message}", count = 3, nested = { level = "%{level}" } }"#,
+        r#"headers = { Authorization = "Bearer ${TOKEN}" }"#,
+        r#"content_type = "application/json; charset=utf-8""#,
+        r#"request_timeout = "10s""#,
+        "retryable_codes = [503]",
+        // Logstash gives a failed request up; sluice dead-letters its events.
+        "max_retries = 0",
+    ] {
+        assert!(t.toml.contains(expected), "{expected}\nin:\n{}", t.toml);
+    }
+}
+
+#[test]
+fn http_output_options_sluice_cannot_honour_are_named() {
+    let t = translate_text(
+        r#"input { stdin {} }
+output { http { url => "http://x" format => "form" } http { url => "http://y" http_method => "delete" message => "m" } }"#,
+    );
+    let messages: Vec<&str> = t.problems.iter().map(|p| p.message.as_str()).collect();
+    for expected in [
+        // Logstash requires `http_method`.
+        "output `http` needs `http_method`",
+        "`format => form` is not supported",
+        "`http_method => delete` is not supported",
+        "output `http`: option `message` is not supported",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(expected)),
+            "{expected} in {messages:#?}"
+        );
+    }
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+}
+
+#[test]
+fn input_type_tags_and_add_field_become_the_native_input_options() {
+    let t = translate_text(
+        r#"input { tcp { port => 5000 type => syslog tags => ["net"] add_field => { "via" => "%{host}" } } }
+output { stdout {} }"#,
+    );
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    assert!(
+        t.toml.contains(
+            "port = 5000\nevent_type = \"syslog\"\nadd_field = { via = \"%{host}\" }\nadd_tag = [\"net\"]"
+        ),
+        "{}",
+        t.toml
+    );
+}
