@@ -187,8 +187,15 @@ impl Sluice {
 
     /// [`Sluice::start`] with `env` set and, when given, `cwd` as the working directory.
     pub fn start_in(pipeline: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Self {
-        let stderr_path = pipeline.with_extension(format!(
-            "stderr.{}",
+        // Under the build's scratch directory, not beside the pipeline: runs of the repository's
+        // own pipelines must not leave files in `pipelines/`.
+        let name = pipeline.file_stem().map_or_else(
+            || "pipeline".into(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
+        let stderr_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "{name}.{}.{}.stderr",
+            std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
@@ -261,6 +268,7 @@ impl Drop for Sluice {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        let _ = std::fs::remove_file(&self.stderr_path);
     }
 }
 
