@@ -139,6 +139,17 @@ fn stdin_with_a_multiline_codec_joins_stack_traces() {
     );
 }
 
+/// `sluice validate` on `config`: it must fail; returns what it printed on stderr.
+fn refused_by_validate(config: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["validate", "-c"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_socket_input_setting_outside_logstash_names_is_refused_with_its_place() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,13 +157,7 @@ fn a_socket_input_setting_outside_logstash_names_is_refused_with_its_place() {
         dir.path(),
         "[inputs.tcp]\ntype = \"tcp\"\nport = 5000\nmode = \"client\"\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["validate", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused_by_validate(&config);
     assert!(
         stderr.contains(":7:1: input `tcp` (tcp): unknown field `mode`"),
         "{stderr}"
@@ -166,13 +171,7 @@ fn a_grok_multiline_pattern_is_refused_at_its_position() {
         dir.path(),
         "[inputs.tcp]\ntype = \"tcp\"\nport = 5000\ncodec = { type = \"multiline\", pattern = \"^%{TIMESTAMP_ISO8601}\", what = \"previous\" }\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["validate", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused_by_validate(&config);
     assert!(
         stderr.contains("pipeline.toml:7:9: input `tcp`: codec: multiline `pattern")
             && stderr.contains("grok"),
