@@ -18,7 +18,7 @@
 #
 #   bash tests/bench/kafka.sh [BINARY] [RUNS]     # default target/release/sluice, 3
 #   SLUICE_BENCH_PIPELINE='batch_size = 512' ...  # a [pipeline] table in every case
-#   SLUICE_BENCH_KAFKA_OUTPUT='max_in_flight_batches = 32' ...  # added to the kafka output
+#   SLUICE_BENCH_KAFKA_OUTPUT='max_in_flight_events = 20000' ...  # added to the kafka output
 #   SLUICE_BENCH_KAFKA_INPUT='librdkafka = { "queued.max.messages.kbytes" = "8192" }' ...
 #
 # Needs Java 17 and Maven (the broker is built as the tests build it, into
