@@ -471,6 +471,72 @@ fn sasl_plain_and_scram_work_and_the_password_is_never_logged() {
     }
 }
 
+/// Producer and consumer over the broker's SSL listener, trusting its self-signed
+/// certificate through `tls.ca_file`: everything arrives. A consumer that does not trust it
+/// (the system's CAs) is refused at the handshake and reads nothing.
+#[test]
+fn tls_to_the_broker_works_and_an_untrusted_certificate_is_refused() {
+    let broker = kafka_broker();
+    let dir = tempdir("tls");
+    let topic = "tls-logs";
+    broker.create_topic(topic, 2);
+    let source = dir.path().join("app.log");
+    let tls = format!(
+        "tls = {{ ca_file = {:?} }}",
+        broker.tls_ca_file().display().to_string()
+    );
+    let producer = Sluice::start(&producer_pipeline(
+        dir.path(),
+        "producer",
+        &source,
+        &format!(
+            "bootstrap_servers = {:?}\ntopic = {topic:?}\ncompression = \"lz4\"\n{tls}",
+            broker.tls_bootstrap()
+        ),
+    ));
+    let consumer = Sluice::start(&consumer_pipeline(
+        dir.path(),
+        "consumer",
+        &format!(
+            "bootstrap_servers = {:?}\ntopics = [{topic:?}]\ngroup_id = \"tls-test\"\n{tls}",
+            broker.tls_bootstrap()
+        ),
+    ));
+    let outputs = [output(dir.path(), "consumer")];
+    append_lines(&source, 0..2_000);
+    assert!(
+        wait_until(DEADLINE, || all_arrived(&outputs, 2_000)),
+        "over TLS, missing {:?}:\n{}\n{}",
+        missing(&outputs, 2_000),
+        producer.stderr(),
+        consumer.stderr()
+    );
+    assert!(
+        line_counts(&outputs).values().all(|&n| n == 1),
+        "duplicates over TLS"
+    );
+
+    let untrusting = Sluice::start(&consumer_pipeline(
+        dir.path(),
+        "untrusting",
+        &format!(
+            "bootstrap_servers = {:?}\ntopics = [{topic:?}]\ngroup_id = \"tls-untrusting\"\ntls = {{}}",
+            broker.tls_bootstrap()
+        ),
+    ));
+    assert!(
+        wait_until(DEADLINE, || untrusting
+            .stderr()
+            .contains("certificate verify failed")),
+        "no certificate error logged:\n{}",
+        untrusting.stderr()
+    );
+    assert!(events(&output(dir.path(), "untrusting")).is_empty());
+    untrusting.stop();
+    consumer.stop();
+    producer.stop();
+}
+
 /// Events Kafka refuses for good (too large, a topic that does not exist, a topic template
 /// that cannot be resolved) go to the dead-letter file with the reason; the rest is delivered
 /// and the run finishes.

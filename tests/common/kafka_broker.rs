@@ -10,8 +10,10 @@
 //! binaries serialise on a file lock), formats a storage directory with a random cluster id
 //! (and a SCRAM user), and starts `kafka.Kafka` through `sluice.peer.KafkaBroker`, which halts
 //! when its standard input closes: however the tests end, the broker goes with them. It
-//! listens on three free loopback ports: PLAINTEXT, SASL_PLAINTEXT (users: PLAIN and
-//! SCRAM-SHA-256 [`SASL_USER`] / [`SASL_PASSWORD`]) and the controller's. Ready means a
+//! listens on four free loopback ports: PLAINTEXT, SASL_PLAINTEXT (users: PLAIN and
+//! SCRAM-SHA-256 [`SASL_USER`] / [`SASL_PASSWORD`]), SSL (a self-signed certificate for
+//! 127.0.0.1 made with the JDK's `keytool`, its PEM in [`KafkaBroker::tls_ca_file`]) and the
+//! controller's. Ready means a
 //! metadata request answers, about 20 s on a busy 2-core machine (~330 MB of RSS).
 //!
 //! [`kafka_broker`] is shared by every test of a test binary (each test uses its own topics
@@ -38,6 +40,9 @@ use std::time::{Duration, Instant};
 pub const SASL_USER: &str = "sluice";
 pub const SASL_PASSWORD: &str = "kafka-test-secret-5f2c";
 
+/// Password of the SSL listener's keystore (a test certificate).
+const KEYSTORE_PASSWORD: &str = "kafka-test-keystore";
+
 /// How long a broker may take from `java` to answering metadata requests.
 const START_DEADLINE: Duration = Duration::from_secs(180);
 
@@ -45,6 +50,7 @@ const START_DEADLINE: Duration = Duration::from_secs(180);
 pub struct KafkaBroker {
     plaintext_port: u16,
     sasl_port: u16,
+    tls_port: u16,
     controller_port: u16,
     build: PathBuf,
     run: PathBuf,
@@ -110,16 +116,18 @@ impl KafkaBroker {
         std::fs::create_dir_all(&run)
             .map_err(|e| format!("cannot create {}: {e}", run.display()))?;
 
-        let ports = free_ports(3)?;
+        let ports = free_ports(4)?;
         let broker = KafkaBroker {
             plaintext_port: ports[0],
             sasl_port: ports[1],
             controller_port: ports[2],
+            tls_port: ports[3],
             build,
             run,
             process: Mutex::new(None),
             _run_lock: run_lock,
         };
+        broker.make_certificate()?;
         broker.write_properties()?;
         broker.format()?;
         broker.launch()?;
@@ -134,6 +142,68 @@ impl KafkaBroker {
     /// `127.0.0.1:<port>` of the SASL_PLAINTEXT listener.
     pub fn sasl_bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.sasl_port)
+    }
+
+    /// `127.0.0.1:<port>` of the SSL listener.
+    pub fn tls_bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.tls_port)
+    }
+
+    /// The SSL listener's self-signed certificate (PEM): the CA a client must trust.
+    pub fn tls_ca_file(&self) -> PathBuf {
+        self.run.join("broker-ca.pem")
+    }
+
+    fn keystore_path(&self) -> PathBuf {
+        self.run.join("broker.p12")
+    }
+
+    /// A key and self-signed certificate for 127.0.0.1 (PKCS#12, for the broker) and the
+    /// certificate alone as PEM (for the clients), with the JDK's `keytool`.
+    fn make_certificate(&self) -> Result<(), String> {
+        let keystore = self.keystore_path();
+        let keytool = |args: &[&str]| -> Result<(), String> {
+            let output = Command::new("keytool")
+                .args(args)
+                .args(["-keystore", &keystore.to_string_lossy()])
+                .args(["-storetype", "PKCS12", "-storepass", KEYSTORE_PASSWORD])
+                .output()
+                .map_err(|e| format!("cannot run keytool ({e}): the JDK must be installed"))?;
+            if output.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "keytool {args:?} failed:\n{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ))
+            }
+        };
+        keytool(&[
+            "-genkeypair",
+            "-alias",
+            "broker",
+            "-keyalg",
+            "RSA",
+            "-keysize",
+            "2048",
+            "-validity",
+            "30",
+            "-dname",
+            "CN=127.0.0.1",
+            "-ext",
+            "SAN=ip:127.0.0.1,dns:localhost",
+            "-keypass",
+            KEYSTORE_PASSWORD,
+        ])?;
+        keytool(&[
+            "-exportcert",
+            "-rfc",
+            "-alias",
+            "broker",
+            "-file",
+            &self.tls_ca_file().to_string_lossy(),
+        ])
     }
 
     fn properties_path(&self) -> PathBuf {
@@ -159,14 +229,19 @@ impl KafkaBroker {
 
     fn write_properties(&self) -> Result<(), String> {
         let (plain, sasl, controller) = (self.plaintext_port, self.sasl_port, self.controller_port);
+        let tls = self.tls_port;
         let properties = format!(
             "process.roles=broker,controller\n\
              node.id=1\n\
              controller.quorum.voters=1@127.0.0.1:{controller}\n\
-             listeners=PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl},CONTROLLER://127.0.0.1:{controller}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl}\n\
+             listeners=PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl},SSL://127.0.0.1:{tls},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl},SSL://127.0.0.1:{tls}\n\
              controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT\n\
+             ssl.keystore.type=PKCS12\n\
+             ssl.keystore.location={keystore}\n\
+             ssl.keystore.password={KEYSTORE_PASSWORD}\n\
+             ssl.key.password={KEYSTORE_PASSWORD}\n\
              inter.broker.listener.name=PLAINTEXT\n\
              sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256\n\
              listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_{SASL_USER}=\"{SASL_PASSWORD}\";\n\
@@ -181,6 +256,7 @@ impl KafkaBroker {
              group.initial.rebalance.delay.ms=0\n\
              log.flush.interval.messages=1\n",
             data = self.run.join("data").display(),
+            keystore = self.keystore_path().display(),
         );
         std::fs::write(self.properties_path(), properties)
             .map_err(|e| format!("cannot write server.properties: {e}"))

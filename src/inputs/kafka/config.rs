@@ -6,6 +6,22 @@
 //! (see `offsets.rs`). A new group starts at the `earliest` offset by default (Logstash's
 //! default is `latest`): a group that first joins after data was written should read it, not
 //! silently skip it.
+//!
+//! Read-ahead is bounded for a sidecar. librdkafka's defaults let one consumer hold hundreds
+//! of MiB: a fetch takes up to 1 MiB *compressed* per partition (`max.partition.fetch.bytes`)
+//! and 50 MiB in all, each record batch is decompressed whole (zstd-compressed JSON logs
+//! shrink about 11 times, and librdkafka sizes the buffer by guessing upwards), and it keeps
+//! fetching until 100,000 messages or 64 MiB wait (`queued.min.messages`,
+//! `queued.max.messages.kbytes`). Reading the benchmark's topic (4 partitions, zstd) peaked
+//! at 180 - 235 MiB, nearly all of it decompressed batches (heaptrack: 219 MiB live from
+//! `rd_kafka_msgset_reader_decompress`); lowering the queue limits alone did not help, the
+//! per-fetch size did. With 64 KiB per partition and 1 MiB per fetch (the least librdkafka
+//! accepts beside its `message.max.bytes`), 10,000 messages or 4 MiB queued, it peaked at
+//! 40 - 50 MiB, no slower (BENCHMARKS.md, "Kafka"); 128 KiB per partition held 7 - 14 MiB
+//! more. `fetch.queue.backoff.ms` is how long a
+//! partition whose queue is full waits before fetching again: librdkafka's 1 s stalled the
+//! input once the smaller queue filled. All of them can be overridden (`librdkafka`), e.g. a
+//! larger `max.partition.fetch.bytes` for a distant cluster with uncompressed topics.
 
 use crate::config::{BuildContext, ConfigError};
 use crate::kafka::{ClientSettings, Connection, KafkaSasl, KafkaTls};
@@ -122,6 +138,12 @@ impl Settings {
             ),
             // Lag and offsets for /metrics.
             ("statistics.interval.ms", "5000".to_string()),
+            // What librdkafka reads ahead, bounded for a sidecar (module docs).
+            ("queued.min.messages", "10000".to_string()),
+            ("queued.max.messages.kbytes", "4096".to_string()),
+            ("max.partition.fetch.bytes", "65536".to_string()),
+            ("fetch.max.bytes", "1048576".to_string()),
+            ("fetch.queue.backoff.ms", "5".to_string()),
         ];
         let client = connection.client_config(context, &base)?;
         Ok(Self {

@@ -9,6 +9,7 @@
 use super::config::Codec;
 use crate::event::{parse_object_slice, Event};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The tag of a message that is not a JSON object under `codec = "json"` (Logstash's).
 pub const JSON_PARSE_FAILURE_TAG: &str = "_jsonparsefailure";
@@ -81,4 +82,79 @@ fn decorate(event: &mut Event, origin: &Origin<'_>) {
     event
         .metadata_mut()
         .insert("kafka".into(), Value::Object(kafka));
+}
+
+/// The messages of one batch as read: their payloads end to end, and where each came from
+/// when events are decorated.
+#[derive(Debug, Default)]
+pub struct RawMessages {
+    payloads: Vec<u8>,
+    messages: Vec<RawMessage>,
+}
+
+#[derive(Debug)]
+struct RawMessage {
+    /// Where its payload ends in `payloads` (it starts where the previous one ends).
+    end: usize,
+    origin: Option<OwnedOrigin>,
+}
+
+/// An [`Origin`] that outlives the librdkafka message.
+#[derive(Debug, Clone)]
+pub struct OwnedOrigin {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Box<[u8]>>,
+    pub timestamp: Option<i64>,
+    pub group_id: Arc<str>,
+}
+
+impl RawMessages {
+    /// Room for about as much as the last batch held.
+    pub fn with_capacity(messages: usize, bytes: usize) -> Self {
+        Self {
+            payloads: Vec::with_capacity(bytes),
+            messages: Vec::with_capacity(messages),
+        }
+    }
+
+    pub fn push(&mut self, payload: &[u8], origin: Option<OwnedOrigin>) {
+        self.payloads.extend_from_slice(payload);
+        self.messages.push(RawMessage {
+            end: self.payloads.len(),
+            origin,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.payloads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The events of these messages, in order; `now` as in [`message_event`].
+    pub fn decode(self, codec: Codec, now: &str, out: &mut Vec<Event>) {
+        out.reserve(self.messages.len());
+        let mut start = 0;
+        for message in self.messages {
+            let origin = message.origin.as_ref().map(|origin| Origin {
+                topic: &origin.topic,
+                partition: origin.partition,
+                offset: origin.offset,
+                key: origin.key.as_deref(),
+                timestamp: origin.timestamp,
+                group_id: &origin.group_id,
+            });
+            let payload = &self.payloads[start..message.end];
+            out.push(message_event(payload, codec, origin.as_ref(), now));
+            start = message.end;
+        }
+    }
 }

@@ -9,8 +9,10 @@
 //! A crash (kill -9) therefore re-reads at most the batches that were not yet acknowledged.
 //!
 //! Messages become events in `events.rs` (JSON objects as they are; anything else tagged
-//! `_jsonparsefailure`), and leave in batches of `batch_size` or after [`LINGER`], whichever
-//! comes first. While the pipeline is full the input stops polling: Kafka keeps the data.
+//! `_jsonparsefailure`), and leave in batches of `batch_size` (or `batch_bytes` of payload) or
+//! after [`LINGER`], whichever comes first; the reading task only copies their bytes, a filter
+//! worker parses them. While the pipeline is full the input stops polling: Kafka keeps the
+//! data.
 //!
 //! - `config.rs`: settings; `offsets.rs`: watermarks and rebalances; `metrics.rs`: lag and
 //!   offsets per partition from librdkafka's statistics.
@@ -27,11 +29,9 @@ pub use events::JSON_PARSE_FAILURE_TAG;
 
 use super::{InputContext, InputError, InputType, PipelineClosed};
 use crate::config::{BuildContext, ConfigError};
-use crate::event::{
-    ack_channel, format_timestamp, AckReceipt, AckReceiver, Batch, BatchStatus, Event,
-};
+use crate::event::{ack_channel, format_timestamp, AckReceipt, AckReceiver, Batch, BatchStatus};
 use config::Settings;
-use events::{message_event, Origin};
+use events::{OwnedOrigin, RawMessages};
 use metrics::InputMetrics;
 use offsets::{Partitions, StreamId};
 use rdkafka::consumer::{
@@ -107,11 +107,14 @@ impl InputType for KafkaInput {
             shared: &shared,
             consumer: &consumer,
             batch_size: context.settings.batch_size.max(1),
+            batch_bytes: context.settings.batch_bytes.max(1),
+            group_id: self.settings.group_id.as_str().into(),
+            topic_names: HashMap::new(),
             shutdown: context.shutdown,
             metrics: context.metrics,
             output: Some(context.output),
             acks,
-            events: Vec::new(),
+            messages: RawMessages::default(),
             ends: HashMap::new(),
             skipped: 0,
             first_at: None,
@@ -203,12 +206,17 @@ struct Reader<'a> {
     shared: &'a Shared,
     consumer: &'a StreamConsumer<GroupContext>,
     batch_size: usize,
+    batch_bytes: usize,
+    /// Shared by the `[@metadata][kafka]` of every event (with `decorate_events`).
+    group_id: Arc<str>,
+    topic_names: HashMap<String, Arc<str>>,
     shutdown: tokio_util::sync::CancellationToken,
     metrics: Arc<crate::metrics::ComponentMetrics>,
     /// Dropped once reading stopped, so the pipeline knows this input sends no more.
     output: Option<super::BatchSender>,
     acks: crate::event::AckSender,
-    events: Vec<Event>,
+    /// The messages of the batch being filled.
+    messages: RawMessages,
     /// The next offset of each partition the batch has messages of.
     ends: HashMap<StreamId, i64>,
     /// Messages that became no event (empty payloads).
@@ -234,7 +242,9 @@ impl Reader<'_> {
                     Ok(message) => {
                         self.failing = false;
                         self.push(&message);
-                        if self.events.len() >= self.batch_size {
+                        if self.messages.len() >= self.batch_size
+                            || self.messages.bytes() >= self.batch_bytes
+                        {
                             self.flush().await?;
                         }
                     }
@@ -269,21 +279,25 @@ impl Reader<'_> {
             self.skipped += 1;
             return;
         };
-        let origin = self.settings.decorate_events.then(|| Origin {
-            topic,
+        let origin = self.settings.decorate_events.then(|| OwnedOrigin {
+            topic: self.topic_name(topic),
             partition,
             offset,
-            key: message.key(),
+            key: message.key().map(Box::from),
             timestamp: message.timestamp().to_millis(),
-            group_id: &self.settings.group_id,
+            group_id: self.group_id.clone(),
         });
-        let now = format_timestamp(chrono::Utc::now());
-        self.events.push(message_event(
-            payload,
-            self.settings.codec,
-            origin.as_ref(),
-            &now,
-        ));
+        self.messages.push(payload, origin);
+    }
+
+    /// The shared name of `topic` (one allocation per topic, not per message).
+    fn topic_name(&mut self, topic: &str) -> Arc<str> {
+        if let Some(name) = self.topic_names.get(topic) {
+            return name.clone();
+        }
+        let name: Arc<str> = topic.into();
+        self.topic_names.insert(topic.to_string(), name.clone());
+        name
     }
 
     /// Sends the batch being filled, if any, waiting while the pipeline is full.
@@ -293,11 +307,12 @@ impl Reader<'_> {
             return Ok(());
         }
         let ends: Vec<(StreamId, i64)> = self.ends.drain().collect();
-        let events = std::mem::take(&mut self.events);
+        let next = RawMessages::with_capacity(self.messages.len(), self.messages.bytes());
+        let messages = std::mem::replace(&mut self.messages, next);
         let skipped = std::mem::take(&mut self.skipped);
-        let count = events.len() as u64;
+        let count = messages.len() as u64;
         let batch_id = crate::sync::lock(&self.shared.partitions).register(ends);
-        if events.is_empty() {
+        if messages.is_empty() {
             // Nothing to deliver: the messages are done with.
             crate::sync::lock(&self.shared.partitions).receive(AckReceipt {
                 batch_id,
@@ -307,9 +322,13 @@ impl Reader<'_> {
             let Some(output) = &self.output else {
                 return Err(PipelineClosed.into());
             };
-            output
-                .send(Batch::new(events, Some(self.acks.token(batch_id))))
-                .await?;
+            // The read time: the `@timestamp` of events that have none.
+            let now = format_timestamp(chrono::Utc::now());
+            let codec = self.settings.codec;
+            let batch = Batch::deferred(messages.len(), Some(self.acks.token(batch_id)), {
+                move |out| messages.decode(codec, &now, out)
+            });
+            output.send(batch).await?;
         }
         super::count_handed_over(&self.metrics, count, skipped);
         Ok(())

@@ -26,7 +26,9 @@ pub type StreamId = u64;
 #[derive(Debug, Default)]
 pub struct Partitions {
     watermarks: Watermarks<StreamId, i64>,
-    current: HashMap<(String, i32), StreamId>,
+    /// The stream of each partition read now, by topic (looked up per message without
+    /// allocating) and partition.
+    current: HashMap<String, HashMap<i32, StreamId>>,
     names: HashMap<StreamId, (String, i32)>,
     /// The last position handed to librdkafka per stream.
     stored: HashMap<StreamId, i64>,
@@ -39,13 +41,16 @@ impl Partitions {
     /// The stream of `topic`/`partition`, started at `offset` (the message being read) if the
     /// partition has none yet.
     pub fn stream(&mut self, topic: &str, partition: i32, offset: i64) -> StreamId {
-        if let Some(&stream) = self.current.get(&(topic.to_string(), partition)) {
+        if let Some(&stream) = self.current.get(topic).and_then(|p| p.get(&partition)) {
             return stream;
         }
         let stream = self.next_stream;
         self.next_stream += 1;
         self.watermarks.open_stream(stream, offset);
-        self.current.insert((topic.to_string(), partition), stream);
+        self.current
+            .entry(topic.to_string())
+            .or_default()
+            .insert(partition, stream);
         self.names.insert(stream, (topic.to_string(), partition));
         self.stored.insert(stream, offset);
         stream
@@ -64,8 +69,8 @@ impl Partitions {
     /// failed one never settles them).
     pub fn settled(&self, partitions: &TopicPartitionList) -> bool {
         partitions.elements().iter().all(|element| {
-            let key = (element.topic().to_string(), element.partition());
-            let Some(stream) = self.current.get(&key) else {
+            let current = self.current.get(element.topic());
+            let Some(stream) = current.and_then(|p| p.get(&element.partition())) else {
                 return true;
             };
             match (
@@ -109,12 +114,13 @@ impl Partitions {
     pub fn revoke(&mut self, revoked: &TopicPartitionList) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
         for element in revoked.elements() {
-            let key = (element.topic().to_string(), element.partition());
-            let Some(stream) = self.current.remove(&key) else {
+            let (topic, partition) = (element.topic(), element.partition());
+            let current = self.current.get_mut(topic);
+            let Some(stream) = current.and_then(|p| p.remove(&partition)) else {
                 continue;
             };
             if let Some(committed) = self.watermarks.committed(&stream) {
-                let _ = list.add_partition_offset(&key.0, key.1, Offset::Offset(committed));
+                let _ = list.add_partition_offset(topic, partition, Offset::Offset(committed));
             }
             self.watermarks.close_stream(&stream);
             self.names.remove(&stream);
@@ -127,9 +133,11 @@ impl Partitions {
     /// The position of every partition read now (for the final commit).
     pub fn positions(&self) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), stream) in &self.current {
-            if let Some(committed) = self.watermarks.committed(stream) {
-                let _ = list.add_partition_offset(topic, *partition, Offset::Offset(committed));
+        for (topic, streams) in &self.current {
+            for (partition, stream) in streams {
+                if let Some(committed) = self.watermarks.committed(stream) {
+                    let _ = list.add_partition_offset(topic, *partition, Offset::Offset(committed));
+                }
             }
         }
         list

@@ -3,7 +3,7 @@
 //! in `offsets.rs`).
 
 use super::config::Codec;
-use super::events::{message_event, Origin, JSON_PARSE_FAILURE_TAG};
+use super::events::{message_event, Origin, OwnedOrigin, RawMessages, JSON_PARSE_FAILURE_TAG};
 use serde_json::json;
 
 const NOW: &str = "2030-01-02T03:04:05.000Z";
@@ -67,4 +67,38 @@ fn decorate_events_adds_logstash_kafka_metadata() {
     );
     // Metadata is not part of the event's JSON.
     assert_eq!(event.to_value(), json!({"message": "m", "@timestamp": NOW}));
+}
+
+#[test]
+fn raw_messages_become_the_same_events_in_order() {
+    let payloads: [&[u8]; 3] = [br#"{"message":"one"}"#, b"two {", br#"{"message":"three"}"#];
+    let mut raw = RawMessages::default();
+    for (offset, payload) in payloads.iter().enumerate() {
+        let origin = (offset == 1).then(|| OwnedOrigin {
+            topic: "logs".into(),
+            partition: 2,
+            offset: offset as i64,
+            key: None,
+            timestamp: None,
+            group_id: "ingest".into(),
+        });
+        raw.push(payload, origin);
+    }
+    assert_eq!(raw.len(), 3);
+    let mut events = Vec::new();
+    raw.decode(Codec::Json, NOW, &mut events);
+    let values: Vec<_> = events.iter().map(|e| e.to_value()).collect();
+    assert_eq!(
+        values,
+        [
+            json!({"message": "one", "@timestamp": NOW}),
+            json!({"message": "two {", "@timestamp": NOW, "tags": [JSON_PARSE_FAILURE_TAG]}),
+            json!({"message": "three", "@timestamp": NOW}),
+        ]
+    );
+    assert!(events[0].metadata().is_empty());
+    assert_eq!(
+        events[1].metadata()["kafka"],
+        json!({"topic": "logs", "partition": 2, "offset": 1, "consumer_group": "ingest"})
+    );
 }
