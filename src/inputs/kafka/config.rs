@@ -17,7 +17,7 @@
 //! `rd_kafka_msgset_reader_decompress`); lowering the queue limits alone did not help, the
 //! per-fetch size did. With 64 KiB per partition and 1 MiB per fetch (the least librdkafka
 //! accepts beside its `message.max.bytes`), 10,000 messages or 4 MiB queued, it peaked at
-//! 40 - 50 MiB, no slower (BENCHMARKS.md, "Kafka"); 128 KiB per partition held 7 - 14 MiB
+//! 40 - 50 MiB, no slower (BENCHMARKS.md, "Kafka"); 128 KiB per partition held 9 - 14 MiB
 //! more. `fetch.queue.backoff.ms` is how long a
 //! partition whose queue is full waits before fetching again: librdkafka's 1 s stalled the
 //! input once the smaller queue filled. All of them can be overridden (`librdkafka`), e.g. a

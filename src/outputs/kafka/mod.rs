@@ -22,7 +22,8 @@
 //! Delivery reports cost as little per message as librdkafka allows: every message of a
 //! delivery carries the same [`Reports`] (an `Arc` clone), whose callback counts it down and
 //! keeps only failures; the delivery's task wakes once, when the last report arrived. (One
-//! future per message, with a cancellation branch each, was a tenth of the output's CPU.)
+//! future per message, each raced against the shutdown token, was about 5 % of a file ->
+//! Kafka run's CPU samples, besides the token's lock traffic.)
 //!
 //! - `config.rs`: settings and their validation (the connection settings it shares with the
 //!   Kafka input are in [`crate::kafka`]); `metrics.rs`: the output's counters.
