@@ -1,6 +1,6 @@
 //! The command line as a user meets it: exit codes, error format, `--once`, signals.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -968,4 +968,69 @@ fn validate_reports_every_problem_of_one_output() {
         );
     }
     assert_eq!(stderr.lines().count(), 4, "{stderr}");
+}
+
+/// Total lines of every file in `dir`.
+fn lines_in_dir(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| lines_of(&entry.unwrap().path()))
+        .sum()
+}
+
+/// The README's quickstart piped into `head`: the reader leaves after a few bytes, the stdout
+/// output drops the rest (counted, logged), the daily files still get every event, and the
+/// run checkpoints, so a second run prints nothing new, as the README promises.
+#[test]
+fn the_quickstart_piped_into_head_checkpoints_and_a_rerun_prints_nothing() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("pipelines/sample")).unwrap();
+    for file in ["quickstart.toml", "sample/mqtt-client.log"] {
+        std::fs::copy(
+            repo.join("pipelines").join(file),
+            dir.path().join("pipelines").join(file),
+        )
+        .unwrap();
+    }
+    let quickstart = || {
+        let mut command = sluice();
+        command
+            .args([
+                "run",
+                "--once",
+                "--no-api",
+                "-c",
+                "pipelines/quickstart.toml",
+            ])
+            .current_dir(dir.path())
+            .env_remove("SLUICE_DATA_DIR")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    let mut head = quickstart().stdout(Stdio::piped()).spawn().unwrap();
+    let mut first_bytes = [0u8; 100];
+    head.stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut first_bytes)
+        .unwrap();
+    // The read end is closed now, with 333 pretty events (far more than a pipe holds) unsent.
+    let out = head.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("broken pipe"), "{stderr}");
+    assert!(!stderr.contains("not delivered"), "{stderr}");
+    assert_eq!(lines_in_dir(&dir.path().join("out")), 333);
+
+    let rerun = quickstart().stdout(Stdio::piped()).output().unwrap();
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&rerun.stdout), "");
+    assert_eq!(lines_in_dir(&dir.path().join("out")), 333);
 }

@@ -70,7 +70,12 @@ fn checkpointed_offset(dir: &Path) -> u64 {
         return 0;
     };
     let mut offset = 0;
-    for entry in entries.flatten() {
+    // Only checkpoints in place: `<input>.json.tmp` is one being written, which a kill before
+    // its rename leaves behind unused (the next start reads the file from the last `.json`).
+    let written = entries
+        .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|e| e == "json"));
+    for entry in written {
         let Ok(text) = std::fs::read_to_string(entry.path()) else {
             continue;
         };

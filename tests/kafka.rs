@@ -157,8 +157,10 @@ fn a_consumer_group_loses_nothing_when_a_member_is_killed_restarted_or_added() {
         dir.path(),
         "producer",
         &source,
+        // Keyed by the line, so that lines spread over all four partitions by hash rather
+        // than in sticky runs that may all land on one member's partitions.
         &format!(
-            "bootstrap_servers = {:?}\ntopic = {topic:?}",
+            "bootstrap_servers = {:?}\ntopic = {topic:?}\nkey = \"%{{message}}\"",
             broker.bootstrap()
         ),
     ));
@@ -168,28 +170,38 @@ fn a_consumer_group_loses_nothing_when_a_member_is_killed_restarted_or_added() {
     );
     let first = Sluice::start(&consumer_pipeline(dir.path(), "first", &input));
     let second = Sluice::start(&consumer_pipeline(dir.path(), "second", &input));
-
-    // Phase 1: the first consumer is killed while lines are flowing.
-    append_lines(&source, 0..20_000);
     let first_out = output(dir.path(), "first");
+    let mut outputs = vec![first_out.clone(), output(dir.path(), "second")];
+
+    // Phase 1: lines are fed (1,000 at a time) until the group has formed and the first
+    // consumer reads; then 20,000 more are appended and the first consumer is killed while
+    // they flow.
+    let mut next = 0;
+    let reading = wait_until(DEADLINE, || {
+        append_lines(&source, next..next + 1_000);
+        next += 1_000;
+        wait_until(Duration::from_secs(5), || events(&first_out).len() >= 100)
+    });
     assert!(
-        wait_until(DEADLINE, || events(&first_out).len() >= 100),
-        "the first consumer got nothing:\n{}\n{}",
+        reading,
+        "the first consumer got nothing of {next} lines (the second got {}):\n{}\n{}\n{}",
+        events(&outputs[1]).len(),
         first.stderr(),
+        second.stderr(),
         producer.stderr()
     );
+    append_lines(&source, next..next + 20_000);
+    next += 20_000;
     first.kill();
     let killed_wrote = line_counts(std::slice::from_ref(&first_out));
-    let mut outputs = vec![first_out.clone(), output(dir.path(), "second")];
     assert!(
-        wait_until(DEADLINE, || all_arrived(&outputs, 20_000)),
+        wait_until(DEADLINE, || all_arrived(&outputs, next)),
         "after the kill, missing {:?}:\n{}",
-        missing(&outputs, 20_000),
+        missing(&outputs, next),
         second.stderr()
     );
 
     // Phase 2: the killed consumer comes back (a new output file) and is given partitions.
-    let mut next = 20_000;
     let restarted = Sluice::start(&consumer_pipeline(dir.path(), "restarted", &input));
     outputs.push(output(dir.path(), "restarted"));
     feed_until_member_reads(&source, &mut next, &outputs, &restarted);

@@ -172,3 +172,102 @@ fn a_directory_without_tests_exits_2() {
     let out = sluice_test(&[dir.path()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Writes `files` (name, text) into a fresh directory; returns it.
+fn write_files(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    dir
+}
+
+/// Two Logstash inputs that decorate differently, and a filter that routes on `[type]`.
+const DECORATING_INPUTS: &str = r#"
+input {
+  file { id => "app" path => "/var/log/app.log" type => "mqtt" tags => ["edge"]
+         add_field => { "[fields][site]" => "berlin" } }
+  tcp { id => "relay" port => 5514 type => "relay" }
+}
+filter {
+  if [type] == "mqtt" { mutate { add_field => { "routed" => "mqtt" } } }
+}
+output { stdout { } }
+"#;
+
+#[test]
+fn cases_get_the_decorations_of_the_input_they_name_as_a_run_would() {
+    let dir = write_files(&[
+        ("routes.conf", DECORATING_INPUTS),
+        (
+            "routes.test.toml",
+            r#"
+pipeline = "routes.conf"
+input = "app"
+
+[[cases]]
+name = "the file input's type, tags and fields; the mqtt branch runs"
+lines = ['hello']
+[[cases.expect]]
+fields = { type = "mqtt", tags = ["edge"], fields = { site = "berlin" }, routed = "mqtt" }
+
+[[cases]]
+name = "an event's own type wins, as in Logstash"
+events = [{ message = "m", type = "other" }]
+[[cases.expect]]
+fields = { type = "other", tags = ["edge"] }
+absent = ["routed"]
+
+[[cases]]
+name = "the tcp input's type; the branch does not run"
+input = "relay"
+lines = ['hello']
+[[cases.expect]]
+fields = { type = "relay" }
+absent = ["routed", "tags", "fields"]
+"#,
+        ),
+    ]);
+    let out = sluice_test(&[&dir.path().join("routes.test.toml")]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn a_case_naming_an_input_the_pipeline_lacks_is_a_test_error_exit_2() {
+    let dir = write_files(&[
+        ("routes.conf", DECORATING_INPUTS),
+        (
+            "routes.test.toml",
+            "pipeline = \"routes.conf\"\n[[cases]]\nname = \"x\"\ninput = \"beats\"\nlines = ['m']\n",
+        ),
+    ]);
+    let out = sluice_test(&[&dir.path().join("routes.test.toml")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("no input `beats` in the pipeline (inputs: app, relay)"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_pipeline_with_one_input_decorates_every_case_without_naming_it() {
+    let conf = r#"input { stdin { type => "console" add_field => { "via" => "stdin" } } }
+filter { if [type] == "console" { mutate { add_tag => ["typed"] } } }
+output { stdout { } }
+"#;
+    let dir = write_files(&[
+        ("one.conf", conf),
+        (
+            "one.test.toml",
+            "pipeline = \"one.conf\"\n[[cases]]\nname = \"decorated\"\nlines = ['m']\n\
+             [[cases.expect]]\nfields = { type = \"console\", via = \"stdin\", tags = [\"typed\"] }\n",
+        ),
+    ]);
+    let out = sluice_test(&[&dir.path().join("one.test.toml")]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+}

@@ -111,7 +111,7 @@ impl OutputContext {
 pub(crate) enum Disposal {
     /// Handed over (the `null` output).
     Delivered,
-    /// Deliberately dropped (an output disabled by an empty setting).
+    /// Deliberately dropped (an output disabled by an empty setting, a stdout nobody reads).
     Dropped,
 }
 

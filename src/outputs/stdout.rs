@@ -3,6 +3,7 @@
 use super::{OutputContext, OutputError, OutputType};
 use crate::config::{BuildContext, ConfigErrors};
 use crate::event::Delivery;
+use crate::metrics::ComponentMetrics;
 use serde::Deserialize;
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -75,8 +76,17 @@ impl OutputType for StdoutOutput {
                 });
                 match written {
                     Ok(()) => {}
-                    // `sluice run ... | head`: the reader left; stop quietly like other CLI tools.
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        // `sluice run ... | head`: the reader left on purpose. Holding the
+                        // pipeline (or failing every batch, so that the other outputs'
+                        // events are read and sent again) would punish that; what stdout
+                        // would have shown is disposed of, counted and logged once.
+                        tracing::warn!(output = %context.id, "stdout was closed by its reader (broken pipe); this output drops its events from now on (counted as dropped).");
+                        ComponentMetrics::add(&context.metrics.events_dropped, count);
+                        delivery.settle();
+                        super::settle_all(deliveries, &context, super::Disposal::Dropped).await;
+                        return Ok(());
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -16,11 +16,14 @@
 //! pipeline = "mqtt.toml"            # relative to this file
 //! ingest_time = "2024-05-01T00:00:00.000Z"   # optional: @timestamp of events without one
 //!
+//! input = "app"                     # optional: whose `event_type`/`add_tag`/`add_field`
+//!                                   # apply (default: the pipeline's only input, if one)
 //! [defaults]                        # optional: merged into every input event (what the
 //! fields = { service = "mqtt" }     # input would add); the event's own values win
 //!
 //! [[cases]]
 //! name = "error lines are high severity"
+//! # input = "beats"                 # optional: overrides the file's `input`
 //! lines = ['{"level":"error","message":"boom"}']   # each becomes { message = line }
 //! # events = [{ message = "...", other = 1 }]     # or whole events (both may be given)
 //!
@@ -42,6 +45,7 @@
 use crate::condition::Condition;
 use crate::config::{BuildContext, ConfigErrors};
 use crate::event::{format_timestamp, Event, FieldPath, Template};
+use crate::filters::common::Common;
 use crate::filters::FilterChain;
 use crate::pipeline;
 use serde::Deserialize;
@@ -79,6 +83,10 @@ struct TestFile {
     pipeline: PathBuf,
     #[serde(default)]
     ingest_time: Option<String>,
+    /// The input the events come from: its decorations (Logstash's `type`, `tags`,
+    /// `add_field`) apply as `sluice run` applies them.
+    #[serde(default)]
+    input: Option<String>,
     #[serde(default)]
     defaults: Map<String, Value>,
     #[serde(default)]
@@ -91,6 +99,8 @@ struct Case {
     name: String,
     #[serde(default)]
     ingest_time: Option<String>,
+    #[serde(default)]
+    input: Option<String>,
     #[serde(default)]
     lines: Vec<String>,
     #[serde(default)]
@@ -225,6 +235,32 @@ fn collect_test_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), TestEr
 struct Harness {
     chain: Arc<FilterChain>,
     outputs: Vec<(String, Option<Condition>)>,
+    /// Every input by id, with what it adds to each event it sends (`None`: nothing).
+    inputs: Vec<(String, Option<Box<Common>>)>,
+}
+
+impl Harness {
+    /// The decoration of the input `named`, or of the pipeline's only input when unnamed.
+    fn decoration(&self, named: Option<&str>) -> Result<Option<&Common>, String> {
+        match named {
+            Some(id) => self
+                .inputs
+                .iter()
+                .find(|(input, _)| input == id)
+                .map(|(_, common)| common.as_deref())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = self.inputs.iter().map(|(id, _)| id.as_str()).collect();
+                    format!(
+                        "no input `{id}` in the pipeline (inputs: {})",
+                        known.join(", ")
+                    )
+                }),
+            None => Ok(match self.inputs.as_slice() {
+                [(_, common)] => common.as_deref(),
+                _ => None,
+            }),
+        }
+    }
 }
 
 fn build_harness(pipeline_path: &Path) -> Result<Harness, TestError> {
@@ -239,6 +275,16 @@ fn build_harness(pipeline_path: &Path) -> Result<Harness, TestError> {
     let chain = FilterChain::build(&config.filters, &context).map_err(|mut e| {
         errors.append(&mut e);
     });
+    let mut inputs = Vec::new();
+    for input in &config.inputs {
+        match Common::new(&input.common) {
+            Ok(common) => inputs.push((input.id.clone(), common)),
+            Err(e) => errors.push(context.error_at(
+                Some(input.span.clone()),
+                format!("input `{}`: {e}", input.id),
+            )),
+        }
+    }
     let mut outputs = Vec::new();
     for output in &config.outputs {
         match context.compile_condition(output.condition.as_ref()) {
@@ -250,6 +296,7 @@ fn build_harness(pipeline_path: &Path) -> Result<Harness, TestError> {
         Ok(chain) if errors.is_empty() => Ok(Harness {
             chain: Arc::new(chain),
             outputs,
+            inputs,
         }),
         _ => {
             errors.sort_by_key(|e| (e.line, e.column));
@@ -302,7 +349,16 @@ fn run_file(path: &Path) -> Result<FileResult, TestError> {
             })
             .transpose()?
             .unwrap_or_else(|| format_timestamp(chrono::Utc::now()));
+        let decoration = harness
+            .decoration(case.input.as_deref().or(file.input.as_deref()))
+            .map_err(|message| TestError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("case `{}`: {message}", case.name),
+            })?;
         let mut events = input_events(case, &file.defaults, &ingest_time);
+        if let Some(decoration) = decoration {
+            events.iter_mut().for_each(|event| decoration.apply(event));
+        }
         worker.process(&mut events);
         let failures =
             compare_case(case, &events, &harness).map_err(|message| TestError::Invalid {
