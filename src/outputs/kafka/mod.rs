@@ -26,7 +26,8 @@
 //! Kafka run's CPU samples, besides the token's lock traffic.)
 //!
 //! - `config.rs`: settings and their validation (the connection settings it shares with the
-//!   Kafka input are in [`crate::kafka`]); `metrics.rs`: the output's counters.
+//!   Kafka input are in [`crate::kafka`]); `metrics.rs`: the output's counters; `reports.rs`:
+//!   delivery reports counted per delivery.
 
 pub mod config;
 mod metrics;
