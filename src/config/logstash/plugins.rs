@@ -377,7 +377,15 @@ fn mutate(options: &mut Options<'_>) -> Vec<Table> {
 }
 
 fn grok(options: &mut Options<'_>) -> Vec<Table> {
-    passthrough(
+    // Logstash 8 runs grok with ECS field names unless told otherwise
+    // (`pipeline.ecs_compatibility: v8`); the native filter's default is the legacy set, so
+    // the `.conf`'s meaning is written out.
+    let explicit = options
+        .plugin
+        .attributes
+        .iter()
+        .any(|a| a.name == "ecs_compatibility");
+    let mut tables = passthrough(
         options,
         "grok",
         &Shape {
@@ -396,7 +404,14 @@ fn grok(options: &mut Options<'_>) -> Vec<Table> {
                 "ecs_compatibility",
             ],
         },
-    )
+    );
+    if !explicit {
+        let pos = options.plugin.pos;
+        for table in &mut tables {
+            table.set("ecs_compatibility", "v8", pos);
+        }
+    }
+    tables
 }
 
 fn dissect(options: &mut Options<'_>) -> Vec<Table> {
