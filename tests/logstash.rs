@@ -336,7 +336,7 @@ fn conf_test_files() -> Vec<PathBuf> {
 }
 
 #[test]
-fn the_shipped_conf_tests_pass_on_the_conf_and_on_its_conversion() {
+fn the_shipped_conf_tests_pass_on_the_conf_and_on_its_conversions() {
     let tmp = tempfile::tempdir().unwrap();
     let files = conf_test_files();
     assert!(
@@ -344,6 +344,8 @@ fn the_shipped_conf_tests_pass_on_the_conf_and_on_its_conversion() {
         "mqtt.test.toml and tests/constructs.test.toml"
     );
     let pipeline_line = regex::Regex::new(r#"(?m)^pipeline = "([^"]+\.conf)"$"#).unwrap();
+    let script_path = regex::Regex::new(r#"(?m)^path = "(scripts/[^"]+\.rhai)"$"#).unwrap();
+    let mut script_files = 0;
     for test_file in files {
         let (code, stdout, stderr) = sluice(&["test", test_file.to_str().unwrap()]);
         assert_eq!(code, 0, "{}:\n{stdout}{stderr}", test_file.display());
@@ -362,23 +364,54 @@ fn the_shipped_conf_tests_pass_on_the_conf_and_on_its_conversion() {
         ]);
         assert_eq!(code, 0, "convert {conf}:\n{stderr}");
         let converted_test = tmp.path().join(name);
-        std::fs::write(
-            &converted_test,
-            pipeline_line
-                .replace(
-                    &text,
-                    format!("pipeline = {:?}", converted.display().to_string()),
-                )
-                .as_bytes(),
-        )
-        .unwrap();
-        let (code, stdout, stderr) = sluice(&["test", converted_test.to_str().unwrap()]);
-        assert_eq!(
-            code, 0,
-            "the converted {conf} does not give the same events:\n{stdout}{stderr}"
+        let pass_on = |pipeline: &Path| {
+            std::fs::write(
+                &converted_test,
+                pipeline_line
+                    .replace(
+                        &text,
+                        format!("pipeline = {:?}", pipeline.display().to_string()),
+                    )
+                    .as_bytes(),
+            )
+            .unwrap();
+            let (code, stdout, stderr) = sluice(&["test", converted_test.to_str().unwrap()]);
+            assert_eq!(
+                code,
+                0,
+                "{} does not give the events of {conf}:\n{stdout}{stderr}",
+                pipeline.display()
+            );
+            assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+        };
+        pass_on(&converted);
+
+        // Converted into a directory: pipeline.toml, its scripts in files it names by path.
+        let dir = tmp.path().join(format!("{name}.dir"));
+        let (code, stdout, stderr) = sluice(&[
+            "convert",
+            conf_path.to_str().unwrap(),
+            "-o",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "convert {conf} -o DIR:\n{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        let toml = std::fs::read_to_string(dir.join("pipeline.toml")).unwrap();
+        assert!(
+            !toml.contains("source = '''") && !toml.contains("source = \"\"\""),
+            "scripts are files, not inline:\n{toml}"
         );
-        assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+        for script in script_path.captures_iter(&toml) {
+            let code = std::fs::read_to_string(dir.join(&script[1])).unwrap();
+            assert!(code.contains("event."), "{}: {code}", &script[1]);
+            script_files += 1;
+        }
+        pass_on(&dir.join("pipeline.toml"));
     }
+    assert!(
+        script_files > 0,
+        "constructs.conf's ruby filter was written as a Rhai file"
+    );
 }
 
 #[test]

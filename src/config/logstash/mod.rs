@@ -77,6 +77,25 @@ pub struct Translation {
     pub toml: String,
     pub origins: std::sync::Arc<Origins>,
     pub problems: Vec<ConfigError>,
+    /// With [`Scripts::Files`]: the Rhai files the TOML's scripts name by `path`.
+    pub scripts: Vec<ScriptFile>,
+}
+
+/// Where the translated `ruby` filters' Rhai goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scripts {
+    /// Inline, as each script filter's `source`: one self-contained TOML document.
+    Inline,
+    /// In files beside the TOML (`scripts/<filter id>.rhai`), named by each script filter's
+    /// `path`: what `sluice convert -o DIR` writes, for editing the Rhai as Rhai.
+    Files,
+}
+
+/// A Rhai file of a translation: its path relative to the TOML's folder, and its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptFile {
+    pub path: String,
+    pub code: String,
 }
 
 /// Reads the files `path` names (file, directory or glob), in name order.
@@ -133,8 +152,20 @@ pub fn translate(path: &Path) -> Result<Translation, ConfigErrors> {
     translate_files(read_files(path)?)
 }
 
+/// Like [`translate`], with the Rhai of `ruby` filters where `scripts` says.
+pub fn translate_with(path: &Path, scripts: Scripts) -> Result<Translation, ConfigErrors> {
+    translate_texts(read_files(path)?, scripts)
+}
+
 /// Translates `.conf` texts (`files`: path and text, concatenated in this order).
 pub fn translate_files(files: Vec<(PathBuf, String)>) -> Result<Translation, ConfigErrors> {
+    translate_texts(files, Scripts::Inline)
+}
+
+fn translate_texts(
+    files: Vec<(PathBuf, String)>,
+    scripts: Scripts,
+) -> Result<Translation, ConfigErrors> {
     let mut sections = Vec::new();
     let mut syntax_errors = Vec::new();
     for (index, (path, text)) in files.iter().enumerate() {
@@ -163,6 +194,10 @@ pub fn translate_files(files: Vec<(PathBuf, String)>) -> Result<Translation, Con
         };
         builder.walk(kind, &section.body, &[], &[]);
     }
+    let script_files = match scripts {
+        Scripts::Inline => Vec::new(),
+        Scripts::Files => builder.move_scripts_to_files(),
+    };
     let mut document = Document::default();
     document.comment(&format!(
         "Converted by `sluice convert` from {}.",
@@ -185,6 +220,7 @@ pub fn translate_files(files: Vec<(PathBuf, String)>) -> Result<Translation, Con
         toml: document.text,
         origins: std::sync::Arc::new(origins),
         problems,
+        scripts: script_files,
     })
 }
 
@@ -325,6 +361,31 @@ impl Builder {
         }
         table.name = self.unique_name(&table);
         self.tables.push(table);
+    }
+
+    /// Replaces each script filter's inline `source` by a `path` to
+    /// `scripts/<filter id>.rhai`, returning those files.
+    fn move_scripts_to_files(&mut self) -> Vec<ScriptFile> {
+        let mut files = Vec::new();
+        for table in &mut self.tables {
+            if table.type_name != "script" {
+                continue;
+            }
+            let Some(index) = table.entries.iter().position(|(k, _, _)| k == "source") else {
+                continue;
+            };
+            let (_, source, pos) = table.entries.remove(index);
+            let path = format!("scripts/{}.rhai", table.name);
+            files.push(ScriptFile {
+                path: path.clone(),
+                code: source.as_str().unwrap_or_default().to_string(),
+            });
+            table.entries.insert(
+                index,
+                ("path".to_string(), toml_edit::Value::from(path), pos),
+            );
+        }
+        files
     }
 
     fn unique_name(&mut self, table: &Table) -> String {
