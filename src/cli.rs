@@ -77,8 +77,10 @@ pub enum Command {
         /// The Logstash configuration.
         #[arg(value_name = "PATH")]
         path: PathBuf,
-        /// Write the TOML here instead of printing it.
-        #[arg(short, long, value_name = "FILE")]
+        /// Write the TOML here instead of printing it: a path ending in `.toml` is the file;
+        /// any other path is a directory that gets `pipeline.toml` and, for translated
+        /// `ruby` filters, `scripts/<id>.rhai` files the TOML names by `path`.
+        #[arg(short, long, value_name = "FILE|DIR")]
         output: Option<PathBuf>,
     },
     /// Look into a disk queue (`[pipeline.queue] type = "disk"`).

@@ -124,21 +124,32 @@ fn validate(path: &std::path::Path, format: sluice::config::Format) -> ExitCode 
 /// `sluice convert`: the TOML on stdout (or in `output`), then whatever had no equivalent
 /// on stderr (exit 2); a file that does not parse prints nothing but its errors.
 fn convert(path: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode {
-    let translation = match sluice::config::logstash::translate(path) {
+    use sluice::config::logstash::Scripts;
+    let directory = output.filter(|o| o.extension().is_none_or(|e| e != "toml"));
+    let scripts = if directory.is_some() {
+        Scripts::Files
+    } else {
+        Scripts::Inline
+    };
+    let translation = match sluice::config::logstash::translate_with(path, scripts) {
         Ok(translation) => translation,
         Err(errors) => {
             print_stderr(&errors);
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    match output {
-        Some(output) => {
-            if let Err(e) = std::fs::write(output, &translation.toml) {
-                print_stderr(&format!("{}: cannot write: {e}", output.display()));
-                return ExitCode::from(EXIT_RUNTIME);
-            }
+    let written = match (directory, output) {
+        (Some(dir), _) => write_conversion(dir, &translation),
+        (None, Some(file)) => std::fs::write(file, &translation.toml)
+            .map_err(|e| format!("{}: cannot write: {e}", file.display())),
+        (None, None) => {
+            print_stdout(&translation.toml);
+            Ok(())
         }
-        None => print_stdout(&translation.toml),
+    };
+    if let Err(message) = written {
+        print_stderr(&message);
+        return ExitCode::from(EXIT_RUNTIME);
     }
     if translation.problems.is_empty() {
         ExitCode::SUCCESS
@@ -146,6 +157,25 @@ fn convert(path: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode
         print_stderr(&sluice::config::ConfigErrors(translation.problems));
         ExitCode::from(EXIT_CONFIG)
     }
+}
+
+/// `convert -o DIR`: `DIR/pipeline.toml` and the Rhai files it names.
+fn write_conversion(
+    dir: &std::path::Path,
+    translation: &sluice::config::logstash::Translation,
+) -> Result<(), String> {
+    let write = |path: std::path::PathBuf, text: &str| {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("{}: cannot create: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    };
+    write(dir.join("pipeline.toml"), &translation.toml)?;
+    for script in &translation.scripts {
+        write(dir.join(&script.path), &script.code)?;
+    }
+    Ok(())
 }
 
 /// `sluice test`: 0 when every case passes, 1 when one fails, 2 when a test or pipeline file

@@ -336,7 +336,7 @@ fn conf_test_files() -> Vec<PathBuf> {
 }
 
 #[test]
-fn the_shipped_conf_tests_pass_on_the_conf_and_on_its_conversion() {
+fn the_shipped_conf_tests_pass_on_the_conf_and_on_its_conversions() {
     let tmp = tempfile::tempdir().unwrap();
     let files = conf_test_files();
     assert!(
@@ -344,6 +344,8 @@ fn the_shipped_conf_tests_pass_on_the_conf_and_on_its_conversion() {
         "mqtt.test.toml and tests/constructs.test.toml"
     );
     let pipeline_line = regex::Regex::new(r#"(?m)^pipeline = "([^"]+\.conf)"$"#).unwrap();
+    let script_path = regex::Regex::new(r#"(?m)^path = "(scripts/[^"]+\.rhai)"$"#).unwrap();
+    let mut script_files = 0;
     for test_file in files {
         let (code, stdout, stderr) = sluice(&["test", test_file.to_str().unwrap()]);
         assert_eq!(code, 0, "{}:\n{stdout}{stderr}", test_file.display());
@@ -362,23 +364,54 @@ fn the_shipped_conf_tests_pass_on_the_conf_and_on_its_conversion() {
         ]);
         assert_eq!(code, 0, "convert {conf}:\n{stderr}");
         let converted_test = tmp.path().join(name);
-        std::fs::write(
-            &converted_test,
-            pipeline_line
-                .replace(
-                    &text,
-                    format!("pipeline = {:?}", converted.display().to_string()),
-                )
-                .as_bytes(),
-        )
-        .unwrap();
-        let (code, stdout, stderr) = sluice(&["test", converted_test.to_str().unwrap()]);
-        assert_eq!(
-            code, 0,
-            "the converted {conf} does not give the same events:\n{stdout}{stderr}"
+        let pass_on = |pipeline: &Path| {
+            std::fs::write(
+                &converted_test,
+                pipeline_line
+                    .replace(
+                        &text,
+                        format!("pipeline = {:?}", pipeline.display().to_string()),
+                    )
+                    .as_bytes(),
+            )
+            .unwrap();
+            let (code, stdout, stderr) = sluice(&["test", converted_test.to_str().unwrap()]);
+            assert_eq!(
+                code,
+                0,
+                "{} does not give the events of {conf}:\n{stdout}{stderr}",
+                pipeline.display()
+            );
+            assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+        };
+        pass_on(&converted);
+
+        // Converted into a directory: pipeline.toml, its scripts in files it names by path.
+        let dir = tmp.path().join(format!("{name}.dir"));
+        let (code, stdout, stderr) = sluice(&[
+            "convert",
+            conf_path.to_str().unwrap(),
+            "-o",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "convert {conf} -o DIR:\n{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        let toml = std::fs::read_to_string(dir.join("pipeline.toml")).unwrap();
+        assert!(
+            !toml.contains("source = '''") && !toml.contains("source = \"\"\""),
+            "scripts are files, not inline:\n{toml}"
         );
-        assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+        for script in script_path.captures_iter(&toml) {
+            let code = std::fs::read_to_string(dir.join(&script[1])).unwrap();
+            assert!(code.contains("event."), "{}: {code}", &script[1]);
+            script_files += 1;
+        }
+        pass_on(&dir.join("pipeline.toml"));
     }
+    assert!(
+        script_files > 0,
+        "constructs.conf's ruby filter was written as a Rhai file"
+    );
 }
 
 #[test]
@@ -492,4 +525,142 @@ output {{ file {{ path => "{}" codec => json_lines }} }}
     // The decoration runs before the filters: the json filter then overwrites `type`.
     assert_eq!(events[1]["type"], "own");
     assert!(events[1].get("routed").is_none(), "{:?}", events[1]);
+}
+
+/// Runs `sluice run --once -c config` in `dir` (its data directory is there), bounded by the
+/// deadline; panics on failure.
+fn run_once_in(dir: &Path, config: &Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "--once", "--no-api", "-c"])
+        .arg(config)
+        .current_dir(dir)
+        .env_remove("ELASTICSEARCH_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .expect("run sluice");
+    let finished = common::wait_until(DEADLINE, || matches!(child.try_wait(), Ok(Some(_))));
+    if !finished {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    assert!(
+        finished && status.success(),
+        "{}:\n{stderr}",
+        config.display()
+    );
+}
+
+/// The events of an NDJSON file, each as its JSON text with the keys sorted, sorted (the
+/// filter workers may interleave batches).
+fn sorted_events(path: &Path, edit: impl Fn(&mut serde_json::Map<String, Value>)) -> Vec<String> {
+    let mut events: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut event: Value = serde_json::from_str(line).unwrap();
+            edit(event.as_object_mut().unwrap());
+            canonical(&event)
+        })
+        .collect();
+    events.sort();
+    events
+}
+
+/// JSON text with every object's keys sorted.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, String> =
+                map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            let items: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", Value::from(k.as_str())))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        Value::Array(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(canonical).collect::<Vec<_>>().join(",")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn the_seed_filters_as_the_conf_give_the_native_pipelines_events_on_the_sample() {
+    // The seed's filter section byte for byte and pipelines/mqtt.toml's six native filters,
+    // between the same file input (Filebeat's `fields.service` added as the seed's Filebeat
+    // does) and a file output, over the winston sample plus lines for the corners.
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("mqtt.log");
+    let mut lines =
+        std::fs::read_to_string(manifest().join("pipelines/sample/mqtt-client.log")).unwrap();
+    for extra in [
+        r#"{"@timestamp":"2024-05-01T10:00:00.000Z","level":"error","message":"m","severity":"critical"}"#,
+        r#"{"@timestamp":"2024-05-01T10:00:00.000Z","level":"warn","message":"m","details":{"topic":"a/b/c/d"}}"#,
+        r#"{"@timestamp":"2024-05-01T10:00:00.000Z","level":"info","message":"m","details":{"topic":"/a/b"}}"#,
+        r#"{"@timestamp":"2024-05-01T10:00:00.000Z","level":"info","message":"m","category":"performance","durationMs":1000.5}"#,
+    ] {
+        lines.push_str(extra);
+        lines.push('\n');
+    }
+    std::fs::write(&log, &lines).unwrap();
+    let seed = std::fs::read_to_string(manifest().join("pipelines/logstash/mqtt.conf")).unwrap();
+    let filter = &seed[seed.find("\nfilter {").unwrap()..seed.find("\noutput {").unwrap()];
+    let conf_out = tmp.path().join("conf.ndjson");
+    let conf = tmp.path().join("seed.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "input {{ file {{ path => \"{}\" start_position => \"beginning\" }} }}\n\
+             filter {{ mutate {{ add_field => {{ \"[fields][service]\" => \"mqtt\" }} }} }}\n\
+             {filter}\n\
+             output {{ file {{ path => \"{}\" codec => json_lines }} }}\n",
+            log.display(),
+            conf_out.display()
+        ),
+    )
+    .unwrap();
+    let native = std::fs::read_to_string(manifest().join("pipelines/mqtt.toml")).unwrap();
+    let filters =
+        &native[native.find("[[filters]]").unwrap()..native.find("# A local copy").unwrap()];
+    let toml_out = tmp.path().join("native.ndjson");
+    let toml = tmp.path().join("native.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[inputs.mqtt_logs]\ntype = \"file\"\npaths = [{:?}]\nfields = {{ service = \"mqtt\" }}\n\n\
+             {filters}\n[outputs.sink]\ntype = \"file\"\npath = {:?}\n",
+            log.display().to_string(),
+            toml_out.display().to_string()
+        ),
+    )
+    .unwrap();
+    for (name, config) in [("conf", &conf), ("native", &toml)] {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        run_once_in(&dir, config);
+    }
+
+    let from_conf = sorted_events(&conf_out, |event| {
+        // The deliberate differences of the native port (see its filters' module docs):
+        // Logstash's add_field makes the string "true" and appends to an existing severity.
+        if let Some(flag) = event.get_mut("requires_investigation") {
+            assert_eq!(flag, "true");
+            *flag = Value::Bool(true);
+        }
+        if event["severity"] == serde_json::json!(["critical", "high"]) {
+            event.insert("severity".into(), "high".into());
+        }
+    });
+    let from_native = sorted_events(&toml_out, |_| {});
+    assert_eq!(from_conf.len(), lines.lines().count());
+    assert_eq!(from_native.len(), from_conf.len());
+    for (conf_event, native_event) in from_conf.iter().zip(&from_native) {
+        assert_eq!(conf_event, native_event);
+    }
 }

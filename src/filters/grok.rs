@@ -41,9 +41,16 @@
 //!   compatibility, but no timer runs: runaway backtracking is cut by PCRE2's match limit
 //!   instead (deterministic, no thread), and such a line counts as not matching
 //!   (`tag_on_failure`).
-//! * `ecs_compatibility`: only `"disabled"` (the legacy field names `clientip`, `verb`,
-//!   `response`, ...) is available. Logstash 8 defaults to ECS names; a pipeline that relies
-//!   on them must rename the fields (mutate) for now.
+//! * `ecs_compatibility` (`"disabled"`, `"v1"`, `"v8"`): which pattern set names the fields.
+//!   `"disabled"` is the legacy set (`clientip`, `verb`, `request`, `response`, ...); `"v1"`
+//!   and `"v8"` (the same patterns, as in Logstash) are logstash-patterns-core's ECS set
+//!   (`[source][address]`, `[http][request][method]`, `[url][original]`,
+//!   `[http][response][status_code]` as an integer, ...), bundled from `grok/ecs-v1/`
+//!   (the base patterns, `httpd` and `linux-syslog`; other ECS files are not bundled, and
+//!   their patterns are reported as unknown). Default here: `"disabled"`, so a native
+//!   pipeline's field names do not change under it. A Logstash `.conf` is different: Logstash
+//!   8 runs grok with `v8` unless told otherwise (`pipeline.ecs_compatibility`), so the
+//!   `.conf` front end writes `ecs_compatibility = "v8"` for a grok without the option.
 
 use super::{FilterBuild, FilterType, Outcome};
 use crate::config::ConfigError;
@@ -102,8 +109,27 @@ pub struct GrokConfig {
     #[serde(default = "default_timeout")]
     pub timeout_millis: u64,
     #[serde(default)]
-    pub ecs_compatibility: Option<String>,
+    pub ecs_compatibility: EcsCompatibility,
 }
+
+/// Which of Logstash's pattern sets names the captured fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EcsCompatibility {
+    /// The legacy names (`clientip`, `verb`, ...).
+    #[default]
+    Disabled,
+    /// ECS names; `v8` uses the same patterns as `v1`, as Logstash does.
+    V1,
+    V8,
+}
+
+/// logstash-patterns-core's ECS pattern files, as `NAME regex` lines.
+const ECS_PATTERNS: [&str; 3] = [
+    include_str!("grok/ecs-v1/grok-patterns"),
+    include_str!("grok/ecs-v1/httpd"),
+    include_str!("grok/ecs-v1/linux-syslog"),
+];
 
 /// A capture's type suffix (`%{NUMBER:n:int}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +175,17 @@ pub struct GrokFilter {
 fn read_pattern_file(path: &Path, grok: &mut grok::Grok) -> Result<(), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read patterns file `{}`: {e}", path.display()))?;
+    add_pattern_lines(&text, grok).map_err(|line| {
+        format!(
+            "patterns file `{}`: `{line}` is not `NAME pattern`",
+            path.display()
+        )
+    })
+}
+
+/// Adds the `NAME regex` lines of a patterns file's text; the first line that is not one is
+/// the error.
+fn add_pattern_lines(text: &str, grok: &mut grok::Grok) -> Result<(), String> {
     for line in text.lines() {
         let line = line.trim_start();
         if line.is_empty() || line.starts_with('#') {
@@ -156,15 +193,26 @@ fn read_pattern_file(path: &Path, grok: &mut grok::Grok) -> Result<(), String> {
         }
         match line.split_once(|c: char| c.is_whitespace()) {
             Some((name, pattern)) => grok.add_pattern(name, pattern.trim_start()),
-            None => {
-                return Err(format!(
-                    "patterns file `{}`: `{line}` is not `NAME pattern`",
-                    path.display()
-                ))
-            }
+            None => return Err(line.to_string()),
         }
     }
     Ok(())
+}
+
+/// The bundled pattern set `ecs` names.
+fn bundled_patterns(ecs: EcsCompatibility) -> Result<grok::Grok, String> {
+    match ecs {
+        EcsCompatibility::Disabled => Ok(grok::Grok::with_default_patterns()),
+        EcsCompatibility::V1 | EcsCompatibility::V8 => {
+            let mut grok = grok::Grok::empty();
+            for text in ECS_PATTERNS {
+                add_pattern_lines(text, &mut grok).map_err(|line| {
+                    format!("bundled ECS pattern `{line}` is not `NAME pattern`")
+                })?;
+            }
+            Ok(grok)
+        }
+    }
 }
 
 fn load_patterns_dir(dir: &Path, files_glob: &str, grok: &mut grok::Grok) -> Result<(), String> {
@@ -205,18 +253,10 @@ fn capture_field(group: &str, groups: &[&str]) -> String {
 
 impl GrokFilter {
     pub fn new(config: &GrokConfig, companion: impl Fn(&Path) -> PathBuf) -> Result<Self, String> {
-        match config.ecs_compatibility.as_deref() {
-            None | Some("disabled") => {}
-            Some(other) => {
-                return Err(format!(
-                    "`ecs_compatibility = \"{other}\"` is not supported: only the legacy pattern set (\"disabled\") is bundled"
-                ))
-            }
-        }
         if config.patterns.is_empty() {
             return Err("`match` needs at least one `field = \"pattern\"`".to_string());
         }
-        let mut grok = grok::Grok::with_default_patterns();
+        let mut grok = bundled_patterns(config.ecs_compatibility)?;
         for dir in &config.patterns_dir {
             load_patterns_dir(&companion(dir), &config.patterns_files_glob, &mut grok)?;
         }
@@ -474,6 +514,57 @@ mod tests {
     }
 
     #[test]
+    fn ecs_compatibility_names_the_fields_as_logstash_8() {
+        for ecs in ["v1", "v8"] {
+            let (event, outcome) = run(
+                json!({"match": {"message": "%{COMBINEDAPACHELOG}"}, "ecs_compatibility": ecs}),
+                json!({"message": APACHE}),
+            );
+            assert_eq!(outcome, Outcome::Keep);
+            assert_eq!(
+                event,
+                json!({
+                    "message": APACHE,
+                    "source": {"address": "83.149.9.216"},
+                    "timestamp": "17/May/2015:10:05:03 +0000",
+                    "http": {
+                        "request": {
+                            "method": "GET",
+                            "referrer": "http://semicomplete.com/presentations/logstash-monitorama-2013/"
+                        },
+                        "version": "1.1",
+                        "response": {"status_code": 200, "body": {"bytes": 203023}}
+                    },
+                    "url": {"original": "/presentations/logstash-monitorama-2013/images/kibana-search.png"},
+                    "user_agent": {"original": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36"}
+                }),
+                "{ecs}"
+            );
+        }
+        let (event, _) = run(
+            json!({"match": {"message": "%{HTTPD_ERRORLOG}"}, "overwrite": ["message"], "ecs_compatibility": "v8"}),
+            json!({"message": "[Wed Oct 11 14:32:52 2000] [error] [client 127.0.0.1] client denied"}),
+        );
+        assert_eq!(event["source"]["address"], json!("127.0.0.1"));
+        assert_eq!(event["log"]["level"], json!("error"));
+        assert_eq!(event["message"], json!("client denied"));
+        let line = "Mar 12 12:34:56 web-01 sshd[1234]: Accepted publickey for deploy";
+        let (event, _) = run(
+            json!({"match": {"message": "%{SYSLOGLINE}"}, "overwrite": ["message"], "ecs_compatibility": "v8"}),
+            json!({"message": line}),
+        );
+        assert_eq!(
+            event,
+            json!({
+                "message": "Accepted publickey for deploy",
+                "timestamp": "Mar 12 12:34:56",
+                "host": {"hostname": "web-01"},
+                "process": {"name": "sshd", "pid": 1234}
+            })
+        );
+    }
+
+    #[test]
     fn syslog_line_without_overwrite_makes_message_an_array() {
         let line = "Mar 12 12:34:56 web-01 sshd[1234]: Accepted publickey for deploy";
         let (event, _) = run(
@@ -614,7 +705,8 @@ mod tests {
             json!({"match": {"message": "(unclosed"}}),
             json!({"match": {"message": 5}}),
             json!({"match": {"message": "%{INT:x}"}, "patterns_dir": ["/no/such/dir"]}),
-            json!({"match": {"message": "%{INT:x}"}, "ecs_compatibility": "v8"}),
+            // Not in the bundled ECS files, and not taken from the legacy set either.
+            json!({"match": {"message": "%{JAVASTACKTRACEPART:x}"}, "ecs_compatibility": "v8"}),
         ] {
             let parsed: GrokConfig = serde_json::from_value(config.clone()).unwrap();
             assert!(

@@ -10,7 +10,8 @@
 //!
 //! Difference from the seed: Logstash's `add_field` appends when the target already exists
 //! (turning it into an array); this filter sets the value, so a re-processed event keeps a
-//! single severity.
+//! single severity. `append = true` appends as Logstash does: the `.conf` front end compiles
+//! the seed's `if [level] == … else …` chain of `add_field`s to this filter with it.
 
 use super::{FilterBuild, FilterType, Outcome};
 use crate::config::ConfigError;
@@ -50,6 +51,9 @@ pub struct SeverityConfig {
     pub mapping: BTreeMap<String, String>,
     #[serde(default = "default_severity")]
     pub default: String,
+    /// Append to an existing target (Logstash's `add_field`) instead of replacing it.
+    #[serde(default)]
+    pub append: bool,
 }
 
 /// The compiled severity filter.
@@ -60,6 +64,7 @@ pub struct SeverityFilter {
     /// Few entries: a linear scan over (level, severity value) beats hashing.
     mapping: Vec<(String, Value)>,
     default: Value,
+    append: bool,
 }
 
 impl SeverityFilter {
@@ -73,6 +78,7 @@ impl SeverityFilter {
                 .map(|(level, severity)| (level.clone(), Value::String(severity.clone())))
                 .collect(),
             default: Value::String(config.default.clone()),
+            append: config.append,
         }
     }
 }
@@ -90,7 +96,11 @@ impl FilterType for SeverityFilter {
             _ => &self.default,
         };
         let severity = severity.clone();
-        event.insert(&self.target, severity);
+        if self.append {
+            super::common::add_value(event, &self.target, severity);
+        } else {
+            event.insert(&self.target, severity);
+        }
         Outcome::Keep
     }
 
@@ -143,6 +153,19 @@ mod tests {
         assert_eq!(
             severity_of(config, json!({"log": {"level": "error"}})),
             Some(json!("none"))
+        );
+    }
+
+    #[test]
+    fn append_adds_to_an_existing_severity_as_add_field() {
+        let append = || json!({"append": true});
+        assert_eq!(
+            severity_of(append(), json!({"level": "error", "severity": "low"})),
+            Some(json!(["low", "high"]))
+        );
+        assert_eq!(
+            severity_of(append(), json!({"level": "warn"})),
+            Some(json!("medium"))
         );
     }
 

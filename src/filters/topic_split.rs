@@ -13,6 +13,14 @@
 //! `"a/b/".split("/")` gives 2 parts, so Logstash reports `topic_levels = 2` and no
 //! `topic_metric` there; leading empty levels (`/a/b`) agree with Ruby. A missing, non-string
 //! or empty topic (an empty topic is not a valid MQTT topic) sets no fields.
+//!
+//! **`split = "ruby"`**: Ruby's semantics instead, exactly what the seed's `ruby` block does
+//! in Logstash, so that block (recognised by the `.conf` front end) runs natively: trailing
+//! empty levels are dropped (`a/b/` has 2 levels), an empty topic has 0 levels (only the
+//! count is set), a missing, `null` or `false` topic sets nothing (`if topic` is false), and
+//! any other value that is not a string (Ruby raises `NoMethodError` on `split`) fails the
+//! filter: tagged `tag_on_failure` (default `_rubyexception`, the ruby filter's tag), the
+//! common options not applied.
 
 use super::{FilterBuild, FilterType, Outcome};
 use crate::config::ConfigError;
@@ -51,6 +59,26 @@ pub struct TopicSplitConfig {
     pub count: String,
     #[serde(default = "default_levels")]
     pub levels: Vec<String>,
+    #[serde(default)]
+    pub split: SplitSemantics,
+    /// With `split = "ruby"`: the tag of a topic that is not a string.
+    #[serde(default = "default_tag_on_failure")]
+    pub tag_on_failure: String,
+}
+
+fn default_tag_on_failure() -> String {
+    "_rubyexception".to_string()
+}
+
+/// Whose rules cut a topic into levels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitSemantics {
+    /// MQTT's: every `/` separates two levels, empty ones included.
+    #[default]
+    Mqtt,
+    /// Ruby's `String#split("/")`, as the seed's Logstash `ruby` block.
+    Ruby,
 }
 
 /// The compiled topic_split filter.
@@ -59,6 +87,8 @@ pub struct TopicSplitFilter {
     source: FieldPath,
     count: FieldPath,
     levels: Vec<FieldPath>,
+    split: SplitSemantics,
+    tag_on_failure: String,
 }
 
 impl TopicSplitFilter {
@@ -75,6 +105,8 @@ impl TopicSplitFilter {
                 .iter()
                 .map(|name| field(name))
                 .collect::<Result<_, _>>()?,
+            split: config.split,
+            tag_on_failure: config.tag_on_failure.clone(),
         })
     }
 }
@@ -83,6 +115,9 @@ impl FilterType for TopicSplitFilter {
     type Config = TopicSplitConfig;
 
     fn apply(&self, event: &mut Event) -> Outcome {
+        if self.split == SplitSemantics::Ruby {
+            return self.apply_ruby(event);
+        }
         let topic = match event.get(&self.source) {
             Some(Value::String(topic)) if !topic.is_empty() => topic,
             _ => return Outcome::Keep,
@@ -104,6 +139,34 @@ impl FilterType for TopicSplitFilter {
 
     fn build(config: &TopicSplitConfig, build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
         Self::new(config).map_err(|message| build.invalid(message))
+    }
+}
+
+impl TopicSplitFilter {
+    /// `split = "ruby"`: the seed's ruby block, `parts = topic.split("/")` if `topic`.
+    fn apply_ruby(&self, event: &mut Event) -> Outcome {
+        let mut levels: Vec<Value> = match event.get(&self.source) {
+            None | Some(Value::Null | Value::Bool(false)) => return Outcome::Keep,
+            Some(Value::String(topic)) => topic
+                .split('/')
+                .map(|level| Value::String(level.to_string()))
+                .collect(),
+            Some(_) => {
+                event.add_tag(&self.tag_on_failure);
+                return Outcome::Failed;
+            }
+        };
+        while levels
+            .last()
+            .is_some_and(|level| level.as_str() == Some(""))
+        {
+            levels.pop();
+        }
+        event.insert(&self.count, Value::from(levels.len()));
+        for (path, value) in self.levels.iter().zip(levels) {
+            event.insert(path, value);
+        }
+        Outcome::Keep
     }
 }
 
@@ -153,6 +216,31 @@ mod tests {
         assert_eq!(split(json!({}), json!("")), json!({}));
         assert_eq!(split(json!({}), json!(null)), json!({}));
         assert_eq!(split(json!({}), json!(7)), json!({}));
+    }
+
+    #[test]
+    fn ruby_split_drops_trailing_empty_levels_and_fails_on_non_strings() {
+        let ruby = || json!({"split": "ruby"});
+        assert_eq!(
+            split(ruby(), json!("a/b/")),
+            json!({"topic_levels": 2, "topic_root": "a", "topic_device": "b"})
+        );
+        assert_eq!(
+            split(ruby(), json!("/a//b/c")),
+            json!({"topic_levels": 5, "topic_root": "", "topic_device": "a", "topic_metric": ""})
+        );
+        assert_eq!(split(ruby(), json!("")), json!({"topic_levels": 0}));
+        assert_eq!(split(ruby(), json!("//")), json!({"topic_levels": 0}));
+        assert_eq!(split(ruby(), json!(null)), json!({}));
+        assert_eq!(split(ruby(), json!(false)), json!({}));
+        assert_eq!(split(ruby(), json!(7)), json!({"tags": ["_rubyexception"]}));
+        assert_eq!(
+            split(
+                json!({"split": "ruby", "tag_on_failure": "bad"}),
+                json!(true)
+            ),
+            json!({"tags": ["bad"]})
+        );
     }
 
     #[test]

@@ -29,8 +29,10 @@
 //! tested field). So a filter branch records its decision first: one small `mutate` per arm,
 //! under the arm's condition (the conditions leading to it, and the negation of the arms
 //! before it), sets `[@metadata][_logstash_branch_N]`, and the arm's filters test that
-//! marker. A branch of one arm holding one filter, and every output branch (nothing runs
-//! between the outputs' tests), is tested in place, with no marker.
+//! marker. A branch of one arm holding one filter, every output branch (nothing runs
+//! between the outputs' tests), and a branch whose filters provably write none of the fields
+//! its conditions read (`writes.rs`: the seed's severity chain only writes `severity`) is
+//! tested in place, with no marker.
 //!
 //! # Files
 //!
@@ -41,10 +43,12 @@
 //! in the TOML, resolved when it loads.
 
 mod emit;
+mod idioms;
 mod kafka;
 mod options;
 mod parser;
 mod plugins;
+mod writes;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::origins::line_column;
@@ -73,6 +77,25 @@ pub struct Translation {
     pub toml: String,
     pub origins: std::sync::Arc<Origins>,
     pub problems: Vec<ConfigError>,
+    /// With [`Scripts::Files`]: the Rhai files the TOML's scripts name by `path`.
+    pub scripts: Vec<ScriptFile>,
+}
+
+/// Where the translated `ruby` filters' Rhai goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scripts {
+    /// Inline, as each script filter's `source`: one self-contained TOML document.
+    Inline,
+    /// In files beside the TOML (`scripts/<filter id>.rhai`), named by each script filter's
+    /// `path`: what `sluice convert -o DIR` writes, for editing the Rhai as Rhai.
+    Files,
+}
+
+/// A Rhai file of a translation: its path relative to the TOML's folder, and its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptFile {
+    pub path: String,
+    pub code: String,
 }
 
 /// Reads the files `path` names (file, directory or glob), in name order.
@@ -129,8 +152,20 @@ pub fn translate(path: &Path) -> Result<Translation, ConfigErrors> {
     translate_files(read_files(path)?)
 }
 
+/// Like [`translate`], with the Rhai of `ruby` filters where `scripts` says.
+pub fn translate_with(path: &Path, scripts: Scripts) -> Result<Translation, ConfigErrors> {
+    translate_texts(read_files(path)?, scripts)
+}
+
 /// Translates `.conf` texts (`files`: path and text, concatenated in this order).
 pub fn translate_files(files: Vec<(PathBuf, String)>) -> Result<Translation, ConfigErrors> {
+    translate_texts(files, Scripts::Inline)
+}
+
+fn translate_texts(
+    files: Vec<(PathBuf, String)>,
+    scripts: Scripts,
+) -> Result<Translation, ConfigErrors> {
     let mut sections = Vec::new();
     let mut syntax_errors = Vec::new();
     for (index, (path, text)) in files.iter().enumerate() {
@@ -157,8 +192,12 @@ pub fn translate_files(files: Vec<(PathBuf, String)>) -> Result<Translation, Con
             SectionKind::Filter => Kind::Filter,
             SectionKind::Output => Kind::Output,
         };
-        builder.walk(kind, &section.body, &[]);
+        builder.walk(kind, &section.body, &[], &[]);
     }
+    let script_files = match scripts {
+        Scripts::Inline => Vec::new(),
+        Scripts::Files => builder.move_scripts_to_files(),
+    };
     let mut document = Document::default();
     document.comment(&format!(
         "Converted by `sluice convert` from {}.",
@@ -181,6 +220,7 @@ pub fn translate_files(files: Vec<(PathBuf, String)>) -> Result<Translation, Con
         toml: document.text,
         origins: std::sync::Arc::new(origins),
         problems,
+        scripts: script_files,
     })
 }
 
@@ -211,6 +251,18 @@ fn arm_conditions(branch: &parser::Branch, conditions: &[String]) -> Vec<Vec<Str
     arms
 }
 
+/// Whether no filter of the branch's arms can write a field in `reads` (what its conditions
+/// and the enclosing ones read).
+fn untouched(branch: &parser::Branch, reads: &[writes::FieldSegments]) -> bool {
+    branch.arms.iter().all(|arm| {
+        writes::written(&arm.body).is_some_and(|written| {
+            written
+                .iter()
+                .all(|w| reads.iter().all(|r| !writes::overlaps(w, r)))
+        })
+    })
+}
+
 /// Where a branch starts (its first condition).
 fn branch_pos(branch: &parser::Branch) -> Pos {
     branch
@@ -221,26 +273,25 @@ fn branch_pos(branch: &parser::Branch) -> Pos {
 }
 
 impl Builder {
-    fn walk(&mut self, kind: Kind, nodes: &[Node], conditions: &[String]) {
+    /// Adds the components of `nodes`, each under `conditions` (whose field references
+    /// are `reads`).
+    fn walk(
+        &mut self,
+        kind: Kind,
+        nodes: &[Node],
+        conditions: &[String],
+        reads: &[writes::FieldSegments],
+    ) {
         for node in nodes {
             match node {
                 Node::Plugin(plugin) => {
                     let (tables, mut problems) = plugins::map(kind, plugin);
                     self.problems.append(&mut problems);
-                    for mut table in tables {
-                        if !conditions.is_empty() {
-                            let mut parts: Vec<String> = conditions.to_vec();
-                            if let Some((own, _)) = &table.condition {
-                                parts.push(format!("({own})"));
-                            }
-                            table.condition = Some((parts.join(" and "), plugin.pos));
-                        } else if let Some((own, pos)) = table.condition.take() {
-                            table.condition = Some((own, pos));
-                        }
-                        table.name = self.unique_name(&table);
-                        self.tables.push(table);
+                    for table in tables {
+                        self.add(table, conditions, plugin.pos);
                     }
                 }
+
                 Node::Branch(branch) => {
                     if kind == Kind::Input {
                         if let Some(condition) = &branch.arms[0].condition {
@@ -251,13 +302,24 @@ impl Builder {
                         }
                         continue;
                     }
+                    if let Some(table) = idioms::severity(branch).filter(|_| kind == Kind::Filter) {
+                        let pos = table.pos;
+                        self.add(table, conditions, pos);
+                        continue;
+                    }
                     let arms = arm_conditions(branch, conditions);
                     let single_filter = branch.arms.len() == 1
                         && matches!(branch.arms[0].body.as_slice(), [Node::Plugin(_)]);
-                    if kind == Kind::Output || single_filter {
-                        // Nothing runs between the test and the component: test in place.
+                    let mut branch_reads = reads.to_vec();
+                    for condition in branch.arms.iter().filter_map(|a| a.condition.as_ref()) {
+                        branch_reads
+                            .extend(condition.fields.iter().filter_map(|f| writes::segments(f)));
+                    }
+                    if kind == Kind::Output || single_filter || untouched(branch, &branch_reads) {
+                        // Nothing runs between the test and the component, or nothing that
+                        // runs changes what the conditions read: test in place.
                         for (arm, parts) in branch.arms.iter().zip(arms) {
-                            self.walk(kind, &arm.body, &parts);
+                            self.walk(kind, &arm.body, &parts, &branch_reads);
                         }
                         continue;
                     }
@@ -278,13 +340,52 @@ impl Builder {
                         }
                         self.tables.push(decide);
                     }
+                    let marker_reads = writes::segments(&marker).into_iter().collect::<Vec<_>>();
                     for (index, arm) in branch.arms.iter().enumerate() {
                         let taken = format!("{marker} == \"{}\"", index + 1);
-                        self.walk(kind, &arm.body, &[taken]);
+                        self.walk(kind, &arm.body, &[taken], &marker_reads);
                     }
                 }
             }
         }
+    }
+
+    /// Adds a component under `conditions` (and its own condition, if it has one).
+    fn add(&mut self, mut table: Table, conditions: &[String], pos: Pos) {
+        if !conditions.is_empty() {
+            let mut parts: Vec<String> = conditions.to_vec();
+            if let Some((own, _)) = &table.condition {
+                parts.push(format!("({own})"));
+            }
+            table.condition = Some((parts.join(" and "), pos));
+        }
+        table.name = self.unique_name(&table);
+        self.tables.push(table);
+    }
+
+    /// Replaces each script filter's inline `source` by a `path` to
+    /// `scripts/<filter id>.rhai`, returning those files.
+    fn move_scripts_to_files(&mut self) -> Vec<ScriptFile> {
+        let mut files = Vec::new();
+        for table in &mut self.tables {
+            if table.type_name != "script" {
+                continue;
+            }
+            let Some(index) = table.entries.iter().position(|(k, _, _)| k == "source") else {
+                continue;
+            };
+            let (_, source, pos) = table.entries.remove(index);
+            let path = format!("scripts/{}.rhai", table.name);
+            files.push(ScriptFile {
+                path: path.clone(),
+                code: source.as_str().unwrap_or_default().to_string(),
+            });
+            table.entries.insert(
+                index,
+                ("path".to_string(), toml_edit::Value::from(path), pos),
+            );
+        }
+        files
     }
 
     fn unique_name(&mut self, table: &Table) -> String {

@@ -83,6 +83,8 @@ pub struct Arm {
 pub struct ConditionText {
     pub text: String,
     pub pos: Pos,
+    /// The field references the condition reads, as written (`[level]`, `[a][b]`).
+    pub fields: Vec<String>,
 }
 
 /// A syntax error at a position.
@@ -99,6 +101,7 @@ pub fn parse(file: usize, text: &str) -> Result<Vec<Section>, SyntaxError> {
         text,
         position: 0,
         depth: 0,
+        fields: Vec::new(),
     };
     let mut sections = Vec::new();
     loop {
@@ -118,6 +121,8 @@ struct Parser<'a> {
     text: &'a str,
     position: usize,
     depth: usize,
+    /// Field references met in the condition being parsed.
+    fields: Vec<String>,
 }
 
 fn is_name_char(c: char) -> bool {
@@ -287,13 +292,15 @@ impl<'a> Parser<'a> {
         self.skip_cs();
         let pos = self.pos();
         let mut text = String::new();
+        self.fields.clear();
         self.condition(&mut text)?;
+        let fields = std::mem::take(&mut self.fields);
         self.skip_cs();
         if !self.eat("{") {
             return self.expected("`{` after the condition (or `and`, `or`, `xor`, `nand`)");
         }
         Ok(Arm {
-            condition: Some(ConditionText { text, pos }),
+            condition: Some(ConditionText { text, pos, fields }),
             body: self.block_body()?,
         })
     }
@@ -640,7 +647,9 @@ impl<'a> Parser<'a> {
             }
             self.position += length + 2;
         }
-        out.push_str(&self.text[start..self.position]);
+        let selector = &self.text[start..self.position];
+        self.fields.push(selector.to_string());
+        out.push_str(selector);
         Ok(())
     }
 

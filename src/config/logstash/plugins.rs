@@ -377,7 +377,15 @@ fn mutate(options: &mut Options<'_>) -> Vec<Table> {
 }
 
 fn grok(options: &mut Options<'_>) -> Vec<Table> {
-    passthrough(
+    // Logstash 8 runs grok with ECS field names unless told otherwise
+    // (`pipeline.ecs_compatibility: v8`); the native filter's default is the legacy set, so
+    // the `.conf`'s meaning is written out.
+    let explicit = options
+        .plugin
+        .attributes
+        .iter()
+        .any(|a| a.name == "ecs_compatibility");
+    let mut tables = passthrough(
         options,
         "grok",
         &Shape {
@@ -396,7 +404,14 @@ fn grok(options: &mut Options<'_>) -> Vec<Table> {
                 "ecs_compatibility",
             ],
         },
-    )
+    );
+    if !explicit {
+        let pos = options.plugin.pos;
+        for table in &mut tables {
+            table.set("ecs_compatibility", "v8", pos);
+        }
+    }
+    tables
 }
 
 fn dissect(options: &mut Options<'_>) -> Vec<Table> {
@@ -521,6 +536,9 @@ fn drop_filter(options: &mut Options<'_>) -> Vec<Table> {
 fn ruby_filter(options: &mut Options<'_>) -> Vec<Table> {
     let mut table = Table::new(Kind::Filter, "script", options.plugin.pos);
     table.notes.push("ruby filter, translated to Rhai".into());
+    if let Some(table) = ruby_topic_split(options) {
+        return vec![table];
+    }
     match options.take("code") {
         Some(attribute) => {
             let code = match &attribute.value.kind {
@@ -556,6 +574,37 @@ fn ruby_filter(options: &mut Options<'_>) -> Vec<Table> {
         .unwrap_or((ruby::EXCEPTION_TAG.to_string(), options.plugin.pos));
     table.set("tag_on_error", tag, pos);
     vec![table]
+}
+
+/// A ruby block of the seed's topic-split shape ([`ruby::topic_split`]) as the native
+/// `topic_split` filter with Ruby's split rules: the same events, without a script engine.
+fn ruby_topic_split(options: &mut Options<'_>) -> Option<Table> {
+    let attribute = options
+        .plugin
+        .attributes
+        .iter()
+        .rfind(|a| a.name == "code")?;
+    let ValueKind::String(code) = &attribute.value.kind else {
+        return None;
+    };
+    let split = ruby::topic_split(code)?;
+    options.take("code");
+    let pos = attribute.value.pos;
+    let mut table = Table::new(Kind::Filter, "topic_split", options.plugin.pos);
+    table.notes.push(
+        "ruby filter: the topic split, run natively (Ruby's `split` rules, its exception tag)"
+            .into(),
+    );
+    table.set("source", split.source.as_str(), pos);
+    table.set("prefix", "", pos);
+    table.set("count", split.count.as_str(), pos);
+    table.set("levels", strings_value(&split.levels), pos);
+    table.set("split", "ruby", pos);
+    let (tag, tag_pos) = options
+        .string("tag_on_exception")
+        .unwrap_or((ruby::EXCEPTION_TAG.to_string(), options.plugin.pos));
+    table.set("tag_on_failure", tag, tag_pos);
+    Some(table)
 }
 
 /// The `.conf` position of 1-based `line`/`column` (characters) of a string option's code,

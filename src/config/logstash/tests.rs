@@ -34,14 +34,76 @@ output { if [severity] == "high" or [alert] { stdout { codec => rubydebug } } }
         r#"if = '([fields][service] == "mqtt")'"#,
         r#"add_field = { "[@metadata][_logstash_branch_1]" = "1" }"#,
         r#"if = '[@metadata][_logstash_branch_1] == "1"'"#,
-        r#"if = '[@metadata][_logstash_branch_1] == "1" and not ([level] == "error") and ([level] == "warn")'"#,
-        r#"if = '[@metadata][_logstash_branch_2] == "3"'"#,
+        // The severity chain of add_fields is the native severity lookup, appending.
+        "type = \"severity\"\nif = '[@metadata][_logstash_branch_1] == \"1\"'\nfield = \"[level]\"\ntarget = \"[severity]\"\nmapping = { error = \"high\", warn = \"medium\" }\ndefault = \"low\"\nappend = true",
         // One arm, one filter: nothing can run between the test and the filter.
         "id = \"drop_1\"\ntype = \"drop\"\nif = \"([x])\"",
         "type = \"stdout\"\nif = '([severity] == \"high\" or [alert])'\ncodec = \"pretty\"",
     ] {
         assert!(t.toml.contains(expected), "{expected}\nin:\n{}", t.toml);
     }
+}
+
+#[test]
+fn branches_whose_filters_cannot_change_their_conditions_test_in_place() {
+    let t = translate_text(
+        r#"input { stdin {} }
+filter {
+  if [level] == "error" { mutate { add_tag => ["e"] } mutate { add_field => { "x" => "1" } } }
+  else { mutate { add_field => { "x" => "2" } } }
+}
+output { stdout {} }"#,
+    );
+    assert!(!t.toml.contains("_logstash_branch"), "{}", t.toml);
+    assert_eq!(t.toml.matches(r#"if = '([level] == "error")'"#).count(), 2);
+    assert!(t.toml.contains(r#"if = 'not ([level] == "error")'"#));
+
+    // Writing what a condition reads, a computed name, or a filter whose writes its options
+    // do not name (json): the decision is recorded first.
+    for arm in [
+        r#"mutate { replace => { "level" => "x" } } mutate { add_field => { "y" => "1" } }"#,
+        r#"mutate { add_field => { "%{k}" => "v" } } mutate { add_field => { "y" => "1" } }"#,
+        r#"json { source => "m" } mutate { add_field => { "y" => "1" } }"#,
+        r#"mutate { remove_field => ["[level]"] } mutate { add_field => { "y" => "1" } }"#,
+    ] {
+        let t = translate_text(&format!(
+            "input {{ stdin {{}} }} filter {{ if [level][x] == \"error\" {{ {arm} }} }} output {{ stdout {{}} }}"
+        ));
+        assert!(t.toml.contains("_logstash_branch_1"), "{arm}:\n{}", t.toml);
+    }
+}
+
+#[test]
+fn only_exact_severity_chains_become_the_severity_filter() {
+    for chain in [
+        // No else, another operator, another field, a second option, a computed value.
+        r#"if [l] == "a" { mutate { add_field => { "s" => "x" } } }
+           else if [l] == "b" { mutate { add_field => { "s" => "y" } } }"#,
+        r#"if [l] != "a" { mutate { add_field => { "s" => "x" } } } else { mutate { add_field => { "s" => "y" } } }"#,
+        r#"if [l] == "a" { mutate { add_field => { "s" => "x" } } } else if [m] == "b" { mutate { add_field => { "s" => "y" } } } else { mutate { add_field => { "s" => "z" } } }"#,
+        r#"if [l] == "a" { mutate { add_field => { "s" => "x" } add_tag => ["t"] } } else { mutate { add_field => { "s" => "y" } } }"#,
+        r#"if [l] == "a" { mutate { add_field => { "s" => "%{x}" } } } else { mutate { add_field => { "s" => "y" } } }"#,
+        r#"if [l] == "a" { mutate { add_field => { "s" => "x" } } } else { mutate { add_field => { "t" => "y" } } }"#,
+    ] {
+        let t = translate_text(&format!(
+            "input {{ stdin {{}} }} filter {{ {chain} }} output {{ stdout {{}} }}"
+        ));
+        assert!(!t.toml.contains("\"severity\""), "{chain}:\n{}", t.toml);
+    }
+    // The first arm testing a value takes it, as in the chain.
+    let t = translate_text(
+        r#"input { stdin {} } filter {
+  if [l] == "a" { mutate { add_field => { "[s][v]" => "x" } } }
+  else if [l] == "a" { mutate { add_field => { "[s][v]" => "y" } } }
+  else { mutate { add_field => { "[s][v]" => "z" } } }
+} output { stdout {} }"#,
+    );
+    assert!(
+        t.toml
+            .contains("target = \"[s][v]\"\nmapping = { a = \"x\" }\ndefault = \"z\""),
+        "{}",
+        t.toml
+    );
 }
 
 #[test]

@@ -29,9 +29,12 @@
 //! be in Logstash.
 
 mod emit;
+mod idiom;
 mod lexer;
 mod methods;
 mod parser;
+
+pub use idiom::{topic_split, TopicSplit};
 
 /// The tag Logstash's ruby filter adds when the code raises.
 pub const EXCEPTION_TAG: &str = "_rubyexception";
