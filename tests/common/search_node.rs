@@ -141,6 +141,9 @@ pub struct Response {
     pub body: Value,
 }
 
+/// How long a freshly created index may answer 503 while its shards start.
+const SHARDS_STARTING: Duration = Duration::from_secs(30);
+
 /// The OpenSearch node of this test process, started on first use. Panics (failing the test)
 /// with the reason when it cannot be built or started.
 pub fn search_node() -> &'static SearchNode {
@@ -338,13 +341,23 @@ impl SearchNode {
 
     /// Documents in the indices matching `index_pattern` (refreshed first, so everything
     /// indexed before the call counts); 0 when no index matches.
+    ///
+    /// An index sluice has just created may not have its shard started yet: the node then
+    /// answers 503 ("all shards failed"), which is retried for up to [`SHARDS_STARTING`].
     pub fn count(&self, index_pattern: &str) -> u64 {
-        self.refresh(index_pattern);
-        let response = self.request(
-            "GET",
-            &format!("/{index_pattern}/_count?ignore_unavailable=true&allow_no_indices=true"),
-            None,
-        );
+        let starting = Instant::now() + SHARDS_STARTING;
+        let response = loop {
+            self.refresh(index_pattern);
+            let response = self.request(
+                "GET",
+                &format!("/{index_pattern}/_count?ignore_unavailable=true&allow_no_indices=true"),
+                None,
+            );
+            if response.status != 503 || Instant::now() >= starting {
+                break response;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert_eq!(
             response.status, 200,
             "count {index_pattern} failed: {}",
