@@ -323,9 +323,14 @@ impl LazyLine {
         )
     }
 
+    /// Whether nothing has built the fields yet.
+    pub(super) fn is_unbuilt(&self) -> bool {
+        self.fields.get().is_none()
+    }
+
     /// The line's text, while nothing has built its fields.
     pub(super) fn unbuilt_text(&self) -> Option<Cow<'_, str>> {
-        if self.fields.get().is_some() {
+        if !self.is_unbuilt() {
             return None;
         }
         let (span, ..) = self.parts();
@@ -387,11 +392,6 @@ impl LazyLine {
     /// answer is known.
     pub(super) fn has_field(&self, name: &str) -> bool {
         name == TIMESTAMP || name == MESSAGE || self.fields().contains_key(name)
-    }
-
-    #[cfg(test)]
-    pub(super) fn is_built(&self) -> bool {
-        self.fields.get().is_some()
     }
 
     /// The event's JSON document, written from the raw line.

@@ -197,7 +197,7 @@ impl Event {
     #[cfg(test)]
     pub(crate) fn is_unbuilt(&self) -> bool {
         match &self.lazy {
-            Some(Lazy::Line(line)) => !line.is_built(),
+            Some(Lazy::Line(line)) => line.is_unbuilt(),
             Some(Lazy::Raw(raw)) => !raw.is_built(),
             None => false,
         }
@@ -354,7 +354,7 @@ impl Event {
     pub fn merge_under(&mut self, mut parsed: Map<String, Value>) -> Option<Option<Value>> {
         use serde_json::map::Entry;
         if let Some(Lazy::Line(line)) = &self.lazy {
-            if line.unbuilt_text().is_some() {
+            if line.is_unbuilt() {
                 let replaced = line.fill_under(&mut parsed);
                 self.lazy = None;
                 self.fields = parsed;
