@@ -22,8 +22,9 @@
 //! batch's raw lines, at most `batch_bytes` plus one line of `max_line_bytes`, which is the
 //! per-batch bound the README states: nothing outlives its batch in flight.
 
-use super::{parse_timestamp, Event, MESSAGE, TAGS, TIMESTAMP};
+use super::{parse_timestamp, Event, FieldPath, MESSAGE, TAGS, TIMESTAMP};
 use chrono::{DateTime, Utc};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::io::Write;
@@ -57,12 +58,13 @@ pub struct LineOrigin {
 
 impl LineOrigin {
     /// `file` is the `log.file` value (lines then also carry `log.offset`); `constant` the
-    /// top-level fields after it, whose keys must not be `@timestamp`, `message`, `log` or
+    /// top-level fields after it, distinct, whose keys must not be `@timestamp`, `message`, `log` or
     /// `tags`; `tags` the configured tags (a truncated line also gets [`TRUNCATED_TAG`]).
     pub fn new(file: Option<Value>, constant: Vec<(String, Value)>, tags: Vec<Value>) -> Self {
-        debug_assert!(constant
-            .iter()
-            .all(|(key, _)| ![TIMESTAMP, MESSAGE, LOG, TAGS].contains(&key.as_str())));
+        debug_assert!(constant.iter().enumerate().all(|(i, (key, _))| {
+            ![TIMESTAMP, MESSAGE, LOG, TAGS].contains(&key.as_str())
+                && constant[..i].iter().all(|(earlier, _)| earlier != key)
+        }));
         let mut log_json = Vec::new();
         if let Some(file) = &file {
             log_json.extend_from_slice(br#","log":{"file":"#);
@@ -106,21 +108,53 @@ impl LineOrigin {
         now: &str,
     ) -> Map<String, Value> {
         let mut fields = Map::with_capacity(8);
-        fields.insert(TIMESTAMP.into(), Value::String(now.to_owned()));
-        fields.insert(MESSAGE.into(), Value::String(text(message).into_owned()));
+        let _ = self.fill(&mut fields, message, offset, truncated, now);
+        fields
+    }
+
+    /// Adds the fields of one line that `fields` does not have yet, in the order a line's
+    /// map has them; true when `fields` had `@timestamp`. Into an empty map that is the
+    /// line's map; after the keys of a parsed line (the json filter) it is the merge Logstash
+    /// does, where the parsed keys win, without building the line's map first (its `message`
+    /// is the text just parsed).
+    fn fill(
+        &self,
+        fields: &mut Map<String, Value>,
+        message: &[u8],
+        offset: u64,
+        truncated: bool,
+        now: &str,
+    ) -> bool {
+        let had_timestamp = !add_vacant(fields, TIMESTAMP, || Value::String(now.to_owned()));
+        add_vacant(fields, MESSAGE, || {
+            Value::String(text(message).into_owned())
+        });
         if let Some(file) = &self.file {
-            let mut log = Map::with_capacity(2);
-            log.insert("file".into(), file.clone());
-            log.insert("offset".into(), Value::from(offset));
-            fields.insert(LOG.into(), Value::Object(log));
+            add_vacant(fields, LOG, || {
+                let mut log = Map::with_capacity(2);
+                log.insert("file".into(), file.clone());
+                log.insert("offset".into(), Value::from(offset));
+                Value::Object(log)
+            });
         }
         for (key, value) in &self.constant {
-            fields.insert(key.clone(), value.clone());
+            add_vacant(fields, key, || value.clone());
         }
         if let Some(tags) = tags_value(&self.tags, truncated) {
-            fields.insert(TAGS.into(), tags);
+            add_vacant(fields, TAGS, || tags);
         }
-        fields
+        had_timestamp
+    }
+}
+
+/// `fields[key] = value()` unless `fields` has `key` (one hash either way); true when added.
+fn add_vacant(fields: &mut Map<String, Value>, key: &str, value: impl FnOnce() -> Value) -> bool {
+    match fields.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert(value());
+            true
+        }
+        Entry::Occupied(_) => false,
     }
 }
 
@@ -289,6 +323,48 @@ impl LazyLine {
         )
     }
 
+    /// Whether nothing has built the fields yet.
+    pub(super) fn is_unbuilt(&self) -> bool {
+        self.fields.get().is_none()
+    }
+
+    /// The line's text, while nothing has built its fields.
+    pub(super) fn unbuilt_text(&self) -> Option<Cow<'_, str>> {
+        if !self.is_unbuilt() {
+            return None;
+        }
+        let (span, ..) = self.parts();
+        Some(text(&self.block.bytes[span.start..span.end]))
+    }
+
+    /// `parsed` (the line's text parsed as an object) followed by the line's fields it does
+    /// not have; with the line's `@timestamp` when `parsed` had its own.
+    pub(super) fn fill_under(&self, parsed: &mut Map<String, Value>) -> Option<Value> {
+        let (span, origin, stamp) = self.parts();
+        let bytes = &self.block.bytes[span.start..span.end];
+        origin
+            .fill(parsed, bytes, span.offset, span.truncated, &stamp.now)
+            .then(|| Value::String(stamp.now.clone()))
+    }
+
+    /// The value at `path` (of the fields) when it lies in the origin's constant fields
+    /// (`fields`, `host`, ...), or is known to be absent, without building the map: `None`
+    /// when only the map can answer (`@timestamp`, `message`, `log`, `tags`).
+    pub(super) fn constant_lookup(&self, path: &FieldPath) -> Option<Option<&Value>> {
+        let first = path.segments().first()?;
+        if [TIMESTAMP, MESSAGE, LOG, TAGS].contains(&first.as_str()) {
+            return None;
+        }
+        let origin = &self.block.origins[self.parts().0.origin];
+        Some(path.lookup_from(|first| {
+            origin
+                .constant
+                .iter()
+                .find(|(key, _)| key == first)
+                .map(|(_, value)| value)
+        }))
+    }
+
     /// The fields, built on first use and kept.
     pub(super) fn fields(&self) -> &Map<String, Value> {
         self.fields.get_or_init(|| Box::new(self.build()))
@@ -316,11 +392,6 @@ impl LazyLine {
     /// answer is known.
     pub(super) fn has_field(&self, name: &str) -> bool {
         name == TIMESTAMP || name == MESSAGE || self.fields().contains_key(name)
-    }
-
-    #[cfg(test)]
-    pub(super) fn is_built(&self) -> bool {
-        self.fields.get().is_some()
     }
 
     /// The event's JSON document, written from the raw line.
@@ -478,6 +549,36 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn constant_fields_are_read_without_building_the_map() {
+        let mut extra = Map::new();
+        extra.insert("service".into(), json!("mqtt"));
+        let origin = file_origin("/var/log/app.log", "edge-1", extra, &["edge"]);
+        let mut block = LineBlock::default();
+        block.push(b"{}", 7, false, &origin, "2024-05-01T12:00:00.000Z");
+        let event = events(block).remove(0);
+        let mut built = event.clone();
+        built.fields_mut();
+        for (path, answered_lazily) in [
+            ("[fields][service]", true),
+            ("[fields][other]", true),
+            ("[host][name]", true),
+            ("[input][type]", true),
+            ("[nothing]", true),
+            ("[nothing][below]", true),
+            ("[log][offset]", false),
+            ("[message]", false),
+            ("[tags]", false),
+        ] {
+            let path = FieldPath::parse(path).unwrap();
+            let mut unbuilt = event.clone();
+            assert_eq!(unbuilt.get(&path), built.get(&path), "{path:?}");
+            assert_eq!(unbuilt.is_unbuilt(), answered_lazily, "{path:?}");
+            unbuilt.fields_mut();
+            assert_eq!(unbuilt.get(&path), built.get(&path), "{path:?}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -525,6 +626,52 @@ mod tests {
                 prop_assert!(owned.lazy.is_none());
                 prop_assert_eq!(raw_json(&owned), built);
             }
+        }
+
+        /// The json filter's merge straight from an unbuilt line gives the fields, the key
+        /// order and the replaced `@timestamp` of the merge into the built map.
+        #[test]
+        fn merge_under_an_unbuilt_line_equals_the_merge_into_its_map(
+            parsed in prop::collection::vec(
+                (prop_oneof![
+                    Just(TIMESTAMP.to_string()),
+                    Just(MESSAGE.to_string()),
+                    Just(LOG.to_string()),
+                    Just(TAGS.to_string()),
+                    Just("host".to_string()),
+                    Just("fields".to_string()),
+                    "[a-z]{1,6}",
+                ], json_value()),
+                0..8,
+            ),
+            line in line_bytes(),
+            offset in any::<u64>(),
+            truncated in any::<bool>(),
+            with_file in any::<bool>(),
+            tags in prop::collection::vec(".{0,10}", 0..3),
+        ) {
+            let parsed: Map<String, Value> = parsed.into_iter().collect();
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            let mut extra = Map::new();
+            extra.insert("service".into(), json!("mqtt"));
+            let origin = if with_file {
+                file_origin("/var/log/app.log", "edge-1", extra, &tags)
+            } else {
+                Arc::new(LineOrigin::new(None, vec![("host".into(), json!({"name": "h"}))], Vec::new()))
+            };
+            let mut block = LineBlock::default();
+            block.push(&line, offset, truncated, &origin, "2024-05-01T12:00:00.000Z");
+            let mut unbuilt = events(block).remove(0);
+            let mut built = unbuilt.clone();
+            let _ = built.fields();
+            prop_assert!(unbuilt.unbuilt_line_message().is_some());
+            prop_assert!(built.unbuilt_line_message().is_none());
+            let from_line = unbuilt.merge_under(parsed.clone());
+            let from_map = built.merge_under(parsed);
+            prop_assert_eq!(from_line, from_map);
+            let keys = |event: &Event| event.fields().keys().cloned().collect::<Vec<_>>();
+            prop_assert_eq!(keys(&unbuilt), keys(&built));
+            prop_assert_eq!(unbuilt.fields(), built.fields());
         }
     }
 }

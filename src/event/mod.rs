@@ -24,7 +24,10 @@
 //! its maps would give (each form holds that with a property test). The methods hide the
 //! difference; only [`Event::timestamp`], [`Event::timestamp_text`], [`Event::has_field`]
 //! for `@timestamp`/`message`, [`Event::ensure_timestamp`] and [`Event::write_json`] stay on
-//! the cheap path.
+//! the cheap path, and for a line also [`Event::get`] of its input's constant fields (the
+//! seed's `[fields][service] == "mqtt"`) and [`Event::merge_under`], with which the json
+//! filter turns the parsed line into the event's map without building the line's map first
+//! (a copy of the line and a hash per key saved on every event).
 
 mod ack;
 mod batch;
@@ -49,6 +52,7 @@ pub(crate) use time::{is_canonical_utc_millis, parse_canonical_utc_millis};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The field every event carries: when it happened.
@@ -193,7 +197,7 @@ impl Event {
     #[cfg(test)]
     pub(crate) fn is_unbuilt(&self) -> bool {
         match &self.lazy {
-            Some(Lazy::Line(line)) => !line.is_built(),
+            Some(Lazy::Line(line)) => line.is_unbuilt(),
             Some(Lazy::Raw(raw)) => !raw.is_built(),
             None => false,
         }
@@ -213,8 +217,14 @@ impl Event {
         }
     }
 
-    /// The value at `path`, if any.
+    /// The value at `path`, if any. A line event answers for its input's constant fields
+    /// (`[fields][service]`, the usual condition) without building its map.
     pub fn get(&self, path: &FieldPath) -> Option<&Value> {
+        if let (Some(Lazy::Line(line)), Root::Fields) = (&self.lazy, path.root()) {
+            if let Some(answer) = line.constant_lookup(path) {
+                return answer;
+            }
+        }
         path.lookup(self.root(path))
     }
 
@@ -325,6 +335,54 @@ impl Event {
         if !self.has_field(TIMESTAMP) {
             self.fields_mut()
                 .insert(TIMESTAMP.to_string(), Value::String(now.to_string()));
+        }
+    }
+
+    /// The text of `message` while the event is a line nothing has looked into: the json
+    /// filter parses it from the line itself instead of building the line's map first.
+    pub fn unbuilt_line_message(&self) -> Option<Cow<'_, str>> {
+        match &self.lazy {
+            Some(Lazy::Line(line)) => line.unbuilt_text(),
+            _ => None,
+        }
+    }
+
+    /// Makes `parsed` the fields, followed by the event's own fields that `parsed` does not
+    /// have (the json filter's merge at the root: the parsed keys win and keep their order).
+    /// Answers `None` when `parsed` has no `@timestamp`, else the event's own `@timestamp`
+    /// that it replaced, if the event had one.
+    pub fn merge_under(&mut self, mut parsed: Map<String, Value>) -> Option<Option<Value>> {
+        use serde_json::map::Entry;
+        if let Some(Lazy::Line(line)) = &self.lazy {
+            if line.is_unbuilt() {
+                let replaced = line.fill_under(&mut parsed);
+                self.lazy = None;
+                self.fields = parsed;
+                return replaced.map(Some);
+            }
+        }
+        let previous = std::mem::replace(self.fields_mut(), Map::new());
+        let mut replaced = None;
+        let mut had_timestamp = false;
+        // One hash per key (`entry`) instead of a lookup plus an insert.
+        for (key, value) in previous {
+            let is_timestamp = key == TIMESTAMP;
+            had_timestamp |= is_timestamp;
+            match parsed.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(_) if is_timestamp => replaced = Some(value),
+                Entry::Occupied(_) => {}
+            }
+        }
+        self.fields = parsed;
+        // The event had no `@timestamp` (every input gives one; other callers may not): the
+        // parsed one, if any, is all there is.
+        if replaced.is_some() || (!had_timestamp && self.fields.contains_key(TIMESTAMP)) {
+            Some(replaced)
+        } else {
+            None
         }
     }
 

@@ -138,8 +138,16 @@ impl FieldPath {
 
     /// Looks the path up in `map`. An empty path (`[@metadata]`) is not a value lookup.
     pub(crate) fn lookup<'a>(&self, map: &'a Map<String, Value>) -> Option<&'a Value> {
+        self.lookup_from(|first| map.get(first))
+    }
+
+    /// Looks the path up below the value `top` finds for its first segment.
+    pub(crate) fn lookup_from<'a>(
+        &self,
+        top: impl FnOnce(&str) -> Option<&'a Value>,
+    ) -> Option<&'a Value> {
         let (first, rest) = self.segments.split_first()?;
-        let mut current = map.get(first)?;
+        let mut current = top(first)?;
         for segment in rest {
             current = step(current, segment)?;
         }
@@ -192,7 +200,9 @@ impl FieldPath {
 
 fn step<'a>(value: &'a Value, segment: &str) -> Option<&'a Value> {
     match value {
-        Value::Object(map) => map.get(segment),
+        // Nested objects are small (`[fields][service]`, `[details][topic]`): comparing
+        // their few keys costs less than hashing the segment.
+        Value::Object(map) => super::find_small(map, segment),
         Value::Array(items) => index(segment, items.len()).and_then(|i| items.get(i)),
         _ => None,
     }

@@ -158,7 +158,7 @@ mod tests {
         let Some(Lazy::Line(line)) = &events[3].lazy else {
             panic!("the line event is not lazy");
         };
-        assert!(!line.is_built(), "prefetching built the lazy event");
+        assert!(line.is_unbuilt(), "prefetching built the lazy event");
         assert_eq!(written(&events), before);
     }
 }

@@ -66,12 +66,27 @@ pub const TIMESTAMP_FAILURE_FIELD: &str = "_@timestamp";
 #[derive(Debug)]
 pub struct JsonFilter {
     config: JsonConfig,
+    /// `source` is the top-level `message` (the default).
+    source_is_message: bool,
 }
 
 impl JsonFilter {
     pub fn new(config: &JsonConfig) -> Self {
         Self {
             config: config.clone(),
+            source_is_message: config.source == default_source(),
+        }
+    }
+}
+
+impl JsonFilter {
+    /// The text to parse when the source is `message` of a line event nothing has looked
+    /// into yet.
+    fn line_message<'a>(&self, event: &'a Event) -> Option<std::borrow::Cow<'a, str>> {
+        if self.source_is_message {
+            event.unbuilt_line_message()
+        } else {
+            None
         }
     }
 }
@@ -80,12 +95,18 @@ impl FilterType for JsonFilter {
     type Config = JsonConfig;
 
     fn apply(&self, event: &mut Event) -> Outcome {
-        let Some(Value::String(text)) = event.get(&self.config.source) else {
-            return Outcome::Skipped;
-        };
-        let parsed = match &self.config.target {
-            Some(_) => parse(text).map(Some),
-            None => parse_object(text).map(|map| Some(Value::Object(map))),
+        let parsed = match (&self.config.target, self.line_message(event)) {
+            // A line event parsed from the line itself: its map is never built.
+            (None, Some(text)) => parse_object(&text).map(|map| Some(Value::Object(map))),
+            (target, _) => {
+                let Some(Value::String(text)) = event.get(&self.config.source) else {
+                    return Outcome::Skipped;
+                };
+                match target {
+                    Some(_) => parse(text).map(Some),
+                    None => parse_object(text).map(|map| Some(Value::Object(map))),
+                }
+            }
         };
         match (parsed, &self.config.target) {
             (Ok(Some(value)), Some(target)) => {
@@ -129,31 +150,13 @@ pub fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error>
 
 /// Sets every parsed key at the root, overwriting. The parsed map usually holds most of the
 /// keys (a winston line has ~15, the event 3-4 before parsing), so it becomes the new root and
-/// the event's other fields are moved into it: far fewer hash insertions than inserting every
-/// parsed key into the old map. The parsed keys keep the line's order, `@timestamp` included
-/// (it is normalised in place), and the event's other fields follow them.
-fn merge_into_root(event: &mut Event, mut parsed: Map<String, Value>) {
-    use serde_json::map::Entry;
-    let previous = std::mem::replace(event.fields_mut(), Map::new());
-    // The event's own time, kept aside in case the parsed `@timestamp` is unusable.
-    let mut ingest_time = None;
-    let mut had_timestamp = false;
-    // One hash per key (`entry`) instead of a lookup plus an insert.
-    for (key, value) in previous {
-        let is_timestamp = key == TIMESTAMP;
-        had_timestamp |= is_timestamp;
-        match parsed.entry(key) {
-            Entry::Vacant(slot) => {
-                slot.insert(value);
-            }
-            Entry::Occupied(_) if is_timestamp => ingest_time = Some(value),
-            Entry::Occupied(_) => {}
-        }
-    }
-    *event.fields_mut() = parsed;
-    // The line had `@timestamp`: it replaced the event's, or the event had none (every input
-    // gives one, so the second look-up is for other callers).
-    if ingest_time.is_some() || (!had_timestamp && event.has_field(TIMESTAMP)) {
+/// the event's other fields are moved into it ([`Event::merge_under`]): far fewer hash
+/// insertions than inserting every parsed key into the old map. The parsed keys keep the
+/// line's order, `@timestamp` included (it is normalised in place), and the event's other
+/// fields follow them.
+fn merge_into_root(event: &mut Event, parsed: Map<String, Value>) {
+    // The line had `@timestamp`: it replaced the event's, or the event had none.
+    if let Some(ingest_time) = event.merge_under(parsed) {
         settle_parsed_timestamp(event, ingest_time);
     }
 }

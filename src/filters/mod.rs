@@ -283,8 +283,10 @@ impl ChainWorker {
         self.tallies.resize(stages.len(), Tally::default());
         self.kept.clear();
         self.kept.reserve(events.len());
-        for mut event in events.drain(..) {
-            event.fields_mut();
+        // Events enter as their input made them: a line event's map is built by the first
+        // filter that needs it (the json filter parses the line without building it, and
+        // conditions on the input's constant fields answer without it).
+        for event in events.drain(..) {
             self.pending.push((event, 0));
             while let Some((mut event, first_stage)) = self.pending.pop() {
                 if self.run_from(stages, first_stage, &mut event) {
