@@ -70,7 +70,16 @@ fn checkpointed_offset(dir: &Path) -> u64 {
         return 0;
     };
     let mut offset = 0;
+    // Only the checkpoints themselves: a `*.json.tmp` is a write not yet renamed into place,
+    // which a kill can still discard.
     for entry in entries.flatten() {
+        if entry
+            .path()
+            .extension()
+            .is_none_or(|extension| extension != "json")
+        {
+            continue;
+        }
         let Ok(text) = std::fs::read_to_string(entry.path()) else {
             continue;
         };
