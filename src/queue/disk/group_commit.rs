@@ -20,7 +20,9 @@
 //! [`MAX_UNSYNCED_BYTES`]): a writer past it waits for the round in flight, which is
 //! backpressure, never an unbounded list. What a written record keeps until its sync is its
 //! encoded bytes (to write them again if the sync fails) and its batch's token; its events are
-//! freed on the writer's thread right after the write.
+//! freed on the writer's thread right after the write. The syncer hands the buffers of synced
+//! records back (up to the same bound) and writers encode the next records into them: no
+//! allocation per record, and no buffer allocated on one thread and freed on another.
 //!
 //! # A failed sync
 //!
@@ -60,6 +62,8 @@ pub(super) struct Unsynced {
     pub(super) syncing: bool,
     /// Every writer is gone: the syncer syncs what is left and ends.
     pub(super) closing: bool,
+    /// Buffers of synced records, for writers to encode the next ones into.
+    pub(super) spare: Vec<Vec<u8>>,
 }
 
 impl Unsynced {
@@ -116,13 +120,23 @@ fn run(shared: &Shared) {
                 record.record.len() as u64,
             );
         }
+        let mut batches = Vec::with_capacity(records.len());
         let mut unsynced = lock(&shared.unsynced);
         unsynced.bytes -= bytes;
         unsynced.syncing = false;
+        let mut spare_bytes: usize = unsynced.spare.iter().map(Vec::capacity).sum();
+        for record in records {
+            let capacity = record.record.capacity();
+            if spare_bytes + capacity <= shared.max_unsynced as usize {
+                spare_bytes += capacity;
+                unsynced.spare.push(record.record);
+            }
+            batches.push(record.batch);
+        }
         drop(unsynced);
         shared.synced.notify_all();
         // Dropping the batches acknowledges their inputs: only now.
-        records.into_iter().for_each(|record| drop(record.batch));
+        drop(batches);
     }
     shared.writers_gone();
 }

@@ -505,7 +505,8 @@ impl Shared {
     /// batch (and with it its input's token) is dropped once the record is durable.
     fn append(&self, mut batch: Batch) -> Result<(), QueueClosed> {
         batch.materialize();
-        let mut record = Vec::new();
+        // A buffer the syncer handed back (`fsync = "batch"`), else a new one.
+        let mut record = lock(&self.unsynced).spare.pop().unwrap_or_default();
         let (stored, refused) = segment::encode_record(&batch.events, &mut record);
         if refused > 0 {
             self.metrics.refused_events.add(refused);
