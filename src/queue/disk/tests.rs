@@ -375,6 +375,35 @@ struct HeldSync {
     release: std::sync::mpsc::Sender<io::Result<()>>,
 }
 
+/// A draining queue in a new directory whose syncer is held ([`HeldSync`]), and an input's
+/// acknowledgement channel.
+struct HeldQueue {
+    _dir: tempfile::TempDir,
+    writer: Writer,
+    reader: Reader,
+    shared: Arc<Shared>,
+    held: HeldSync,
+    acks: AckSender,
+    input: AckReceiver,
+}
+
+fn held_queue(config: &DiskQueueConfig) -> HeldQueue {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reader, _settler) = open_in(dir.path(), config);
+    let shared = reader.0.shared.clone();
+    let held = hold_syncs(&shared);
+    let (acks, input) = ack_channel();
+    HeldQueue {
+        _dir: dir,
+        writer,
+        reader,
+        shared,
+        held,
+        acks,
+        input,
+    }
+}
+
 fn hold_syncs(shared: &Shared) -> HeldSync {
     let (reached_tx, reached) = std::sync::mpsc::channel();
     let (release, release_rx) = std::sync::mpsc::channel::<io::Result<()>>();
@@ -396,77 +425,68 @@ impl HeldSync {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_input_is_acknowledged_and_its_record_read_only_after_the_sync_that_covers_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (writer, reader, _settler) = open_in(dir.path(), &config(1 << 20, 1 << 16));
-    let shared = reader.0.shared.clone();
-    let held = hold_syncs(&shared);
-    let (acks, mut input) = ack_channel();
-    writer.send(batch(0..10, &acks, 1)).await.unwrap();
-    held.syncer_waiting().await;
+    let mut q = held_queue(&config(1 << 20, 1 << 16));
+    q.writer.send(batch(0..10, &q.acks, 1)).await.unwrap();
+    q.held.syncer_waiting().await;
     // The record is written (send returned) and the syncer is about to sync it.
     assert!(
-        receipts(&mut input).is_empty(),
+        receipts(&mut q.input).is_empty(),
         "acknowledged before its sync"
     );
-    assert!(reader.is_empty(), "readable before its sync");
-    assert_eq!(lock(&shared.state).events, 0);
+    assert!(q.reader.is_empty(), "readable before its sync");
+    assert_eq!(lock(&q.shared.state).events, 0);
 
     // A second batch while the first is syncing: it waits for the next round.
-    writer.send(batch(10..20, &acks, 2)).await.unwrap();
-    held.release.send(Ok(())).unwrap();
-    assert_eq!(next_receipt(&mut input).await, 1);
-    held.syncer_waiting().await;
+    q.writer.send(batch(10..20, &q.acks, 2)).await.unwrap();
+    q.held.release.send(Ok(())).unwrap();
+    assert_eq!(next_receipt(&mut q.input).await, 1);
+    q.held.syncer_waiting().await;
     assert!(
-        receipts(&mut input).is_empty(),
+        receipts(&mut q.input).is_empty(),
         "the second is not synced yet"
     );
-    let mut first = reader.recv().await.unwrap();
+    let mut first = q.reader.recv().await.unwrap();
     assert_eq!(ids(&mut first), (0..10).collect::<Vec<_>>());
-    assert!(reader.is_empty());
+    assert!(q.reader.is_empty());
 
-    held.release.send(Ok(())).unwrap();
-    assert_eq!(next_receipt(&mut input).await, 2);
-    drop(held);
+    q.held.release.send(Ok(())).unwrap();
+    assert_eq!(next_receipt(&mut q.input).await, 2);
+    drop(q.held);
     assert_eq!(
-        read_all(writer, &reader).await,
+        read_all(q.writer, &q.reader).await,
         (10..20).collect::<Vec<_>>()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_sync_covers_every_record_written_while_the_previous_one_ran() {
-    let dir = tempfile::tempdir().unwrap();
-    let (writer, reader, _settler) = open_in(dir.path(), &config(1 << 20, 1 << 16));
-    let shared = reader.0.shared.clone();
-    let held = hold_syncs(&shared);
-    let (acks, mut input) = ack_channel();
-    writer.send(batch(0..1, &acks, 0)).await.unwrap();
-    held.syncer_waiting().await;
+    let mut q = held_queue(&config(1 << 20, 1 << 16));
+    q.writer.send(batch(0..1, &q.acks, 0)).await.unwrap();
+    q.held.syncer_waiting().await;
     for n in 1..6 {
-        writer.send(batch(n..n + 1, &acks, n)).await.unwrap();
+        q.writer.send(batch(n..n + 1, &q.acks, n)).await.unwrap();
     }
-    held.release.send(Ok(())).unwrap();
-    assert_eq!(next_receipt(&mut input).await, 0);
-    held.syncer_waiting().await;
-    assert!(receipts(&mut input).is_empty());
-    held.release.send(Ok(())).unwrap();
+    q.held.release.send(Ok(())).unwrap();
+    assert_eq!(next_receipt(&mut q.input).await, 0);
+    q.held.syncer_waiting().await;
+    assert!(receipts(&mut q.input).is_empty());
+    q.held.release.send(Ok(())).unwrap();
     for n in 1..6 {
-        assert_eq!(next_receipt(&mut input).await, n, "all five in one round");
+        assert_eq!(next_receipt(&mut q.input).await, n, "all five in one round");
     }
-    drop(held);
-    assert_eq!(read_all(writer, &reader).await, (0..6).collect::<Vec<_>>());
+    drop(q.held);
+    assert_eq!(
+        read_all(q.writer, &q.reader).await,
+        (0..6).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_wait_while_the_unsynced_bytes_are_at_their_bound() {
-    let dir = tempfile::tempdir().unwrap();
     // Segments of 4 KiB: at most 2 KiB written and not synced.
-    let (writer, reader, _settler) = open_in(dir.path(), &config(1 << 20, 4096));
-    let shared = reader.0.shared.clone();
-    let held = hold_syncs(&shared);
-    let (acks, mut input) = ack_channel();
-    let blocking = writer.clone();
-    let acks_for_writer = acks.clone();
+    let mut q = held_queue(&config(1 << 20, 4096));
+    let blocking = q.writer.clone();
+    let acks_for_writer = q.acks.clone();
     let writing = std::thread::spawn(move || {
         // ~440 bytes a batch: the bound is passed by the fifth.
         for n in 0..20 {
@@ -475,56 +495,56 @@ async fn writers_wait_while_the_unsynced_bytes_are_at_their_bound() {
                 .unwrap();
         }
     });
-    held.syncer_waiting().await;
+    q.held.syncer_waiting().await;
     wait_for(
-        || lock(&shared.unsynced).bytes > shared.max_unsynced,
+        || lock(&q.shared.unsynced).bytes > q.shared.max_unsynced,
         "the writer to pass the bound",
     )
     .await;
-    let unsynced = lock(&shared.unsynced).bytes;
+    let unsynced = lock(&q.shared.unsynced).bytes;
     assert!(!writing.is_finished(), "the writer waits for the syncer");
     assert!(
-        unsynced < shared.max_unsynced + 1024,
+        unsynced < q.shared.max_unsynced + 1024,
         "one record past the bound at most: {unsynced}"
     );
-    assert!(receipts(&mut input).is_empty());
+    assert!(receipts(&mut q.input).is_empty());
     // Every sync goes through from here on.
-    drop(held);
+    drop(q.held);
     tokio::task::block_in_place(|| writing.join().unwrap());
     let mut acknowledged = Vec::new();
     while acknowledged.len() < 20 {
-        acknowledged.push(next_receipt(&mut input).await);
+        acknowledged.push(next_receipt(&mut q.input).await);
     }
     assert_eq!(acknowledged, (0..20).collect::<Vec<_>>());
     assert_eq!(
-        read_all(writer, &reader).await,
+        read_all(q.writer, &q.reader).await,
         (0..600).collect::<Vec<_>>()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_sync_writes_the_records_again_and_acknowledges_only_after_a_sync_succeeds() {
-    let dir = tempfile::tempdir().unwrap();
-    let (writer, reader, _settler) = open_in(dir.path(), &config(1 << 20, 1 << 16));
-    let shared = reader.0.shared.clone();
-    let held = hold_syncs(&shared);
-    let (acks, mut input) = ack_channel();
-    writer.send(batch(0..10, &acks, 1)).await.unwrap();
-    held.syncer_waiting().await;
-    held.release
+    let mut q = held_queue(&config(1 << 20, 1 << 16));
+    q.writer.send(batch(0..10, &q.acks, 1)).await.unwrap();
+    q.held.syncer_waiting().await;
+    q.held
+        .release
         .send(Err(io::Error::from_raw_os_error(libc::EIO)))
         .unwrap();
-    held.syncer_waiting().await;
-    assert_eq!(shared.metrics.write_errors.get(), 1);
-    assert_eq!(shared.metrics.disk_full.get(), 1);
+    q.held.syncer_waiting().await;
+    assert_eq!(q.shared.metrics.write_errors.get(), 1);
+    assert_eq!(q.shared.metrics.disk_full.get(), 1);
     assert!(
-        receipts(&mut input).is_empty(),
+        receipts(&mut q.input).is_empty(),
         "acknowledged after a failed sync"
     );
-    assert!(reader.is_empty());
-    held.release.send(Ok(())).unwrap();
-    assert_eq!(next_receipt(&mut input).await, 1);
-    assert_eq!(shared.metrics.disk_full.get(), 0);
-    drop(held);
-    assert_eq!(read_all(writer, &reader).await, (0..10).collect::<Vec<_>>());
+    assert!(q.reader.is_empty());
+    q.held.release.send(Ok(())).unwrap();
+    assert_eq!(next_receipt(&mut q.input).await, 1);
+    assert_eq!(q.shared.metrics.disk_full.get(), 0);
+    drop(q.held);
+    assert_eq!(
+        read_all(q.writer, &q.reader).await,
+        (0..10).collect::<Vec<_>>()
+    );
 }
