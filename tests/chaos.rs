@@ -188,10 +188,11 @@ fn kill_delays(seed: u64) -> Vec<u64> {
 /// acknowledged during one checkpoint write, about a batch at this rate; the checkpoint
 /// writer is `src/inputs/file/checkpoint.rs`). Measured: 626 to 879 duplicates per five kills
 /// (bound 1,280); ~9,000 with the file input's former once-a-second checkpoint. With the
-/// queue's group commit (branch dq2): 98 to 567 in seven runs; an eighth run, inside a whole
-/// `cargo test` on a loaded machine, LOST 123 lines (ids 7681.., one batch straddling a
-/// winston rotation during the catch-up after the third kill, `CHAOS_SEED=1796315042218487772`)
-/// and did not reproduce in the six runs after it: not explained yet (see the dq2 report).
+/// queue's group commit (branch dq2): 98 to 567 in the seven runs whose counts were kept.
+/// One run of ten, inside a whole `cargo test` on a loaded machine, LOST 123 lines (ids
+/// 7681.., one batch straddling a winston rotation during the catch-up after the third kill,
+/// `CHAOS_SEED=1796315042218487772`); none of the seven runs after it did: not explained yet
+/// (see the dq2 report).
 ///
 /// Why the bound is two batches per kill and not the one: the input-side repeat
 /// cannot be removed while the file checkpoint and the queue record are two files. The
