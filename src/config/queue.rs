@@ -60,7 +60,8 @@ impl<'de> Deserialize<'de> for ByteSize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fsync {
-    /// After every batch, before the input is acknowledged: survives power loss.
+    /// Every batch is synced before its input is acknowledged (one fsync for every batch
+    /// written while the previous one ran): survives power loss.
     #[default]
     Batch,
     /// At most every `fsync_interval`: a power loss can lose that long of acknowledged

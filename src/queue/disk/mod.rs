@@ -32,10 +32,10 @@
 //! with its data after a crash: a torn last entry is ignored, a missing entry means one batch
 //! is delivered again. The reader's position need not be persisted at all: at start it
 //! begins at the oldest segment and skips the records listed as settled. A record is one
-//! input batch (not one event, not one fixed-size page), so the write, the CRC and the fsync
-//! are paid per batch. No file is memory-mapped: records are read with `pread` one at a time
-//! into the batch that carries them, so memory is the pipeline's in-flight batches whatever
-//! the queue holds.
+//! input batch (not one event, not one fixed-size page), so the write and the CRC are paid
+//! per batch and an fsync per group of batches. No file is memory-mapped: records are read
+//! with `pread` one at a time into the batch that carries them, so memory is the pipeline's
+//! in-flight batches whatever the queue holds.
 //!
 //! # Durability and acknowledgement
 //!
@@ -43,7 +43,10 @@
 //! Beats window is answered) once its record is written and, per `fsync`: `batch`, synced
 //! to the device; `interval`, written to the kernel (synced within `fsync_interval`);
 //! `never`, written to the kernel. Readers see a record only after that point, so nothing an
-//! output delivered can vanish from the queue on a crash. Each batch a reader hands out
+//! output delivered can vanish from the queue on a crash. With `batch` the writer does not
+//! wait for the sync: a syncer thread syncs every record written since its last round with
+//! one `fdatasync` and only then publishes them and acknowledges their inputs (group
+//! commit, see `group_commit`; the unsynced bytes are bounded). Each batch a reader hands out
 //! carries a token of the queue's own; when every output settled it the record is appended
 //! to the acks file, and once every record of a segment the writer has moved past is
 //! settled, the segment and its acks file are deleted. A batch an output gave up on (only at
@@ -71,6 +74,7 @@
 //! next. Nothing here is fatal and nothing retries at startup, so damage can never hold the
 //! pipeline in a start loop. Each start writes into a new segment.
 
+mod group_commit;
 mod segment;
 
 pub mod inspect;
@@ -79,6 +83,7 @@ use crate::config::{DiskQueueConfig, Fsync};
 use crate::event::{ack_channel, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus};
 use crate::metrics::{ComponentMetrics, Counter, Gauge};
 use crate::sync::lock;
+use group_commit::Unsynced;
 use segment::Read;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -220,7 +225,8 @@ struct State {
 #[derive(Debug)]
 struct Head {
     id: u64,
-    file: File,
+    /// Shared with the syncer, which syncs it without the head's lock.
+    file: Arc<File>,
     offset: u64,
     records: u32,
     /// Written but not yet synced (`fsync = "interval"`).
@@ -244,6 +250,29 @@ struct Shared {
     /// Readers waiting for a record.
     data: Notify,
     metrics: Metrics,
+    /// `fsync = "batch"`: records written and waiting for the syncer (see `group_commit`).
+    unsynced: Mutex<Unsynced>,
+    /// The syncer has records to sync, or the writers are gone.
+    sync_work: Condvar,
+    /// The syncer finished a round.
+    synced: Condvar,
+    /// Most written-but-unsynced bytes before writers wait for the syncer.
+    max_unsynced: u64,
+    #[cfg(test)]
+    sync_hook: group_commit::SyncHook,
+}
+
+/// A record written to the head and waiting for its sync (`fsync = "batch"`).
+#[derive(Debug)]
+struct Written {
+    segment: u64,
+    file: Arc<File>,
+    offset: u64,
+    /// Its bytes, to write again if the sync fails.
+    record: Vec<u8>,
+    events: u32,
+    /// The input's batch with its events freed: dropping it acknowledges the input.
+    batch: Batch,
 }
 
 /// Opens (or creates) the queue in `dir`; see the module docs for what startup reads.
@@ -290,13 +319,14 @@ pub(super) fn open(
     };
     let head = Head {
         id: head_id,
-        file,
+        file: Arc::new(file),
         offset: magic,
         records: 0,
         unsynced: false,
         last_sync: Instant::now(),
         failing: false,
     };
+    let max_unsynced = (config.segment_bytes / 2).min(group_commit::MAX_UNSYNCED_BYTES);
     let shared = Arc::new(Shared {
         dir: dir.to_path_buf(),
         config,
@@ -306,14 +336,30 @@ pub(super) fn open(
         space: Condvar::new(),
         data: Notify::new(),
         metrics,
+        unsynced: Mutex::new(Unsynced::default()),
+        sync_work: Condvar::new(),
+        synced: Condvar::new(),
+        max_unsynced,
+        #[cfg(test)]
+        sync_hook: group_commit::SyncHook::default(),
     });
     shared.publish_gauges(&lock(&shared.state));
+    let syncer = if shared.config.fsync == Fsync::Batch {
+        Some(group_commit::start(shared.clone()).map_err(error)?)
+    } else {
+        None
+    };
     let (acks, receipts) = ack_channel();
     let settler = tokio::spawn(settle(shared.clone(), receipts));
+    let shared_for_settler = shared.clone();
     Ok((
         Writer(Arc::new(WriterGuard(shared.clone()))),
         Reader(Arc::new(ReaderGuard { shared, acks })),
-        Settler(settler),
+        Settler {
+            settle: settler,
+            syncer,
+            shared: shared_for_settler,
+        },
     ))
 }
 
@@ -459,7 +505,8 @@ impl Shared {
     /// batch (and with it its input's token) is dropped once the record is durable.
     fn append(&self, mut batch: Batch) -> Result<(), QueueClosed> {
         batch.materialize();
-        let mut record = Vec::new();
+        // A buffer the syncer handed back (`fsync = "batch"`), else a new one.
+        let mut record = lock(&self.unsynced).spare.pop().unwrap_or_default();
         let (stored, refused) = segment::encode_record(&batch.events, &mut record);
         if refused > 0 {
             self.metrics.refused_events.add(refused);
@@ -489,6 +536,7 @@ impl Shared {
                 }
                 Reserved::Yes => {}
             }
+            let offset = head.offset;
             match self.write(&mut head, &record) {
                 Ok(()) => {
                     if head.failing {
@@ -499,18 +547,29 @@ impl Shared {
                             "Writes to the disk queue succeed again; the inputs resume."
                         );
                     }
-                    let mut state = lock(&self.state);
-                    state.events += u64::from(stored);
-                    if let Some(segment) = state.segments.get_mut(&head.id) {
-                        segment.bytes = head.offset;
-                        segment.pending_events += u64::from(stored);
+                    if self.config.fsync != Fsync::Batch {
+                        self.publish(head.id, head.offset, stored, len);
+                        return Ok(());
                     }
-                    self.publish_gauges(&state);
-                    drop(state);
+                    // The events are freed here, on the thread that built them; the
+                    // batch's token waits for the syncer.
+                    drop(std::mem::take(&mut batch.events));
+                    let written = Written {
+                        segment: head.id,
+                        file: head.file.clone(),
+                        offset,
+                        record,
+                        events: stored,
+                        batch,
+                    };
+                    let mut unsynced = lock(&self.unsynced);
                     drop(head);
-                    ComponentMetrics::add(&self.metrics.component.events_in, u64::from(stored));
-                    ComponentMetrics::add(&self.metrics.component.bytes, len);
-                    self.data.notify_waiters();
+                    unsynced.records.push(written);
+                    unsynced.bytes += len;
+                    self.sync_work.notify_one();
+                    while unsynced.bytes > self.max_unsynced {
+                        unsynced = group_commit::wait(&self.synced, unsynced);
+                    }
                     return Ok(());
                 }
                 Err(e) => {
@@ -522,6 +581,28 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Makes the records of segment `id` up to `end` visible to readers: `events` more
+    /// events, `bytes` more bytes written.
+    fn publish(&self, id: u64, end: u64, events: u32, bytes: u64) {
+        let mut state = lock(&self.state);
+        state.events += u64::from(events);
+        if let Some(segment) = state.segments.get_mut(&id) {
+            segment.bytes = segment.bytes.max(end);
+            segment.pending_events += u64::from(events);
+        }
+        self.publish_gauges(&state);
+        drop(state);
+        ComponentMetrics::add(&self.metrics.component.events_in, u64::from(events));
+        ComponentMetrics::add(&self.metrics.component.bytes, bytes);
+        self.data.notify_waiters();
+    }
+
+    /// The last writer is gone and what it wrote is published: readers may end.
+    fn writers_gone(&self) {
+        lock(&self.state).writers_gone = true;
+        self.data.notify_waiters();
     }
 
     /// Waits for room for `len` more bytes and reserves it, or says the head must be closed
@@ -557,7 +638,7 @@ impl Shared {
         }
     }
 
-    /// Writes `record` at the head's end and syncs it per the policy; on an error the
+    /// Writes `record` at the head's end and syncs it if the interval policy owes a sync; on an error the
     /// segment is cut back to where it was.
     fn write(&self, head: &mut Head, record: &[u8]) -> io::Result<()> {
         #[cfg(test)]
@@ -568,17 +649,17 @@ impl Shared {
                 return Err(io::Error::from_raw_os_error(libc::ENOSPC));
             }
         }
+        // `fsync = "batch"`: the syncer syncs it (see `group_commit`).
         let written =
             head.file
                 .write_all_at(record, head.offset)
                 .and_then(|()| match self.config.fsync {
-                    Fsync::Batch => head.file.sync_data(),
                     Fsync::Interval if head.last_sync.elapsed() >= self.config.fsync_interval => {
                         head.file.sync_data()?;
                         head.last_sync = Instant::now();
                         Ok(())
                     }
-                    Fsync::Interval | Fsync::Never => Ok(()),
+                    Fsync::Batch | Fsync::Interval | Fsync::Never => Ok(()),
                 });
         match written {
             Ok(()) => {
@@ -612,8 +693,15 @@ impl Shared {
         }
     }
 
-    /// Closes the head segment and starts the next.
+    /// Closes the head segment and starts the next. Readers take a segment that is no
+    /// longer the head as whole, so every record written to it is synced and published
+    /// first.
     fn roll(&self, head: &mut Head) -> io::Result<()> {
+        let mut unsynced = lock(&self.unsynced);
+        while !unsynced.drained() {
+            unsynced = group_commit::wait(&self.synced, unsynced);
+        }
+        drop(unsynced);
         if head.unsynced {
             head.file.sync_data()?;
             head.unsynced = false;
@@ -623,7 +711,7 @@ impl Shared {
         let magic = segment::MAGIC.len() as u64;
         *head = Head {
             id,
-            file,
+            file: Arc::new(file),
             offset: magic,
             records: 0,
             unsynced: false,
@@ -864,11 +952,22 @@ async fn settle(shared: Arc<Shared>, mut receipts: AckReceiver) {
 /// Awaited by the pipeline after the run: every settled batch is noted in its acks file
 /// before the process ends.
 #[derive(Debug)]
-pub(super) struct Settler(tokio::task::JoinHandle<()>);
+pub(super) struct Settler {
+    settle: tokio::task::JoinHandle<()>,
+    /// `fsync = "batch"`: the syncer thread.
+    syncer: Option<std::thread::JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
 
 impl Settler {
+    /// Also waits for the syncer once every writer is gone (then it is ending: it syncs
+    /// what is left and stops), so that no thread of this queue outlives it.
     pub(super) async fn finish(self) {
-        let _ = self.0.await;
+        let _ = self.settle.await;
+        let closing = lock(&self.shared.unsynced).closing;
+        if let (Some(syncer), true) = (self.syncer, closing) {
+            let _ = tokio::task::spawn_blocking(move || syncer.join()).await;
+        }
     }
 }
 
@@ -878,8 +977,21 @@ struct WriterGuard(Arc<Shared>);
 
 impl Drop for WriterGuard {
     fn drop(&mut self) {
-        lock(&self.0.state).writers_gone = true;
-        self.0.data.notify_waiters();
+        let shared = &self.0;
+        if shared.config.fsync == Fsync::Batch {
+            // What was written is published first: now if it is, else by the syncer once
+            // it is.
+            let mut unsynced = lock(&shared.unsynced);
+            unsynced.closing = true;
+            let drained = unsynced.drained();
+            drop(unsynced);
+            shared.sync_work.notify_one();
+            if drained {
+                shared.writers_gone();
+            }
+        } else {
+            shared.writers_gone();
+        }
     }
 }
 
@@ -903,9 +1015,10 @@ pub(super) struct Writer(Arc<WriterGuard>);
 
 impl Writer {
     pub(super) async fn send(&self, batch: Batch) -> Result<(), QueueClosed> {
-        let shared = self.0 .0.clone();
-        // Writes, fsyncs and waits for space block: off the runtime's threads.
-        tokio::task::spawn_blocking(move || shared.append(batch))
+        // The writer itself, so that the writers are not gone while this one writes.
+        let writer = self.0.clone();
+        // Writes and waits for space or the syncer block: off the runtime's threads.
+        tokio::task::spawn_blocking(move || writer.0.append(batch))
             .await
             .unwrap_or(Err(QueueClosed))
     }

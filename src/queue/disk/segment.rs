@@ -8,8 +8,8 @@
 //! ```
 //!
 //! `crc` is the CRC-32C of `payload`, `length` its size. A record is one batch as an input
-//! handed it over, so a write, a checksum and (with `fsync = "batch"`) an fsync are paid per
-//! batch, never per event. Beside each `NNNN.seg` an `NNNN.acks` file lists, as `u32le`
+//! handed it over, so a write and a checksum are paid per batch, never per event (and with
+//! `fsync = "batch"` one fsync per group of batches written meanwhile). Beside each `NNNN.seg` an `NNNN.acks` file lists, as `u32le`
 //! record indexes, the records every output has settled, appended as they settle: after a
 //! restart those are skipped, so only batches in flight at the crash are delivered again.
 

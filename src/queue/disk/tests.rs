@@ -79,6 +79,16 @@ fn receipts(rx: &mut AckReceiver) -> Vec<u64> {
     ids
 }
 
+/// The next receipt on `rx` (a batch acknowledged as delivered), waiting for it.
+async fn next_receipt(rx: &mut AckReceiver) -> u64 {
+    let receipt = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a receipt within 10 s")
+        .expect("the acknowledgement channel is open");
+    assert_eq!(receipt.status, BatchStatus::Delivered);
+    receipt.batch_id
+}
+
 fn segment_files(dir: &Path) -> Vec<u64> {
     segment::list(dir).unwrap().0
 }
@@ -95,8 +105,8 @@ async fn a_batch_is_acknowledged_to_its_input_once_written_and_read_back_equal()
     let expected: Vec<Event> = original.events.clone();
     writer.send(original).await.unwrap();
     assert_eq!(
-        receipts(&mut input),
-        [7],
+        next_receipt(&mut input).await,
+        7,
         "acknowledged once durable, not delivered"
     );
 
@@ -120,10 +130,10 @@ async fn a_segment_is_deleted_only_once_every_record_in_it_is_settled_in_any_ord
     }
     let first = segment_files(dir.path())[0];
     let mut held = Vec::new();
-    while !reader.is_empty() {
+    for _ in 0..9 {
         held.push(reader.recv().await.unwrap());
     }
-    assert_eq!(held.len(), 9);
+    assert!(reader.is_empty());
     // Settle every batch but the first, newest first.
     let oldest = held.remove(0);
     while let Some(batch) = held.pop() {
@@ -323,7 +333,7 @@ async fn failing_writes_make_writers_wait_and_resume_without_loss() {
     });
     wait_for(|| shared.metrics.disk_full.get() == 1, "the write to fail").await;
     sending.await.unwrap().unwrap();
-    assert_eq!(receipts(&mut input), [1]);
+    assert_eq!(next_receipt(&mut input).await, 1);
     assert_eq!(shared.metrics.write_errors.get(), 3);
     assert_eq!(shared.metrics.disk_full.get(), 0, "resumed");
     writer.send(batch(10..20, &acks, 2)).await.unwrap();
@@ -341,8 +351,9 @@ async fn writers_learn_the_queue_closed_and_readers_end_when_writers_are_gone() 
         Arc::new(ComponentMetrics::default()),
     )
     .unwrap();
-    let (acks, _input) = ack_channel();
+    let (acks, mut input) = ack_channel();
     writer.send(batch(0..1, &acks, 1)).await.unwrap();
+    assert_eq!(next_receipt(&mut input).await, 1, "durable");
     drop(writer);
     assert!(
         reader.recv().await.is_none(),
@@ -355,4 +366,185 @@ async fn writers_learn_the_queue_closed_and_readers_end_when_writers_are_gone() 
     assert_eq!(ids(&mut left), [0]);
     drop(reader);
     assert!(writer.send(batch(1..2, &second, 2)).await.is_err());
+}
+
+/// Holds the syncer at each sync: `reached` says it got there, `release` lets it sync (or
+/// fail, with an error). Dropped, every sync goes through.
+struct HeldSync {
+    reached: std::sync::mpsc::Receiver<()>,
+    release: std::sync::mpsc::Sender<io::Result<()>>,
+}
+
+/// A draining queue in a new directory whose syncer is held ([`HeldSync`]), and an input's
+/// acknowledgement channel.
+struct HeldQueue {
+    _dir: tempfile::TempDir,
+    writer: Writer,
+    reader: Reader,
+    shared: Arc<Shared>,
+    held: HeldSync,
+    acks: AckSender,
+    input: AckReceiver,
+}
+
+fn held_queue(config: &DiskQueueConfig) -> HeldQueue {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reader, _settler) = open_in(dir.path(), config);
+    let shared = reader.0.shared.clone();
+    let held = hold_syncs(&shared);
+    let (acks, input) = ack_channel();
+    HeldQueue {
+        _dir: dir,
+        writer,
+        reader,
+        shared,
+        held,
+        acks,
+        input,
+    }
+}
+
+fn hold_syncs(shared: &Shared) -> HeldSync {
+    let (reached_tx, reached) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<io::Result<()>>();
+    *lock(&shared.sync_hook.0) = Some(Box::new(move || {
+        let _ = reached_tx.send(());
+        release_rx.recv().unwrap_or(Ok(()))
+    }));
+    HeldSync { reached, release }
+}
+
+impl HeldSync {
+    /// Waits until the syncer is at a sync (in a blocking thread: the syncer is one).
+    async fn syncer_waiting(&self) {
+        let reached =
+            tokio::task::block_in_place(|| self.reached.recv_timeout(Duration::from_secs(10)));
+        assert!(reached.is_ok(), "the syncer never reached its sync");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_is_acknowledged_and_its_record_read_only_after_the_sync_that_covers_it() {
+    let mut q = held_queue(&config(1 << 20, 1 << 16));
+    q.writer.send(batch(0..10, &q.acks, 1)).await.unwrap();
+    q.held.syncer_waiting().await;
+    // The record is written (send returned) and the syncer is about to sync it.
+    assert!(
+        receipts(&mut q.input).is_empty(),
+        "acknowledged before its sync"
+    );
+    assert!(q.reader.is_empty(), "readable before its sync");
+    assert_eq!(lock(&q.shared.state).events, 0);
+
+    // A second batch while the first is syncing: it waits for the next round.
+    q.writer.send(batch(10..20, &q.acks, 2)).await.unwrap();
+    q.held.release.send(Ok(())).unwrap();
+    assert_eq!(next_receipt(&mut q.input).await, 1);
+    q.held.syncer_waiting().await;
+    assert!(
+        receipts(&mut q.input).is_empty(),
+        "the second is not synced yet"
+    );
+    let mut first = q.reader.recv().await.unwrap();
+    assert_eq!(ids(&mut first), (0..10).collect::<Vec<_>>());
+    assert!(q.reader.is_empty());
+
+    q.held.release.send(Ok(())).unwrap();
+    assert_eq!(next_receipt(&mut q.input).await, 2);
+    drop(q.held);
+    assert_eq!(
+        read_all(q.writer, &q.reader).await,
+        (10..20).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sync_covers_every_record_written_while_the_previous_one_ran() {
+    let mut q = held_queue(&config(1 << 20, 1 << 16));
+    q.writer.send(batch(0..1, &q.acks, 0)).await.unwrap();
+    q.held.syncer_waiting().await;
+    for n in 1..6 {
+        q.writer.send(batch(n..n + 1, &q.acks, n)).await.unwrap();
+    }
+    q.held.release.send(Ok(())).unwrap();
+    assert_eq!(next_receipt(&mut q.input).await, 0);
+    q.held.syncer_waiting().await;
+    assert!(receipts(&mut q.input).is_empty());
+    q.held.release.send(Ok(())).unwrap();
+    for n in 1..6 {
+        assert_eq!(next_receipt(&mut q.input).await, n, "all five in one round");
+    }
+    drop(q.held);
+    assert_eq!(
+        read_all(q.writer, &q.reader).await,
+        (0..6).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_wait_while_the_unsynced_bytes_are_at_their_bound() {
+    // Segments of 4 KiB: at most 2 KiB written and not synced.
+    let mut q = held_queue(&config(1 << 20, 4096));
+    let blocking = q.writer.clone();
+    let acks_for_writer = q.acks.clone();
+    let writing = std::thread::spawn(move || {
+        // ~440 bytes a batch: the bound is passed by the fifth.
+        for n in 0..20 {
+            blocking
+                .send_blocking(batch(n * 30..(n + 1) * 30, &acks_for_writer, n))
+                .unwrap();
+        }
+    });
+    q.held.syncer_waiting().await;
+    wait_for(
+        || lock(&q.shared.unsynced).bytes > q.shared.max_unsynced,
+        "the writer to pass the bound",
+    )
+    .await;
+    let unsynced = lock(&q.shared.unsynced).bytes;
+    assert!(!writing.is_finished(), "the writer waits for the syncer");
+    assert!(
+        unsynced < q.shared.max_unsynced + 1024,
+        "one record past the bound at most: {unsynced}"
+    );
+    assert!(receipts(&mut q.input).is_empty());
+    // Every sync goes through from here on.
+    drop(q.held);
+    tokio::task::block_in_place(|| writing.join().unwrap());
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 20 {
+        acknowledged.push(next_receipt(&mut q.input).await);
+    }
+    assert_eq!(acknowledged, (0..20).collect::<Vec<_>>());
+    assert_eq!(
+        read_all(q.writer, &q.reader).await,
+        (0..600).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_writes_the_records_again_and_acknowledges_only_after_a_sync_succeeds() {
+    let mut q = held_queue(&config(1 << 20, 1 << 16));
+    q.writer.send(batch(0..10, &q.acks, 1)).await.unwrap();
+    q.held.syncer_waiting().await;
+    q.held
+        .release
+        .send(Err(io::Error::from_raw_os_error(libc::EIO)))
+        .unwrap();
+    q.held.syncer_waiting().await;
+    assert_eq!(q.shared.metrics.write_errors.get(), 1);
+    assert_eq!(q.shared.metrics.disk_full.get(), 1);
+    assert!(
+        receipts(&mut q.input).is_empty(),
+        "acknowledged after a failed sync"
+    );
+    assert!(q.reader.is_empty());
+    q.held.release.send(Ok(())).unwrap();
+    assert_eq!(next_receipt(&mut q.input).await, 1);
+    assert_eq!(q.shared.metrics.disk_full.get(), 0);
+    drop(q.held);
+    assert_eq!(
+        read_all(q.writer, &q.reader).await,
+        (0..10).collect::<Vec<_>>()
+    );
 }
