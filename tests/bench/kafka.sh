@@ -42,16 +42,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The bundled sample (winston's StructuredMQTTLogger output, 333 lines) repeated.
-sample=pipelines/sample/mqtt-client.log
-python3 - "$sample" "$work/corpus.log" "$lines" <<'PY'
-import sys
-src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-lines = [l for l in open(src, encoding="utf-8").read().splitlines() if l.strip()]
-with open(dst, "w", encoding="utf-8") as out:
-    for i in range(n):
-        out.write(lines[i % len(lines)] + "\n")
-PY
+# The bundled sample repeated (tests/bench/corpus.sh).
+source tests/bench/corpus.sh
+write_corpus "$work/corpus.log" "$lines"
 
 # The broker's classpath: the tests' build if there is one, else Maven as the tests run it.
 build=target/tmp/kafka-broker/build

@@ -15,14 +15,9 @@ lines=${SLUICE_BENCH_LINES:-300000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-python3 - pipelines/sample/mqtt-client.log "$work/corpus.log" "$lines" <<'PY'
-import sys
-src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-lines = [l for l in open(src, encoding="utf-8").read().splitlines() if l.strip()]
-with open(dst, "w", encoding="utf-8") as out:
-    for i in range(n):
-        out.write(lines[i % len(lines)] + "\n")
-PY
+# The bundled sample repeated (tests/bench/corpus.sh).
+source tests/bench/corpus.sh
+write_corpus "$work/corpus.log" "$lines"
 
 # The seed's filter section, byte for byte, between an input and an output of our own.
 seed_filter=$(sed -n '/^filter {/,/^output {/p' pipelines/logstash/mqtt.conf | sed '$d')

@@ -25,15 +25,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-sample=pipelines/sample/mqtt-client.log
-python3 - "$sample" "$work/corpus.log" "$lines" <<'PY'
-import sys
-src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-lines = [l for l in open(src, encoding="utf-8").read().splitlines() if l.strip()]
-with open(dst, "w", encoding="utf-8") as out:
-    for i in range(n):
-        out.write(lines[i % len(lines)] + "\n")
-PY
+# The bundled sample repeated (tests/bench/corpus.sh).
+source tests/bench/corpus.sh
+write_corpus "$work/corpus.log" "$lines"
 
 # The fake bulk node, on a free port written to $work/port.
 cat > "$work/node.py" <<'PY'
