@@ -10,6 +10,8 @@ pub struct Options<'a> {
     /// "input", "filter", "output" or "codec".
     pub kind: &'static str,
     taken: Vec<bool>,
+    /// Every option name the mapping asked for: what a misspelt option is compared with.
+    asked: Vec<String>,
     pub problems: Vec<Problem>,
 }
 
@@ -19,6 +21,7 @@ impl<'a> Options<'a> {
             plugin,
             kind,
             taken: vec![false; plugin.attributes.len()],
+            asked: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -36,6 +39,9 @@ impl<'a> Options<'a> {
 
     /// The option's attribute, marked as taken (the last one when written twice).
     pub fn take(&mut self, name: &str) -> Option<&'a Attribute> {
+        if !self.asked.iter().any(|asked| asked == name) {
+            self.asked.push(name.to_string());
+        }
         let mut found = None;
         for (i, attribute) in self.plugin.attributes.iter().enumerate() {
             if attribute.name == name {
@@ -169,7 +175,7 @@ impl<'a> Options<'a> {
     }
 
     /// Reports every option not taken, with `hint(option)` when there is a nearest
-    /// equivalent.
+    /// equivalent, else the supported option it is a likely misspelling of.
     pub fn finish(mut self, hint: impl Fn(&str) -> Option<String>) -> Vec<Problem> {
         let untaken: Vec<&Attribute> = self
             .plugin
@@ -186,6 +192,8 @@ impl<'a> Options<'a> {
             );
             if let Some(hint) = hint(&attribute.name) {
                 message.push_str(&format!(" ({hint})"));
+            } else if let Some(near) = self.nearest_asked(&attribute.name) {
+                message.push_str(&format!(" (did you mean `{near}`?)"));
             }
             self.problems.push(Problem {
                 pos: attribute.pos,
@@ -193,6 +201,20 @@ impl<'a> Options<'a> {
             });
         }
         self.problems
+    }
+}
+
+impl Options<'_> {
+    /// The asked-for option closest to `name`, if it is within a typo's distance (two edits,
+    /// fewer for short names).
+    fn nearest_asked(&self, name: &str) -> Option<&str> {
+        let limit = (name.chars().count() / 4).clamp(1, 2);
+        self.asked
+            .iter()
+            .map(|asked| (strsim::damerau_levenshtein(asked, name), asked))
+            .filter(|(distance, _)| *distance <= limit)
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, asked)| asked.as_str())
     }
 }
 

@@ -182,6 +182,28 @@ fn unknown_options_are_reported_never_ignored() {
 }
 
 #[test]
+fn a_misspelt_option_names_the_supported_one() {
+    let t = translate_text(
+        r#"input { stdin {} } filter { grok { match => { "message" => "%{IP:ip}" } ecs_compatability => v8 } } output { stdout {} }"#,
+    );
+    assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
+    assert!(
+        t.problems[0].message.ends_with(
+            "option `ecs_compatability` is not supported by sluice (did you mean `ecs_compatibility`?)"
+        ),
+        "{}",
+        t.problems[0].message
+    );
+    // Far from every option: no guess.
+    let t = translate_text("input { beats { port => 1 colour => 2 } } output { stdout {} }");
+    assert!(
+        !t.problems[0].message.contains("did you mean"),
+        "{}",
+        t.problems[0].message
+    );
+}
+
+#[test]
 fn kafka_input_keeps_logstash_defaults_and_maps_the_connection() {
     let t = translate_text(
         r#"input { kafka {
