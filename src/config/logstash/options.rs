@@ -202,9 +202,7 @@ impl<'a> Options<'a> {
         }
         self.problems
     }
-}
 
-impl Options<'_> {
     /// The asked-for option closest to `name`, if it is within a typo's distance (two edits,
     /// fewer for short names).
     fn nearest_asked(&self, name: &str) -> Option<&str> {
