@@ -59,21 +59,33 @@ impl OutputType for FileOutput {
     }
 
     async fn run(
+        self,
+        deliveries: mpsc::Receiver<Delivery>,
+        context: OutputContext,
+    ) -> Result<(), OutputError> {
+        super::run_on_own_thread(move || self.write_deliveries(deliveries, &context)).await?
+    }
+}
+
+impl FileOutput {
+    /// The output's loop, on a thread of its own (`super::run_on_own_thread`): encodes each
+    /// delivery into one buffer per destination, writes them, then settles the delivery.
+    fn write_deliveries(
         mut self,
         mut deliveries: mpsc::Receiver<Delivery>,
-        context: OutputContext,
+        context: &OutputContext,
     ) -> Result<(), OutputError> {
         let mut per_file: HashMap<String, Vec<u8>> = HashMap::new();
         // The daily part of the path is rendered once per day, not once per event.
         let mut path_template = CachingTemplate::new(self.settings.path.clone());
-        match tokio::task::block_in_place(|| self.probe()) {
+        match self.probe() {
             Ok(()) => context.readiness.set_ready(),
             Err(reason) => {
                 tracing::warn!(output = %context.id, %reason, "File output cannot write its destination yet.");
                 context.readiness.set_not_ready(reason);
             }
         }
-        while let Some(delivery) = deliveries.recv().await {
+        while let Some(delivery) = deliveries.blocking_recv() {
             let mut count = 0u64;
             let mut path = String::new();
             for event in
@@ -98,18 +110,14 @@ impl OutputType for FileOutput {
                 .events_in
                 .fetch_add(count, Ordering::Relaxed);
             let mut bytes = 0u64;
-            let written = tokio::task::block_in_place(|| -> Result<(), std::io::Error> {
-                for (path, buffer) in per_file.iter_mut().filter(|(_, b)| !b.is_empty()) {
-                    self.write(PathBuf::from(path.as_str()), buffer)
-                        .map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))?;
-                    bytes += buffer.len() as u64;
-                    buffer.clear();
+            for (path, buffer) in per_file.iter_mut().filter(|(_, b)| !b.is_empty()) {
+                if let Err(e) = self.write(PathBuf::from(path.as_str()), buffer) {
+                    let error = std::io::Error::new(e.kind(), format!("{path}: {e}"));
+                    context.readiness.set_not_ready(error.to_string());
+                    return Err(error.into());
                 }
-                Ok(())
-            });
-            if let Err(error) = written {
-                context.readiness.set_not_ready(error.to_string());
-                return Err(error.into());
+                bytes += buffer.len() as u64;
+                buffer.clear();
             }
             if !context.readiness.is_ready() {
                 context.readiness.set_ready();
@@ -124,9 +132,7 @@ impl OutputType for FileOutput {
         }
         Ok(())
     }
-}
 
-impl FileOutput {
     /// Whether the destination looks writable; the reason when not.
     fn probe(&self) -> Result<(), String> {
         let source = self.settings.path.source();

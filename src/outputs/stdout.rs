@@ -43,12 +43,31 @@ impl OutputType for StdoutOutput {
 
     async fn run(
         self,
-        mut deliveries: mpsc::Receiver<Delivery>,
+        deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,
     ) -> Result<(), OutputError> {
-        let mut buffer = Vec::with_capacity(64 * 1024);
         context.readiness.set_ready();
-        while let Some(delivery) = deliveries.recv().await {
+        let thread_context = context.clone();
+        let closed_by_reader =
+            super::run_on_own_thread(move || self.write_deliveries(deliveries, &thread_context))
+                .await??;
+        if let Some(rest) = closed_by_reader {
+            super::settle_all(rest, &context, super::Disposal::Dropped).await;
+        }
+        Ok(())
+    }
+}
+
+impl StdoutOutput {
+    /// The output's loop, on a thread of its own (`super::run_on_own_thread`). Returns the
+    /// deliveries still to come when stdout's reader went away (broken pipe).
+    fn write_deliveries(
+        self,
+        mut deliveries: mpsc::Receiver<Delivery>,
+        context: &OutputContext,
+    ) -> Result<Option<mpsc::Receiver<Delivery>>, OutputError> {
+        let mut buffer = Vec::with_capacity(64 * 1024);
+        while let Some(delivery) = deliveries.blocking_recv() {
             buffer.clear();
             let mut count = 0u64;
             for event in
@@ -69,12 +88,8 @@ impl OutputType for StdoutOutput {
                 .events_in
                 .fetch_add(count, Ordering::Relaxed);
             if !buffer.is_empty() {
-                let written = tokio::task::block_in_place(|| {
-                    let mut stdout = std::io::stdout().lock();
-                    stdout.write_all(&buffer)?;
-                    stdout.flush()
-                });
-                match written {
+                let mut stdout = std::io::stdout().lock();
+                match stdout.write_all(&buffer).and_then(|()| stdout.flush()) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                         // `sluice run ... | head`: the reader left on purpose. Holding the
@@ -84,8 +99,7 @@ impl OutputType for StdoutOutput {
                         tracing::warn!(output = %context.id, "stdout was closed by its reader (broken pipe); this output drops its events from now on (counted as dropped).");
                         ComponentMetrics::add(&context.metrics.events_dropped, count);
                         delivery.settle();
-                        super::settle_all(deliveries, &context, super::Disposal::Dropped).await;
-                        return Ok(());
+                        return Ok(Some(deliveries));
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -96,6 +110,6 @@ impl OutputType for StdoutOutput {
                 .fetch_add(count, Ordering::Relaxed);
             delivery.settle();
         }
-        Ok(())
+        Ok(None)
     }
 }
