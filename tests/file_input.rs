@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 fn logs_dir(dir: &Path) -> std::path::PathBuf {
@@ -275,6 +276,92 @@ fn a_second_once_run_continues_from_the_checkpoint_without_duplicates() {
         153,
         "nothing new, nothing re-read"
     );
+}
+
+/// Reads what is in the FIFO now; false once every writer has closed it and it is empty.
+fn read_available(fifo: &mut std::fs::File, into: &mut Vec<u8>) -> bool {
+    use std::io::Read;
+    let mut chunk = [0u8; 64 * 1024];
+    match fifo.read(&mut chunk) {
+        Ok(0) => false,
+        Ok(n) => {
+            into.extend_from_slice(&chunk[..n]);
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+        Err(e) => panic!("reading the FIFO: {e}"),
+    }
+}
+
+/// `--once` over a long file checkpoints as the outputs settle, not only once the file is
+/// read: a run killed half-way resumes where its output was. The output is a FIFO this test
+/// reads at its own pace, so the run cannot get ahead of it (backpressure, through a real
+/// pipe).
+#[test]
+fn a_once_run_checkpoints_as_its_output_settles_and_a_killed_run_resumes_there() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = logs_dir(dir.path());
+    let file = logs.join("app.log");
+    // Fixed-length lines, so an offset names a line count: 16 MiB, four reading rounds.
+    let total = 80_000usize;
+    let pad = "x".repeat(190);
+    let text: String = (0..total).map(|i| format!("line {i:07} {pad}\n")).collect();
+    let line_len = (text.len() / total) as u64;
+    append(&file, &text);
+    let fifo_path = dir.path().join("out.fifo");
+    let made = Command::new("mkfifo").arg(&fifo_path).status().unwrap();
+    assert!(made.success());
+    let pipeline = write_pipeline(dir.path(), &[&format!("{}/*.log", logs.display())], "");
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    let out = output_path(dir.path()).display().to_string();
+    std::fs::write(
+        &pipeline,
+        text.replace(&out, &fifo_path.display().to_string()),
+    )
+    .unwrap();
+    // Non-blocking, and open before sluice: its writes never find the FIFO without a reader.
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo_path)
+        .unwrap();
+
+    let sluice = Sluice::start_once(&pipeline);
+    let mut written = Vec::new();
+    let mut checkpointed = 0;
+    let seen = wait_until(Duration::from_secs(60), || {
+        read_available(&mut fifo, &mut written);
+        checkpointed = checkpoint_offset(dir.path());
+        checkpointed > 0
+    });
+    let lines_read = written.iter().filter(|&&b| b == b'\n').count();
+    assert!(seen, "no checkpoint during the run:\n{}", sluice.stderr());
+    assert!(
+        lines_read < total,
+        "the checkpoint came only after all {lines_read} lines were delivered"
+    );
+    assert_eq!(checkpointed % line_len, 0, "a checkpoint ends a line");
+    sluice.kill();
+    while read_available(&mut fifo, &mut written) {}
+
+    // The next run (to a regular file) reads exactly what was not checkpointed.
+    let resumed_from = checkpoint_offset(dir.path());
+    std::fs::write(&pipeline, text).unwrap();
+    run_once(&pipeline);
+    let again = read_messages(dir.path());
+    assert_eq!(again.len() as u64, total as u64 - resumed_from / line_len);
+    let mut messages: Vec<String> = String::from_utf8(written)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .map(|event| event["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    messages.extend(again);
+    let mut distinct: Vec<&str> = messages.iter().map(|m| &m[..12]).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), total, "every line arrived at least once");
 }
 
 #[test]

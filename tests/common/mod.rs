@@ -185,8 +185,22 @@ impl Sluice {
         Self::start_in(pipeline, &[], None)
     }
 
+    /// `sluice run --once`, left running (to be read from, signalled or killed mid-run).
+    pub fn start_once(pipeline: &Path) -> Self {
+        Self::spawn(pipeline, &["--once"], &[], None)
+    }
+
     /// [`Sluice::start`] with `env` set and, when given, `cwd` as the working directory.
     pub fn start_in(pipeline: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Self {
+        Self::spawn(pipeline, &[], env, cwd)
+    }
+
+    fn spawn(
+        pipeline: &Path,
+        run_flags: &[&str],
+        env: &[(&str, &str)],
+        cwd: Option<&Path>,
+    ) -> Self {
         // Under the build's scratch directory, not beside the pipeline: runs of the repository's
         // own pipelines must not leave files in `pipelines/`.
         let name = pipeline.file_stem().map_or_else(
@@ -202,7 +216,9 @@ impl Sluice {
         ));
         let stderr = File::create(&stderr_path).expect("create stderr file");
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["run", "-c"])
+            .arg("run")
+            .args(run_flags)
+            .arg("-c")
             .arg(pipeline)
             .env("SLUICE_LOG", "info")
             .envs(env.iter().copied())
