@@ -22,7 +22,10 @@
 //! encoded bytes (to write them again if the sync fails) and its batch's token; its events are
 //! freed on the writer's thread right after the write. The syncer hands the buffers of synced
 //! records back (up to the same bound) and writers encode the next records into them: no
-//! allocation per record, and no buffer allocated on one thread and freed on another.
+//! allocation per record, and no buffer allocated on one thread and freed on another. The bound
+//! is small on purpose: these buffers are what the disk queue holds in memory beyond what the
+//! memory queue does, and the disk, not memory, is the buffer (BENCHMARKS.md, the disk queue's
+//! peak RSS against the memory queue's).
 //!
 //! # A failed sync
 //!
@@ -43,7 +46,7 @@ use std::sync::{Arc, Condvar, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Most bytes written and not yet synced, whatever the segment size.
-pub(super) const MAX_UNSYNCED_BYTES: u64 = 1 << 20;
+pub(super) const MAX_UNSYNCED_BYTES: u64 = 256 << 10;
 
 /// Waits on `condvar`, taking the guard back if a panic poisoned the lock (see
 /// [`crate::sync`]).
