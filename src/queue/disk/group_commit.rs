@@ -101,15 +101,19 @@ pub(super) fn start(shared: Arc<Shared>) -> io::Result<std::thread::JoinHandle<(
 }
 
 fn run(shared: &Shared) {
+    // Kept across rounds: the list the writers fill and this one are swapped, and the
+    // batches are dropped from a list of their own, so a round allocates nothing.
+    let mut records = Vec::new();
+    let mut batches = Vec::new();
     loop {
-        let records = {
+        {
             let mut unsynced = lock(&shared.unsynced);
             while unsynced.records.is_empty() && !unsynced.closing {
                 unsynced = wait(&shared.sync_work, unsynced);
             }
             unsynced.syncing = !unsynced.records.is_empty();
-            std::mem::take(&mut unsynced.records)
-        };
+            std::mem::swap(&mut unsynced.records, &mut records);
+        }
         if records.is_empty() {
             break;
         }
@@ -123,12 +127,11 @@ fn run(shared: &Shared) {
                 record.record.len() as u64,
             );
         }
-        let mut batches = Vec::with_capacity(records.len());
         let mut unsynced = lock(&shared.unsynced);
         unsynced.bytes -= bytes;
         unsynced.syncing = false;
         let mut spare_bytes: usize = unsynced.spare.iter().map(Vec::capacity).sum();
-        for record in records {
+        for record in records.drain(..) {
             let capacity = record.record.capacity();
             if spare_bytes + capacity <= shared.max_unsynced as usize {
                 spare_bytes += capacity;
@@ -139,7 +142,7 @@ fn run(shared: &Shared) {
         drop(unsynced);
         shared.synced.notify_all();
         // Dropping the batches acknowledges their inputs: only now.
-        drop(batches);
+        batches.clear();
     }
     shared.writers_gone();
 }
