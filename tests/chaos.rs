@@ -2,10 +2,12 @@
 //! rotates by renaming (`tailable`) and deletes its oldest file, while its peers fail.
 //!
 //! Every case counts what reached Elasticsearch by the unique id (`seq`) of each line, exactly:
-//! lost ids, and duplicates bounded (`tests/common/chaos.rs`). Elasticsearch is the
-//! fault-injecting stand-in (`tests/common/fake_bulk.rs`, a real HTTP server parsing real
-//! `_bulk` bodies) because the faults here are a node that is down on demand and counting every
-//! stored copy of a line; Slack is the webhook double (`tests/common/slack_double.rs`). Peak RSS
+//! lost ids, and duplicates bounded (`tests/common/chaos.rs`). Where Elasticsearch itself
+//! must fail (case 1: a node down on demand) it is the fault-injecting stand-in
+//! (`tests/common/fake_bulk.rs`, a real HTTP server parsing real `_bulk` bodies); where the
+//! fault is elsewhere (case 2 kills sluice, case 4 stalls Slack) it is the real search node
+//! (`tests/common/search_node.rs`), each case in indices of its own, counted per `seq` with a
+//! composite aggregation. Slack is the webhook double (`tests/common/slack_double.rs`). Peak RSS
 //! (`VmHWM`) of every sluice process is read before it stops and asserted under a bound.
 //!
 //! | case | fault | asserted |
@@ -192,7 +194,7 @@ fn kill_delays(seed: u64) -> Vec<u64> {
 /// One run of ten, inside a whole `cargo test` on a loaded machine, LOST 123 lines (ids
 /// 7681.., one batch straddling a winston rotation during the catch-up after the third kill,
 /// `CHAOS_SEED=1796315042218487772`); none of the seven runs after it did: not explained yet
-/// (see the dq2 report).
+/// (see the dq2 report). Against the real search node (branch dq3): 652 duplicates in one run.
 ///
 /// Why the bound is two batches per kill and not the issue's one: the input-side repeat
 /// cannot be removed while the file checkpoint and the queue record are two files. The
@@ -228,10 +230,16 @@ fn case_2_kill_9_at_five_random_moments_under_load_loses_nothing_with_the_disk_q
         });
     let delays = kill_delays(seed);
     eprintln!("CHAOS_SEED={seed}: kill -9 this many lines after catching up: {delays:?}");
-    let fake = FakeBulk::start();
+    let node = NodeIndices::new("kills");
     let dir = tempfile::tempdir().unwrap();
     let logs = logs_dir(dir.path());
-    let config = write_pipeline(dir.path(), &fake.url(), DISK_QUEUE, "");
+    let config = write_pipeline_into(
+        dir.path(),
+        node.url(),
+        Some(&node.index_option()),
+        DISK_QUEUE,
+        "",
+    );
     let mut producer = Producer::start(&logs.join("app.log"), PLAN);
     let mut peaks = Vec::new();
     let mut kills = 0u64;
@@ -254,11 +262,11 @@ fn case_2_kill_9_at_five_random_moments_under_load_loses_nothing_with_the_disk_q
              under load",
             kills + 1
         );
-        let reached = wait_until(DEADLINE, || stored_counts(&fake).contains_key(&target));
+        let reached = wait_until(DEADLINE, || node.has(target));
         assert!(
             reached,
             "CHAOS_SEED={seed}: line {target} never stored ({} stored)\n{}",
-            fake.total(),
+            node.total(),
             sluice.stderr()
         );
         eprintln!("{:?}: kill at {target}", began.elapsed());
@@ -269,10 +277,13 @@ fn case_2_kill_9_at_five_random_moments_under_load_loses_nothing_with_the_disk_q
     }
     let sluice = Sluice::start(&config);
     producer.finish();
-    let complete = wait_until(DEADLINE, || stored_counts(&fake).len() as u64 >= PLAN.lines);
+    let complete = wait_until(DEADLINE, || {
+        node.total() >= PLAN.lines && node.seq_counts().len() as u64 >= PLAN.lines
+    });
     peaks.push(assert_peak_rss_under(&sluice, PEAK_RSS_BOUND_MIB));
     let stderr = sluice.stop();
-    let counts = stored_counts(&fake);
+    let counts = node.seq_counts();
+    node.delete();
     let tally = Tally::of(&counts, PLAN.lines);
     eprintln!(
         "CHAOS_SEED={seed}: {tally} after {kills} kills; duplicated ids {:?}; peak RSS \
@@ -302,7 +313,7 @@ fn case_4_a_stalled_slack_does_not_hold_elasticsearch_back() {
         max_size: 512 * 1024,
         max_files: 5,
     };
-    let fake = FakeBulk::start();
+    let node = NodeIndices::new("slack");
     let slack = SlackDouble::start();
     // Slack takes every request and never answers any.
     slack.stall_next(1_000);
@@ -313,7 +324,13 @@ fn case_4_a_stalled_slack_does_not_hold_elasticsearch_back() {
         "[outputs.slack]\ntype = \"slack\"\nwebhook_url = {:?}\ndrain_timeout = \"1s\"\n",
         slack.url()
     );
-    let config = write_pipeline(dir.path(), &fake.url(), "", &slack_output);
+    let config = write_pipeline_into(
+        dir.path(),
+        node.url(),
+        Some(&node.index_option()),
+        "",
+        &slack_output,
+    );
     let sluice = Sluice::start(&config);
     let api = api_url(&sluice);
     let mut producer = Producer::start(&logs.join("app.log"), PLAN);
@@ -325,7 +342,9 @@ fn case_4_a_stalled_slack_does_not_hold_elasticsearch_back() {
         "the writer finished before Slack stalled: the case must write through the stall"
     );
     producer.finish();
-    let indexed = wait_until(DEADLINE, || stored_counts(&fake).len() as u64 >= PLAN.lines);
+    let indexed = wait_until(DEADLINE, || {
+        node.total() >= PLAN.lines && node.seq_counts().len() as u64 >= PLAN.lines
+    });
     let answered: Vec<u16> = slack
         .requests()
         .iter()
@@ -334,7 +353,8 @@ fn case_4_a_stalled_slack_does_not_hold_elasticsearch_back() {
         .collect();
     let alerts_taken = counter(&api, "events_in", "output", "slack");
     let peak = assert_peak_rss_under(&sluice, PEAK_RSS_BOUND_MIB);
-    let tally = Tally::of(&stored_counts(&fake), PLAN.lines);
+    let tally = Tally::of(&node.seq_counts(), PLAN.lines);
+    node.delete();
     eprintln!(
         "stalled Slack: {tally}; Slack requests {} (answered {answered:?}); alerts taken by \
          the Slack output {alerts_taken:?}; peak RSS {peak:.1} MiB",

@@ -34,7 +34,35 @@ use std::sync::{Arc, OnceLock};
 pub const TRUNCATED_TAG: &str = "_line_truncated";
 
 /// The key of the object holding `file` and `offset` for lines read from a file.
-const LOG: &str = "log";
+pub const LOG: &str = "log";
+/// The keys inside [`LOG`].
+pub const LOG_FILE: &str = "file";
+pub const LOG_OFFSET: &str = "offset";
+
+/// The fields of a line event whose map has not been built, in the map's order: what a
+/// writer that walks them (the queue's codec) needs, so that encoding a line does not build
+/// its ~31-allocation map on the input's thread only to throw it away.
+#[derive(Debug)]
+pub struct LineFields<'a> {
+    /// `@timestamp`.
+    pub timestamp: &'a str,
+    /// `message` (invalid UTF-8 replaced, as in the map).
+    pub message: Cow<'a, str>,
+    /// `log.file` and `log.offset`, for a line read from a file.
+    pub log: Option<(&'a Value, u64)>,
+    /// The top-level fields after `log`, in order.
+    pub constant: &'a [(String, Value)],
+    /// `tags`, when the line has them: the configured ones, and whether [`TRUNCATED_TAG`]
+    /// follows them.
+    pub tags: Option<(&'a [Value], bool)>,
+}
+
+impl LineFields<'_> {
+    /// How many top-level fields the map has.
+    pub fn count(&self) -> usize {
+        2 + usize::from(self.log.is_some()) + self.constant.len() + usize::from(self.tags.is_some())
+    }
+}
 
 /// What every line from one source has in common, as values and as serialised JSON.
 ///
@@ -132,8 +160,8 @@ impl LineOrigin {
         if let Some(file) = &self.file {
             add_vacant(fields, LOG, || {
                 let mut log = Map::with_capacity(2);
-                log.insert("file".into(), file.clone());
-                log.insert("offset".into(), Value::from(offset));
+                log.insert(LOG_FILE.into(), file.clone());
+                log.insert(LOG_OFFSET.into(), Value::from(offset));
                 Value::Object(log)
             });
         }
@@ -326,6 +354,23 @@ impl LazyLine {
     /// Whether nothing has built the fields yet.
     pub(super) fn is_unbuilt(&self) -> bool {
         self.fields.get().is_none()
+    }
+
+    /// The fields' parts, while nothing has built the map.
+    pub(super) fn unbuilt_fields(&self) -> Option<LineFields<'_>> {
+        if !self.is_unbuilt() {
+            return None;
+        }
+        let (span, origin, stamp) = self.parts();
+        let tags = (span.truncated || !origin.tags.is_empty())
+            .then_some((origin.tags.as_slice(), span.truncated));
+        Some(LineFields {
+            timestamp: &stamp.now,
+            message: text(&self.block.bytes[span.start..span.end]),
+            log: origin.file.as_ref().map(|file| (file, span.offset)),
+            constant: &origin.constant,
+            tags,
+        })
     }
 
     /// The line's text, while nothing has built its fields.

@@ -42,7 +42,7 @@ mod time;
 
 pub use ack::{ack_channel, AckReceipt, AckReceiver, AckSender, AckToken, BatchStatus};
 pub use batch::{Batch, Delivery, DeliveryMetrics, Home, HomeBin};
-pub use line::{LineBlock, LineOrigin, TRUNCATED_TAG};
+pub use line::{LineBlock, LineFields, LineOrigin, LOG, LOG_FILE, LOG_OFFSET, TRUNCATED_TAG};
 pub use parse::{parse_object_slice, parse_object_str};
 pub use path::{FieldPath, PathError, Root};
 pub use raw::RawBlock;
@@ -147,6 +147,15 @@ impl Event {
             Some(Lazy::Line(line)) => line.fields(),
             Some(Lazy::Raw(raw)) => raw.fields(),
             None => &self.fields,
+        }
+    }
+
+    /// A line event's fields in parts, while nothing has built its map (see
+    /// [`LineFields`]); `None` for any other event.
+    pub fn unbuilt_line_fields(&self) -> Option<LineFields<'_>> {
+        match &self.lazy {
+            Some(Lazy::Line(line)) => line.unbuilt_fields(),
+            _ => None,
         }
     }
 

@@ -39,6 +39,20 @@ pub fn write_pipeline(
     queue: &str,
     more_outputs: &str,
 ) -> PathBuf {
+    write_pipeline_into(dir, elasticsearch_url, None, queue, more_outputs)
+}
+
+/// [`write_pipeline`] indexing into `index` (an `index` option of the Elasticsearch output)
+/// instead of the output's default: a case against the shared real node keeps to its own
+/// indices.
+pub fn write_pipeline_into(
+    dir: &Path,
+    elasticsearch_url: &str,
+    index: Option<&str>,
+    queue: &str,
+    more_outputs: &str,
+) -> PathBuf {
+    let index = index.map_or(String::new(), |index| format!("index = {index:?}\n"));
     let text = format!(
         "data_dir = {data:?}\n\
          [pipeline]\nbatch_size = {BATCH_SIZE}\nworkers = 1\nqueue_batches = 2\nshutdown_timeout = \"20s\"\n\
@@ -47,7 +61,7 @@ pub fn write_pipeline(
          [[filters]]\ntype = \"json\"\nsource = \"message\"\n\n\
          [outputs.es]\ntype = \"elasticsearch\"\nhosts = [{elasticsearch_url:?}]\n\
          max_events = {BATCH_SIZE}\nconcurrency = 1\nflush_interval = \"50ms\"\ndeterministic_ids = false\n\
-         retry_initial_interval = \"50ms\"\nretry_max_interval = \"400ms\"\n\n\
+         retry_initial_interval = \"50ms\"\nretry_max_interval = \"400ms\"\n{index}\n\
          {more_outputs}\n",
         data = dir.join("data").display().to_string(),
         logs = logs_dir(dir).join("app*.log").display().to_string(),
@@ -238,5 +252,102 @@ impl std::fmt::Display for Tally {
             self.duplicates,
             self.unknown
         )
+    }
+}
+
+/// The indices of one case on the shared real search node (`tests/common/search_node.rs`):
+/// `<prefix>-YYYY.MM.dd`, deleted before the case.
+pub struct NodeIndices {
+    node: &'static super::search_node::SearchNode,
+    prefix: String,
+}
+
+impl NodeIndices {
+    pub fn new(case: &str) -> Self {
+        let node = super::search_node::search_node();
+        let prefix = format!("chaos-{case}-{}", std::process::id());
+        node.delete_indices(&format!("{prefix}-*"));
+        Self { node, prefix }
+    }
+
+    pub fn url(&self) -> &str {
+        self.node.url()
+    }
+
+    /// The Elasticsearch output's `index` option.
+    pub fn index_option(&self) -> String {
+        format!("{}-%{{+YYYY.MM.dd}}", self.prefix)
+    }
+
+    fn pattern(&self) -> String {
+        format!("{}-*", self.prefix)
+    }
+
+    /// Documents stored so far, duplicates included (0 before the first index exists).
+    pub fn total(&self) -> u64 {
+        self.node.count(&self.pattern())
+    }
+
+    /// Whether the line `seq` is stored.
+    pub fn has(&self, seq: u64) -> bool {
+        let pattern = self.pattern();
+        self.node.refresh(&pattern);
+        let response = self.node.request(
+            "POST",
+            &format!("/{pattern}/_count?ignore_unavailable=true&allow_no_indices=true"),
+            Some(&serde_json::json!({ "query": { "term": { "seq": seq } } })),
+        );
+        // 503: an index just created whose shard has not started; not stored yet either way.
+        response.status == 200 && response.body["count"].as_u64().unwrap_or(0) > 0
+    }
+
+    /// How often each line id (`seq`) is stored, read with a composite aggregation page by
+    /// page (every id, however many).
+    pub fn seq_counts(&self) -> BTreeMap<u64, usize> {
+        let pattern = self.pattern();
+        self.node.refresh(&pattern);
+        let mut counts = BTreeMap::new();
+        let mut after: Option<Value> = None;
+        loop {
+            let mut composite = serde_json::json!({
+                "size": 10000,
+                "sources": [{ "seq": { "terms": { "field": "seq" } } }]
+            });
+            if let Some(after) = &after {
+                composite["after"] = after.clone();
+            }
+            let response = self.node.request(
+                "POST",
+                &format!("/{pattern}/_search?ignore_unavailable=true&allow_no_indices=true"),
+                Some(&serde_json::json!({ "size": 0, "aggs": { "seqs": { "composite": composite } } })),
+            );
+            if response.status == 503 {
+                return counts;
+            }
+            assert_eq!(
+                response.status, 200,
+                "aggregating seq failed: {}",
+                response.body
+            );
+            let seqs = &response.body["aggregations"]["seqs"];
+            let Some(buckets) = seqs["buckets"].as_array() else {
+                return counts;
+            };
+            if buckets.is_empty() {
+                return counts;
+            }
+            for bucket in buckets {
+                if let (Some(seq), Some(n)) =
+                    (bucket["key"]["seq"].as_u64(), bucket["doc_count"].as_u64())
+                {
+                    counts.insert(seq, n as usize);
+                }
+            }
+            after = Some(seqs["after_key"].clone());
+        }
+    }
+
+    pub fn delete(&self) {
+        self.node.delete_indices(&self.pattern());
     }
 }

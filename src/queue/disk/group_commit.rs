@@ -22,7 +22,10 @@
 //! encoded bytes (to write them again if the sync fails) and its batch's token; its events are
 //! freed on the writer's thread right after the write. The syncer hands the buffers of synced
 //! records back (up to the same bound) and writers encode the next records into them: no
-//! allocation per record, and no buffer allocated on one thread and freed on another.
+//! allocation per record, and no buffer allocated on one thread and freed on another. The bound
+//! is small on purpose: these buffers are what the disk queue holds in memory beyond what the
+//! memory queue does, and the disk, not memory, is the buffer (BENCHMARKS.md, the disk queue's
+//! peak RSS against the memory queue's).
 //!
 //! # A failed sync
 //!
@@ -43,7 +46,7 @@ use std::sync::{Arc, Condvar, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Most bytes written and not yet synced, whatever the segment size.
-pub(super) const MAX_UNSYNCED_BYTES: u64 = 1 << 20;
+pub(super) const MAX_UNSYNCED_BYTES: u64 = 256 << 10;
 
 /// Waits on `condvar`, taking the guard back if a panic poisoned the lock (see
 /// [`crate::sync`]).
@@ -98,15 +101,19 @@ pub(super) fn start(shared: Arc<Shared>) -> io::Result<std::thread::JoinHandle<(
 }
 
 fn run(shared: &Shared) {
+    // Kept across rounds: the list the writers fill and this one are swapped, and the
+    // batches are dropped from a list of their own, so a round allocates nothing.
+    let mut records = Vec::new();
+    let mut batches = Vec::new();
     loop {
-        let records = {
+        {
             let mut unsynced = lock(&shared.unsynced);
             while unsynced.records.is_empty() && !unsynced.closing {
                 unsynced = wait(&shared.sync_work, unsynced);
             }
             unsynced.syncing = !unsynced.records.is_empty();
-            std::mem::take(&mut unsynced.records)
-        };
+            std::mem::swap(&mut unsynced.records, &mut records);
+        }
         if records.is_empty() {
             break;
         }
@@ -120,12 +127,11 @@ fn run(shared: &Shared) {
                 record.record.len() as u64,
             );
         }
-        let mut batches = Vec::with_capacity(records.len());
         let mut unsynced = lock(&shared.unsynced);
         unsynced.bytes -= bytes;
         unsynced.syncing = false;
         let mut spare_bytes: usize = unsynced.spare.iter().map(Vec::capacity).sum();
-        for record in records {
+        for record in records.drain(..) {
             let capacity = record.record.capacity();
             if spare_bytes + capacity <= shared.max_unsynced as usize {
                 spare_bytes += capacity;
@@ -136,7 +142,7 @@ fn run(shared: &Shared) {
         drop(unsynced);
         shared.synced.notify_all();
         // Dropping the batches acknowledges their inputs: only now.
-        drop(batches);
+        batches.clear();
     }
     shared.writers_gone();
 }

@@ -90,6 +90,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -258,6 +259,8 @@ struct Shared {
     synced: Condvar,
     /// Most written-but-unsynced bytes before writers wait for the syncer.
     max_unsynced: u64,
+    /// The last writer was dropped (its threads are ending).
+    writers_dropped: AtomicBool,
     #[cfg(test)]
     sync_hook: group_commit::SyncHook,
 }
@@ -340,6 +343,7 @@ pub(super) fn open(
         sync_work: Condvar::new(),
         synced: Condvar::new(),
         max_unsynced,
+        writers_dropped: AtomicBool::new(false),
         #[cfg(test)]
         sync_hook: group_commit::SyncHook::default(),
     });
@@ -349,15 +353,21 @@ pub(super) fn open(
     } else {
         None
     };
+    let (jobs, queued) = async_channel::bounded(1);
+    let writer = start_writer(queued).map_err(error)?;
     let (acks, receipts) = ack_channel();
     let settler = tokio::spawn(settle(shared.clone(), receipts));
     let shared_for_settler = shared.clone();
     Ok((
-        Writer(Arc::new(WriterGuard(shared.clone()))),
+        Writer {
+            guard: Arc::new(WriterGuard(shared.clone())),
+            jobs,
+        },
         Reader(Arc::new(ReaderGuard { shared, acks })),
         Settler {
             settle: settler,
             syncer,
+            writer: Some(writer),
             shared: shared_for_settler,
         },
     ))
@@ -956,18 +966,27 @@ pub(super) struct Settler {
     settle: tokio::task::JoinHandle<()>,
     /// `fsync = "batch"`: the syncer thread.
     syncer: Option<std::thread::JoinHandle<()>>,
+    /// The async inputs' writer thread.
+    writer: Option<std::thread::JoinHandle<()>>,
     shared: Arc<Shared>,
 }
 
 impl Settler {
-    /// Also waits for the syncer once every writer is gone (then it is ending: it syncs
-    /// what is left and stops), so that no thread of this queue outlives it.
+    /// Also waits for the syncer and the writer thread once every writer is gone (then
+    /// they are ending: the syncer syncs what is left and stops), so that no thread of this
+    /// queue outlives it.
     pub(super) async fn finish(self) {
         let _ = self.settle.await;
-        let closing = lock(&self.shared.unsynced).closing;
-        if let (Some(syncer), true) = (self.syncer, closing) {
-            let _ = tokio::task::spawn_blocking(move || syncer.join()).await;
+        if !self.shared.writers_dropped.load(Ordering::Acquire) {
+            return;
         }
+        let threads = [self.syncer, self.writer];
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads.into_iter().flatten() {
+                let _ = thread.join();
+            }
+        })
+        .await;
     }
 }
 
@@ -978,6 +997,7 @@ struct WriterGuard(Arc<Shared>);
 impl Drop for WriterGuard {
     fn drop(&mut self) {
         let shared = &self.0;
+        shared.writers_dropped.store(true, Ordering::Release);
         if shared.config.fsync == Fsync::Batch {
             // What was written is published first: now if it is, else by the syncer once
             // it is.
@@ -1009,22 +1029,58 @@ impl Drop for ReaderGuard {
     }
 }
 
+/// A batch for the writer thread, the writer it came from (so that the writers are not gone
+/// while it is written), and where to answer.
+type WriteJob = (
+    Batch,
+    Arc<WriterGuard>,
+    tokio::sync::oneshot::Sender<Result<(), QueueClosed>>,
+);
+
+/// Starts the thread that appends the batches of async inputs (Beats, Kafka, sockets); it
+/// ends once every writer is gone.
+///
+/// One long-lived thread rather than a `spawn_blocking` per batch: appending blocks (a
+/// write, a full queue, the syncer's bound), and a blocking-pool task may land on any pool
+/// thread, or start a new one, each of which then keeps an allocator heap of its own with
+/// the pages of the batches it built and encoded. One thread keeps one.
+fn start_writer(
+    jobs: async_channel::Receiver<WriteJob>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("sluice-queue-write".into())
+        .spawn(move || {
+            while let Ok((batch, writer, answer)) = jobs.recv_blocking() {
+                let _ = answer.send(writer.0.append(batch));
+            }
+        })
+}
+
 /// The inputs' half.
 #[derive(Debug, Clone)]
-pub(super) struct Writer(Arc<WriterGuard>);
+pub(super) struct Writer {
+    guard: Arc<WriterGuard>,
+    /// To the writer thread, one batch at a time: the disk is the buffer, not memory.
+    jobs: async_channel::Sender<WriteJob>,
+}
 
 impl Writer {
     pub(super) async fn send(&self, batch: Batch) -> Result<(), QueueClosed> {
-        // The writer itself, so that the writers are not gone while this one writes.
-        let writer = self.0.clone();
-        // Writes and waits for space or the syncer block: off the runtime's threads.
-        tokio::task::spawn_blocking(move || writer.0.append(batch))
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        if self
+            .jobs
+            .send((batch, self.guard.clone(), answer))
             .await
-            .unwrap_or(Err(QueueClosed))
+            .is_err()
+        {
+            return Err(QueueClosed);
+        }
+        answered.await.unwrap_or(Err(QueueClosed))
     }
 
+    /// From a blocking thread of the input's own (the file reader): appended right there.
     pub(super) fn send_blocking(&self, batch: Batch) -> Result<(), QueueClosed> {
-        self.0 .0.append(batch)
+        self.guard.0.append(batch)
     }
 }
 

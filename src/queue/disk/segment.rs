@@ -174,7 +174,11 @@ pub fn read_record(file: &File, offset: u64, end: u64) -> io::Result<Read> {
             why: "a record is cut short",
         });
     }
-    let mut payload = vec![0; length as usize];
+    // Capacity rounded up to a power of two: records differ in length by a few bytes, and
+    // one allocation size a worker frees and takes again keeps it to one block of one
+    // allocator size class instead of a page for every size class the lengths fall in.
+    let mut payload = Vec::with_capacity((length as usize).next_power_of_two());
+    payload.resize(length as usize, 0);
     file.read_exact_at(&mut payload, offset + HEADER)?;
     if crc32c::crc32c(&payload) != crc {
         return Ok(Read::Damaged {
