@@ -3,7 +3,8 @@
 //!
 //! At least once, as the Kafka output writes: a message's offset is stored for commit only
 //! once every output settled its event, per partition as a contiguous watermark
-//! (`offsets.rs`); librdkafka commits what was stored every second. On a rebalance the revoked
+//! (`offsets.rs`); librdkafka commits what was stored every second, and the input at once
+//! when the stored offsets moved over [`COMMIT_STEP`] messages. On a rebalance the revoked
 //! partitions' watermarks are committed synchronously before they are given up, and at
 //! shutdown the input stops reading, waits for its batches to be acknowledged and commits.
 //! A crash (kill -9) therefore re-reads at most the batches that were not yet acknowledged.
@@ -53,6 +54,10 @@ const LINGER: Duration = Duration::from_millis(50);
 const REVOKE_DRAIN: Duration = Duration::from_secs(3);
 /// How often acknowledgements are turned into stored offsets while reading.
 const STORE_INTERVAL: Duration = Duration::from_millis(100);
+/// Stored offsets that moved over this many messages are committed at once, besides
+/// librdkafka's commit every second: at a few hundred thousand messages a second, a second is
+/// a lot to read again after a crash or a broker restart.
+const COMMIT_STEP: u64 = 20_000;
 
 /// Why the Kafka input stopped.
 #[derive(Debug, thiserror::Error)]
@@ -362,7 +367,8 @@ impl Reader {
         Ok(())
     }
 
-    /// Stores the offsets that settled batches moved (librdkafka commits them).
+    /// Stores the offsets that settled batches moved (librdkafka commits them every second,
+    /// or now when they moved far).
     fn store(&self) {
         let stored = self.shared.take_receipts();
         if stored.count() == 0 {
@@ -371,6 +377,12 @@ impl Reader {
         if let Err(error) = self.consumer.store_offsets(&stored) {
             // A partition revoked meanwhile: its new owner re-reads from the last commit.
             tracing::debug!(input = %self.shared.id, %error, "Cannot store offsets.");
+        }
+        if crate::sync::lock(&self.shared.partitions).commit_due(COMMIT_STEP) {
+            // Asynchronous: a failure is logged by librdkafka and the periodic commit retries.
+            if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Async) {
+                tracing::debug!(input = %self.shared.id, %error, "Cannot commit offsets now.");
+            }
         }
     }
 
