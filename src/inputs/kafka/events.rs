@@ -100,49 +100,46 @@ fn unescape_json_string(bytes: &[u8]) -> Option<(String, usize)> {
     let mut text = Vec::with_capacity(bytes.len());
     let mut at = 0;
     loop {
-        // Runs between escapes are short in a JSON line (a `\"` every few bytes): memchr
-        // finds their ends, and the control-character check is a branch-free fold over the
-        // run, not a third comparison in a byte-by-byte search.
-        let run = memchr::memchr2(b'"', b'\\', &bytes[at..])?;
-        let chunk = &bytes[at..at + run];
-        if chunk.iter().fold(false, |control, &b| control | (b < 0x20)) {
-            // A control character must be escaped: not valid JSON.
-            return None;
-        }
-        text.extend_from_slice(chunk);
+        let run = bytes[at..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        text.extend_from_slice(&bytes[at..at + run]);
         at += run;
-        // memchr stopped at a quote (the end) or a backslash.
-        if bytes[at] == b'"' {
-            break;
-        }
-        let unescaped = match *bytes.get(at + 1)? {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                // What serde_json writes for other control characters; surrogates (pairs,
-                // and the errors of lone ones) are left to serde_json.
-                let hex = bytes.get(at + 2..at + 6)?;
-                if !hex.iter().all(u8::is_ascii_hexdigit) {
-                    return None;
-                }
-                let hex = std::str::from_utf8(hex).ok()?;
-                let code = u32::from_str_radix(hex, 16).ok()?;
-                let c = char::from_u32(code)?;
-                let mut utf8 = [0; 4];
-                text.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-                at += 6;
-                continue;
+        match bytes[at] {
+            b'"' => break,
+            b'\\' => {
+                let unescaped = match *bytes.get(at + 1)? {
+                    b'"' => b'"',
+                    b'\\' => b'\\',
+                    b'/' => b'/',
+                    b'b' => 0x08,
+                    b'f' => 0x0c,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'u' => {
+                        // What serde_json writes for other control characters; surrogates
+                        // (pairs, and the errors of lone ones) are left to serde_json.
+                        let hex = bytes.get(at + 2..at + 6)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        let hex = std::str::from_utf8(hex).ok()?;
+                        let code = u32::from_str_radix(hex, 16).ok()?;
+                        let c = char::from_u32(code)?;
+                        let mut utf8 = [0; 4];
+                        text.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                        at += 6;
+                        continue;
+                    }
+                    _ => return None,
+                };
+                text.push(unescaped);
+                at += 2;
             }
+            // A control character must be escaped: not valid JSON.
             _ => return None,
-        };
-        text.push(unescaped);
-        at += 2;
+        }
     }
     let text = String::from_utf8(text).ok()?;
     Some((text, at + 1))
