@@ -3,6 +3,7 @@
 # Kafka 4.1 broker (the peer of the Kafka tests, tests/peers/kafka). Per round, four cases:
 #
 #   file  -> seed chain -> null   the baseline (file input --once, as seed_chain.sh)
+#   file  -> null                 the file input alone, the baseline of file -> kafka
 #   file  -> kafka                the shipper tier (pipelines/kafka-shipper.toml: zstd,
 #                                 idempotent producer, acks = all), --once, into a topic of
 #                                 4 partitions (no key: the lines spread over partitions)
@@ -20,6 +21,8 @@
 #   SLUICE_BENCH_PIPELINE='batch_size = 512' ...  # a [pipeline] table in every case
 #   SLUICE_BENCH_KAFKA_OUTPUT='max_in_flight_events = 20000' ...  # added to the kafka output
 #   SLUICE_BENCH_KAFKA_INPUT='librdkafka = { "queued.max.messages.kbytes" = "8192" }' ...
+#   SLUICE_BENCH_PIN=1 ...        # the broker on CPU 0, sluice on CPU 1 (taskset): whether
+#                                 # Kafka is the bottleneck when it does not share sluice's core
 #
 # Needs Java 17 and Maven (the broker is built as the tests build it, into
 # target/tmp/kafka-broker/build, unless the tests already did). The broker runs with the
@@ -122,7 +125,9 @@ cluster_id=$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.ur
 java -cp "$classpath" kafka.tools.StorageTool format --cluster-id "$cluster_id" \
   -c "$work/server.properties" >/dev/null 2>"$work/format.log" || { cat "$work/format.log"; exit 1; }
 mkfifo "$work/broker.stdin"
-java -Xms512m -Xmx1g -cp "$classpath" sluice.peer.KafkaBroker "$work/server.properties" \
+pin_broker=()
+if [ -n "${SLUICE_BENCH_PIN:-}" ]; then pin_broker=(taskset -c 0); fi
+"${pin_broker[@]}" java -Xms512m -Xmx1g -cp "$classpath" sluice.peer.KafkaBroker "$work/server.properties" \
   <"$work/broker.stdin" >/dev/null 2>"$work/broker.log" &
 broker_pid=$!
 exec 3>"$work/broker.stdin"
@@ -155,6 +160,8 @@ def broker_cpu():
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 cmd = ["/usr/bin/time", "-f", "%U %S %e %M", "-o", timefile, binary, "run", "-c", config]
+if os.environ.get("SLUICE_BENCH_PIN"):
+    cmd = ["taskset", "-c", "1"] + cmd
 if until:
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
     cmd += ["--api-address", f"127.0.0.1:{port}"]
@@ -216,6 +223,19 @@ $filters
 type = "null"
 TOML
   measure "file -> seed chain -> null" "$work/file-seed.toml" 0
+
+  cat > "$work/file-null.toml" <<TOML
+data_dir = "$work/data/file-null"
+$pipeline
+[inputs.mqtt_logs]
+type = "file"
+paths = ["$work/corpus.log"]
+fields = { service = "mqtt" }
+
+[outputs.sink]
+type = "null"
+TOML
+  measure "file -> null" "$work/file-null.toml" 0
 
   admin create "$bootstrap" "bench-$run" "$partitions" >/dev/null
   cat > "$work/file-kafka.toml" <<TOML

@@ -3,16 +3,22 @@
 //!
 //! At least once, as the Kafka output writes: a message's offset is stored for commit only
 //! once every output settled its event, per partition as a contiguous watermark
-//! (`offsets.rs`); librdkafka commits what was stored every second. On a rebalance the revoked
+//! (`offsets.rs`); librdkafka commits what was stored every second, and the input at once
+//! when the stored offsets moved over [`COMMIT_STEP`] messages. On a rebalance the revoked
 //! partitions' watermarks are committed synchronously before they are given up, and at
 //! shutdown the input stops reading, waits for its batches to be acknowledged and commits.
 //! A crash (kill -9) therefore re-reads at most the batches that were not yet acknowledged.
 //!
 //! Messages become events in `events.rs` (JSON objects as they are; anything else tagged
 //! `_jsonparsefailure`), and leave in batches of `batch_size` (or `batch_bytes` of payload) or
-//! after [`LINGER`], whichever comes first; the reading task only copies their bytes, a filter
+//! after [`LINGER`], whichever comes first; the reader only copies their bytes, a filter
 //! worker parses them. While the pipeline is full the input stops polling: Kafka keeps the
 //! data.
+//!
+//! The reader runs on a thread of its own, polling librdkafka directly (`BaseConsumer`):
+//! librdkafka's rebalance callback runs inside that poll and may block (a synchronous commit,
+//! a wait for the revoked partitions' batches to be acknowledged), and on a runtime worker
+//! it would stall the very tasks that acknowledge them.
 //!
 //! - `config.rs`: settings; `offsets.rs`: watermarks and rebalances; `metrics.rs`: lag and
 //!   offsets per partition from librdkafka's statistics.
@@ -34,14 +40,12 @@ use config::Settings;
 use events::{OwnedOrigin, RawMessages};
 use metrics::InputMetrics;
 use offsets::{Partitions, StreamId};
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Statistics, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a partial batch waits for more messages.
 const LINGER: Duration = Duration::from_millis(50);
@@ -50,6 +54,10 @@ const LINGER: Duration = Duration::from_millis(50);
 const REVOKE_DRAIN: Duration = Duration::from_secs(3);
 /// How often acknowledgements are turned into stored offsets while reading.
 const STORE_INTERVAL: Duration = Duration::from_millis(100);
+/// Stored offsets that moved over this many messages are committed at once, besides
+/// librdkafka's commit every second: at a few hundred thousand messages a second, a second is
+/// a lot to read again after a crash or a broker restart.
+const COMMIT_STEP: u64 = 20_000;
 
 /// Why the Kafka input stopped.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +69,8 @@ pub enum KafkaInputError {
         topics: Vec<String>,
         source: rdkafka::error::KafkaError,
     },
+    #[error("the Kafka reader thread panicked: {0}")]
+    Panicked(String),
 }
 
 /// The Kafka input.
@@ -88,11 +98,12 @@ impl InputType for KafkaInput {
             metrics: InputMetrics::register(context.metrics.clone()),
             id: context.id.clone(),
         });
-        let consumer: StreamConsumer<GroupContext> = self
+        let consumer: Arc<BaseConsumer<GroupContext>> = self
             .settings
             .client
             .0
             .create_with_context(GroupContext(shared.clone()))
+            .map(Arc::new)
             .map_err(KafkaInputError::Create)?;
         let topics: Vec<&str> = self.settings.topics.iter().map(String::as_str).collect();
         consumer
@@ -102,27 +113,39 @@ impl InputType for KafkaInput {
                 source,
             })?;
         context.readiness.set_ready();
+        let batch_size = context.settings.batch_size.max(1);
         let mut reader = Reader {
-            settings: &self.settings,
-            shared: &shared,
-            consumer: &consumer,
-            batch_size: context.settings.batch_size.max(1),
-            batch_bytes: context.settings.batch_bytes.max(1),
             group_id: self.settings.group_id.as_str().into(),
+            settings: self.settings,
+            shared,
+            consumer,
+            batch_size,
+            batch_bytes: context.settings.batch_bytes.max(1),
             topic_names: HashMap::new(),
             shutdown: context.shutdown,
             metrics: context.metrics,
             output: Some(context.output),
             acks,
-            messages: RawMessages::default(),
-            ends: HashMap::new(),
+            messages: RawMessages::with_capacity(batch_size, 0),
+            ends: Vec::new(),
             skipped: 0,
             first_at: None,
             failing: false,
         };
-        reader.read().await?;
-        reader.drain().await;
-        Ok(())
+        // librdkafka's calls block (a poll, a rebalance's synchronous commit and its wait for
+        // the revoked partitions' acknowledgements), so the reader has a thread of its own
+        // and never holds up the runtime's workers, which settle those very batches.
+        let span = tracing::Span::current();
+        let handle = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            reader.read()?;
+            reader.drain();
+            Ok(())
+        });
+        match handle.await {
+            Ok(result) => result,
+            Err(join) => Err(KafkaInputError::Panicked(join.to_string()).into()),
+        }
     }
 }
 
@@ -165,11 +188,9 @@ impl ConsumerContext for GroupContext {
         };
         // Batches of these partitions still in the pipeline get a moment to be acknowledged,
         // so that their new owner does not read them again; then whatever is settled counts.
-        let deadline = std::time::Instant::now() + REVOKE_DRAIN;
+        let deadline = Instant::now() + REVOKE_DRAIN;
         let mut stored = self.0.take_receipts();
-        while !crate::sync::lock(&self.0.partitions).settled(revoked)
-            && std::time::Instant::now() < deadline
-        {
+        while !crate::sync::lock(&self.0.partitions).settled(revoked) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
             let more = self.0.take_receipts();
             for element in more.elements() {
@@ -200,11 +221,12 @@ impl ConsumerContext for GroupContext {
     }
 }
 
-/// The reading loop and the batch being filled.
-struct Reader<'a> {
-    settings: &'a Settings,
-    shared: &'a Shared,
-    consumer: &'a StreamConsumer<GroupContext>,
+/// The reading loop and the batch being filled, on a thread of its own.
+struct Reader {
+    settings: Settings,
+    shared: Arc<Shared>,
+    /// Shared with the loop that polls it, which borrows the reader mutably.
+    consumer: Arc<BaseConsumer<GroupContext>>,
     batch_size: usize,
     batch_bytes: usize,
     /// Shared by the `[@metadata][kafka]` of every event (with `decorate_events`).
@@ -217,42 +239,50 @@ struct Reader<'a> {
     acks: crate::event::AckSender,
     /// The messages of the batch being filled.
     messages: RawMessages,
-    /// The next offset of each partition the batch has messages of.
-    ends: HashMap<StreamId, i64>,
+    /// The next offset of each partition the batch has messages of (a batch holds a few
+    /// partitions: a short list beats a hash map).
+    ends: Vec<(StreamId, i64)>,
     /// Messages that became no event (empty payloads).
     skipped: u64,
-    first_at: Option<tokio::time::Instant>,
+    first_at: Option<Instant>,
     /// Whether a consumer error was logged since the last message.
     failing: bool,
 }
 
-impl Reader<'_> {
+impl Reader {
     /// Reads until shutdown, sending full batches and storing offsets as they are settled.
-    async fn read(&mut self) -> Result<(), InputError> {
-        let mut store = tokio::time::interval(STORE_INTERVAL);
-        store.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+    fn read(&mut self) -> Result<(), InputError> {
+        let consumer = self.consumer.clone();
+        let mut next_store = Instant::now() + STORE_INTERVAL;
+        while !self.shutdown.is_cancelled() {
+            let now = Instant::now();
+            if now >= next_store {
+                self.store();
+                next_store = now + STORE_INTERVAL;
+            }
             let linger = self.first_at.map(|at| at + LINGER);
-            tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => break,
-                _ = store.tick() => self.store(),
-                () = sleep_until(linger), if linger.is_some() => self.flush().await?,
-                message = self.consumer.recv() => match message {
-                    Ok(message) => {
-                        self.failing = false;
-                        self.push(&message);
-                        if self.messages.len() >= self.batch_size
-                            || self.messages.bytes() >= self.batch_bytes
-                        {
-                            self.flush().await?;
-                        }
+            if linger.is_some_and(|at| now >= at) {
+                self.flush()?;
+                continue;
+            }
+            // Wakes for the next store, the batch's linger, or (within a store interval) a
+            // shutdown.
+            let wake = linger.map_or(next_store, |at| at.min(next_store));
+            match consumer.poll(wake.saturating_duration_since(now)) {
+                Some(Ok(message)) => {
+                    self.failing = false;
+                    self.push(&message);
+                    if self.messages.len() >= self.batch_size
+                        || self.messages.bytes() >= self.batch_bytes
+                    {
+                        self.flush()?;
                     }
-                    Err(error) => self.report(&error),
-                },
+                }
+                Some(Err(error)) => self.report(&error),
+                None => {}
             }
         }
-        self.flush().await?;
+        self.flush()?;
         Ok(())
     }
 
@@ -271,9 +301,12 @@ impl Reader<'_> {
     fn push(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
         let stream = crate::sync::lock(&self.shared.partitions).stream(topic, partition, offset);
-        self.ends.insert(stream, offset + 1);
+        match self.ends.iter_mut().find(|(s, _)| *s == stream) {
+            Some((_, end)) => *end = offset + 1,
+            None => self.ends.push((stream, offset + 1)),
+        }
         if self.first_at.is_none() {
-            self.first_at = Some(tokio::time::Instant::now());
+            self.first_at = Some(Instant::now());
         }
         let Some(payload) = message.payload().filter(|p| !p.is_empty()) else {
             self.skipped += 1;
@@ -301,12 +334,12 @@ impl Reader<'_> {
     }
 
     /// Sends the batch being filled, if any, waiting while the pipeline is full.
-    async fn flush(&mut self) -> Result<(), InputError> {
+    fn flush(&mut self) -> Result<(), InputError> {
         self.first_at = None;
         if self.ends.is_empty() {
             return Ok(());
         }
-        let ends: Vec<(StreamId, i64)> = self.ends.drain().collect();
+        let ends = std::mem::take(&mut self.ends);
         let next = RawMessages::with_capacity(self.messages.len(), self.messages.bytes());
         let messages = std::mem::replace(&mut self.messages, next);
         let skipped = std::mem::take(&mut self.skipped);
@@ -328,13 +361,14 @@ impl Reader<'_> {
             let batch = Batch::deferred(messages.len(), Some(self.acks.token(batch_id)), {
                 move |out| messages.decode(codec, &now, out)
             });
-            output.send(batch).await?;
+            output.send_blocking(batch)?;
         }
         super::count_handed_over(&self.metrics, count, skipped);
         Ok(())
     }
 
-    /// Stores the offsets that settled batches moved (librdkafka commits them).
+    /// Stores the offsets that settled batches moved (librdkafka commits them every second,
+    /// or now when they moved far).
     fn store(&self) {
         let stored = self.shared.take_receipts();
         if stored.count() == 0 {
@@ -344,20 +378,25 @@ impl Reader<'_> {
             // A partition revoked meanwhile: its new owner re-reads from the last commit.
             tracing::debug!(input = %self.shared.id, %error, "Cannot store offsets.");
         }
+        if crate::sync::lock(&self.shared.partitions).commit_due(COMMIT_STEP) {
+            // Asynchronous: a failure is logged by librdkafka and the periodic commit retries.
+            if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Async) {
+                tracing::debug!(input = %self.shared.id, %error, "Cannot commit offsets now.");
+            }
+        }
     }
 
     /// After reading stopped: waits until every batch is acknowledged (or the pipeline is
     /// gone), stores and commits the final offsets synchronously.
-    async fn drain(&mut self) {
+    fn drain(&mut self) {
         self.output = None;
-        let mut wait = tokio::time::interval(STORE_INTERVAL);
         loop {
             self.store();
             let in_flight = crate::sync::lock(&self.shared.partitions).in_flight();
             if in_flight == 0 {
                 break;
             }
-            wait.tick().await;
+            std::thread::sleep(STORE_INTERVAL);
         }
         let positions = crate::sync::lock(&self.shared.partitions).positions();
         if positions.count() == 0 {
@@ -367,13 +406,5 @@ impl Reader<'_> {
             self.shared.metrics.commit_failures.inc();
             tracing::warn!(input = %self.shared.id, %error, "Cannot commit the final offsets; the next start re-reads from the last commit.");
         }
-    }
-}
-
-/// Sleeps until `at` (forever when `None`; the caller guards the branch).
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -35,6 +35,8 @@ pub struct Partitions {
     /// The end of the last batch registered per stream: what it reaches once all is settled.
     registered: HashMap<StreamId, i64>,
     next_stream: StreamId,
+    /// Messages the stored positions moved over since [`Partitions::commit_due`] last said so.
+    moved_since_commit: u64,
 }
 
 impl Partitions {
@@ -99,6 +101,7 @@ impl Partitions {
                 continue;
             };
             if committed > *stored {
+                self.moved_since_commit += u64::try_from(committed - *stored).unwrap_or(0);
                 if let Some((topic, partition)) = self.names.get(&stream) {
                     // Only fails for a negative offset, which positions never are.
                     let _ = list.add_partition_offset(topic, *partition, Offset::Offset(committed));
@@ -107,6 +110,17 @@ impl Partitions {
             }
         }
         list
+    }
+
+    /// Whether the positions stored since the last time this said yes moved over at least
+    /// `step` messages: then they are worth committing at once rather than at librdkafka's
+    /// next periodic commit, so that a crash or a broker restart re-reads less.
+    pub fn commit_due(&mut self, step: u64) -> bool {
+        if self.moved_since_commit < step {
+            return false;
+        }
+        self.moved_since_commit = 0;
+        true
     }
 
     /// Forgets the revoked partitions; returns their positions to commit now (those this
@@ -182,6 +196,29 @@ mod tests {
         partitions.receive(delivered(first));
         assert_eq!(offsets(&partitions.take_moved()), [("logs".into(), 0, 120)]);
         assert!(offsets(&partitions.take_moved()).is_empty(), "stored once");
+    }
+
+    #[test]
+    fn a_large_step_of_the_stored_positions_makes_a_commit_due() {
+        let mut partitions = Partitions::default();
+        let p0 = partitions.stream("logs", 0, 0);
+        let p1 = partitions.stream("logs", 1, 500);
+        let small = partitions.register(vec![(p0, 300)]);
+        partitions.receive(delivered(small));
+        partitions.take_moved();
+        assert!(!partitions.commit_due(1000), "300 messages is a small step");
+        let large = partitions.register(vec![(p0, 600), (p1, 1000)]);
+        let unsettled = partitions.register(vec![(p1, 5000)]);
+        partitions.receive(delivered(large));
+        partitions.take_moved();
+        assert!(partitions.commit_due(1000), "300 + 300 + 500 moved");
+        assert!(!partitions.commit_due(1000), "due once per step");
+        partitions.receive(AckReceipt {
+            batch_id: unsettled,
+            status: BatchStatus::Failed,
+        });
+        partitions.take_moved();
+        assert!(!partitions.commit_due(1), "a failed batch moves nothing");
     }
 
     #[test]

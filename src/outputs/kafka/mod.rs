@@ -45,7 +45,7 @@ use config::InFlightLimit;
 use metrics::OutputMetrics;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
-use rdkafka::producer::{BaseRecord, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use reports::{topic_key_payload, ReportContext, Reports};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,16 +73,33 @@ impl OutputType for KafkaOutput {
 
     async fn run(
         self,
-        mut deliveries: mpsc::Receiver<Delivery>,
+        deliveries: mpsc::Receiver<Delivery>,
         context: OutputContext,
     ) -> Result<(), OutputError> {
         let producer: ThreadedProducer<ReportContext> = self
             .settings
             .client
             .0
-            .create_with_context(ReportContext)
+            .create_with_context(ReportContext::default())
             .map_err(|e| OutputError::Kafka(format!("cannot create the Kafka producer: {e}")))?;
+        self.run_with(producer, deliveries, context).await
+    }
+}
+
+impl KafkaOutput {
+    /// Runs with `producer` until the deliveries end, a
+    /// forced shutdown, or a fatal librdkafka error: that one fails the output (the pipeline
+    /// then logs it, reports the output not ready and stops), with the deliveries in flight
+    /// left unsettled, so their input reads them again after a restart.
+    async fn run_with(
+        self,
+        producer: ThreadedProducer<ReportContext>,
+        mut deliveries: mpsc::Receiver<Delivery>,
+        context: OutputContext,
+    ) -> Result<(), OutputError> {
+        let fatal = CancellationToken::new();
         let shared = Arc::new(Shared {
+            abort: context.abort.child_token(),
             producer,
             metrics: OutputMetrics::register(context.metrics.clone()),
             dead_letters: DeadLetters::new(
@@ -94,7 +111,6 @@ impl OutputType for KafkaOutput {
                 initial: self.settings.retry_initial,
                 max: self.settings.retry_max,
             },
-            abort: context.abort.clone(),
             id: context.id.clone(),
         });
         context.readiness.set_ready();
@@ -106,19 +122,40 @@ impl OutputType for KafkaOutput {
             key_text: String::new(),
         };
         let window = Window::new(self.settings.max_in_flight);
+        let watcher = tokio::spawn(shared.clone().watch_fatal(fatal.clone()));
         let mut in_flight = JoinSet::new();
-        while let Some(delivery) = deliveries.recv().await {
+        loop {
+            let delivery = tokio::select! {
+                biased;
+                () = fatal.cancelled() => break,
+                delivery = deliveries.recv() => match delivery {
+                    Some(delivery) => delivery,
+                    None => break,
+                },
+            };
             // Settled deliveries' tasks are done with; their permits are back already.
             while in_flight.try_join_next().is_some() {}
             let events = window.take_events(delivery.events().len()).await;
             let Some(pending) = encoder.enqueue(&shared, &delivery, &context).await else {
-                // Aborted while librdkafka's queue was full: the delivery stays unsettled.
+                // Aborted (or failed) while librdkafka's queue was full: the delivery stays
+                // unsettled.
                 break;
             };
             let bytes = window.take_bytes(pending.bytes).await;
             in_flight.spawn(shared.clone().settle(delivery, pending, (events, bytes)));
         }
         while in_flight.join_next().await.is_some() {}
+        watcher.abort();
+        if fatal.is_cancelled() {
+            let (code, reason) = shared
+                .producer
+                .client()
+                .fatal_error()
+                .unwrap_or((RDKafkaErrorCode::Fatal, String::new()));
+            return Err(OutputError::Kafka(format!(
+                "the Kafka producer hit a fatal error and sends nothing more ({code:?}: {reason}); the events in flight stay unacknowledged"
+            )));
+        }
         Ok(())
     }
 }
@@ -175,6 +212,7 @@ struct Shared {
     metrics: OutputMetrics,
     dead_letters: DeadLetters,
     backoff: Backoff,
+    /// Cancelled by a forced shutdown or a fatal error: stop retrying, leave unsettled.
     abort: CancellationToken,
     id: String,
 }
@@ -306,6 +344,20 @@ struct Outgoing<'a> {
 }
 
 impl Shared {
+    /// Cancels `fatal` and stops every wait of the output once librdkafka reports a fatal
+    /// error (after one, the producer sends nothing more: retrying would wait forever).
+    async fn watch_fatal(self: Arc<Self>, fatal: CancellationToken) {
+        loop {
+            self.producer.context().errors.notified().await;
+            if let Some((code, reason)) = self.producer.client().fatal_error() {
+                tracing::error!(output = %self.id, ?code, reason, "The Kafka producer hit a fatal error.");
+                fatal.cancel();
+                self.abort.cancel();
+                return;
+            }
+        }
+    }
+
     /// Hands `message` to librdkafka with `reports` as its opaque, waiting while librdkafka's
     /// queue is full and retrying refusals that may pass; `Some(Err)` for a permanent refusal,
     /// `None` on a forced shutdown.

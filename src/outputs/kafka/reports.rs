@@ -13,10 +13,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
-/// Sends every report to the [`Reports`] of its message.
-pub struct ReportContext;
+/// Sends every report to the [`Reports`] of its message, and tells the output when
+/// librdkafka reported an error, which may be a fatal one.
+#[derive(Default)]
+pub struct ReportContext {
+    /// Notified on every error librdkafka reports; the output then asks librdkafka whether
+    /// it is fatal (the event itself carries the underlying code, not "fatal").
+    pub errors: Notify,
+}
 
-impl ClientContext for ReportContext {}
+impl ClientContext for ReportContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "librdkafka error.");
+        self.errors.notify_one();
+    }
+}
 
 impl ProducerContext for ReportContext {
     type DeliveryOpaque = Arc<Reports>;
