@@ -125,8 +125,8 @@ impl LineOrigin {
         truncated: bool,
         now: &str,
     ) -> bool {
-        let had_timestamp = !add_vacant(fields, TIMESTAMP, || Value::String(now.to_owned()));
-        add_vacant(fields, MESSAGE, || {
+        let had_timestamp = !add_if_missing(fields, TIMESTAMP, || Value::String(now.to_owned()));
+        add_if_missing(fields, MESSAGE, || {
             Value::String(text(message).into_owned())
         });
         if let Some(file) = &self.file {
@@ -145,6 +145,17 @@ impl LineOrigin {
         }
         had_timestamp
     }
+}
+
+/// [`add_vacant`] for a key the map usually has (a parsed line's `@timestamp` and
+/// `message`, near its start): a scan of the first keys ([`super::find_small`]) answers
+/// without hashing the key or copying it.
+fn add_if_missing(
+    fields: &mut Map<String, Value>,
+    key: &str,
+    value: impl FnOnce() -> Value,
+) -> bool {
+    super::find_small(fields, key).is_none() && add_vacant(fields, key, value)
 }
 
 /// `fields[key] = value()` unless `fields` has `key` (one hash either way); true when added.
