@@ -244,6 +244,16 @@ pub struct LineBlock {
 }
 
 impl LineBlock {
+    /// An empty block with room for `lines` lines of `bytes` bytes in all: a block filled
+    /// from empty grows its buffers by doubling, copying the lines read so far each time.
+    pub fn with_capacity(lines: usize, bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            lines: Vec::with_capacity(lines),
+            ..Self::default()
+        }
+    }
+
     /// Number of lines.
     pub fn len(&self) -> usize {
         self.lines.len()
