@@ -43,8 +43,10 @@ const LOG: &str = "log";
 /// configured tags or the line was truncated.
 #[derive(Debug)]
 pub struct LineOrigin {
-    /// `log.file` (the file's `{"path": ...}` object), or `None` for a source without a file.
-    file: Option<Value>,
+    /// `log` with `log.file` (the file's `{"path": ...}` object) and `log.offset` 0, cloned
+    /// for each line (a clone copies the map's hashes, two inserts would compute them), or
+    /// `None` for a source without a file.
+    log: Option<Value>,
     /// Top-level fields every line carries after `log`, in order.
     constant: Vec<(String, Value)>,
     /// Configured tags.
@@ -90,8 +92,14 @@ impl LineOrigin {
             json
         };
         let tail_json = [tail(false), tail(true)];
+        let log = file.map(|file| {
+            let mut log = Map::with_capacity(2);
+            log.insert("file".into(), file);
+            log.insert("offset".into(), Value::from(0u64));
+            Value::Object(log)
+        });
         Self {
-            file,
+            log,
             constant,
             tags,
             log_json,
@@ -129,12 +137,16 @@ impl LineOrigin {
         add_if_missing(fields, MESSAGE, || {
             Value::String(text(message).into_owned())
         });
-        if let Some(file) = &self.file {
+        if let Some(template) = &self.log {
             add_vacant(fields, LOG, || {
-                let mut log = Map::with_capacity(2);
-                log.insert("file".into(), file.clone());
-                log.insert("offset".into(), Value::from(offset));
-                Value::Object(log)
+                let mut log = template.clone();
+                if let Some(slot) = log
+                    .as_object_mut()
+                    .and_then(|log| super::find_small_mut(log, "offset"))
+                {
+                    *slot = Value::from(offset);
+                }
+                log
             });
         }
         for (key, value) in &self.constant {
@@ -421,7 +433,7 @@ impl LazyLine {
         writer.write_all(&stamp.head_json)?;
         let message = text(&self.block.bytes[span.start..span.end]);
         super::json::write_str(writer, &message)?;
-        if origin.file.is_some() {
+        if origin.log.is_some() {
             writer.write_all(&origin.log_json)?;
             serde_json::to_writer(&mut *writer, &span.offset)?;
         }
