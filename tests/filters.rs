@@ -325,3 +325,66 @@ fn unknown_filter_types_list_the_known_ones() {
     assert!(message.contains("unknown filter type `geoip`"), "{message}");
     assert!(message.contains("`topic_split`"), "{message}");
 }
+
+/// The chain answers each distinct part of its conditions once per event while no stage may
+/// have written what the part reads; these are the cases where it must answer again.
+#[test]
+fn a_condition_shared_by_stages_is_answered_again_after_a_stage_writes_what_it_reads() {
+    let guard = r#"if = '[fields][service] == "mqtt" and [level] != "debug"'"#;
+    let flag = format!("[[filters]]\ntype = \"security_flag\"\n{guard}\n");
+    let event = || json!({"fields": {"service": "mqtt"}, "level": "info", "category": "security"});
+    let flagged = |out: &[Value]| out[0].get("alert_type").is_some();
+    // Kept across a stage that writes elsewhere: both stages run.
+    let out = run(
+        &format!("[[filters]]\ntype = \"severity\"\n{guard}\n{flag}"),
+        vec![event()],
+    );
+    assert!(flagged(&out), "{out:?}");
+    assert_eq!(out[0]["severity"], json!("low"));
+    // A declared write of the very field (severity's target).
+    let out = run(
+        &format!(
+            "[[filters]]\ntype = \"severity\"\n{guard}\ntarget = \"[fields][service]\"\n{flag}"
+        ),
+        vec![event()],
+    );
+    assert!(!flagged(&out), "{out:?}");
+    // A declared write of the object holding it.
+    let out = run(
+        &format!("[[filters]]\ntype = \"severity\"\n{guard}\ntarget = \"fields\"\n{flag}"),
+        vec![event()],
+    );
+    assert!(!flagged(&out), "{out:?}");
+    // A write of the second part's field.
+    let out = run(
+        &format!("[[filters]]\ntype = \"severity\"\n{guard}\ntarget = \"level\"\ndefault = \"debug\"\n{flag}"),
+        vec![event()],
+    );
+    assert!(!flagged(&out), "{out:?}");
+    // Common options may write anything.
+    let out = run(
+        &format!(
+            "[[filters]]\ntype = \"severity\"\n{guard}\nadd_field = {{ \"[fields][service]\" = \"web\" }}\n{flag}"
+        ),
+        vec![event()],
+    );
+    assert!(!flagged(&out), "{out:?}");
+    // A filter that declares nothing (json) may write anything.
+    let mut parsed = event();
+    parsed["message"] = json!(r#"{"fields":{"service":"web"}}"#);
+    let out = run(
+        &format!("[[filters]]\ntype = \"json\"\n{guard}\n{flag}"),
+        vec![parsed],
+    );
+    assert!(!flagged(&out), "{out:?}");
+    // A failing filter's tags: `"_dateparsefailure" in tags` answered again.
+    let tagged = r#"if = 'not ("_dateparsefailure" in tags)'"#;
+    let out = run(
+        &format!(
+            "[[filters]]\ntype = \"date\"\n{tagged}\nfield = \"level\"\n[[filters]]\ntype = \"security_flag\"\n{tagged}\n"
+        ),
+        vec![event()],
+    );
+    assert!(!flagged(&out), "{out:?}");
+    assert_eq!(out[0]["tags"], json!(["_dateparsefailure"]));
+}

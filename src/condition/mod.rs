@@ -12,7 +12,8 @@
 //!
 //! Three steps, one file each: `lexer.rs` turns the text into tokens, `parser.rs` turns the
 //! tokens into the tree (checking the grammar below), and `eval.rs` holds the tree and answers
-//! it for an event.
+//! it for an event. `shared.rs` answers the conditions of a filter chain together, each
+//! distinct `and`-ed part once per event while no filter may have changed what it reads.
 //!
 //! # The language
 //!
@@ -55,8 +56,10 @@
 mod eval;
 mod lexer;
 mod parser;
+mod shared;
 
 pub(crate) use eval::numeric;
+pub use shared::{Forget, Memo, SharedCondition, SharedTests};
 
 use crate::event::Event;
 use std::fmt;

@@ -71,8 +71,10 @@ impl LineFields<'_> {
 /// configured tags or the line was truncated.
 #[derive(Debug)]
 pub struct LineOrigin {
-    /// `log.file` (the file's `{"path": ...}` object), or `None` for a source without a file.
-    file: Option<Value>,
+    /// `log` with `log.file` (the file's `{"path": ...}` object) and `log.offset` 0, cloned
+    /// for each line (a clone copies the map's hashes, two inserts would compute them), or
+    /// `None` for a source without a file.
+    log: Option<Value>,
     /// Top-level fields every line carries after `log`, in order.
     constant: Vec<(String, Value)>,
     /// Configured tags.
@@ -118,8 +120,14 @@ impl LineOrigin {
             json
         };
         let tail_json = [tail(false), tail(true)];
+        let log = file.map(|file| {
+            let mut log = Map::with_capacity(2);
+            log.insert(LOG_FILE.into(), file);
+            log.insert(LOG_OFFSET.into(), Value::from(0u64));
+            Value::Object(log)
+        });
         Self {
-            file,
+            log,
             constant,
             tags,
             log_json,
@@ -153,16 +161,20 @@ impl LineOrigin {
         truncated: bool,
         now: &str,
     ) -> bool {
-        let had_timestamp = !add_vacant(fields, TIMESTAMP, || Value::String(now.to_owned()));
-        add_vacant(fields, MESSAGE, || {
+        let had_timestamp = !add_if_missing(fields, TIMESTAMP, || Value::String(now.to_owned()));
+        add_if_missing(fields, MESSAGE, || {
             Value::String(text(message).into_owned())
         });
-        if let Some(file) = &self.file {
+        if let Some(template) = &self.log {
             add_vacant(fields, LOG, || {
-                let mut log = Map::with_capacity(2);
-                log.insert(LOG_FILE.into(), file.clone());
-                log.insert(LOG_OFFSET.into(), Value::from(offset));
-                Value::Object(log)
+                let mut log = template.clone();
+                if let Some(slot) = log
+                    .as_object_mut()
+                    .and_then(|log| super::find_small_mut(log, LOG_OFFSET))
+                {
+                    *slot = Value::from(offset);
+                }
+                log
             });
         }
         for (key, value) in &self.constant {
@@ -173,6 +185,17 @@ impl LineOrigin {
         }
         had_timestamp
     }
+}
+
+/// [`add_vacant`] for a key the map usually has (a parsed line's `@timestamp` and
+/// `message`, near its start): a scan of the first keys ([`super::find_small`]) answers
+/// without hashing the key or copying it.
+fn add_if_missing(
+    fields: &mut Map<String, Value>,
+    key: &str,
+    value: impl FnOnce() -> Value,
+) -> bool {
+    super::find_small(fields, key).is_none() && add_vacant(fields, key, value)
 }
 
 /// `fields[key] = value()` unless `fields` has `key` (one hash either way); true when added.
@@ -261,6 +284,16 @@ pub struct LineBlock {
 }
 
 impl LineBlock {
+    /// An empty block with room for `lines` lines of `bytes` bytes in all: a block filled
+    /// from empty grows its buffers by doubling, copying the lines read so far each time.
+    pub fn with_capacity(lines: usize, bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            lines: Vec::with_capacity(lines),
+            ..Self::default()
+        }
+    }
+
     /// Number of lines.
     pub fn len(&self) -> usize {
         self.lines.len()
@@ -367,7 +400,11 @@ impl LazyLine {
         Some(LineFields {
             timestamp: &stamp.now,
             message: text(&self.block.bytes[span.start..span.end]),
-            log: origin.file.as_ref().map(|file| (file, span.offset)),
+            log: origin
+                .log
+                .as_ref()
+                .and_then(|log| log.get(LOG_FILE))
+                .map(|file| (file, span.offset)),
             constant: &origin.constant,
             tags,
         })
@@ -445,7 +482,7 @@ impl LazyLine {
         writer.write_all(&stamp.head_json)?;
         let message = text(&self.block.bytes[span.start..span.end]);
         super::json::write_str(writer, &message)?;
-        if origin.file.is_some() {
+        if origin.log.is_some() {
             writer.write_all(&origin.log_json)?;
             serde_json::to_writer(&mut *writer, &span.offset)?;
         }

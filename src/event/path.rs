@@ -138,7 +138,7 @@ impl FieldPath {
 
     /// Looks the path up in `map`. An empty path (`[@metadata]`) is not a value lookup.
     pub(crate) fn lookup<'a>(&self, map: &'a Map<String, Value>) -> Option<&'a Value> {
-        self.lookup_from(|first| map.get(first))
+        self.lookup_from(|first| super::find_small(map, first))
     }
 
     /// Looks the path up below the value `top` finds for its first segment.
@@ -156,7 +156,7 @@ impl FieldPath {
 
     pub(crate) fn lookup_mut<'a>(&self, map: &'a mut Map<String, Value>) -> Option<&'a mut Value> {
         let (first, rest) = self.segments.split_first()?;
-        let mut current = map.get_mut(first)?;
+        let mut current = super::find_small_mut(map, first)?;
         for segment in rest {
             current = step_mut(current, segment)?;
         }
@@ -210,7 +210,7 @@ fn step<'a>(value: &'a Value, segment: &str) -> Option<&'a Value> {
 
 fn step_mut<'a>(value: &'a mut Value, segment: &str) -> Option<&'a mut Value> {
     match value {
-        Value::Object(map) => map.get_mut(segment),
+        Value::Object(map) => super::find_small_mut(map, segment),
         Value::Array(items) => index(segment, items.len()).and_then(move |i| items.get_mut(i)),
         _ => None,
     }

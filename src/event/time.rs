@@ -73,15 +73,23 @@ pub(crate) fn parse_canonical_utc_millis(text: &str) -> Option<DateTime<Utc>> {
     if bytes.len() != 24 {
         return None;
     }
-    let shape_ok = bytes.iter().enumerate().all(|(i, b)| match i {
-        4 | 7 => *b == b'-',
-        10 => *b == b'T',
-        13 | 16 => *b == b':',
-        19 => *b == b'.',
-        23 => *b == b'Z',
-        _ => b.is_ascii_digit(),
-    });
-    if !shape_ok {
+    // The separators, then the digits: fixed positions, so the loops unroll into a few
+    // comparisons (a `match` on every byte's position cost ~10 instructions a byte).
+    const SEPARATORS: [(usize, u8); 7] = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ];
+    const DIGITS: [usize; 17] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+    if SEPARATORS
+        .iter()
+        .any(|&(at, separator)| bytes[at] != separator)
+        || DIGITS.iter().any(|&at| !bytes[at].is_ascii_digit())
+    {
         return None;
     }
     // The digits read directly: chrono's RFC 3339 parser costs more than the rest of the

@@ -242,6 +242,10 @@ impl FilterType for DateFilter {
         }
     }
 
+    fn writes(&self) -> Option<Vec<FieldPath>> {
+        Some(vec![self.target.clone()])
+    }
+
     fn build(config: &DateConfig, build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
         Self::new(config).map_err(|message| build.invalid(message))
     }

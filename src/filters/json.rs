@@ -164,7 +164,7 @@ fn merge_into_root(event: &mut Event, parsed: Map<String, Value>) {
 /// Applies a parsed `@timestamp` the way Logstash's json filter does, where the line had it.
 fn settle_parsed_timestamp(event: &mut Event, ingest_time: Option<Value>) {
     let fields = event.fields_mut();
-    let Some(slot) = fields.get_mut(TIMESTAMP) else {
+    let Some(slot) = crate::event::find_small_mut(fields, TIMESTAMP) else {
         return;
     };
     let parsed = match slot {

@@ -44,9 +44,9 @@ pub mod split;
 pub mod topic_split;
 pub mod uuid;
 
-use crate::condition::Condition;
+use crate::condition::{Forget, Memo, SharedCondition, SharedTests};
 use crate::config::{BuildContext, Component, ConfigError, Inline};
-use crate::event::Event;
+use crate::event::{Event, FieldPath};
 use crate::metrics::ComponentMetrics;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -63,6 +63,13 @@ macro_rules! filter_types {
             fn apply(&self, event: &mut Event, emitted: &mut Vec<Event>) -> Outcome {
                 match self {
                     $(Self::$variant(filter) => FilterType::apply_emitting(filter, event, emitted),)+
+                }
+            }
+
+            /// The fields the filter may write when it succeeds; `None`: any.
+            fn writes(&self) -> Option<Vec<FieldPath>> {
+                match self {
+                    $(Self::$variant(filter) => FilterType::writes(filter),)+
                 }
             }
         }
@@ -108,6 +115,14 @@ pub trait FilterType: Sized {
     fn apply_emitting(&self, event: &mut Event, emitted: &mut Vec<Event>) -> Outcome {
         let _ = emitted;
         self.apply(event)
+    }
+
+    /// The fields the filter may write when it keeps or skips an event (not when it fails:
+    /// failure tags), or `None` when that is not known (the default): the chain answers a
+    /// condition part again after a stage that may have written a field it reads
+    /// ([`crate::condition::SharedTests`]). Writing `[a]` covers everything inside `[a]`.
+    fn writes(&self) -> Option<Vec<FieldPath>> {
+        None
     }
 
     /// Compiles the settings once, at load; problems point at the filter's table.
@@ -156,7 +171,10 @@ pub enum Outcome {
 /// One filter with its condition and counters.
 #[derive(Debug)]
 struct Stage {
-    condition: Option<Condition>,
+    /// The `if`, as parts of the chain's [`SharedTests`].
+    condition: Option<SharedCondition>,
+    /// Which condition answers this stage may have changed when it ran.
+    forget: Forget,
     filter: Filter,
     /// `add_field`, `add_tag`, ...; `None` (one branch per event) when the filter has none.
     common: Option<Box<common::Common>>,
@@ -167,6 +185,8 @@ struct Stage {
 #[derive(Debug, Default)]
 pub struct FilterChain {
     stages: Vec<Stage>,
+    /// The distinct parts of the stages' conditions.
+    tests: SharedTests,
 }
 
 impl FilterChain {
@@ -176,6 +196,7 @@ impl FilterChain {
         context: &BuildContext,
     ) -> Result<Self, Vec<ConfigError>> {
         let mut stages = Vec::with_capacity(components.len());
+        let mut tests = SharedTests::default();
         let mut errors = Vec::new();
         for component in components {
             let condition = context.compile_condition(component.condition.as_ref());
@@ -184,7 +205,9 @@ impl FilterChain {
             let common = common::Common::new(&component.common).map_err(|e| build.invalid(e));
             match (condition, filter, common) {
                 (Ok(condition), Ok(filter), Ok(common)) => stages.push(Stage {
-                    condition,
+                    condition: condition.map(|condition| tests.add(&condition)),
+                    // Worked out below, once every condition part is known.
+                    forget: Forget::All,
                     filter,
                     common,
                     metrics: context.metrics.component(
@@ -200,8 +223,17 @@ impl FilterChain {
                 }
             }
         }
+        for stage in &mut stages {
+            // `add_field` & co. may write anything.
+            let writes = stage
+                .common
+                .is_none()
+                .then(|| stage.filter.writes())
+                .flatten();
+            stage.forget = tests.forget(writes.as_deref());
+        }
         if errors.is_empty() {
-            Ok(Self { stages })
+            Ok(Self { stages, tests })
         } else {
             Err(errors)
         }
@@ -233,6 +265,7 @@ impl FilterChain {
             pending: Vec::new(),
             kept: Vec::new(),
             emitted: Vec::new(),
+            memo: self.tests.memo(),
         }
     }
 }
@@ -250,6 +283,8 @@ pub struct ChainWorker {
     pending: Vec<(Event, usize)>,
     kept: Vec<Event>,
     emitted: Vec<Event>,
+    /// The condition answers known for the event running through the chain.
+    memo: Memo,
 }
 
 /// Counts of one stage over one batch, added to the shared counters once.
@@ -319,9 +354,10 @@ impl ChainWorker {
     /// Runs `event` through the stages from `first_stage` on; false when it was dropped.
     /// Events emitted by a script are queued to start at the following stage.
     fn run_from(&mut self, stages: &[Stage], first_stage: usize, event: &mut Event) -> bool {
+        self.memo.reset();
         for (index, stage) in stages.iter().enumerate().skip(first_stage) {
             if let Some(condition) = &stage.condition {
-                if !condition.matches(event) {
+                if !self.chain.tests.matches(condition, event, &mut self.memo) {
                     continue;
                 }
             }
@@ -348,11 +384,17 @@ impl ChainWorker {
                     if let Some(common) = &stage.common {
                         common.apply(event);
                     }
+                    self.memo.forget(&stage.forget);
                 }
-                Outcome::Skipped => tally.events_out += 1,
+                Outcome::Skipped => {
+                    tally.events_out += 1;
+                    self.memo.forget(&stage.forget);
+                }
                 Outcome::Failed => {
                     tally.events_out += 1;
                     tally.errors += 1;
+                    // Failure tags: written where no declaration says.
+                    self.memo.reset();
                 }
                 Outcome::Drop => {
                     tally.dropped += 1;

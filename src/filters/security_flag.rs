@@ -86,6 +86,13 @@ impl FilterType for SecurityFlagFilter {
         Outcome::Keep
     }
 
+    fn writes(&self) -> Option<Vec<FieldPath>> {
+        Some(vec![
+            self.config.alert_field.clone(),
+            self.config.flag_field.clone(),
+        ])
+    }
+
     fn build(config: &SecurityFlagConfig, _build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
         Ok(Self::new(config))
     }

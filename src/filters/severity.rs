@@ -104,6 +104,10 @@ impl FilterType for SeverityFilter {
         Outcome::Keep
     }
 
+    fn writes(&self) -> Option<Vec<FieldPath>> {
+        Some(vec![self.target.clone()])
+    }
+
     fn build(config: &SeverityConfig, _build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
         Ok(Self::new(config))
     }

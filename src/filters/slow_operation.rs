@@ -96,6 +96,10 @@ impl FilterType for SlowOperationFilter {
         Outcome::Keep
     }
 
+    fn writes(&self) -> Option<Vec<FieldPath>> {
+        Some(vec![self.config.target.clone()])
+    }
+
     fn build(config: &SlowOperationConfig, _build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
         Ok(Self::new(config))
     }

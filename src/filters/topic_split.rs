@@ -137,6 +137,15 @@ impl FilterType for TopicSplitFilter {
         Outcome::Keep
     }
 
+    fn writes(&self) -> Option<Vec<FieldPath>> {
+        Some(
+            std::iter::once(&self.count)
+                .chain(&self.levels)
+                .cloned()
+                .collect(),
+        )
+    }
+
     fn build(config: &TopicSplitConfig, build: &FilterBuild<'_>) -> Result<Self, ConfigError> {
         Self::new(config).map_err(|message| build.invalid(message))
     }

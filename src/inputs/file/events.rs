@@ -153,7 +153,18 @@ impl Batcher {
         if self.open.lines.is_empty() && self.open.ends.is_empty() {
             return;
         }
-        self.sealed.push_back(std::mem::take(&mut self.open));
+        // The next batch gets room for as much as this one held, an eighth more bytes (lines
+        // differ in length), at most a full batch: consecutive batches are alike (full ones
+        // while catching up, a few lines each while following a file).
+        let lines = self.open.lines.len().min(self.max_events);
+        let held = self.open.lines.byte_len();
+        let bytes = (held + held / 8).min(self.max_bytes + held / lines.max(1));
+        let next = SealedBatch {
+            lines: LineBlock::with_capacity(lines, bytes),
+            ..SealedBatch::default()
+        };
+        self.sealed
+            .push_back(std::mem::replace(&mut self.open, next));
     }
 
     /// The next batch to send.
