@@ -67,6 +67,61 @@ impl OutputType for FileOutput {
     }
 }
 
+/// One buffer per destination of a delivery, kept from one delivery to the next.
+#[derive(Debug, Default)]
+struct Destinations {
+    buffers: Vec<(String, Vec<u8>)>,
+    index: HashMap<String, usize>,
+    /// The destination of the previous event: consecutive events nearly always share it, and
+    /// comparing the path costs less than hashing it.
+    last: usize,
+}
+
+impl Destinations {
+    /// The buffer of `path`; the path is only copied when a new destination appears.
+    fn buffer(&mut self, path: &str) -> &mut Vec<u8> {
+        let hit = self
+            .buffers
+            .get(self.last)
+            .is_some_and(|(last, _)| last == path);
+        if !hit {
+            self.last = match self.index.get(path) {
+                Some(&at) => at,
+                None => {
+                    self.index.insert(path.to_owned(), self.buffers.len());
+                    self.buffers.push((path.to_owned(), Vec::new()));
+                    self.buffers.len() - 1
+                }
+            };
+        }
+        &mut self.buffers[self.last].1
+    }
+
+    /// The destinations with something to write.
+    fn filled(&mut self) -> impl Iterator<Item = (&str, &mut Vec<u8>)> {
+        self.buffers
+            .iter_mut()
+            .filter(|(_, buffer)| !buffer.is_empty())
+            .map(|(path, buffer)| (path.as_str(), buffer))
+    }
+
+    /// After a delivery is written: forgets the destinations when there are more than
+    /// `most` (a template with a field per device must not grow this without bound), and
+    /// gives back a buffer a huge delivery grew.
+    fn trim(&mut self, most: usize) {
+        if self.buffers.len() > most.max(1) {
+            self.buffers.clear();
+            self.index.clear();
+            self.last = 0;
+        }
+        for (_, buffer) in &mut self.buffers {
+            if buffer.capacity() > 4 * 1024 * 1024 {
+                *buffer = Vec::new();
+            }
+        }
+    }
+}
+
 impl FileOutput {
     /// The output's loop, on a thread of its own (`super::run_on_own_thread`): encodes each
     /// delivery into one buffer per destination, writes them, then settles the delivery.
@@ -75,7 +130,7 @@ impl FileOutput {
         mut deliveries: mpsc::Receiver<Delivery>,
         context: &OutputContext,
     ) -> Result<(), OutputError> {
-        let mut per_file: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut per_file = Destinations::default();
         // The daily part of the path is rendered once per day, not once per event.
         let mut path_template = CachingTemplate::new(self.settings.path.clone());
         match self.probe() {
@@ -85,22 +140,15 @@ impl FileOutput {
                 context.readiness.set_not_ready(reason);
             }
         }
+        let mut path = String::new();
         while let Some(delivery) = deliveries.blocking_recv() {
             let mut count = 0u64;
-            let mut path = String::new();
             for event in
                 crate::event::prefetch::walk(delivery.events()).filter(|e| context.wants(e))
             {
                 path.clear();
                 path_template.render_into(event, &mut path);
-                // Look up before inserting: consecutive events nearly always share a file, so
-                // the path is only copied when a new destination appears.
-                if !per_file.contains_key(path.as_str()) {
-                    per_file.insert(path.clone(), Vec::new());
-                }
-                let Some(buffer) = per_file.get_mut(path.as_str()) else {
-                    continue;
-                };
+                let buffer = per_file.buffer(&path);
                 event.write_json(buffer)?;
                 buffer.push(b'\n');
                 count += 1;
@@ -110,8 +158,8 @@ impl FileOutput {
                 .events_in
                 .fetch_add(count, Ordering::Relaxed);
             let mut bytes = 0u64;
-            for (path, buffer) in per_file.iter_mut().filter(|(_, b)| !b.is_empty()) {
-                if let Err(e) = self.write(PathBuf::from(path.as_str()), buffer) {
+            for (path, buffer) in per_file.filled() {
+                if let Err(e) = self.write(PathBuf::from(path), buffer) {
                     let error = std::io::Error::new(e.kind(), format!("{path}: {e}"));
                     context.readiness.set_not_ready(error.to_string());
                     return Err(error.into());
@@ -122,7 +170,7 @@ impl FileOutput {
             if !context.readiness.is_ready() {
                 context.readiness.set_ready();
             }
-            per_file.retain(|_, buffer| buffer.capacity() <= 4 * 1024 * 1024);
+            per_file.trim(self.settings.max_open_files);
             context.metrics.bytes.fetch_add(bytes, Ordering::Relaxed);
             context
                 .metrics
