@@ -403,7 +403,8 @@ impl LazyLine {
             log: origin
                 .log
                 .as_ref()
-                .and_then(|log| log.get(LOG_FILE))
+                .and_then(Value::as_object)
+                .and_then(|log| super::find_small(log, LOG_FILE))
                 .map(|file| (file, span.offset)),
             constant: &origin.constant,
             tags,

@@ -145,7 +145,7 @@ pub(crate) async fn settle_all(
 /// Why not `block_in_place` around each write: it makes tokio hand the runtime thread's other
 /// work to a thread of the blocking pool at every batch, so a run gathers threads (13 for the
 /// seed chain to a file, against 6 to `null`), and every thread that touches the heap gets
-/// allocator pages of its own: ~3.5 MiB of peak RSS (BENCHMARKS.md, "Seed chain, 300k corpus,
+/// allocator pages of its own: ~3 MiB of peak RSS (BENCHMARKS.md, "Seed chain, 300k corpus,
 /// idle machine").
 /// One thread for the output's lifetime stays put, frees what it encodes itself and holds up
 /// no socket or timer. `work` receives with `blocking_recv`.
