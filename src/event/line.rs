@@ -318,9 +318,69 @@ impl LineBlock {
         origin: &Arc<LineOrigin>,
         now: &str,
     ) {
+        self.note_stamp(now);
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(line);
+        self.add_span(start..self.bytes.len(), offset, truncated, origin);
+    }
+
+    /// A block whose lines lie in `bytes` already (added with [`push_within`]): a decoder
+    /// that holds a buffer of lines keeps it, instead of copying the lines out of it.
+    ///
+    /// [`push_within`]: Self::push_within
+    pub fn adopting(bytes: Vec<u8>, lines: usize) -> Self {
+        Self {
+            bytes,
+            lines: Vec::with_capacity(lines),
+            ..Self::default()
+        }
+    }
+
+    /// The block's buffer.
+    pub fn buffer(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Adds the line at `line` of the buffer, read at the text at `now` of the buffer (see
+    /// [`push`](Self::push)); false, adding nothing, if either range is not in the buffer or
+    /// `now` is not UTF-8.
+    pub fn push_within(
+        &mut self,
+        line: std::ops::Range<usize>,
+        offset: u64,
+        truncated: bool,
+        origin: &Arc<LineOrigin>,
+        now: std::ops::Range<usize>,
+    ) -> bool {
+        if self.bytes.get(line.clone()).is_none() {
+            return false;
+        }
+        let Some(Ok(now)) = self.bytes.get(now).map(std::str::from_utf8) else {
+            return false;
+        };
+        if self.stamps.last().is_none_or(|stamp| stamp.now != now) {
+            let stamp = Stamp::new(now);
+            self.stamps.push(stamp);
+        }
+        self.add_span(line, offset, truncated, origin);
+        true
+    }
+
+    /// A new stamp unless the last one is read at `now`.
+    fn note_stamp(&mut self, now: &str) {
         if self.stamps.last().is_none_or(|stamp| stamp.now != now) {
             self.stamps.push(Stamp::new(now));
         }
+    }
+
+    /// The line at `line` of the buffer, with the last stamp.
+    fn add_span(
+        &mut self,
+        line: std::ops::Range<usize>,
+        offset: u64,
+        truncated: bool,
+        origin: &Arc<LineOrigin>,
+    ) {
         let origin = match self.origins.iter().rposition(|o| Arc::ptr_eq(o, origin)) {
             Some(index) => index,
             None => {
@@ -328,11 +388,9 @@ impl LineBlock {
                 self.origins.len() - 1
             }
         };
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(line);
         self.lines.push(Span {
-            start,
-            end: self.bytes.len(),
+            start: line.start,
+            end: line.end,
             offset,
             truncated,
             origin,

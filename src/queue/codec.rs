@@ -36,6 +36,25 @@
 //! count, length, varint := unsigned LEB128 (7 bits a byte, least significant first)
 //! ```
 //!
+//! # Format 2: a line nothing has read yet
+//!
+//! ```text
+//! line   := 0x02 size:u32le origin timestamp:string message:string offset:varint
+//!           truncated:(0x00 | 0x01) map(metadata)
+//! origin := (0x00 | 0x01 value(log.file)) map(constant fields) count value(tag)*
+//! ```
+//!
+//! A line event from the file or stdin input that no filter has read (what the disk queue
+//! stores: it is written before the filters run) is its line plus the parts every line of its
+//! source shares ([`LineOrigin`]). Format 1 would write it as the map it stands for, and the
+//! reader would then build that map: about 31 allocations per line, on the filter worker,
+//! where the memory queue hands the json filter a line it parses straight into the event
+//! (measured in BENCHMARKS.md, "The disk queue keeps lines lines"). Written as its parts, it
+//! decodes back into a line of a [`LineBlock`]: one block per record's run of lines, one
+//! [`LineOrigin`] per distinct `origin` (`size` bytes, compared as bytes with the previous
+//! line's, so a batch from one file builds it once). The map it gives is the same as format
+//! 1's (a test holds the two to that).
+//!
 //! Integers keep their kind and floats every bit, because `serde_json` tells `1`, `1.0` and
 //! `-1` apart (and so does `==`); maps keep their order, because outputs write fields in it.
 //! Tags and `@timestamp` are fields like any other. A change to the format gets a new leading
@@ -49,13 +68,15 @@
 //! Encoding refuses a value nested deeper than the decoder reads, so that whatever is written
 //! can be read back.
 
-use crate::event::{
-    Event, LineFields, LOG, LOG_FILE, LOG_OFFSET, MESSAGE, TAGS, TIMESTAMP, TRUNCATED_TAG,
-};
+use crate::event::{Event, LineBlock, LineFields, LineOrigin, LOG, MESSAGE, TAGS, TIMESTAMP};
 use serde_json::{Map, Number, Value};
+use std::ops::Range;
+use std::sync::Arc;
 
-/// The format version this build writes, and the only one it reads.
+/// The format of an event as its fields and metadata (see the module docs).
 pub const FORMAT: u8 = 1;
+/// The format of a line event whose fields nothing has built (see the module docs).
+pub const LINE_FORMAT: u8 = 2;
 
 /// Deepest nesting of arrays and objects inside a field or metadata value. Far more than any
 /// JSON an input reads (`serde_json` stops at 128), few enough that decoding's recursion uses
@@ -117,8 +138,12 @@ pub enum EncodeError {
 pub enum DecodeError {
     #[error("the encoded event is cut short at byte {at}")]
     Truncated { at: usize },
-    #[error("format {found} is not one this build reads (it reads format {FORMAT})")]
+    #[error(
+        "format {found} is not one this build reads (it reads formats {FORMAT} and {LINE_FORMAT})"
+    )]
     UnknownFormat { found: u8 },
+    #[error("a line's constant field at byte {at} is named like a field every line has")]
+    LineKey { at: usize },
     #[error("unknown value tag {tag:#04x} at byte {at}")]
     UnknownTag { tag: u8, at: usize },
     #[error("a length or integer at byte {at} does not fit in 64 bits")]
@@ -138,12 +163,17 @@ pub enum DecodeError {
 /// Appends `event` to `out`. On an error `out` is left as it was.
 pub fn encode(event: &Event, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let start = out.len();
-    out.push(FORMAT);
-    // A line whose map nothing built is written from its parts, byte for byte what its map
-    // would give, without building the map (on the input's thread, for nothing).
+    // A line whose map nothing built is written as its parts (format 2): the reader gets a
+    // line back, and nobody builds the map on the input's thread for nothing.
     let fields = match event.unbuilt_line_fields() {
-        Some(line) => write_line(out, &line),
-        None => write_map(out, event.fields(), 0),
+        Some(line) => {
+            out.push(LINE_FORMAT);
+            write_line(out, &line)
+        }
+        None => {
+            out.push(FORMAT);
+            write_map(out, event.fields(), 0)
+        }
     };
     let written = fields.and_then(|()| write_map(out, event.metadata(), 0));
     if written.is_err() {
@@ -154,18 +184,229 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> Result<(), EncodeError> {
 
 /// The event encoded in all of `bytes`.
 pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
-    let mut reader = Reader { bytes, at: 0 };
+    let mut events = Vec::with_capacity(1);
+    let mut decoder = Decoder::default();
+    let decoded = decoder.decode(bytes, &mut events);
+    decoder.finish(&mut events);
+    decoded?;
+    events.pop().ok_or(DecodeError::Truncated { at: 0 })
+}
+
+/// Decodes the events of one record (or any run of encoded events) in order, gathering
+/// consecutive format 2 lines into one [`LineBlock`] that shares its origins: call
+/// [`decode`](Self::decode) for each event, then [`finish`](Self::finish), also after an
+/// error, so the events decoded before it are appended. [`decode_lines`] does the same for a
+/// buffer of lines only without copying them.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    /// Lines decoded and not yet turned into events.
+    block: LineBlock,
+    /// Metadata of those lines that have some: index in the block, metadata.
+    metadata: Vec<(usize, Map<String, Value>)>,
+    /// The last origin read, as bytes and built.
+    origin: Option<(Vec<u8>, Arc<LineOrigin>)>,
+}
+
+impl Decoder {
+    /// Decodes the event in all of `bytes`; it reaches `out` now (format 1) or at the next
+    /// format 1 event or [`finish`](Self::finish) (format 2), in order either way.
+    pub fn decode(&mut self, bytes: &[u8], out: &mut Vec<Event>) -> Result<(), DecodeError> {
+        if bytes.first() == Some(&LINE_FORMAT) {
+            let line = read_line(&mut self.origin, bytes, 0..bytes.len())?;
+            let message = &bytes[line.message.clone()];
+            // `read_line` checked both texts.
+            let now = std::str::from_utf8(&bytes[line.now.clone()]).unwrap_or_default();
+            self.note_metadata(line.metadata);
+            self.block
+                .push(message, line.offset, line.truncated, &line.origin, now);
+            return Ok(());
+        }
+        let mut reader = Reader { bytes, at: 0 };
+        match reader.byte()? {
+            FORMAT => {
+                let fields = reader.map(0)?;
+                let metadata = reader.map(0)?;
+                reader.end()?;
+                self.finish(out);
+                out.push(Event::from_parts(fields, metadata));
+                Ok(())
+            }
+            found => Err(DecodeError::UnknownFormat { found }),
+        }
+    }
+
+    /// Appends the lines decoded so far as events.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        if self.block.is_empty() {
+            return;
+        }
+        let first = out.len();
+        std::mem::take(&mut self.block).into_events(out);
+        for (index, metadata) in self.metadata.drain(..) {
+            if let Some(event) = out.get_mut(first + index) {
+                *event.metadata_mut() = metadata;
+            }
+        }
+    }
+
+    fn note_metadata(&mut self, metadata: Map<String, Value>) {
+        if !metadata.is_empty() {
+            self.metadata.push((self.block.len(), metadata));
+        }
+    }
+}
+
+/// The format 2 line at `event` of `buffer` (errors at offsets of `buffer`); `cached`: the
+/// last origin read, as bytes and built, reused while the bytes are the same.
+fn read_line(
+    cached: &mut Option<(Vec<u8>, Arc<LineOrigin>)>,
+    buffer: &[u8],
+    event: Range<usize>,
+) -> Result<DecodedLine, DecodeError> {
+    let mut reader = Reader {
+        bytes: buffer
+            .get(..event.end)
+            .ok_or(DecodeError::Truncated { at: 0 })?,
+        at: event.start,
+    };
     let format = reader.byte()?;
-    if format != FORMAT {
+    if format != LINE_FORMAT {
         return Err(DecodeError::UnknownFormat { found: format });
     }
-    let fields = reader.map(0)?;
-    let metadata = reader.map(0)?;
-    let extra = bytes.len() - reader.at;
-    if extra > 0 {
-        return Err(DecodeError::TrailingBytes { extra });
+    let size_at = reader.at;
+    let size: [u8; 4] = reader
+        .take(4)?
+        .try_into()
+        .map_err(|_| DecodeError::Truncated { at: size_at })?;
+    let origin_at = reader.at;
+    let origin_bytes = reader.take(u32::from_le_bytes(size) as usize)?;
+    let origin = match cached {
+        Some((bytes, origin)) if bytes.as_slice() == origin_bytes => origin.clone(),
+        _ => {
+            let origin = Arc::new(read_origin(origin_bytes, origin_at)?);
+            *cached = Some((origin_bytes.to_vec(), origin.clone()));
+            origin
+        }
+    };
+    let now = reader.string_range()?;
+    let message = reader.string_range()?;
+    for text in [&now, &message] {
+        if std::str::from_utf8(&buffer[text.clone()]).is_err() {
+            return Err(DecodeError::NotUtf8 { at: text.start });
+        }
     }
-    Ok(Event::from_parts(fields, metadata))
+    let offset = reader.varint()?;
+    let truncated_at = reader.at;
+    let truncated = match reader.byte()? {
+        0 => false,
+        1 => true,
+        tag => {
+            return Err(DecodeError::UnknownTag {
+                tag,
+                at: truncated_at,
+            })
+        }
+    };
+    let metadata = reader.map(0)?;
+    reader.end()?;
+    Ok(DecodedLine {
+        origin,
+        now,
+        message,
+        offset,
+        truncated,
+        metadata,
+    })
+}
+
+/// Decodes the format 2 lines at `events` of `buffer` into events that keep `buffer` as
+/// their block's bytes (no line is copied). The lines decoded before an error are appended
+/// too.
+pub fn decode_lines(
+    buffer: Vec<u8>,
+    events: &[Range<usize>],
+    out: &mut Vec<Event>,
+) -> Result<(), DecodeError> {
+    let mut decoder = Decoder {
+        block: LineBlock::adopting(buffer, events.len()),
+        ..Decoder::default()
+    };
+    let mut decode = || {
+        for event in events {
+            let line = read_line(&mut decoder.origin, decoder.block.buffer(), event.clone())?;
+            let at = line.now.start;
+            decoder.note_metadata(line.metadata);
+            if !decoder.block.push_within(
+                line.message,
+                line.offset,
+                line.truncated,
+                &line.origin,
+                line.now,
+            ) {
+                return Err(DecodeError::NotUtf8 { at });
+            }
+        }
+        Ok(())
+    };
+    let decoded = decode();
+    decoder.finish(out);
+    decoded
+}
+
+/// A format 2 line, its texts as ranges of the bytes it was read from.
+struct DecodedLine {
+    origin: Arc<LineOrigin>,
+    now: Range<usize>,
+    message: Range<usize>,
+    offset: u64,
+    truncated: bool,
+    metadata: Map<String, Value>,
+}
+
+/// The origin of a format 2 line, from its bytes (which start at byte `at` of the event).
+fn read_origin(bytes: &[u8], at: usize) -> Result<LineOrigin, DecodeError> {
+    let mut reader = Reader { bytes, at: 0 };
+    let located = |error: DecodeError| error.shifted(at);
+    let file = match reader.byte().map_err(located)? {
+        0 => None,
+        1 => Some(reader.value(1).map_err(located)?),
+        tag => return Err(DecodeError::UnknownTag { tag, at }),
+    };
+    let constant_at = reader.at;
+    let constant: Vec<(String, Value)> = reader.map(0).map_err(located)?.into_iter().collect();
+    if constant
+        .iter()
+        .any(|(key, _)| [TIMESTAMP, MESSAGE, LOG, TAGS].contains(&key.as_str()))
+    {
+        return Err(DecodeError::LineKey {
+            at: at + constant_at,
+        });
+    }
+    let count = reader.count().map_err(located)?;
+    let mut tags = Vec::with_capacity(count.min(RESERVE_AT_MOST));
+    for _ in 0..count {
+        tags.push(reader.value(1).map_err(located)?);
+    }
+    reader.end().map_err(located)?;
+    Ok(LineOrigin::new(file, constant, tags))
+}
+
+impl DecodeError {
+    /// The same error with its byte offset moved by `by` (an error found in a part that
+    /// starts at byte `by` of the event).
+    fn shifted(self, by: usize) -> Self {
+        match self {
+            Self::Truncated { at } => Self::Truncated { at: at + by },
+            Self::UnknownTag { tag, at } => Self::UnknownTag { tag, at: at + by },
+            Self::Overflow { at } => Self::Overflow { at: at + by },
+            Self::BadNumber { at } => Self::BadNumber { at: at + by },
+            Self::NotUtf8 { at } => Self::NotUtf8 { at: at + by },
+            Self::DuplicateKey { at } => Self::DuplicateKey { at: at + by },
+            Self::TooDeep { at } => Self::TooDeep { at: at + by },
+            Self::LineKey { at } => Self::LineKey { at: at + by },
+            other @ (Self::UnknownFormat { .. } | Self::TrailingBytes { .. }) => other,
+        }
+    }
 }
 
 fn write_map(out: &mut Vec<u8>, map: &Map<String, Value>, depth: usize) -> Result<(), EncodeError> {
@@ -177,37 +418,33 @@ fn write_map(out: &mut Vec<u8>, map: &Map<String, Value>, depth: usize) -> Resul
     Ok(())
 }
 
-/// The fields of an unbuilt line, as [`write_map`] writes the map it would build.
+/// An unbuilt line as format 2 (after its leading byte; the metadata follows).
 fn write_line(out: &mut Vec<u8>, line: &LineFields<'_>) -> Result<(), EncodeError> {
-    write_varint(out, line.count() as u64);
-    write_key(out, TIMESTAMP);
-    write_string(out, line.timestamp);
-    write_key(out, MESSAGE);
-    write_string(out, &line.message);
-    if let Some((file, offset)) = line.log {
-        write_key(out, LOG);
-        out.push(Tag::Object as u8);
-        write_varint(out, 2);
-        write_key(out, LOG_FILE);
-        write_value(out, file, 1)?;
-        write_key(out, LOG_OFFSET);
-        write_number(out, &Number::from(offset));
+    let size_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    match line.log {
+        Some((file, _)) => {
+            out.push(1);
+            write_value(out, file, 1)?;
+        }
+        None => out.push(0),
     }
+    write_varint(out, line.constant.len() as u64);
     for (key, value) in line.constant {
         write_key(out, key);
         write_value(out, value, 0)?;
     }
-    if let Some((tags, truncated)) = line.tags {
-        write_key(out, TAGS);
-        out.push(Tag::Array as u8);
-        write_varint(out, (tags.len() + usize::from(truncated)) as u64);
-        for tag in tags {
-            write_value(out, tag, 1)?;
-        }
-        if truncated {
-            write_string(out, TRUNCATED_TAG);
-        }
+    let (tags, truncated) = line.tags.unwrap_or((&[], false));
+    write_varint(out, tags.len() as u64);
+    for tag in tags {
+        write_value(out, tag, 1)?;
     }
+    let size = (out.len() - size_at - 4) as u32;
+    out[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+    write_string(out, line.timestamp);
+    write_string(out, &line.message);
+    write_varint(out, line.log.map_or(0, |(_, offset)| offset));
+    out.push(u8::from(truncated));
     Ok(())
 }
 
@@ -353,6 +590,31 @@ impl<'a> Reader<'a> {
             .map_err(|_| DecodeError::NotUtf8 { at })
     }
 
+    /// Where a string value's text lies (not checked as UTF-8: the reader of the range
+    /// does that).
+    fn string_range(&mut self) -> Result<Range<usize>, DecodeError> {
+        let at = self.at;
+        let byte = self.byte()?;
+        let length = if byte & SHORT_STRING != 0 {
+            usize::from(byte & !SHORT_STRING)
+        } else if byte == Tag::String as u8 {
+            self.count()?
+        } else {
+            return Err(DecodeError::UnknownTag { tag: byte, at });
+        };
+        let start = self.at;
+        self.take(length)?;
+        Ok(start..self.at)
+    }
+
+    /// Nothing may follow the event.
+    fn end(&self) -> Result<(), DecodeError> {
+        match self.bytes.len() - self.at {
+            0 => Ok(()),
+            extra => Err(DecodeError::TrailingBytes { extra }),
+        }
+    }
+
     fn map(&mut self, depth: usize) -> Result<Map<String, Value>, DecodeError> {
         let count = self.count()?;
         let mut map = Map::with_capacity(count.min(RESERVE_AT_MOST));
@@ -454,14 +716,15 @@ mod tests {
     fn assert_round_trip(event: &Event) -> Result<(), TestCaseError> {
         let bytes = encoded(event);
         let decoded = decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(&decoded, event);
-        prop_assert_eq!(shown(&decoded), shown(event));
-        prop_assert_eq!(decoded.timestamp(), event.timestamp());
+        // Before anything reads its fields: a line read once is encoded as its map.
         prop_assert_eq!(
             encoded(&decoded),
             bytes,
             "decoding then encoding is the identity"
         );
+        prop_assert_eq!(&decoded, event);
+        prop_assert_eq!(shown(&decoded), shown(event));
+        prop_assert_eq!(decoded.timestamp(), event.timestamp());
         Ok(())
     }
 
@@ -635,7 +898,7 @@ mod tests {
     fn damaged_events_are_refused_with_the_reason() {
         let cases: [(&[u8], DecodeError); 11] = [
             (b"", DecodeError::Truncated { at: 0 }),
-            (b"\x02\x00\x00", DecodeError::UnknownFormat { found: 2 }),
+            (b"\x03\x00\x00", DecodeError::UnknownFormat { found: 3 }),
             (b"{\"a\":1}", DecodeError::UnknownFormat { found: b'{' }),
             (
                 b"\x01\x01\x01a\x09\x00",
@@ -712,14 +975,141 @@ mod tests {
         ) {
             for event in line_events(&lines, &tags, file) {
                 prop_assert!(event.is_unbuilt());
-                // Written from its parts, it stays unbuilt; `assert_round_trip` then holds
-                // those bytes equal to what the built map encodes to.
+                // Written from its parts (format 2), it stays unbuilt and decodes back into
+                // a line, which stands for the same map as the built event's format 1.
                 let bytes = encoded(&event);
                 prop_assert!(event.is_unbuilt(), "encoding built the map");
+                prop_assert_eq!(bytes[0], LINE_FORMAT);
+                let from_line = decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert!(from_line.is_unbuilt(), "a line decodes into a line");
                 let mut built = event.clone();
                 built.fields_mut();
-                prop_assert_eq!(encoded(&built), bytes);
+                let map_bytes = encoded(&built);
+                prop_assert_eq!(map_bytes[0], FORMAT);
+                let from_map = decode(&map_bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(shown(&from_line), shown(&from_map));
+                prop_assert_eq!(from_line.timestamp(), from_map.timestamp());
                 assert_round_trip(&event)?;
+            }
+        }
+
+        /// A run of lines of two sources and owned events between them decodes in order,
+        /// lines back into lines, with the metadata each had.
+        #[test]
+        fn a_mixed_run_decodes_in_order(
+            lines in prop::collection::vec(
+                (prop::collection::vec(any::<u8>(), 0..60), any::<u64>(), any::<bool>()),
+                1..6,
+            ),
+            owned in prop::collection::vec(event(), 0..3),
+            with_metadata in any::<prop::sample::Index>(),
+        ) {
+            let mut events = line_events(&lines, &[], true);
+            events.extend(line_events(&lines, &["edge".to_string()], false));
+            let at = with_metadata.index(events.len());
+            events[at].metadata_mut().insert("kept".into(), json!(at));
+            prop_assert!(events[at].is_unbuilt());
+            for (i, event) in owned.into_iter().enumerate() {
+                events.insert((i * 3).min(events.len()), event);
+            }
+            let mut decoder = Decoder::default();
+            let mut decoded = Vec::new();
+            for event in &events {
+                decoder.decode(&encoded(event), &mut decoded)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
+            decoder.finish(&mut decoded);
+            prop_assert_eq!(decoded.len(), events.len());
+            for (decoded, event) in decoded.iter().zip(&events) {
+                prop_assert_eq!(decoded.is_unbuilt(), event.is_unbuilt());
+                prop_assert_eq!(shown(decoded), shown(event));
+            }
+        }
+
+        /// Lines decoded in place from a buffer that holds them among other bytes (a
+        /// record) are the lines decoded one by one, and keep the buffer as their bytes.
+        #[test]
+        fn lines_decoded_in_their_buffer_are_the_lines_decoded_alone(
+            lines in prop::collection::vec(
+                (prop::collection::vec(any::<u8>(), 0..60), any::<u64>(), any::<bool>()),
+                1..6,
+            ),
+            gap in prop::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let mut events = line_events(&lines, &[], true);
+            events.extend(line_events(&lines, &["edge".to_string()], false));
+            events[0].metadata_mut().insert("kept".into(), json!(true));
+            let mut buffer = Vec::new();
+            let mut ranges = Vec::new();
+            for event in &events {
+                buffer.extend(&gap);
+                let start = buffer.len();
+                encode(event, &mut buffer).unwrap();
+                ranges.push(start..buffer.len());
+            }
+            let mut decoded = Vec::new();
+            decode_lines(buffer, &ranges, &mut decoded)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(decoded.len(), events.len());
+            for (decoded, event) in decoded.iter().zip(&events) {
+                prop_assert!(decoded.is_unbuilt());
+                prop_assert_eq!(shown(decoded), shown(event));
+            }
+        }
+
+        /// A damaged line among lines decoded in place: the lines before it are kept.
+        #[test]
+        fn lines_before_a_damaged_one_are_kept(
+            lines in prop::collection::vec(
+                (prop::collection::vec(any::<u8>(), 0..60), any::<u64>(), any::<bool>()),
+                2..6,
+            ),
+            damaged in any::<prop::sample::Index>(),
+        ) {
+            let events = line_events(&lines, &[], true);
+            let damaged = damaged.index(events.len());
+            let mut buffer = Vec::new();
+            let mut ranges = Vec::new();
+            for (i, event) in events.iter().enumerate() {
+                let start = buffer.len();
+                encode(event, &mut buffer).unwrap();
+                if i == damaged {
+                    buffer[start] = 0x7f;
+                }
+                ranges.push(start..buffer.len());
+            }
+            let mut decoded = Vec::new();
+            prop_assert_eq!(
+                decode_lines(buffer, &ranges, &mut decoded),
+                Err(DecodeError::UnknownFormat { found: 0x7f })
+            );
+            prop_assert_eq!(decoded.len(), damaged);
+        }
+
+        /// Damage to a line's encoding: every cut is `Truncated`; a changed or inserted byte
+        /// gives an error or another event, never a panic.
+        #[test]
+        fn damaged_line_encodings_never_panic(
+            line in prop::collection::vec(any::<u8>(), 0..60),
+            truncated in any::<bool>(),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let event = &line_events(&[(line, 9, truncated)], &["t".to_string()], true)[0];
+            let bytes = encoded(event);
+            let at = at.index(bytes.len());
+            prop_assert!(
+                matches!(decode(&bytes[..at]), Err(DecodeError::Truncated { .. })),
+                "cut at {}", at
+            );
+            let mut changed = bytes.clone();
+            changed[at] = byte;
+            let mut inserted = bytes.clone();
+            inserted.insert(at, byte);
+            for damaged in [changed, inserted] {
+                if let Ok(event) = decode(&damaged) {
+                    assert_round_trip(&event)?;
+                }
             }
         }
 
@@ -729,7 +1119,9 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             let mut framed = vec![FORMAT];
             framed.extend(&bytes);
-            for input in [&bytes, &framed] {
+            let mut line = vec![LINE_FORMAT];
+            line.extend(&bytes);
+            for input in [&bytes, &framed, &line] {
                 if let Ok(event) = decode(input) {
                     assert_round_trip(&event)?;
                 }

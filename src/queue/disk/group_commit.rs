@@ -46,7 +46,7 @@ use std::sync::{Arc, Condvar, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Most bytes written and not yet synced, whatever the segment size.
-pub(super) const MAX_UNSYNCED_BYTES: u64 = 256 << 10;
+pub(super) const MAX_UNSYNCED_BYTES: u64 = 128 << 10;
 
 /// Waits on `condvar`, taking the guard back if a panic poisoned the lock (see
 /// [`crate::sync`]).

@@ -1113,7 +1113,7 @@ impl Reader {
         let shared = self.0.shared.clone();
         Batch::deferred(events, Some(token), move |out| {
             let before = out.len();
-            if let Err(e) = segment::decode_payload(&payload, out) {
+            if let Err(e) = segment::decode_payload(payload, out) {
                 // The checksum matched, so this is a record from an incompatible build.
                 ComponentMetrics::add(&shared.metrics.component.errors, 1);
                 tracing::error!(

@@ -5,6 +5,7 @@
 //! segment := magic record*                 magic = "SLQSEG01" (8 bytes: the format's version)
 //! record  := length:u32le crc:u32le payload
 //! payload := events:u32le (size:u32le event)*   event as `queue::codec` encodes it
+//!                                               (a line nothing read: as a line, format 2)
 //! ```
 //!
 //! `crc` is the CRC-32C of `payload`, `length` its size. A record is one batch as an input
@@ -119,26 +120,58 @@ pub fn payload_events(payload: &[u8]) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
-/// Appends the events of `payload` to `events`.
-pub fn decode_payload(payload: &[u8], events: &mut Vec<Event>) -> Result<(), PayloadError> {
-    let count = payload_events(payload) as usize;
-    let mut rest = payload.get(4..).ok_or(PayloadError::Framing)?;
-    events.reserve(count.min(rest.len() / 4));
+/// Appends the events of `payload` to `events` (those before an error too). A record of
+/// lines only (what the file and stdin inputs write) becomes lines that keep `payload` as
+/// their bytes (`codec::decode_lines`): no copy, no second buffer.
+pub fn decode_payload(payload: Vec<u8>, events: &mut Vec<Event>) -> Result<(), PayloadError> {
+    let count = payload_events(&payload) as usize;
+    let mut ranges = Vec::with_capacity(count.min(payload.len() / 4));
+    let mut at = 4;
+    let mut framed = true;
     for _ in 0..count {
-        let size = rest
-            .get(..4)
+        let size = payload
+            .get(at..at + 4)
             .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
-            .ok_or(PayloadError::Framing)? as usize;
-        let bytes = rest.get(4..4 + size).ok_or(PayloadError::Framing)?;
-        events.push(codec::decode(bytes)?);
-        rest = &rest[4 + size..];
+            .map(u32::from_le_bytes);
+        let event = size.map(|size| at + 4..at + 4 + size as usize);
+        match event {
+            Some(event) if event.end <= payload.len() => {
+                at = event.end;
+                ranges.push(event);
+            }
+            _ => {
+                framed = false;
+                break;
+            }
+        }
     }
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(PayloadError::Framing)
+    framed &= at == payload.len();
+    let decoded = decode_ranges(payload, &ranges, events);
+    if !framed {
+        return Err(PayloadError::Framing);
     }
+    decoded
+}
+
+/// The events at `ranges` of `payload`, appended to `events`.
+fn decode_ranges(
+    payload: Vec<u8>,
+    ranges: &[std::ops::Range<usize>],
+    events: &mut Vec<Event>,
+) -> Result<(), PayloadError> {
+    events.reserve(ranges.len());
+    if ranges
+        .iter()
+        .all(|event| payload.get(event.start) == Some(&codec::LINE_FORMAT))
+    {
+        return Ok(codec::decode_lines(payload, ranges, events)?);
+    }
+    let mut decoder = codec::Decoder::default();
+    let decoded = ranges
+        .iter()
+        .try_for_each(|event| decoder.decode(&payload[event.clone()], events));
+    decoder.finish(events);
+    Ok(decoded?)
 }
 
 /// What is at a byte offset of a segment.
