@@ -7,7 +7,8 @@
 //! partition back. `decorate_events` adds Logstash's `[@metadata][kafka]` fields.
 
 use super::config::Codec;
-use crate::event::{parse_object_slice, Event};
+use super::lines::{Decoder, KnownOrigins, Shape};
+use crate::event::{parse_object_slice, Event, LineBlock};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -29,8 +30,9 @@ pub struct Origin<'a> {
     pub group_id: &'a str,
 }
 
-/// The event of one message; `now` is the read time, the `@timestamp` of an event that
-/// has none.
+/// The event of one message, parsed whole; `now` is the read time, the `@timestamp` of an
+/// event that has none. (A batch's messages go through [`RawMessages::decode`], which takes
+/// the shapes a shipper writes faster, to the same events.)
 pub fn message_event(
     payload: &[u8],
     codec: Codec,
@@ -38,9 +40,7 @@ pub fn message_event(
     now: &str,
 ) -> Event {
     let mut event = match codec {
-        Codec::Json => match parse_line_envelope(payload)
-            .map_or_else(|| parse_object_slice(payload, EXPECTED_FIELDS), Ok)
-        {
+        Codec::Json => match parse_object_slice(payload, EXPECTED_FIELDS) {
             Ok(fields) => Event::from_fields(fields),
             Err(_) => {
                 let mut event = text_event(payload);
@@ -62,50 +62,105 @@ pub fn message_event(
 const LINE_HEAD: &[u8] = br#"{"@timestamp":""#;
 const MESSAGE_KEY: &[u8] = br#"","message":""#;
 
-/// The fields of a payload shaped like a line event as sluice writes it (a shipper's file
-/// input to the Kafka output, the two-tier layout), or `None` for anything else, which is
-/// then parsed whole. Exactly what parsing it whole gives, only cheaper.
+/// A payload shaped like a line event as sluice writes it, split: `{"@timestamp":"<time>"`,
+/// the `message` string (unescaped into the caller's buffer) and what follows it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Envelope<'a> {
+    /// `{"@timestamp":"<time>"`.
+    pub head: &'a [u8],
+    /// The time, checked to be a JSON string's text without escapes.
+    pub timestamp: &'a str,
+    /// What follows the message's closing quote.
+    pub tail: &'a [u8],
+}
+
+/// Splits a payload shaped like a line event as sluice writes it (a shipper's file input to
+/// the Kafka output, the two-tier layout), its message's text into `message`; `None` for
+/// anything else, or anything the split is not sure of (an unknown escape, a raw control
+/// character, a surrogate escape, invalid UTF-8), which is then parsed whole by `serde_json`.
 ///
 /// Why: such a payload is mostly its `message`, a log line that is itself JSON, so nearly
 /// every byte of it is a `\"` escape, and `serde_json` handles each escape as a separate step
 /// (about 26,000 instructions per seed-corpus message, two thirds of the Kafka input's cost).
-/// Here the message string is unescaped in one pass and the rest of the object (`log`,
-/// `host`, `fields`: a hundred-odd bytes) is parsed by `serde_json` without it. Anything the
-/// pass is not sure of (an unknown escape, a raw control character, a surrogate escape,
-/// invalid UTF-8, a second `message` key) answers `None`, so errors and duplicate-key rules
-/// stay `serde_json`'s.
-pub(super) fn parse_line_envelope(payload: &[u8]) -> Option<Map<String, Value>> {
+/// Here the message string is unescaped in one pass; the rest of the object (`log`, `host`,
+/// `fields`: a hundred-odd bytes) is matched against the lines seen before (`lines.rs`) or
+/// parsed by `serde_json` without it ([`parse_envelope_rest`]).
+pub(super) fn split_envelope<'a>(payload: &'a [u8], message: &mut Vec<u8>) -> Option<Envelope<'a>> {
     let rest = payload.strip_prefix(LINE_HEAD)?;
     let timestamp_end = memchr::memchr2(b'"', b'\\', rest)?;
+    let timestamp = &rest[..timestamp_end];
+    if timestamp.iter().any(|&b| b < 0x20) {
+        return None;
+    }
+    let timestamp = std::str::from_utf8(timestamp).ok()?;
     let after_message_key = rest[timestamp_end..].strip_prefix(MESSAGE_KEY)?;
-    let (message, used) = unescape_json_string(after_message_key)?;
-    // The object without its `message` member: `{"@timestamp":"<time>"` and what followed.
-    let tail = &after_message_key[used..];
-    let head_len = LINE_HEAD.len() + timestamp_end + 1;
-    let mut without = Vec::with_capacity(head_len + tail.len());
-    without.extend_from_slice(&payload[..head_len]);
-    without.extend_from_slice(tail);
+    let used = unescape_json_string(after_message_key, message)?;
+    Some(Envelope {
+        head: &payload[..LINE_HEAD.len() + timestamp_end + 1],
+        timestamp,
+        tail: &after_message_key[used..],
+    })
+}
+
+/// The fields of a split payload, exactly what parsing it whole gives: the object without its
+/// `message` member parsed by `serde_json`, then the message put back in second place. `None`
+/// when the rest has a `message` of its own (duplicate-key rules stay `serde_json`'s) or does
+/// not parse.
+pub(super) fn parse_envelope_rest(
+    envelope: &Envelope<'_>,
+    message: &[u8],
+) -> Option<Map<String, Value>> {
+    let mut without = Vec::with_capacity(envelope.head.len() + envelope.tail.len());
+    without.extend_from_slice(envelope.head);
+    without.extend_from_slice(envelope.tail);
     let mut fields = parse_object_slice(&without, EXPECTED_FIELDS).ok()?;
     if fields.contains_key(crate::event::MESSAGE) {
         return None;
     }
+    // `unescape_json_string` checked that the text is UTF-8.
+    let message = String::from_utf8(message.to_vec()).ok()?;
     fields.shift_insert(1, crate::event::MESSAGE.into(), Value::String(message));
     Some(fields)
 }
 
-/// The text of the JSON string whose opening quote came just before `bytes`, and how many
-/// bytes it took up to and including its closing quote; `None` for anything `serde_json`
-/// might see differently (see [`parse_line_envelope`]).
-fn unescape_json_string(bytes: &[u8]) -> Option<(String, usize)> {
-    let mut text = Vec::with_capacity(bytes.len());
+/// The fields of a payload shaped like a line event, or `None` for anything else (see
+/// [`split_envelope`]). Exactly what parsing it whole gives, only cheaper.
+#[cfg(test)]
+pub(super) fn parse_line_envelope(payload: &[u8]) -> Option<Map<String, Value>> {
+    let mut message = Vec::new();
+    let envelope = split_envelope(payload, &mut message)?;
+    parse_envelope_rest(&envelope, &message)
+}
+
+/// Bytes that end a run of a JSON string's plain text: the closing quote, an escape, and the
+/// control characters JSON forbids raw.
+const STRING_SPECIAL: [bool; 256] = {
+    let mut special = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        special[byte] = true;
+        byte += 1;
+    }
+    special[b'"' as usize] = true;
+    special[b'\\' as usize] = true;
+    special
+};
+
+/// Unescapes the JSON string whose opening quote came just before `bytes` into `text`
+/// (cleared first, checked to be UTF-8), answering how many bytes it took up to and including
+/// its closing quote; `None` for anything `serde_json` might see differently (see
+/// [`split_envelope`]).
+fn unescape_json_string(bytes: &[u8], text: &mut Vec<u8>) -> Option<usize> {
+    text.clear();
+    text.reserve(bytes.len());
     let mut at = 0;
     loop {
-        let run = bytes[at..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        text.extend_from_slice(&bytes[at..at + run]);
-        at += run;
-        match bytes[at] {
+        let run_start = at;
+        while at < bytes.len() && !STRING_SPECIAL[usize::from(bytes[at])] {
+            at += 1;
+        }
+        text.extend_from_slice(&bytes[run_start..at]);
+        match *bytes.get(at)? {
             b'"' => break,
             b'\\' => {
                 let unescaped = match *bytes.get(at + 1)? {
@@ -141,8 +196,8 @@ fn unescape_json_string(bytes: &[u8]) -> Option<(String, usize)> {
             _ => return None,
         }
     }
-    let text = String::from_utf8(text).ok()?;
-    Some((text, at + 1))
+    std::str::from_utf8(text).ok()?;
+    Some(at + 1)
 }
 
 fn text_event(payload: &[u8]) -> Event {
@@ -229,22 +284,69 @@ impl RawMessages {
         self.messages.is_empty()
     }
 
-    /// The events of these messages, in order; `now` as in [`message_event`].
-    pub fn decode(self, codec: Codec, now: &str, out: &mut Vec<Event>) {
+    /// The events of these messages, in order, the same as [`message_event`] gives; `now` as
+    /// there. Under `codec = "json"`, messages that are lines a shipper wrote stay lines
+    /// (`lines.rs`), learning their origins into `known`.
+    pub fn decode(self, codec: Codec, now: &str, known: &KnownOrigins, out: &mut Vec<Event>) {
         out.reserve(self.messages.len());
+        let first = out.len();
+        let mut lines = LineBlock::with_capacity(self.messages.len(), self.payloads.len());
+        let mut decoder = Decoder::new(known);
+        // The events that are not lines, with their place in the batch.
+        let mut built = Vec::new();
         let mut start = 0;
-        for message in self.messages {
-            let origin = message.origin.as_ref().map(|origin| Origin {
-                topic: &origin.topic,
-                partition: origin.partition,
-                offset: origin.offset,
-                key: origin.key.as_deref(),
-                timestamp: origin.timestamp,
-                group_id: &origin.group_id,
-            });
+        for (index, message) in self.messages.iter().enumerate() {
             let payload = &self.payloads[start..message.end];
-            out.push(message_event(payload, codec, origin.as_ref(), now));
             start = message.end;
+            let shape = match codec {
+                Codec::Json => decoder.shape(payload),
+                Codec::Plain => Shape::Other,
+            };
+            let event = match shape {
+                Shape::Line {
+                    timestamp,
+                    offset,
+                    origin,
+                } => {
+                    lines.push(decoder.message(), offset, false, &origin, timestamp);
+                    continue;
+                }
+                // An envelope's fields have their `@timestamp`.
+                Shape::Fields(fields) => Event::from_fields(fields),
+                Shape::Other => message_event(payload, codec, None, now),
+            };
+            built.push((index, event));
+        }
+        drop(decoder);
+        lines.into_events(out);
+        if !built.is_empty() {
+            let mut lines = out.split_off(first).into_iter();
+            let mut built = built.into_iter().peekable();
+            for index in 0..self.messages.len() {
+                let event = match built.next_if(|(at, _)| *at == index) {
+                    Some((_, event)) => Some(event),
+                    None => lines.next(),
+                };
+                out.extend(event);
+            }
+        }
+        for (event, message) in out[first..].iter_mut().zip(&self.messages) {
+            if let Some(origin) = &message.origin {
+                decorate(event, &origin.borrow());
+            }
+        }
+    }
+}
+
+impl OwnedOrigin {
+    pub(super) fn borrow(&self) -> Origin<'_> {
+        Origin {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.as_deref(),
+            timestamp: self.timestamp,
+            group_id: &self.group_id,
         }
     }
 }
