@@ -10,7 +10,7 @@
 //! message into `serde_json` maps instead cost the Kafka input ~25,000 instructions per event
 //! (BENCHMARKS.md), most of the difference to the file input.
 //!
-//! So a message whose `message` unescapes cleanly (`events.rs`) and whose remaining bytes are,
+//! So a message whose `message` unescapes cleanly (`envelope.rs`) and whose remaining bytes are,
 //! byte for byte, what a known origin writes after a line's message, with some offset, becomes
 //! a line of that origin, read at its `@timestamp`. Because the bytes are the origin's own
 //! serialisation, its map is exactly what `serde_json` makes of the payload (same keys, same
@@ -24,7 +24,7 @@
 //! [`KNOWN_ORIGINS`] of at most [`MAX_ORIGIN_BYTES`], and at most [`NEW_ORIGINS_PER_BATCH`]
 //! learnt per batch, so a topic whose messages are all different pays little for trying.
 
-use super::events::{parse_envelope_rest, split_envelope};
+use super::envelope::{parse_envelope_rest, split_envelope};
 use crate::event::{LineOrigin, LOG, LOG_FILE, LOG_OFFSET, MESSAGE, TAGS, TIMESTAMP};
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,8 @@
 //! A crash (kill -9) therefore re-reads at most the batches that were not yet acknowledged.
 //!
 //! Messages become events in `events.rs` (JSON objects as they are; anything else tagged
-//! `_jsonparsefailure`; lines a sluice shipper wrote become line events again, `lines.rs`), and leave in batches of `batch_size` (or `batch_bytes` of payload) or
+//! `_jsonparsefailure`; lines a sluice shipper wrote become line events again, `lines.rs`, split by
+//! `envelope.rs`), and leave in batches of `batch_size` (or `batch_bytes` of payload) or
 //! after [`LINGER`], whichever comes first; the reader only copies their bytes, a filter
 //! worker parses them. While the pipeline is full the input stops polling: Kafka keeps the
 //! data.
@@ -24,6 +25,7 @@
 //!   offsets per partition from librdkafka's statistics.
 
 mod config;
+mod envelope;
 mod events;
 mod lines;
 mod metrics;

@@ -3,9 +3,8 @@
 //! in `offsets.rs`).
 
 use super::config::Codec;
-use super::events::{
-    message_event, parse_line_envelope, Origin, OwnedOrigin, RawMessages, JSON_PARSE_FAILURE_TAG,
-};
+use super::envelope::parse_line_envelope;
+use super::events::{message_event, Origin, OwnedOrigin, RawMessages, JSON_PARSE_FAILURE_TAG};
 use super::lines::KnownOrigins;
 use serde_json::json;
 
