@@ -7,9 +7,12 @@
 //! broker (each uses its own topics and groups), except the broker restart, which stops its own.
 
 mod common;
+#[path = "common/fake_bulk.rs"]
+mod fake_bulk;
 
 use common::kafka_broker::{kafka_broker, KafkaBroker, SASL_PASSWORD, SASL_USER};
 use common::{wait_until, Sluice};
+use fake_bulk::{FakeBulk, Fault};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -332,6 +335,117 @@ fn metrics(sluice: &Sluice) -> String {
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response
+}
+
+/// A rebalance waits for the revoked partitions' batches that are still in an output, and the
+/// pipeline keeps working meanwhile. librdkafka calls the rebalance callback from its poll, and
+/// the callback blocks (it waits up to 3 s for those batches, then commits): on a runtime
+/// thread it would hold up the very output tasks that acknowledge them. Here the runtime has
+/// one thread (`TOKIO_WORKER_THREADS=1`) and the first member's batches sit in an
+/// Elasticsearch output whose node (the fault-injecting fake) answers 2.5 s after the request
+/// came, while the second member joins: the answer arrives during the callback's wait, and
+/// only if the output's task runs then are the batches acknowledged and committed before the
+/// partitions move. Otherwise the new owners read them again, and the node gets them twice.
+#[test]
+fn a_rebalance_waits_for_batches_in_an_output_without_blocking_the_pipeline() {
+    let broker = kafka_broker();
+    let dir = tempdir("rebalance");
+    let topic = "rebalance-wait";
+    let group = "rebalance-wait";
+    broker.create_topic(topic, 2);
+    let lines = |range: std::ops::Range<u64>| -> Vec<Vec<u8>> {
+        range
+            .map(|n| format!(r#"{{"message":"line-{n}"}}"#).into_bytes())
+            .collect()
+    };
+    let produce = |payloads: &[Vec<u8>]| {
+        let payloads: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        broker.produce(topic, &payloads);
+    };
+    produce(&lines(0..40));
+    let node = FakeBulk::start();
+    node.push((0..4).map(|_| Fault::Delay(Duration::from_millis(2_500))));
+    let pipeline = |name: &str| {
+        let text = format!(
+            "data_dir = {data:?}\n\
+             [api]\naddress = \"127.0.0.1:0\"\n\
+             [inputs.kafka]\ntype = \"kafka\"\nbootstrap_servers = {bootstrap:?}\n\
+             topics = [{topic:?}]\ngroup_id = {group:?}\n{CONSUMER_OVERRIDES}\n\
+             [outputs.es]\ntype = \"elasticsearch\"\nhosts = [{url:?}]\n\
+             flush_interval = \"50ms\"\ndeterministic_ids = false\n",
+            data = dir
+                .path()
+                .join(format!("data-{name}"))
+                .display()
+                .to_string(),
+            bootstrap = broker.bootstrap(),
+            url = node.url(),
+        );
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).expect("write the pipeline");
+        path
+    };
+    let one_thread = [("TOKIO_WORKER_THREADS", "1")];
+    let first = Sluice::start_in(&pipeline("first"), &one_thread, None);
+    // Every line indexed; the node's answers are pending.
+    assert!(
+        wait_until(DEADLINE, || node.total() >= 40),
+        "the first member indexed {} of 40 lines:\n{}",
+        node.total(),
+        first.stderr()
+    );
+    let second = Sluice::start_in(&pipeline("second"), &one_thread, None);
+    // Once the first member gave up its partitions (and committed them), more lines: each
+    // member reads them from where the group committed.
+    let rebalanced = wait_until(DEADLINE, || {
+        metrics(&first).lines().any(|line| {
+            line.starts_with("sluice_kafka_rebalance_commits_total") && !line.ends_with(" 0")
+        })
+    });
+    assert!(rebalanced, "no rebalance commit:\n{}", first.stderr());
+    produce(&lines(40..80));
+    let committed = |group: &str| -> i64 {
+        broker
+            .committed(group, topic, 2)
+            .iter()
+            .map(|(_, offset)| offset.max(&0))
+            .sum()
+    };
+    let counts = || {
+        let mut counts = BTreeMap::new();
+        node.visit_documents(|doc| {
+            if let Some(n) = doc["message"]
+                .as_str()
+                .and_then(|m| m.strip_prefix("line-"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                *counts.entry(n).or_insert(0usize) += 1;
+            }
+        });
+        counts
+    };
+    // Everything read, indexed and committed: nothing is in flight any more.
+    let settled = wait_until(DEADLINE, || committed(group) == 80 && counts().len() == 80);
+    assert!(
+        settled,
+        "committed {}, indexed {:?}:\n{}\n{}",
+        committed(group),
+        counts(),
+        first.stderr(),
+        second.stderr()
+    );
+    let twice: Vec<u64> = counts()
+        .into_iter()
+        .filter(|(_, count)| *count > 1)
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "read again after the rebalance: {twice:?}\n{}",
+        first.stderr()
+    );
+    first.stop();
+    second.stop();
 }
 
 /// Messages that are not JSON objects become events tagged `_jsonparsefailure` with their text

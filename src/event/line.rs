@@ -135,6 +135,24 @@ impl LineOrigin {
         }
     }
 
+    /// The `log.offset` of a whole (not truncated) line of this origin whose document, after
+    /// its `message` string, is exactly `rest`; `None` when `rest` is not such a line's.
+    /// What the Kafka input uses to take a line a shipper wrote back as a line: when the
+    /// bytes match, the line's map is what parsing the document gives.
+    pub fn offset_of(&self, rest: &[u8]) -> Option<u64> {
+        let tail = &self.tail_json[0];
+        if self.log.is_none() {
+            return (rest == tail.as_slice()).then_some(0);
+        }
+        let rest = rest.strip_prefix(self.log_json.as_slice())?;
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        // As `serde_json` writes a `u64`: no sign, no leading zero, nothing after.
+        if digits == 0 || (digits > 1 && rest[0] == b'0') || &rest[digits..] != tail.as_slice() {
+            return None;
+        }
+        std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+    }
+
     /// The fields of one line, as the map every filter works on.
     fn fields(
         &self,

@@ -17,20 +17,31 @@
 # sluice process, start-up and shutdown included) and peak RSS come from GNU time; the
 # broker's CPU for the case (from /proc) is printed beside it.
 #
-#   bash tests/bench/kafka.sh [BINARY] [RUNS]     # default target/release/sluice, 3
+#   bash tests/bench/kafka.sh [BINARY[:BINARY...]] [RUNS]   # default target/release/sluice, 3
+#                                 # several binaries (before:after): each case runs with each
+#                                 # in turn (A B A B ...), labelled by position
 #   SLUICE_BENCH_PIPELINE='batch_size = 512' ...  # a [pipeline] table in every case
 #   SLUICE_BENCH_KAFKA_OUTPUT='max_in_flight_events = 20000' ...  # added to the kafka output
 #   SLUICE_BENCH_KAFKA_INPUT='librdkafka = { "queued.max.messages.kbytes" = "8192" }' ...
 #   SLUICE_BENCH_PIN=1 ...        # the broker on CPU 0, sluice on CPU 1 (taskset): whether
 #                                 # Kafka is the bottleneck when it does not share sluice's core
+#   SLUICE_BENCH_TOOL='valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p' ...
+#                                 # sluice run under a tool (instruction counts: use
+#                                 # SLUICE_BENCH_LINES=30000; the CPU column is then the tool's)
+#   SLUICE_BENCH_CASES='kafka-seed file-seed' ...  # only these cases (the topic is still
+#                                 # written by file -> kafka with the first binary)
 #
 # Needs Java 17 and Maven (the broker is built as the tests build it, into
 # target/tmp/kafka-broker/build, unless the tests already did). The broker runs with the
 # JVM's default JIT and without the tests' per-message flush, as a production broker would.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-binary=$(realpath "${1:-target/release/sluice}")
+binaries=()
+IFS=: read -r -a given <<<"${1:-target/release/sluice}"
+for b in "${given[@]}"; do binaries+=("$(realpath "$b")"); done
 runs=${2:-3}
+cases=${SLUICE_BENCH_CASES:-file-seed file-null file-kafka kafka-seed kafka-none}
+wanted() { [[ " $cases " == *" $1 "* ]]; }
 lines=${SLUICE_BENCH_LINES:-300000}   # smaller only to try the script out
 partitions=4
 work=$(mktemp -d "${TMPDIR:-/tmp}/kafka-bench.XXXXXX")
@@ -149,9 +160,9 @@ filters=$(sed -n '/^\[\[filters\]\]/,/^# A local copy/p' pipelines/mqtt.toml | s
 # Runs one case and prints its line. until_events = 0: the run ends by itself (--once);
 # otherwise it is stopped with SIGTERM once the pipeline's outputs settled that many events.
 measure() {
-  local name=$1 config=$2 until_events=$3
+  local binary=$1 name=$2 config=$3 until_events=$4
   python3 - "$binary" "$config" "$until_events" "$lines" "$broker_pid" "$name" "$work/time" <<'PY'
-import os, re, signal, socket, subprocess, sys, time, urllib.request
+import os, re, shlex, signal, socket, subprocess, sys, time, urllib.request
 binary, config, until, n, broker, name, timefile = sys.argv[1:]
 until, n = int(until), int(n)
 
@@ -159,7 +170,8 @@ def broker_cpu():
     fields = open(f"/proc/{broker}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-cmd = ["/usr/bin/time", "-f", "%U %S %e %M", "-o", timefile, binary, "run", "-c", config]
+tool = shlex.split(os.environ.get("SLUICE_BENCH_TOOL", ""))
+cmd = ["/usr/bin/time", "-f", "%U %S %e %M", "-o", timefile] + tool + [binary, "run", "-c", config]
 if os.environ.get("SLUICE_BENCH_PIN"):
     cmd = ["taskset", "-c", "1"] + cmd
 if until:
@@ -174,7 +186,7 @@ wall = None
 if until:
     pattern = re.compile(r'^sluice_events_out_total\{[^}]*component_id="outputs"[^}]*\} (\S+)', re.M)
     first = done = None
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 1800
     while done is None:
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
@@ -200,13 +212,25 @@ if proc.wait() != 0:
 broker_used = broker_cpu() - broker_before
 user, sys_, elapsed, rss = map(float, open(timefile).read().split()[-4:])
 wall = wall if wall else elapsed
-print(f"{name:28} {(user + sys_) / n * 1e6:6.2f} us CPU/event, {n / wall / 1000:4.0f}k events/s, "
+print(f"{name:32} {(user + sys_) / n * 1e6:6.2f} us CPU/event, {n / wall / 1000:4.0f}k events/s, "
       f"peak RSS {rss / 1024:5.1f} MiB, broker {broker_used / n * 1e6:5.2f} us CPU/event")
 PY
 }
 
+# Runs case $1 (label $2, config $3, until $4) with each binary in turn; the data directory
+# and the consumer group (in the config, from $b) are fresh for each.
+each_binary() {
+  local case=$1 label=$2 config=$3 until_events=$4
+  for b in "${!binaries[@]}"; do
+    rm -rf "$work/data"
+    local name=$label
+    [ "${#binaries[@]}" -eq 1 ] || name="$label [$((b + 1))]"
+    sed "s/@B@/$b/g" "$config" > "$work/$case-$b.toml"
+    measure "${binaries[$b]}" "$name" "$work/$case-$b.toml" "$until_events"
+  done
+}
+
 for run in $(seq 1 "$runs"); do
-  rm -rf "$work/data"
   echo "round $run (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 
   cat > "$work/file-seed.toml" <<TOML
@@ -222,7 +246,7 @@ $filters
 [outputs.sink]
 type = "null"
 TOML
-  measure "file -> seed chain -> null" "$work/file-seed.toml" 0
+  wanted file-seed && each_binary file-seed "file -> seed chain -> null" "$work/file-seed.toml" 0
 
   cat > "$work/file-null.toml" <<TOML
 data_dir = "$work/data/file-null"
@@ -235,10 +259,11 @@ fields = { service = "mqtt" }
 [outputs.sink]
 type = "null"
 TOML
-  measure "file -> null" "$work/file-null.toml" 0
+  wanted file-null && each_binary file-null "file -> null" "$work/file-null.toml" 0
 
-  admin create "$bootstrap" "bench-$run" "$partitions" >/dev/null
-  cat > "$work/file-kafka.toml" <<TOML
+  # Each binary writes a topic of its own; the consumers read the first one.
+  kafka_config() {
+    cat <<TOML
 data_dir = "$work/data/file-kafka"
 $pipeline
 [inputs.mqtt_logs]
@@ -249,23 +274,38 @@ fields = { service = "mqtt" }
 [outputs.kafka]
 type = "kafka"
 bootstrap_servers = "$bootstrap"
-topic = "bench-$run"
+topic = "$1"
 compression = "zstd"
 ${SLUICE_BENCH_KAFKA_OUTPUT:-}
 TOML
-  measure "file -> kafka" "$work/file-kafka.toml" 0
-  in_topic=$(admin count "$bootstrap" "bench-$run")
-  [ "$in_topic" = "$lines" ] || { echo "topic bench-$run holds $in_topic messages, not $lines" >&2; exit 1; }
+  }
+  if wanted file-kafka; then
+    for b in "${!binaries[@]}"; do
+      admin create "$bootstrap" "bench-$run-$b" "$partitions" >/dev/null
+    done
+    kafka_config "bench-$run-@B@" > "$work/file-kafka.toml"
+    each_binary file-kafka "file -> kafka" "$work/file-kafka.toml" 0
+    for b in "${!binaries[@]}"; do
+      in_topic=$(admin count "$bootstrap" "bench-$run-$b")
+      [ "$in_topic" = "$lines" ] || { echo "topic bench-$run-$b holds $in_topic messages, not $lines" >&2; exit 1; }
+    done
+  elif [ "$run" = 1 ]; then
+    admin create "$bootstrap" "bench-1-0" "$partitions" >/dev/null
+    kafka_config "bench-1-0" > "$work/file-kafka.toml"
+    rm -rf "$work/data"
+    "${binaries[0]}" run -c "$work/file-kafka.toml" --once --no-api >/dev/null 2>"$work/file-kafka.stderr"
+  fi
 
   for chain in seed none; do
+    wanted "kafka-$chain" || continue
     cat > "$work/kafka-$chain.toml" <<TOML
 data_dir = "$work/data/kafka-$chain"
 $pipeline
 [inputs.kafka]
 type = "kafka"
 bootstrap_servers = "$bootstrap"
-topics = ["bench-1"]
-group_id = "bench-$chain-$run"
+topics = ["bench-1-0"]
+group_id = "bench-$chain-$run-@B@"
 auto_offset_reset = "earliest"
 codec = "json"
 ${SLUICE_BENCH_KAFKA_INPUT:-}
@@ -277,6 +317,6 @@ type = "null"
 TOML
     label="kafka -> seed chain -> null"
     [ "$chain" = seed ] || label="kafka -> null"
-    measure "$label" "$work/kafka-$chain.toml" "$lines"
+    each_binary "kafka-$chain" "$label" "$work/kafka-$chain.toml" "$lines"
   done
 done

@@ -7,15 +7,14 @@
 //! partition back. `decorate_events` adds Logstash's `[@metadata][kafka]` fields.
 
 use super::config::Codec;
-use crate::event::{parse_object_slice, Event};
+use super::envelope::EXPECTED_FIELDS;
+use super::lines::{Decoder, KnownOrigins, Shape};
+use crate::event::{parse_object_slice, Event, LineBlock};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// The tag of a message that is not a JSON object under `codec = "json"` (Logstash's).
 pub const JSON_PARSE_FAILURE_TAG: &str = "_jsonparsefailure";
-
-/// Room reserved for the fields of a parsed message (the seed corpus has about ten).
-const EXPECTED_FIELDS: usize = 16;
 
 /// Where a message came from, for `[@metadata][kafka]`.
 #[derive(Debug, Clone, Copy)]
@@ -29,8 +28,9 @@ pub struct Origin<'a> {
     pub group_id: &'a str,
 }
 
-/// The event of one message; `now` is the read time, the `@timestamp` of an event that
-/// has none.
+/// The event of one message, parsed whole; `now` is the read time, the `@timestamp` of an
+/// event that has none. (A batch's messages go through [`RawMessages::decode`], which takes
+/// the shapes a shipper writes faster, to the same events.)
 pub fn message_event(
     payload: &[u8],
     codec: Codec,
@@ -38,9 +38,7 @@ pub fn message_event(
     now: &str,
 ) -> Event {
     let mut event = match codec {
-        Codec::Json => match parse_line_envelope(payload)
-            .map_or_else(|| parse_object_slice(payload, EXPECTED_FIELDS), Ok)
-        {
+        Codec::Json => match parse_object_slice(payload, EXPECTED_FIELDS) {
             Ok(fields) => Event::from_fields(fields),
             Err(_) => {
                 let mut event = text_event(payload);
@@ -55,94 +53,6 @@ pub fn message_event(
         decorate(&mut event, origin);
     }
     event
-}
-
-/// How every event read as a line starts when sluice writes it (`event/line.rs`): the read
-/// time, then the line's text as a JSON string.
-const LINE_HEAD: &[u8] = br#"{"@timestamp":""#;
-const MESSAGE_KEY: &[u8] = br#"","message":""#;
-
-/// The fields of a payload shaped like a line event as sluice writes it (a shipper's file
-/// input to the Kafka output, the two-tier layout), or `None` for anything else, which is
-/// then parsed whole. Exactly what parsing it whole gives, only cheaper.
-///
-/// Why: such a payload is mostly its `message`, a log line that is itself JSON, so nearly
-/// every byte of it is a `\"` escape, and `serde_json` handles each escape as a separate step
-/// (about 26,000 instructions per seed-corpus message, two thirds of the Kafka input's cost).
-/// Here the message string is unescaped in one pass and the rest of the object (`log`,
-/// `host`, `fields`: a hundred-odd bytes) is parsed by `serde_json` without it. Anything the
-/// pass is not sure of (an unknown escape, a raw control character, a surrogate escape,
-/// invalid UTF-8, a second `message` key) answers `None`, so errors and duplicate-key rules
-/// stay `serde_json`'s.
-pub(super) fn parse_line_envelope(payload: &[u8]) -> Option<Map<String, Value>> {
-    let rest = payload.strip_prefix(LINE_HEAD)?;
-    let timestamp_end = memchr::memchr2(b'"', b'\\', rest)?;
-    let after_message_key = rest[timestamp_end..].strip_prefix(MESSAGE_KEY)?;
-    let (message, used) = unescape_json_string(after_message_key)?;
-    // The object without its `message` member: `{"@timestamp":"<time>"` and what followed.
-    let tail = &after_message_key[used..];
-    let head_len = LINE_HEAD.len() + timestamp_end + 1;
-    let mut without = Vec::with_capacity(head_len + tail.len());
-    without.extend_from_slice(&payload[..head_len]);
-    without.extend_from_slice(tail);
-    let mut fields = parse_object_slice(&without, EXPECTED_FIELDS).ok()?;
-    if fields.contains_key(crate::event::MESSAGE) {
-        return None;
-    }
-    fields.shift_insert(1, crate::event::MESSAGE.into(), Value::String(message));
-    Some(fields)
-}
-
-/// The text of the JSON string whose opening quote came just before `bytes`, and how many
-/// bytes it took up to and including its closing quote; `None` for anything `serde_json`
-/// might see differently (see [`parse_line_envelope`]).
-fn unescape_json_string(bytes: &[u8]) -> Option<(String, usize)> {
-    let mut text = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    loop {
-        let run = bytes[at..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        text.extend_from_slice(&bytes[at..at + run]);
-        at += run;
-        match bytes[at] {
-            b'"' => break,
-            b'\\' => {
-                let unescaped = match *bytes.get(at + 1)? {
-                    b'"' => b'"',
-                    b'\\' => b'\\',
-                    b'/' => b'/',
-                    b'b' => 0x08,
-                    b'f' => 0x0c,
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    b't' => b'\t',
-                    b'u' => {
-                        // What serde_json writes for other control characters; surrogates
-                        // (pairs, and the errors of lone ones) are left to serde_json.
-                        let hex = bytes.get(at + 2..at + 6)?;
-                        if !hex.iter().all(u8::is_ascii_hexdigit) {
-                            return None;
-                        }
-                        let hex = std::str::from_utf8(hex).ok()?;
-                        let code = u32::from_str_radix(hex, 16).ok()?;
-                        let c = char::from_u32(code)?;
-                        let mut utf8 = [0; 4];
-                        text.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-                        at += 6;
-                        continue;
-                    }
-                    _ => return None,
-                };
-                text.push(unescaped);
-                at += 2;
-            }
-            // A control character must be escaped: not valid JSON.
-            _ => return None,
-        }
-    }
-    let text = String::from_utf8(text).ok()?;
-    Some((text, at + 1))
 }
 
 fn text_event(payload: &[u8]) -> Event {
@@ -229,22 +139,69 @@ impl RawMessages {
         self.messages.is_empty()
     }
 
-    /// The events of these messages, in order; `now` as in [`message_event`].
-    pub fn decode(self, codec: Codec, now: &str, out: &mut Vec<Event>) {
+    /// The events of these messages, in order, the same as [`message_event`] gives; `now` as
+    /// there. Under `codec = "json"`, messages that are lines a shipper wrote stay lines
+    /// (`lines.rs`), learning their origins into `known`.
+    pub fn decode(self, codec: Codec, now: &str, known: &KnownOrigins, out: &mut Vec<Event>) {
         out.reserve(self.messages.len());
+        let first = out.len();
+        let mut lines = LineBlock::with_capacity(self.messages.len(), self.payloads.len());
+        let mut decoder = Decoder::new(known);
+        // The events that are not lines, with their place in the batch.
+        let mut built = Vec::new();
         let mut start = 0;
-        for message in self.messages {
-            let origin = message.origin.as_ref().map(|origin| Origin {
-                topic: &origin.topic,
-                partition: origin.partition,
-                offset: origin.offset,
-                key: origin.key.as_deref(),
-                timestamp: origin.timestamp,
-                group_id: &origin.group_id,
-            });
+        for (index, message) in self.messages.iter().enumerate() {
             let payload = &self.payloads[start..message.end];
-            out.push(message_event(payload, codec, origin.as_ref(), now));
             start = message.end;
+            let shape = match codec {
+                Codec::Json => decoder.shape(payload),
+                Codec::Plain => Shape::Other,
+            };
+            let event = match shape {
+                Shape::Line {
+                    timestamp,
+                    offset,
+                    origin,
+                } => {
+                    lines.push(decoder.message(), offset, false, &origin, timestamp);
+                    continue;
+                }
+                // An envelope's fields have their `@timestamp`.
+                Shape::Fields(fields) => Event::from_fields(fields),
+                Shape::Other => message_event(payload, codec, None, now),
+            };
+            built.push((index, event));
+        }
+        drop(decoder);
+        lines.into_events(out);
+        if !built.is_empty() {
+            let mut lines = out.split_off(first).into_iter();
+            let mut built = built.into_iter().peekable();
+            for index in 0..self.messages.len() {
+                let event = match built.next_if(|(at, _)| *at == index) {
+                    Some((_, event)) => Some(event),
+                    None => lines.next(),
+                };
+                out.extend(event);
+            }
+        }
+        for (event, message) in out[first..].iter_mut().zip(&self.messages) {
+            if let Some(origin) = &message.origin {
+                decorate(event, &origin.borrow());
+            }
+        }
+    }
+}
+
+impl OwnedOrigin {
+    pub(super) fn borrow(&self) -> Origin<'_> {
+        Origin {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.as_deref(),
+            timestamp: self.timestamp,
+            group_id: &self.group_id,
         }
     }
 }

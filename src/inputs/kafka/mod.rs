@@ -10,7 +10,8 @@
 //! A crash (kill -9) therefore re-reads at most the batches that were not yet acknowledged.
 //!
 //! Messages become events in `events.rs` (JSON objects as they are; anything else tagged
-//! `_jsonparsefailure`), and leave in batches of `batch_size` (or `batch_bytes` of payload) or
+//! `_jsonparsefailure`; lines a sluice shipper wrote become line events again, `lines.rs`, split by
+//! `envelope.rs`), and leave in batches of `batch_size` (or `batch_bytes` of payload) or
 //! after [`LINGER`], whichever comes first; the reader only copies their bytes, a filter
 //! worker parses them. While the pipeline is full the input stops polling: Kafka keeps the
 //! data.
@@ -24,7 +25,9 @@
 //!   offsets per partition from librdkafka's statistics.
 
 mod config;
+mod envelope;
 mod events;
+mod lines;
 mod metrics;
 mod offsets;
 #[cfg(test)]
@@ -38,6 +41,7 @@ use crate::config::{BuildContext, ConfigError};
 use crate::event::{ack_channel, format_timestamp, AckReceipt, AckReceiver, Batch, BatchStatus};
 use config::Settings;
 use events::{OwnedOrigin, RawMessages};
+use lines::KnownOrigins;
 use metrics::InputMetrics;
 use offsets::{Partitions, StreamId};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -127,6 +131,7 @@ impl InputType for KafkaInput {
             output: Some(context.output),
             acks,
             messages: RawMessages::with_capacity(batch_size, 0),
+            known_origins: Arc::default(),
             ends: Vec::new(),
             skipped: 0,
             first_at: None,
@@ -239,6 +244,8 @@ struct Reader {
     acks: crate::event::AckSender,
     /// The messages of the batch being filled.
     messages: RawMessages,
+    /// The origins of the lines shippers wrote, learnt by the batches' decoders.
+    known_origins: Arc<KnownOrigins>,
     /// The next offset of each partition the batch has messages of (a batch holds a few
     /// partitions: a short list beats a hash map).
     ends: Vec<(StreamId, i64)>,
@@ -358,8 +365,9 @@ impl Reader {
             // The read time: the `@timestamp` of events that have none.
             let now = format_timestamp(chrono::Utc::now());
             let codec = self.settings.codec;
+            let known = self.known_origins.clone();
             let batch = Batch::deferred(messages.len(), Some(self.acks.token(batch_id)), {
-                move |out| messages.decode(codec, &now, out)
+                move |out| messages.decode(codec, &now, &known, out)
             });
             output.send_blocking(batch)?;
         }
