@@ -40,6 +40,7 @@ mod config;
 mod events;
 mod identity;
 pub(crate) mod lines;
+mod queued;
 mod tailer;
 mod wake;
 

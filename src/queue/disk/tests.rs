@@ -198,7 +198,7 @@ fn newest_segment(dir: &Path) -> (PathBuf, Vec<u8>, u64) {
     let path = segment::segment_path(dir, id);
     let bytes = std::fs::read(&path).unwrap();
     let file = File::open(&path).unwrap();
-    let walk = segment::walk(&file, bytes.len() as u64, true).unwrap();
+    let walk = segment::walk(&file, bytes.len() as u64, true, segment::Format::V2).unwrap();
     let last = walk.records.last().unwrap();
     (path, bytes.clone(), walk.valid_end - last.bytes)
 }
@@ -258,12 +258,16 @@ async fn a_damaged_older_segment_is_quarantined_and_reading_goes_on_with_the_nex
     write_and_close(dir.path(), &config, 9, 100).await;
     let ids = segment_files(dir.path());
     assert!(ids.len() >= 3, "{ids:?}");
-    // A byte inside the second record of the oldest segment.
+    // A byte inside the second batch of the oldest segment (after its positions record).
     let oldest = segment::segment_path(dir.path(), ids[0]);
     let mut bytes = std::fs::read(&oldest).unwrap();
     let file = File::open(&oldest).unwrap();
-    let walk = segment::walk(&file, bytes.len() as u64, true).unwrap();
-    let second = segment::MAGIC.len() + walk.records[0].bytes as usize;
+    let walk = segment::walk(&file, bytes.len() as u64, true, segment::Format::V2).unwrap();
+    assert_eq!(
+        walk.records[0].events, 0,
+        "a segment starts with its positions"
+    );
+    let second = segment::MAGIC.len() + (walk.records[0].bytes + walk.records[1].bytes) as usize;
     bytes[second + 20] ^= 0xff;
     std::fs::write(&oldest, &bytes).unwrap();
 
@@ -274,7 +278,7 @@ async fn a_damaged_older_segment_is_quarantined_and_reading_goes_on_with_the_nex
         drop(reader);
         settler.finish().await;
         delivered.sort_unstable();
-        let lost = walk.records.len() as u64 - 1;
+        let lost = walk.records.len() as u64 - 2;
         let expected: Vec<u64> = (0..100).chain((1 + lost) * 100..900).collect();
         if start == 0 {
             assert_eq!(delivered, expected);
