@@ -52,6 +52,18 @@
 //! settled, the segment and its acks file are deleted. A batch an output gave up on (only at
 //! shutdown) stays unsettled and is delivered again on the next start.
 //!
+//! An input keeps its own record of how far it has read (the file input's checkpoint), and
+//! moves it once the queue acknowledges. That is a second file, written after the queue's
+//! sync: a kill between the two left lines in the queue that the input read again at the next
+//! start (a group-commit round of them, several batches). So a batch can carry where it ends
+//! in its input's streams ([`SourcePosition`]: opaque bytes per stream, the file input's
+//! device, inode, offset and fingerprint), and its record holds them inside the same checksum,
+//! write and sync as the events: the queue's record of a position is durable exactly when the
+//! lines before it are. At start the queue hands the newest position per stream back
+//! (`recovered_positions`), and the input resumes from the later of its own record and the
+//! queue's, so that nothing the queue holds is read twice. (Logstash has the same gap between
+//! its file input's sincedb and its persistent queue, and leaves it.)
+//!
 //! # Bounds and backpressure
 //!
 //! `max_bytes` bounds the segment files. A writer that would pass it waits (the inputs stop
@@ -73,6 +85,18 @@
 //! for inspection, no longer counted in the queue's bytes) and reading goes on with the
 //! next. Nothing here is fatal and nothing retries at startup, so damage can never hold the
 //! pipeline in a start loop. Each start writes into a new segment.
+//!
+//! The inputs' positions are gathered from that same read of the newest segment, so they
+//! cost startup nothing more. Because each start and each roll begins a new segment, the
+//! newest one alone would not know a stream last written in an older one: every segment
+//! therefore starts with a *positions record* (zero events) holding the newest position of
+//! each stream written in the segment before it (at start: every position recovered). Streams
+//! not written during a whole segment are left out at the next roll, so the record stays as
+//! small as the set of recently active streams; their inputs' own records caught up with them
+//! long before. Readers settle positions records at once and never deliver them. If the
+//! newest segment's positions record was torn off (a crash while the segment was created),
+//! the segments before it are read whole, newest first, until one has its positions record.
+//! Segments of format 1 (before positions) are read as before and hold none.
 
 mod group_commit;
 mod segment;
@@ -333,11 +357,12 @@ pub(super) fn open(
     } = recover(dir, &metrics).map_err(error)?;
     let head_id = segments.keys().next_back().map_or(1, |id| id + 1);
     let (file, first) = create_segment(dir, head_id, config.fsync, &positions).map_err(error)?;
-    segments.insert(head_id, Segment::created(first));
+    let head = Segment::created(first);
     let cursor = match segments.iter().next() {
         Some((&id, segment)) => Cursor::at(id, segment),
-        None => Cursor::at(head_id, &Segment::created(first)),
+        None => Cursor::at(head_id, &head),
     };
+    segments.insert(head_id, head);
     let state = State {
         segments,
         head_id,
@@ -1196,17 +1221,10 @@ impl Writer {
 
     /// The newest position of each stream of `source` the queue held at start.
     pub(super) fn recovered_positions(&self, source: &str) -> Vec<SourcePosition> {
-        self.guard
-            .0
-            .recovered
-            .iter()
-            .filter(|((from, _), _)| &**from == source)
-            .map(|((source, stream), position)| SourcePosition {
-                source: source.clone(),
-                stream: stream.clone(),
-                position: position.clone(),
-            })
-            .collect()
+        // Once per input at start: listing them all first costs nothing worth saving.
+        let mut positions = segment::listed(&self.guard.0.recovered);
+        positions.retain(|p| &*p.source == source);
+        positions
     }
 }
 
