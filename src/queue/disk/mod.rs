@@ -522,8 +522,9 @@ fn recover(dir: &Path, metrics: &Metrics) -> io::Result<Recovered> {
     }
     let positions = match positions {
         Some((positions, true)) => positions,
-        Some((positions, false)) => older_positions(dir, &segments, positions)?,
-        None => segment::Positions::new(),
+        Some((positions, false)) => older_positions(dir, &segments, positions, 1)?,
+        // The newest file was no segment (removed or quarantined above).
+        None => older_positions(dir, &segments, segment::Positions::new(), 0)?,
     };
     Ok(Recovered {
         segments,
@@ -533,17 +534,19 @@ fn recover(dir: &Path, metrics: &Metrics) -> io::Result<Recovered> {
     })
 }
 
-/// `newest` (the positions of the newest segment, which does not start with a positions
-/// record: it was torn off, or the segment is of format 1) over those of the segments before
-/// it, read whole newest first until one starts with a positions record. Rare (a crash while
-/// a segment was being created), so reading a segment or two more is fine.
+/// `newest` (the positions of the newest file, which does not start with a positions record:
+/// it was torn off, the segment is of format 1, or the file was no segment at all) over those
+/// of the segments before it (`segments` but the `skip` newest), read whole newest first
+/// until one starts with a positions record. Rare (a crash while a segment was being
+/// created), so reading a segment or two more is fine.
 fn older_positions(
     dir: &Path,
     segments: &BTreeMap<u64, Segment>,
     newest: segment::Positions,
+    skip: usize,
 ) -> io::Result<segment::Positions> {
     let mut layers = vec![newest];
-    for (&id, segment) in segments.iter().rev().skip(1) {
+    for (&id, segment) in segments.iter().rev().skip(skip) {
         if segment.format == segment::Format::V1 {
             break;
         }

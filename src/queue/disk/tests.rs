@@ -702,17 +702,19 @@ async fn a_torn_positions_record_falls_back_to_the_segment_before() {
     let path = segment::segment_path(dir.path(), newest);
     let bytes = std::fs::read(&path).unwrap();
     drop(writer);
-    let killed = snapshot(dir.path());
-    std::fs::write(
-        segment::segment_path(killed.path(), newest),
-        &bytes[..segment::MAGIC.len() + 6],
-    )
-    .unwrap();
-
-    let (writer, reader, _settler) = open_in(killed.path(), &config);
-    assert_eq!(reader.0.shared.metrics.corrupt_records.get(), 1);
-    assert_eq!(recovered(&writer, "app"), vec![(1, 10)]);
-    assert_eq!(read_all(writer, &reader).await, (0..10).collect::<Vec<_>>());
+    // Cut inside the positions record (a torn record), or inside the header (no segment).
+    for (cut, corrupt) in [(segment::MAGIC.len() + 6, 1), (4, 0)] {
+        let killed = snapshot(dir.path());
+        std::fs::write(segment::segment_path(killed.path(), newest), &bytes[..cut]).unwrap();
+        let (writer, reader, _settler) = open_in(killed.path(), &config);
+        assert_eq!(
+            reader.0.shared.metrics.corrupt_records.get(),
+            corrupt,
+            "cut at {cut}"
+        );
+        assert_eq!(recovered(&writer, "app"), vec![(1, 10)], "cut at {cut}");
+        assert_eq!(read_all(writer, &reader).await, (0..10).collect::<Vec<_>>());
+    }
 }
 
 #[tokio::test]
