@@ -203,11 +203,12 @@ fn kill_delays(seed: u64) -> Vec<u64> {
 /// bulk requests (here 128 events) across deliveries, so a delivery can straddle two
 /// requests. A kill while a request is in flight re-sends that request's events (up to a
 /// batch) and the head of a record that straddled into it from the request before, already
-/// indexed (up to a batch less one). Measured over four runs of five kills: 404, 570, 656
-/// and 581 duplicates (81 to 131 per kill; one kill 227), every one delivered twice from the
-/// queue, none read twice; before, 626 to 879, mostly read twice. One batch per kill would
-/// need the output not to split a delivery across requests (closing a request early when
-/// the next delivery does not fit), which is the output's to decide.
+/// indexed (up to a batch less one). Measured over six runs of five kills: 404, 570, 656,
+/// 581, 416 and 353 duplicates (71 to 131 per kill; one kill 227), every one delivered twice
+/// from the queue, none read twice; before, 626 to 879, mostly read twice. One batch per kill
+/// needs the output not to split a delivery across requests (closing a request early when
+/// the next delivery does not fit), which is the output's to decide: tried on branch dq4
+/// (not kept), two runs gave 241 and 439 duplicates, no kill more than 121.
 #[test]
 fn case_2_kill_9_at_five_random_moments_under_load_loses_nothing_with_the_disk_queue() {
     let _serial = one_at_a_time();
