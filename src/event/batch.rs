@@ -36,6 +36,27 @@ pub struct Batch {
     unsettled: AtomicUsize,
     /// Where the events go to be freed when the batch is done with ([`Batch::free_at`]).
     home: Option<Home>,
+    /// Where the batch ends in its source, for a queue that keeps it with the batch
+    /// ([`Batch::with_positions`]); empty for most inputs.
+    positions: Vec<SourcePosition>,
+}
+
+/// How far a batch reaches into one stream of its input, as the input can resume from it.
+///
+/// The disk queue writes it into the batch's record, in the same write and sync, and hands
+/// the newest per stream back at the next start (`crate::queue::QueueWriter::
+/// recovered_positions`): an input whose own checkpoint is written after the queue took the
+/// batch then does not read the batch again after a crash. Both byte strings are the input's
+/// own (the file input: device and inode; offset and fingerprint); the queue only compares
+/// `source` and `stream` and keeps the newest `position`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourcePosition {
+    /// The input's id.
+    pub source: Arc<str>,
+    /// Which of the input's streams (a file).
+    pub stream: Box<[u8]>,
+    /// How far into it the batch reaches.
+    pub position: Box<[u8]>,
 }
 
 /// A filter worker's bin for the events of batches it built: the worker frees them itself.
@@ -116,6 +137,7 @@ impl Batch {
             decoder: None,
             unsettled: AtomicUsize::new(0),
             home: None,
+            positions: Vec::new(),
         }
     }
 
@@ -132,6 +154,7 @@ impl Batch {
             decoder: Some(Box::new(decoder)),
             unsettled: AtomicUsize::new(0),
             home: None,
+            positions: Vec::new(),
         }
     }
 
@@ -171,6 +194,16 @@ impl Batch {
 
     pub fn token(&self) -> Option<&AckToken> {
         self.token.as_ref()
+    }
+
+    /// The same batch, saying where it ends in its input's streams (see [`SourcePosition`]).
+    pub fn with_positions(mut self, positions: Vec<SourcePosition>) -> Self {
+        self.positions = positions;
+        self
+    }
+
+    pub fn positions(&self) -> &[SourcePosition] {
+        &self.positions
     }
 
     /// Before freezing: when the batch is done with, its events are sent to `home` to be

@@ -41,7 +41,7 @@ mod template;
 mod time;
 
 pub use ack::{ack_channel, AckReceipt, AckReceiver, AckSender, AckToken, BatchStatus};
-pub use batch::{Batch, Delivery, DeliveryMetrics, Home, HomeBin};
+pub use batch::{Batch, Delivery, DeliveryMetrics, Home, HomeBin, SourcePosition};
 pub use line::{LineBlock, LineFields, LineOrigin, LOG, LOG_FILE, LOG_OFFSET, TRUNCATED_TAG};
 pub use parse::{parse_object_slice, parse_object_str};
 pub use path::{FieldPath, PathError, Root};

@@ -25,7 +25,7 @@ pub mod udp;
 pub mod watermark;
 
 use crate::config::{BuildContext, ConfigError, PipelineSettings};
-use crate::event::{Batch, Event};
+use crate::event::{Batch, Event, SourcePosition};
 use crate::metrics::ComponentMetrics;
 use crate::queue::QueueWriter;
 use crate::readiness::ReadinessHandle;
@@ -162,6 +162,12 @@ impl BatchSender {
             batch.decorate(decorate.clone());
         }
         self.queue.send_blocking(batch).map_err(|_| PipelineClosed)
+    }
+
+    /// Where the queue found input `source`'s batches ending at start, if the queue keeps
+    /// positions (see [`QueueWriter::recovered_positions`]).
+    pub fn recovered_positions(&self, source: &str) -> Option<Vec<SourcePosition>> {
+        self.queue.recovered_positions(source)
     }
 }
 

@@ -30,7 +30,7 @@ pub mod disk;
 mod memory;
 
 use crate::config::DiskQueueConfig;
-use crate::event::Batch;
+use crate::event::{Batch, SourcePosition};
 use crate::metrics::ComponentMetrics;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -151,6 +151,17 @@ impl QueueWriter {
         match &self.0 {
             Writer::Memory(writer) => writer.send_blocking(batch),
             Writer::Disk(writer) => writer.send_blocking(batch),
+        }
+    }
+
+    /// Where the batches of input `source` ended in each of its streams, newest per stream,
+    /// as the queue found them at start ([`SourcePosition`]); `None` when this queue keeps no
+    /// positions (the memory queue: it holds nothing across a restart), so that the input
+    /// need not attach them to its batches either.
+    pub fn recovered_positions(&self, source: &str) -> Option<Vec<SourcePosition>> {
+        match &self.0 {
+            Writer::Memory(_) => None,
+            Writer::Disk(writer) => Some(writer.recovered_positions(source)),
         }
     }
 }

@@ -20,6 +20,12 @@
 //! in flight: with the disk queue, where lines are acknowledged once they are durable in the
 //! queue, a one-second timer instead re-sent a second of lines (up to ~1,900 per kill at
 //! 2,000 lines/s in the chaos suite; ~200 with this writer).
+//!
+//! With the disk queue even that gap is closed: no write of this file can be made atomic with
+//! the queue's record (two files, and the checkpoint may only move once the record is
+//! durable), so the record carries the file's position itself and a start resumes from the
+//! later of this checkpoint and the queue's position (`queued.rs`). The checkpoint remains
+//! what the memory queue resumes from, and what the disk queue's position is checked against.
 
 use super::identity::{FileKey, Fingerprint};
 use serde::{Deserialize, Serialize};

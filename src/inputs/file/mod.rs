@@ -8,8 +8,10 @@
 //!   that moves, at most every 20 ms (longer when a write is slow: at most ~5% of the
 //!   reader's time, at least once a second), and at shutdown (`checkpoint.rs`, `tailer.rs`).
 //!   After `kill -9`, reading resumes at the last checkpoint, so what is re-sent is what was
-//!   in flight plus at most one checkpoint gap of acknowledged lines: about one batch per
-//!   kill under a steady load (the chaos suite's case 2 asserts it).
+//!   in flight plus at most one checkpoint gap of acknowledged lines. With the disk queue,
+//!   each batch's record also says where its lines end in their file, and reading resumes
+//!   from the later of that and the checkpoint, so no line the queue holds is read twice
+//!   (`queued.rs`; the chaos suite's case 2 asserts it).
 //! - **Rotation without double reads or gaps.** Files are identified by device + inode, checked
 //!   against a fingerprint of their first bytes because inodes are reused (`identity.rs`); the
 //!   reader follows renames, truncation and deletion (`tailer.rs`).
@@ -40,6 +42,7 @@ mod config;
 mod events;
 mod identity;
 pub(crate) mod lines;
+mod queued;
 mod tailer;
 mod wake;
 

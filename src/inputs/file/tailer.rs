@@ -31,6 +31,7 @@ use super::config::{ReadFrom, Settings};
 use super::events::{Batcher, EventShape, SealedBatch};
 use super::identity::{FileKey, Fingerprint};
 use super::lines::LineSplitter;
+use super::queued::{self, PositionBook, QueuedPosition};
 use super::wake::Wakeups;
 use super::FileInputError;
 use super::StreamId;
@@ -94,6 +95,9 @@ struct Harvester {
     open_error_reported: bool,
     /// `--once`: read to its end, nothing more to do.
     finished: bool,
+    /// Where the disk queue says this file's lines end (restored, not opened yet): resumed
+    /// from instead of the checkpoint if later and the file still matches its fingerprint.
+    queued: Option<QueuedPosition>,
     /// `file_lag_bytes{path}`: bytes between the read position and the end of the file.
     lag: Gauge,
 }
@@ -124,6 +128,7 @@ impl Harvester {
             at_eof: false,
             open_error_reported: false,
             finished: false,
+            queued: None,
         }
     }
 
@@ -179,22 +184,48 @@ struct Publisher {
     metrics: Arc<ComponentMetrics>,
     /// A committed offset moved since the tailer last asked ([`Publisher::collect_receipts`]).
     committed_moved: bool,
+    next_stream: StreamId,
+    /// With the disk queue: which file each stream reads, so that each batch says where it
+    /// ends in its files (see `queued.rs`).
+    positions: Option<PositionBook>,
 }
 
 impl Publisher {
-    fn send_sealed(&mut self) -> Result<(), PipelineClosed> {
+    /// A new stream of file `key` whose offsets up to `committed` count as delivered.
+    fn open_stream(&mut self, key: FileKey, committed: u64) -> StreamId {
+        let stream = self.next_stream;
+        self.next_stream += 1;
+        self.acks.open_stream(stream, committed);
+        if let Some(book) = &mut self.positions {
+            book.open(stream, key);
+        }
+        stream
+    }
+
+    fn close_stream(&mut self, stream: StreamId) {
+        self.acks.close_stream(&stream);
+        if let Some(book) = &mut self.positions {
+            book.close(stream);
+        }
+    }
+
+    fn send_sealed(&mut self, files: &HashMap<FileKey, Harvester>) -> Result<(), PipelineClosed> {
         while let Some(batch) = self.batcher.take_sealed() {
-            self.send(batch)?;
+            self.send(batch, files)?;
         }
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), PipelineClosed> {
+    fn flush(&mut self, files: &HashMap<FileKey, Harvester>) -> Result<(), PipelineClosed> {
         self.batcher.seal();
-        self.send_sealed()
+        self.send_sealed(files)
     }
 
-    fn send(&mut self, batch: SealedBatch) -> Result<(), PipelineClosed> {
+    fn send(
+        &mut self,
+        batch: SealedBatch,
+        files: &HashMap<FileKey, Harvester>,
+    ) -> Result<(), PipelineClosed> {
         if self.output.is_none() {
             return Err(PipelineClosed);
         }
@@ -210,6 +241,15 @@ impl Publisher {
         // remembered until its receipt is applied, so this bounds that bookkeeping by what the
         // pipeline holds, however long a round reads.
         self.apply_arrived_receipts();
+        let positions = match &self.positions {
+            Some(book) if !lines.is_empty() => book.positions(&ends, |key, stream| {
+                files
+                    .get(&key)
+                    .filter(|h| h.stream == stream)
+                    .map(|h| &h.fingerprint)
+            }),
+            _ => Vec::new(),
+        };
         let id = self.acks.register(ends);
         if lines.is_empty() {
             // Only blank lines: nothing to deliver, so the batch is settled here, in its turn,
@@ -227,7 +267,8 @@ impl Publisher {
         let guard = token.clone();
         let deferred = Batch::deferred(lines.len(), Some(token), move |events| {
             lines.into_events(events)
-        });
+        })
+        .with_positions(positions);
         let Some(output) = &self.output else {
             guard.mark_failed();
             return Err(PipelineClosed);
@@ -282,8 +323,10 @@ pub(super) struct Tailer {
     readiness: ReadinessHandle,
     files: HashMap<FileKey, Harvester>,
     open_handles: usize,
-    next_stream: StreamId,
     publisher: Publisher,
+    /// Positions the disk queue recovered for files the checkpoint does not know (yet):
+    /// taken up when a scan finds the file.
+    queued: HashMap<FileKey, QueuedPosition>,
     store: CheckpointStore,
     checkpoint_dirty: bool,
     last_checkpoint: Instant,
@@ -337,7 +380,10 @@ impl Tailer {
                 shape,
                 metrics: context.metrics.clone(),
                 committed_moved: false,
+                next_stream: 0,
+                positions: None,
             },
+            queued: HashMap::new(),
             id: context.id,
             shutdown: context.shutdown,
             once: context.once,
@@ -352,7 +398,6 @@ impl Tailer {
             metrics: context.metrics,
             files: HashMap::new(),
             open_handles: 0,
-            next_stream: 0,
             checkpoint_dirty: false,
             last_checkpoint: Instant::now(),
             checkpoint_error_reported: false,
@@ -383,17 +428,20 @@ impl Tailer {
         result.and(drained)
     }
 
-    fn new_stream(&mut self, committed: u64) -> StreamId {
-        let stream = self.next_stream;
-        self.next_stream += 1;
-        self.publisher.acks.open_stream(stream, committed);
-        stream
-    }
-
-    /// Loads the checkpoint: every entry becomes a closed, unconfirmed harvester.
+    /// Loads the checkpoint: every entry becomes a closed, unconfirmed harvester. With the
+    /// disk queue, also takes the positions it recovered (see `queued.rs`).
     fn restore(&mut self) -> Result<(), FileInputError> {
+        let recovered = self
+            .publisher
+            .output
+            .as_ref()
+            .and_then(|output| output.recovered_positions(&self.id));
+        if let Some(recovered) = recovered {
+            self.publisher.positions = Some(PositionBook::new(&self.id));
+            self.queued = queued::recovered(recovered);
+        }
         for entry in self.store.load()? {
-            let stream = self.new_stream(entry.offset);
+            let stream = self.publisher.open_stream(entry.key(), entry.offset);
             let mut harvester = Harvester::new(
                 entry.key(),
                 entry.path.clone(),
@@ -407,9 +455,10 @@ impl Tailer {
             harvester.unverified = true;
             harvester.restored = true;
             harvester.wants_open = false;
+            harvester.queued = self.queued.remove(&harvester.key);
             self.files.insert(harvester.key, harvester);
         }
-        tracing::debug!(input = %self.id, checkpoint = %self.store.path().display(), files = self.files.len(), "Checkpoint loaded.");
+        tracing::debug!(input = %self.id, checkpoint = %self.store.path().display(), files = self.files.len(), queued = self.queued.len(), "Checkpoint loaded.");
         Ok(())
     }
 
@@ -430,7 +479,7 @@ impl Tailer {
                 break;
             }
         }
-        self.publisher.flush()?;
+        self.publisher.flush(&self.files)?;
         Ok(())
     }
 
@@ -444,7 +493,7 @@ impl Tailer {
             let round = self.read_round()?;
             if !round.more_available {
                 // Nothing more to read right now: do not hold events back for a full batch.
-                self.publisher.flush()?;
+                self.publisher.flush(&self.files)?;
             }
             if round.waiting_for_handle > 0 {
                 self.release_handles_at_eof(round.waiting_for_handle);
@@ -460,7 +509,7 @@ impl Tailer {
             idle_wait = (idle_wait * 2).min(MAX_IDLE_WAIT);
         }
         self.read_to_current_end()?;
-        self.publisher.flush()?;
+        self.publisher.flush(&self.files)?;
         Ok(())
     }
 
@@ -700,12 +749,15 @@ impl Tailer {
                 }
                 continue;
             }
-            let start = if first_scan && self.settings.read_from == ReadFrom::End {
-                len
-            } else {
-                0
-            };
-            let stream = self.new_stream(start);
+            let queued = self.queued.remove(&key);
+            // A file the queue knows is resumed (from 0 if it is not the same file after all).
+            let start =
+                if first_scan && self.settings.read_from == ReadFrom::End && queued.is_none() {
+                    len
+                } else {
+                    0
+                };
+            let stream = self.publisher.open_stream(key, start);
             let mut harvester = Harvester::new(
                 key,
                 path,
@@ -714,6 +766,13 @@ impl Tailer {
                 self.settings.max_line_bytes,
                 &self.publisher.shape,
             );
+            if queued.is_some() {
+                // Confirmed against the queue's fingerprint when opened (`open`); the empty
+                // fingerprint stands for offset 0, which every file matches.
+                harvester.queued = queued;
+                harvester.unverified = true;
+                harvester.restored = true;
+            }
             harvester.lag = lag_gauge(&self.metrics, &harvester.path);
             harvester.update_lag(len);
             harvester.last_seen_scan = self.scans;
@@ -789,7 +848,7 @@ impl Tailer {
                 self.metrics
                     .remove(LAG, &[("path", &harvester.path.display().to_string())]);
                 tracing::debug!(input = %self.id, path = %harvester.path.display(), "Forgetting vanished file.");
-                self.publisher.acks.close_stream(&harvester.stream);
+                self.publisher.close_stream(harvester.stream);
                 self.checkpoint_dirty = true;
             }
         }
@@ -824,7 +883,7 @@ impl Tailer {
             self.read_file(*key, &mut round)?;
         }
         self.round_order = order;
-        self.publisher.send_sealed()?;
+        self.publisher.send_sealed(&self.files)?;
         Ok(round)
     }
 
@@ -859,19 +918,32 @@ impl Tailer {
         }
         let mut replaced = false;
         if harvester.unverified {
-            replaced = metadata.len() < harvester.splitter.position()
-                || !harvester.fingerprint.matches(&file).unwrap_or(false);
+            let len = metadata.len();
+            let is_this_file = |offset: u64, fingerprint: &Fingerprint| {
+                len >= offset && fingerprint.matches(&file).unwrap_or(false)
+            };
+            let checkpointed = is_this_file(harvester.splitter.position(), &harvester.fingerprint);
+            // The later of the checkpoint and the queue's position, of those this file is.
+            let queued = harvester.queued.take().filter(|queued| {
+                (!checkpointed || queued.offset > harvester.splitter.position())
+                    && is_this_file(queued.offset, &queued.fingerprint)
+            });
+            replaced = !checkpointed && queued.is_none();
             harvester.unverified = false;
             harvester.restored = false;
+            if let Some(queued) = queued {
+                tracing::debug!(input = %self.id, path = %harvester.path.display(), checkpoint = harvester.splitter.position(), queue = queued.offset, "Resuming a file where the disk queue holds its lines up to, past its checkpoint.");
+                self.publisher.close_stream(harvester.stream);
+                harvester.stream = self.publisher.open_stream(key, queued.offset);
+                harvester.splitter.reset(queued.offset);
+                harvester.fingerprint = queued.fingerprint;
+                self.checkpoint_dirty = true;
+            }
         }
         if replaced {
             tracing::info!(input = %self.id, path = %harvester.path.display(), "File differs from its checkpoint (truncated or a reused inode); reading it from the start.");
-            let old_stream = harvester.stream;
-            self.publisher.acks.close_stream(&old_stream);
-            let stream = self.next_stream;
-            self.next_stream += 1;
-            self.publisher.acks.open_stream(stream, 0);
-            harvester.stream = stream;
+            self.publisher.close_stream(harvester.stream);
+            harvester.stream = self.publisher.open_stream(key, 0);
             harvester.splitter.reset(0);
             self.checkpoint_dirty = true;
         }
@@ -950,7 +1022,7 @@ impl Tailer {
             }
             round.bytes_read += read as u64;
             if self.publisher.batcher.has_sealed() {
-                self.publisher.send_sealed()?;
+                self.publisher.send_sealed(&self.files)?;
             }
             share = share.saturating_sub(read as u64);
             if share == 0 {
@@ -981,11 +1053,8 @@ impl Tailer {
         if metadata.len() < harvester.splitter.position() {
             tracing::info!(input = %self.id, path = %harvester.path.display(), "File was truncated; reading it from the start.");
             if file.seek(SeekFrom::Start(0)).is_ok() {
-                let stream = self.next_stream;
-                self.next_stream += 1;
-                self.publisher.acks.close_stream(&harvester.stream);
-                self.publisher.acks.open_stream(stream, 0);
-                harvester.stream = stream;
+                self.publisher.close_stream(harvester.stream);
+                harvester.stream = self.publisher.open_stream(key, 0);
                 harvester.splitter.reset(0);
                 harvester.at_eof = false;
                 if let Ok(fingerprint) = Fingerprint::of_file(file) {

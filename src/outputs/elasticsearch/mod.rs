@@ -10,9 +10,12 @@
 //!
 //! * **Batches across deliveries.** The pipeline hands over batches of at most
 //!   `pipeline.batch_size` events; requests are closed by `max_events` (2,000), `max_bytes`
-//!   (10 MiB) or `flush_interval` (1 s), so a request may hold parts of several deliveries and
-//!   a delivery may span two requests. Each delivery is wrapped in a [`DeliveryPart`] counting
-//!   the requests that hold some of its events; it is settled (acknowledged to its input) only
+//!   (10 MiB) or `flush_interval` (1 s), so a request may hold several deliveries. A delivery
+//!   that would not fit beside the request's events starts a new request, so one no larger
+//!   than `max_events` is never split by the count (a crash re-sends only what was in flight;
+//!   `max_bytes` can still split one, as can a delivery larger than `max_events`). Each
+//!   delivery is wrapped in a [`DeliveryPart`] counting the requests that hold some of its
+//!   events; it is settled (acknowledged to its input) only
 //!   after the last of them indexed or dead-lettered all of them. A request that is aborted
 //!   leaves its deliveries unsettled: the input never checkpoints past them.
 //! * **Reading a batch.** The events were built by a filter worker on another core, so nearly
@@ -259,6 +262,13 @@ impl Batcher {
         let mut refused: Vec<(ItemSpan, encoder::Rejection)> = Vec::new();
         let mut refused_buffer = Vec::new();
         let events = part.events();
+        // A delivery that does not fit beside what the request holds starts the next one, so
+        // that (while a delivery is no bigger than `max_events`) one request holds it whole: a
+        // crash then re-sends at most the requests in flight, not also the head of a delivery
+        // an earlier request already indexed.
+        if !self.current.items.is_empty() && self.current.items.len() + events.len() > max_events {
+            self.dispatch().await;
+        }
         for event in crate::event::prefetch::walk(events).filter(|e| context.wants(e)) {
             taken += 1;
             let before = self.current.body.len();

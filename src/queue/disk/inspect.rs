@@ -3,6 +3,10 @@
 //! It takes no lock on the data directory: it only reads, so it can look at the queue of a
 //! running sluice (a record being written at that moment may show as a torn tail) or of one
 //! that will not start. Every record's checksum is checked, one record in memory at a time.
+//!
+//! Positions records (zero events: where the inputs' streams end, see `segment`) are not
+//! counted as records; the `positions` column says how many streams' newest positions a
+//! segment holds, carried over or written with its batches.
 
 use super::segment;
 use std::collections::HashSet;
@@ -15,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub struct SegmentReport {
     pub id: u64,
     pub bytes: u64,
+    /// Batch records (positions records left out).
     pub records: u32,
     pub events: u64,
     /// Records every output settled (listed in the acks file).
@@ -25,6 +30,8 @@ pub struct SegmentReport {
     pub pending_bytes: u64,
     /// The first record not yet settled.
     pub first_pending: Option<u32>,
+    /// Streams whose newest position the segment holds (0 for format 1).
+    pub positions: usize,
     /// Damage found: what, and at which byte.
     pub damage: Option<(String, u64)>,
 }
@@ -70,7 +77,7 @@ pub fn inspect(dir: &Path) -> io::Result<Report> {
     for id in ids {
         let file = File::open(segment::segment_path(dir, id))?;
         let bytes = file.metadata()?.len();
-        if !segment::has_magic(&file, bytes)? {
+        let Some(format) = segment::format_of(&file, bytes)? else {
             segments.push(SegmentReport {
                 id,
                 bytes,
@@ -81,29 +88,34 @@ pub fn inspect(dir: &Path) -> io::Result<Report> {
                 pending_events: 0,
                 pending_bytes: 0,
                 first_pending: None,
-                damage: Some(("it does not start with the segment header".into(), 0)),
+                positions: 0,
+                damage: Some((
+                    "it does not start with a segment header this build reads".into(),
+                    0,
+                )),
             });
             continue;
-        }
-        let walk = segment::walk(&file, bytes, true)?;
+        };
+        let walk = segment::walk(&file, bytes, true, format)?;
+        let batches: Vec<_> = walk.records.iter().filter(|r| r.events > 0).collect();
         let settled: HashSet<u32> = segment::read_acks(&segment::acks_path(dir, id))?
             .into_iter()
             .collect();
-        let pending: Vec<_> = walk
-            .records
+        let pending: Vec<_> = batches
             .iter()
             .filter(|r| !settled.contains(&r.index))
             .collect();
         segments.push(SegmentReport {
             id,
             bytes,
-            records: walk.records.len() as u32,
-            events: walk.records.iter().map(|r| u64::from(r.events)).sum(),
-            settled_records: (walk.records.len() - pending.len()) as u32,
+            records: batches.len() as u32,
+            events: batches.iter().map(|r| u64::from(r.events)).sum(),
+            settled_records: (batches.len() - pending.len()) as u32,
             pending_records: pending.len() as u32,
             pending_events: pending.iter().map(|r| u64::from(r.events)).sum(),
             pending_bytes: pending.iter().map(|r| r.bytes).sum(),
             first_pending: pending.first().map(|r| r.index),
+            positions: walk.positions.len(),
             damage: walk.damage.map(|why| (why.to_string(), walk.valid_end)),
         });
     }
@@ -124,8 +136,8 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "queue: {}", report.path.display());
     let _ = writeln!(
         out,
-        "{:<26} {:>12} {:>8} {:>8} {:>15} {:>14}  damage",
-        "segment", "bytes", "records", "settled", "pending events", "pending bytes"
+        "{:<26} {:>12} {:>8} {:>8} {:>15} {:>14} {:>9}  damage",
+        "segment", "bytes", "records", "settled", "pending events", "pending bytes", "positions"
     );
     for segment in &report.segments {
         let damage = match &segment.damage {
@@ -134,13 +146,14 @@ pub fn render(report: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<26} {:>12} {:>8} {:>8} {:>15} {:>14}  {damage}",
+            "{:<26} {:>12} {:>8} {:>8} {:>15} {:>14} {:>9}  {damage}",
             segment::segment_path(Path::new(""), segment.id).display(),
             segment.bytes,
             segment.records,
             segment.settled_records,
             segment.pending_events,
             segment.pending_bytes,
+            segment.positions,
         );
     }
     let _ = writeln!(

@@ -52,6 +52,18 @@
 //! settled, the segment and its acks file are deleted. A batch an output gave up on (only at
 //! shutdown) stays unsettled and is delivered again on the next start.
 //!
+//! An input keeps its own record of how far it has read (the file input's checkpoint), and
+//! moves it once the queue acknowledges. That is a second file, written after the queue's
+//! sync: a kill between the two left lines in the queue that the input read again at the next
+//! start (a group-commit round of them, several batches). So a batch can carry where it ends
+//! in its input's streams ([`SourcePosition`]: opaque bytes per stream, the file input's
+//! device, inode, offset and fingerprint), and its record holds them inside the same checksum,
+//! write and sync as the events: the queue's record of a position is durable exactly when the
+//! lines before it are. At start the queue hands the newest position per stream back
+//! (`recovered_positions`), and the input resumes from the later of its own record and the
+//! queue's, so that nothing the queue holds is read twice. (Logstash has the same gap between
+//! its file input's sincedb and its persistent queue, and leaves it.)
+//!
 //! # Bounds and backpressure
 //!
 //! `max_bytes` bounds the segment files. A writer that would pass it waits (the inputs stop
@@ -73,6 +85,18 @@
 //! for inspection, no longer counted in the queue's bytes) and reading goes on with the
 //! next. Nothing here is fatal and nothing retries at startup, so damage can never hold the
 //! pipeline in a start loop. Each start writes into a new segment.
+//!
+//! The inputs' positions are gathered from that same read of the newest segment, so they
+//! cost startup nothing more. Because each start and each roll begins a new segment, the
+//! newest one alone would not know a stream last written in an older one: every segment
+//! therefore starts with a *positions record* (zero events) holding the newest position of
+//! each stream written in the segment before it (at start: every position recovered). Streams
+//! not written during a whole segment are left out at the next roll, so the record stays as
+//! small as the set of recently active streams; their inputs' own records caught up with them
+//! long before. Readers settle positions records at once and never deliver them. If the
+//! newest segment's positions record was torn off (a crash while the segment was created),
+//! the segments before it are read whole, newest first, until one has its positions record.
+//! Segments of format 1 (before positions) are read as before and hold none.
 
 mod group_commit;
 mod segment;
@@ -80,7 +104,9 @@ mod segment;
 pub mod inspect;
 
 use crate::config::{DiskQueueConfig, Fsync};
-use crate::event::{ack_channel, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus};
+use crate::event::{
+    ack_channel, AckReceipt, AckReceiver, AckSender, Batch, BatchStatus, SourcePosition,
+};
 use crate::metrics::{ComponentMetrics, Counter, Gauge};
 use crate::sync::lock;
 use group_commit::Unsynced;
@@ -181,6 +207,24 @@ struct Segment {
     quarantined: bool,
     /// Where settled indexes are appended (opened on the first).
     acks: Option<File>,
+    /// Its layout (older segments may be of an earlier format).
+    format: segment::Format,
+    /// Created in this run: where its positions record ends, so that readers start there
+    /// (and the segment reads as empty until a batch follows).
+    batches_from: Option<u64>,
+}
+
+impl Segment {
+    /// A segment this run created, holding its header and positions record (`bytes`).
+    fn created(bytes: u64) -> Self {
+        Self {
+            bytes,
+            // The positions record (index 0) needs no settling.
+            settled: HashSet::from([0]),
+            batches_from: Some(bytes),
+            ..Self::default()
+        }
+    }
 }
 
 /// The reader's position.
@@ -193,11 +237,16 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn at(id: u64) -> Self {
+    /// At the first record of `segment` (`id`) a reader must look at.
+    fn at(id: u64, segment: &Segment) -> Self {
+        let (offset, index) = match segment.batches_from {
+            Some(offset) => (offset, 1),
+            None => (segment::MAGIC.len() as u64, 0),
+        };
         Self {
             id,
-            offset: segment::MAGIC.len() as u64,
-            index: 0,
+            offset,
+            index,
             file: None,
         }
     }
@@ -235,6 +284,9 @@ struct Head {
     last_sync: Instant,
     /// Writes are failing (logged once until they succeed again).
     failing: bool,
+    /// The newest position of each stream written into this segment: the positions record
+    /// the next segment starts with.
+    written: segment::Positions,
 }
 
 #[derive(Debug)]
@@ -261,6 +313,8 @@ struct Shared {
     max_unsynced: u64,
     /// The last writer was dropped (its threads are ending).
     writers_dropped: AtomicBool,
+    /// The newest position of each stream found at start, for the inputs to resume from.
+    recovered: segment::Positions,
     #[cfg(test)]
     sync_hook: group_commit::SyncHook,
 }
@@ -295,24 +349,25 @@ pub(super) fn open(
     let mut config = config.clone();
     // A segment is at most a quarter of the queue, so closing one always frees space.
     config.segment_bytes = config.segment_bytes.min(config.max_bytes / 4).max(4096);
-    let (segments, bytes, events) = recover(dir, &metrics).map_err(error)?;
+    let Recovered {
+        mut segments,
+        bytes,
+        events,
+        positions,
+    } = recover(dir, &metrics).map_err(error)?;
     let head_id = segments.keys().next_back().map_or(1, |id| id + 1);
-    let file = create_segment(dir, head_id, config.fsync).map_err(error)?;
-    let mut segments = segments;
-    let magic = segment::MAGIC.len() as u64;
-    segments.insert(
-        head_id,
-        Segment {
-            bytes: magic,
-            ..Segment::default()
-        },
-    );
-    let first = segments.keys().next().copied().unwrap_or(head_id);
+    let (file, first) = create_segment(dir, head_id, config.fsync, &positions).map_err(error)?;
+    let head = Segment::created(first);
+    let cursor = match segments.iter().next() {
+        Some((&id, segment)) => Cursor::at(id, segment),
+        None => Cursor::at(head_id, &head),
+    };
+    segments.insert(head_id, head);
     let state = State {
         segments,
         head_id,
-        cursor: Cursor::at(first),
-        bytes: bytes + magic,
+        cursor,
+        bytes: bytes + first,
         events,
         writers_gone: false,
         readers_gone: false,
@@ -323,11 +378,12 @@ pub(super) fn open(
     let head = Head {
         id: head_id,
         file: Arc::new(file),
-        offset: magic,
+        offset: first,
         records: 0,
         unsynced: false,
         last_sync: Instant::now(),
         failing: false,
+        written: segment::Positions::new(),
     };
     let max_unsynced = (config.segment_bytes / 2).min(group_commit::MAX_UNSYNCED_BYTES);
     let shared = Arc::new(Shared {
@@ -344,6 +400,7 @@ pub(super) fn open(
         synced: Condvar::new(),
         max_unsynced,
         writers_dropped: AtomicBool::new(false),
+        recovered: positions,
         #[cfg(test)]
         sync_hook: group_commit::SyncHook::default(),
     });
@@ -373,19 +430,31 @@ pub(super) fn open(
     ))
 }
 
+/// What startup found.
+struct Recovered {
+    segments: BTreeMap<u64, Segment>,
+    /// Bytes of the segments.
+    bytes: u64,
+    /// Events not yet settled.
+    events: u64,
+    /// The newest position of each stream.
+    positions: segment::Positions,
+}
+
 /// Reads what startup must: every segment's headers, the newest one whole (cutting off a
-/// torn tail), and the acks files. Returns the segments, their bytes and unsettled events.
-fn recover(dir: &Path, metrics: &Metrics) -> io::Result<(BTreeMap<u64, Segment>, u64, u64)> {
+/// torn tail, and gathering the positions its records carry), and the acks files.
+fn recover(dir: &Path, metrics: &Metrics) -> io::Result<Recovered> {
     let (ids, _) = segment::list(dir)?;
     let newest = ids.last().copied();
     let mut segments = BTreeMap::new();
     let (mut bytes, mut events) = (0u64, 0u64);
+    let mut positions = None;
     for id in ids {
         let path = segment::segment_path(dir, id);
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         let len = file.metadata()?.len();
         let newest = Some(id) == newest;
-        if !segment::has_magic(&file, len)? {
+        let Some(format) = segment::format_of(&file, len)? else {
             if newest && len < segment::MAGIC.len() as u64 {
                 // Created, then the process died before the first bytes were written.
                 tracing::warn!(segment = %path.display(), "Removing a queue segment cut short before its header.");
@@ -395,13 +464,13 @@ fn recover(dir: &Path, metrics: &Metrics) -> io::Result<(BTreeMap<u64, Segment>,
                 quarantine_file(
                     dir,
                     id,
-                    "it does not start with the segment header",
+                    "it does not start with a segment header this build reads",
                     metrics,
                 );
             }
             continue;
-        }
-        let walk = segment::walk(&file, len, newest)?;
+        };
+        let walk = segment::walk(&file, len, newest, format)?;
         let mut end = len;
         if newest {
             if let Some(why) = walk.damage {
@@ -419,7 +488,14 @@ fn recover(dir: &Path, metrics: &Metrics) -> io::Result<(BTreeMap<u64, Segment>,
             }
         }
         let acks_path = segment::acks_path(dir, id);
-        let settled: HashSet<u32> = segment::read_acks(&acks_path)?.into_iter().collect();
+        let mut settled: HashSet<u32> = segment::read_acks(&acks_path)?.into_iter().collect();
+        // Positions records hold no events: settled as they are.
+        settled.extend(
+            walk.records
+                .iter()
+                .filter(|r| r.events == 0)
+                .map(|r| r.index),
+        );
         let pending: u64 = walk
             .records
             .iter()
@@ -436,11 +512,56 @@ fn recover(dir: &Path, metrics: &Metrics) -> io::Result<(BTreeMap<u64, Segment>,
                 settled,
                 pending_events: pending,
                 acks: Some(acks),
+                format,
                 ..Segment::default()
             },
         );
+        if newest {
+            positions = Some((walk.positions, walk.carries_positions));
+        }
     }
-    Ok((segments, bytes, events))
+    let positions = match positions {
+        Some((positions, true)) => positions,
+        Some((positions, false)) => older_positions(dir, &segments, positions, 1)?,
+        // The newest file was no segment (removed or quarantined above).
+        None => older_positions(dir, &segments, segment::Positions::new(), 0)?,
+    };
+    Ok(Recovered {
+        segments,
+        bytes,
+        events,
+        positions,
+    })
+}
+
+/// `newest` (the positions of the newest file, which does not start with a positions record:
+/// it was torn off, the segment is of format 1, or the file was no segment at all) over those
+/// of the segments before it (`segments` but the `skip` newest), read whole newest first
+/// until one starts with a positions record. Rare (a crash while a segment was being
+/// created), so reading a segment or two more is fine.
+fn older_positions(
+    dir: &Path,
+    segments: &BTreeMap<u64, Segment>,
+    newest: segment::Positions,
+    skip: usize,
+) -> io::Result<segment::Positions> {
+    let mut layers = vec![newest];
+    for (&id, segment) in segments.iter().rev().skip(skip) {
+        if segment.format == segment::Format::V1 {
+            break;
+        }
+        let file = File::open(segment::segment_path(dir, id))?;
+        let walk = segment::walk(&file, segment.bytes, true, segment.format)?;
+        layers.push(walk.positions);
+        if walk.carries_positions {
+            break;
+        }
+    }
+    let mut positions = segment::Positions::new();
+    for layer in layers.into_iter().rev() {
+        positions.extend(layer);
+    }
+    Ok(positions)
 }
 
 /// Opens an acks file for appending, cutting off a torn last entry first.
@@ -480,15 +601,25 @@ fn quarantine_file(dir: &Path, id: u64, why: &str, metrics: &Metrics) {
     }
 }
 
-/// Creates segment `id` holding only its header.
-fn create_segment(dir: &Path, id: u64, fsync: Fsync) -> io::Result<File> {
+/// Creates segment `id` holding its header and a positions record of `positions`; returns
+/// it and its length.
+fn create_segment(
+    dir: &Path,
+    id: u64,
+    fsync: Fsync,
+    positions: &segment::Positions,
+) -> io::Result<(File, u64)> {
     let path = segment::segment_path(dir, id);
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .open(&path)?;
-    let written = file.write_all(segment::MAGIC).and_then(|()| {
+    let mut bytes = segment::MAGIC.to_vec();
+    let mut record = Vec::new();
+    segment::encode_record(&[], &segment::listed(positions), &mut record);
+    bytes.extend_from_slice(&record);
+    let written = file.write_all(&bytes).and_then(|()| {
         if fsync == Fsync::Never {
             Ok(())
         } else {
@@ -501,7 +632,7 @@ fn create_segment(dir: &Path, id: u64, fsync: Fsync) -> io::Result<File> {
         let _ = std::fs::remove_file(&path);
         return Err(e);
     }
-    Ok(file)
+    Ok((file, bytes.len() as u64))
 }
 
 impl Shared {
@@ -517,7 +648,8 @@ impl Shared {
         batch.materialize();
         // A buffer the syncer handed back (`fsync = "batch"`), else a new one.
         let mut record = lock(&self.unsynced).spare.pop().unwrap_or_default();
-        let (stored, refused) = segment::encode_record(&batch.events, &mut record);
+        let (stored, refused) =
+            segment::encode_record(&batch.events, batch.positions(), &mut record);
         if refused > 0 {
             self.metrics.refused_events.add(refused);
             ComponentMetrics::add(&self.metrics.component.events_dropped, refused);
@@ -549,6 +681,7 @@ impl Shared {
             let offset = head.offset;
             match self.write(&mut head, &record) {
                 Ok(()) => {
+                    segment::overlay(&mut head.written, batch.positions());
                     if head.failing {
                         head.failing = false;
                         self.metrics.disk_full.set(0);
@@ -717,27 +850,23 @@ impl Shared {
             head.unsynced = false;
         }
         let id = head.id + 1;
-        let file = create_segment(&self.dir, id, self.config.fsync)?;
-        let magic = segment::MAGIC.len() as u64;
+        // Streams not written into the closing segment are left out, so the set stays
+        // bounded: their inputs' own checkpoints have long caught up with them.
+        let (file, first) = create_segment(&self.dir, id, self.config.fsync, &head.written)?;
         *head = Head {
             id,
             file: Arc::new(file),
-            offset: magic,
+            offset: first,
             records: 0,
             unsynced: false,
             last_sync: Instant::now(),
             failing: head.failing,
+            written: segment::Positions::new(),
         };
         let mut state = lock(&self.state);
-        state.segments.insert(
-            id,
-            Segment {
-                bytes: magic,
-                ..Segment::default()
-            },
-        );
+        state.segments.insert(id, Segment::created(first));
         state.head_id = id;
-        state.bytes += magic;
+        state.bytes += first;
         state.roll_requested = false;
         self.publish_gauges(&state);
         drop(state);
@@ -766,7 +895,7 @@ impl Shared {
             let Some(segment) = state.segments.get(&id) else {
                 // Retired or quarantined under the cursor: go on with the next.
                 match state.segments.range(id + 1..).next() {
-                    Some((&next, _)) => state.cursor = Cursor::at(next),
+                    Some((&next, segment)) => state.cursor = Cursor::at(next, segment),
                     None => return Next::Wait,
                 }
                 continue;
@@ -786,7 +915,7 @@ impl Shared {
                 }
                 self.retire_if_done(state, id);
                 match state.segments.range(id + 1..).next() {
-                    Some((&next, _)) => state.cursor = Cursor::at(next),
+                    Some((&next, segment)) => state.cursor = Cursor::at(next, segment),
                     None => return Next::Wait,
                 }
                 continue;
@@ -813,10 +942,19 @@ impl Shared {
                     if segment.settled.contains(&index) {
                         continue;
                     }
-                    segment
-                        .in_flight
-                        .insert(index, segment::payload_events(&payload));
-                    return Next::Record { id, index, payload };
+                    let events = segment::payload_events(&payload);
+                    if events == 0 {
+                        // A positions record: nothing to deliver.
+                        segment.settled.insert(index);
+                        continue;
+                    }
+                    segment.in_flight.insert(index, events);
+                    return Next::Record {
+                        id,
+                        index,
+                        payload,
+                        format: segment.format,
+                    };
                 }
                 Ok(Read::End) => state.cursor.offset = end,
                 Ok(Read::Damaged { why }) => {
@@ -928,6 +1066,7 @@ enum Next {
         id: u64,
         index: u32,
         payload: Vec<u8>,
+        format: segment::Format,
     },
     Wait,
     Done,
@@ -1082,6 +1221,14 @@ impl Writer {
     pub(super) fn send_blocking(&self, batch: Batch) -> Result<(), QueueClosed> {
         self.guard.0.append(batch)
     }
+
+    /// The newest position of each stream of `source` the queue held at start.
+    pub(super) fn recovered_positions(&self, source: &str) -> Vec<SourcePosition> {
+        // Once per input at start: listing them all first costs nothing worth saving.
+        let mut positions = segment::listed(&self.guard.0.recovered);
+        positions.retain(|p| &*p.source == source);
+        positions
+    }
 }
 
 /// The filter workers' half.
@@ -1097,8 +1244,13 @@ impl Reader {
             notified.as_mut().enable();
             let next = shared.next(&mut lock(&shared.state));
             match next {
-                Next::Record { id, index, payload } => {
-                    return Some(self.batch(id, index, payload));
+                Next::Record {
+                    id,
+                    index,
+                    payload,
+                    format,
+                } => {
+                    return Some(self.batch(id, index, payload, format));
                 }
                 Next::Done => return None,
                 Next::Wait => notified.await,
@@ -1107,13 +1259,13 @@ impl Reader {
     }
 
     /// A deferred batch: the worker decodes the record's events, in parallel with the others.
-    fn batch(&self, id: u64, index: u32, payload: Vec<u8>) -> Batch {
+    fn batch(&self, id: u64, index: u32, payload: Vec<u8>, format: segment::Format) -> Batch {
         let events = segment::payload_events(&payload) as usize;
         let token = self.0.acks.token((id << 32) | u64::from(index));
         let shared = self.0.shared.clone();
         Batch::deferred(events, Some(token), move |out| {
             let before = out.len();
-            if let Err(e) = segment::decode_payload(payload, out) {
+            if let Err(e) = segment::decode_payload(payload, format, out) {
                 // The checksum matched, so this is a record from an incompatible build.
                 ComponentMetrics::add(&shared.metrics.component.errors, 1);
                 tracing::error!(

@@ -2,10 +2,11 @@
 //! without trusting a byte.
 //!
 //! ```text
-//! segment := magic record*                 magic = "SLQSEG01" (8 bytes: the format's version)
-//! record  := length:u32le crc:u32le payload
-//! payload := events:u32le (size:u32le event)*   event as `queue::codec` encodes it
-//!                                               (a line nothing read: as a line, format 2)
+//! segment   := magic record*                 magic = "SLQSEG02" (8 bytes: the format's version)
+//! record    := length:u32le crc:u32le payload
+//! payload   := events:u32le positions (size:u32le event)*   event as `queue::codec` encodes it
+//!                                                           (a line nothing read: format 2)
+//! positions := count:u16le (source stream position)*        each bytes := length:u16le bytes
 //! ```
 //!
 //! `crc` is the CRC-32C of `payload`, `length` its size. A record is one batch as an input
@@ -13,16 +14,61 @@
 //! `fsync = "batch"` one fsync per group of batches written meanwhile). Beside each `NNNN.seg` an `NNNN.acks` file lists, as `u32le`
 //! record indexes, the records every output has settled, appended as they settle: after a
 //! restart those are skipped, so only batches in flight at the crash are delivered again.
+//!
+//! `positions` are where the batch ends in its input's streams ([`SourcePosition`]), inside
+//! the checksum and the write of the batch itself, so that they are durable exactly when the
+//! batch is (see the queue's "Durability and acknowledgement"). A record of zero events is a
+//! *positions record*: the first record of every segment, it carries the newest position of
+//! each stream written in the segment before, so the newest segment alone says where every
+//! recently written stream ends. Readers settle it at once; it is never delivered.
+//!
+//! Format 1 (`SLQSEG01`, before positions) is still read: its payloads have no `positions`.
 
 use super::super::codec;
-use crate::event::Event;
+use crate::event::{Event, SourcePosition};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The first bytes of every segment: the layout's name and version.
-pub const MAGIC: &[u8; 8] = b"SLQSEG01";
+/// The first bytes of every segment this build writes: the layout's name and version.
+pub const MAGIC: &[u8; 8] = b"SLQSEG02";
+/// The first bytes of a segment of format 1 (no positions), still read.
+const MAGIC_V1: &[u8; 8] = b"SLQSEG01";
+
+/// Which layout a segment has (its magic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// `SLQSEG01`: payloads without positions.
+    V1,
+    /// `SLQSEG02`: payloads with positions.
+    #[default]
+    V2,
+}
+
+/// The newest position of each stream, by (source, stream).
+pub type Positions = BTreeMap<(Arc<str>, Box<[u8]>), Box<[u8]>>;
+
+/// Sets the positions in `from` over those in `into` (newer ones win).
+pub fn overlay(into: &mut Positions, from: &[SourcePosition]) {
+    for p in from {
+        into.insert((p.source.clone(), p.stream.clone()), p.position.clone());
+    }
+}
+
+/// `positions` as the list a record carries.
+pub fn listed(positions: &Positions) -> Vec<SourcePosition> {
+    positions
+        .iter()
+        .map(|((source, stream), position)| SourcePosition {
+            source: source.clone(),
+            stream: stream.clone(),
+            position: position.clone(),
+        })
+        .collect()
+}
 /// Bytes before a record's payload.
 pub const HEADER: u64 = 8;
 /// A record no writer produces: a length beyond this is damage, not data.
@@ -69,13 +115,19 @@ pub fn list(dir: &Path) -> io::Result<(Vec<u64>, Vec<u64>)> {
     Ok((segments, quarantined))
 }
 
-/// Encodes `events` as a record (header and payload) into `out`, which is cleared first.
-/// Events the codec refuses (nested deeper than it reads back) are left out and counted in
-/// the returned number; the record holds the rest.
-pub fn encode_record(events: &[Event], out: &mut Vec<u8>) -> (u32, u64) {
+/// Encodes `events`, and `positions` (where they end in their streams), as a record (header
+/// and payload) into `out`, which is cleared first. Events the codec refuses (nested deeper
+/// than it reads back) are left out and counted in the returned number; the record holds the
+/// rest. A position with a part longer than 64 KiB is left out (no input makes one).
+pub fn encode_record(
+    events: &[Event],
+    positions: &[SourcePosition],
+    out: &mut Vec<u8>,
+) -> (u32, u64) {
     out.clear();
     out.extend_from_slice(&[0; HEADER as usize]);
     out.extend_from_slice(&[0; 4]);
+    encode_positions(positions, out);
     let mut stored: u32 = 0;
     let mut refused = 0u64;
     for event in events {
@@ -102,12 +154,37 @@ pub fn encode_record(events: &[Event], out: &mut Vec<u8>) -> (u32, u64) {
     (stored, refused)
 }
 
+fn encode_positions(positions: &[SourcePosition], out: &mut Vec<u8>) {
+    let fits = |p: &&SourcePosition| {
+        [p.source.len(), p.stream.len(), p.position.len()]
+            .iter()
+            .all(|&len| len <= usize::from(u16::MAX))
+    };
+    let count_at = out.len();
+    out.extend_from_slice(&[0; 2]);
+    let mut count: u16 = 0;
+    for position in positions.iter().filter(fits).take(usize::from(u16::MAX)) {
+        for part in [
+            position.source.as_bytes(),
+            &position.stream,
+            &position.position,
+        ] {
+            out.extend_from_slice(&(part.len() as u16).to_le_bytes());
+            out.extend_from_slice(part);
+        }
+        count += 1;
+    }
+    out[count_at..count_at + 2].copy_from_slice(&count.to_le_bytes());
+}
+
 /// Why the events of a record whose checksum matched could not be read back (a bug or a
 /// format from another build, never a torn write).
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
     #[error("the record's event sizes do not add up to its length")]
     Framing,
+    #[error("the record's positions do not add up to its length, or a source is not UTF-8")]
+    Positions,
     #[error(transparent)]
     Decode(#[from] codec::DecodeError),
 }
@@ -120,13 +197,67 @@ pub fn payload_events(payload: &[u8]) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
-/// Appends the events of `payload` to `events` (those before an error too). A record of
-/// lines only (what the file and stdin inputs write) becomes lines that keep `payload` as
-/// their bytes (`codec::decode_lines`): no copy, no second buffer.
-pub fn decode_payload(payload: Vec<u8>, events: &mut Vec<Event>) -> Result<(), PayloadError> {
+/// A little-endian `u16` at the start of `bytes`, and the bytes after it.
+fn take_u16(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let value = u16::from_le_bytes(bytes.get(..2)?.try_into().ok()?);
+    Some((usize::from(value), &bytes[2..]))
+}
+
+/// A `length:u16le bytes` part at the start of `bytes`, and the bytes after it.
+fn take_part(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = take_u16(bytes)?;
+    Some((rest.get(..len)?, &rest[len..]))
+}
+
+/// The positions of a payload of `format` and the bytes after them (the events' frames).
+pub fn decode_positions(
+    payload: &[u8],
+    format: Format,
+) -> Result<(Vec<SourcePosition>, &[u8]), PayloadError> {
+    let rest = payload.get(4..).ok_or(PayloadError::Framing)?;
+    if format == Format::V1 {
+        return Ok((Vec::new(), rest));
+    }
+    let (count, mut rest) = take_u16(rest).ok_or(PayloadError::Positions)?;
+    let mut positions = Vec::with_capacity(count.min(rest.len() / 6));
+    for _ in 0..count {
+        let (source, after) = take_part(rest).ok_or(PayloadError::Positions)?;
+        let (stream, after) = take_part(after).ok_or(PayloadError::Positions)?;
+        let (position, after) = take_part(after).ok_or(PayloadError::Positions)?;
+        let source = std::str::from_utf8(source).map_err(|_| PayloadError::Positions)?;
+        positions.push(SourcePosition {
+            source: Arc::from(source),
+            stream: stream.into(),
+            position: position.into(),
+        });
+        rest = after;
+    }
+    Ok((positions, rest))
+}
+
+/// Appends the events of `payload` (of a segment of `format`) to `events` (those before an
+/// error too). A record of lines only (what the file and stdin inputs write) becomes lines
+/// that keep `payload` as their bytes (`codec::decode_lines`): no copy, no second buffer.
+pub fn decode_payload(
+    payload: Vec<u8>,
+    format: Format,
+    events: &mut Vec<Event>,
+) -> Result<(), PayloadError> {
     let count = payload_events(&payload) as usize;
+    let frames = payload.get(4..).ok_or(PayloadError::Framing)?;
+    let frames = match format {
+        Format::V1 => frames,
+        // Skipped without building them: a worker has no use for them.
+        Format::V2 => {
+            let (positions, mut rest) = take_u16(frames).ok_or(PayloadError::Positions)?;
+            for _ in 0..positions * 3 {
+                rest = take_part(rest).ok_or(PayloadError::Positions)?.1;
+            }
+            rest
+        }
+    };
+    let mut at = payload.len() - frames.len();
     let mut ranges = Vec::with_capacity(count.min(payload.len() / 4));
-    let mut at = 4;
     let mut framed = true;
     for _ in 0..count {
         let size = payload
@@ -233,14 +364,21 @@ fn record_length(file: &File, offset: u64, end: u64) -> io::Result<Option<(u64, 
     Ok(Some((u64::from(length), crc)))
 }
 
-/// Whether `file` (of `len` bytes) starts with [`MAGIC`].
-pub fn has_magic(file: &File, len: u64) -> io::Result<bool> {
+/// The format `file` (of `len` bytes) has by its magic; `None` if it has none this build
+/// knows.
+pub fn format_of(file: &File, len: u64) -> io::Result<Option<Format>> {
     if len < MAGIC.len() as u64 {
-        return Ok(false);
+        return Ok(None);
     }
     let mut magic = [0u8; 8];
     file.read_exact_at(&mut magic, 0)?;
-    Ok(&magic == MAGIC)
+    Ok(if &magic == MAGIC {
+        Some(Format::V2)
+    } else if &magic == MAGIC_V1 {
+        Some(Format::V1)
+    } else {
+        None
+    })
 }
 
 /// One record as a walk over a segment finds it.
@@ -259,13 +397,18 @@ pub struct Walk {
     pub valid_end: u64,
     /// Why the walk stopped before the end of the file, if it did.
     pub damage: Option<&'static str>,
+    /// With `verify`: the newest position of each stream the whole records carry.
+    pub positions: Positions,
+    /// With `verify`: the first record is a positions record (zero events), so `positions`
+    /// also holds every stream's position from before this segment that was carried over.
+    pub carries_positions: bool,
 }
 
 /// Walks the records of `file` (of `len` bytes, magic already checked). With `verify`, each
 /// record is read whole and its checksum checked (one record in memory at a time); without,
 /// only the headers and event counts are read, a few bytes a record, and damage inside a
-/// payload is left for the reader to find.
-pub fn walk(file: &File, len: u64, verify: bool) -> io::Result<Walk> {
+/// payload is left for the reader to find. `format`: the segment's, for the positions.
+pub fn walk(file: &File, len: u64, verify: bool, format: Format) -> io::Result<Walk> {
     let mut walk = Walk {
         valid_end: MAGIC.len() as u64,
         ..Walk::default()
@@ -275,7 +418,18 @@ pub fn walk(file: &File, len: u64, verify: bool) -> io::Result<Walk> {
     while offset < len {
         let (events, next) = if verify {
             match read_record(file, offset, len)? {
-                Read::Record { payload, next } => (payload_events(&payload), next),
+                Read::Record { payload, next } => {
+                    let events = payload_events(&payload);
+                    // A record that passed its checksum but whose positions do not parse
+                    // is from another build: its events are the reader's to report.
+                    if let Ok((positions, _)) = decode_positions(&payload, format) {
+                        overlay(&mut walk.positions, &positions);
+                        if index == 0 && events == 0 && format == Format::V2 {
+                            walk.carries_positions = true;
+                        }
+                    }
+                    (events, next)
+                }
                 Read::End => break,
                 Read::Damaged { why } => {
                     walk.damage = Some(why);

@@ -198,7 +198,7 @@ fn newest_segment(dir: &Path) -> (PathBuf, Vec<u8>, u64) {
     let path = segment::segment_path(dir, id);
     let bytes = std::fs::read(&path).unwrap();
     let file = File::open(&path).unwrap();
-    let walk = segment::walk(&file, bytes.len() as u64, true).unwrap();
+    let walk = segment::walk(&file, bytes.len() as u64, true, segment::Format::V2).unwrap();
     let last = walk.records.last().unwrap();
     (path, bytes.clone(), walk.valid_end - last.bytes)
 }
@@ -258,12 +258,16 @@ async fn a_damaged_older_segment_is_quarantined_and_reading_goes_on_with_the_nex
     write_and_close(dir.path(), &config, 9, 100).await;
     let ids = segment_files(dir.path());
     assert!(ids.len() >= 3, "{ids:?}");
-    // A byte inside the second record of the oldest segment.
+    // A byte inside the second batch of the oldest segment (after its positions record).
     let oldest = segment::segment_path(dir.path(), ids[0]);
     let mut bytes = std::fs::read(&oldest).unwrap();
     let file = File::open(&oldest).unwrap();
-    let walk = segment::walk(&file, bytes.len() as u64, true).unwrap();
-    let second = segment::MAGIC.len() + walk.records[0].bytes as usize;
+    let walk = segment::walk(&file, bytes.len() as u64, true, segment::Format::V2).unwrap();
+    assert_eq!(
+        walk.records[0].events, 0,
+        "a segment starts with its positions"
+    );
+    let second = segment::MAGIC.len() + (walk.records[0].bytes + walk.records[1].bytes) as usize;
     bytes[second + 20] ^= 0xff;
     std::fs::write(&oldest, &bytes).unwrap();
 
@@ -274,7 +278,7 @@ async fn a_damaged_older_segment_is_quarantined_and_reading_goes_on_with_the_nex
         drop(reader);
         settler.finish().await;
         delivered.sort_unstable();
-        let lost = walk.records.len() as u64 - 1;
+        let lost = walk.records.len() as u64 - 2;
         let expected: Vec<u64> = (0..100).chain((1 + lost) * 100..900).collect();
         if start == 0 {
             assert_eq!(delivered, expected);
@@ -547,4 +551,199 @@ async fn a_failed_sync_writes_the_records_again_and_acknowledges_only_after_a_sy
         read_all(q.writer, &q.reader).await,
         (0..10).collect::<Vec<_>>()
     );
+}
+
+/// Where a test batch ends: `(source, stream, position)`, one byte each for stream and
+/// position.
+fn positioned(mut batch: Batch, positions: &[(&str, u8, u8)]) -> Batch {
+    let positions = positions
+        .iter()
+        .map(|&(source, stream, position)| SourcePosition {
+            source: Arc::from(source),
+            stream: Box::from([stream]),
+            position: Box::from([position]),
+        })
+        .collect();
+    batch = batch.with_positions(positions);
+    batch
+}
+
+/// What the queue recovered for `source`, as `(stream, position)` bytes, sorted.
+fn recovered(writer: &Writer, source: &str) -> Vec<(u8, u8)> {
+    let mut found: Vec<(u8, u8)> = writer
+        .recovered_positions(source)
+        .into_iter()
+        .map(|p| (p.stream[0], p.position[0]))
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+/// A copy of the files in `dir` as they are now: what a `kill -9` would leave.
+fn snapshot(dir: &Path) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+    }
+    copy
+}
+
+#[tokio::test]
+async fn positions_durable_with_their_batches_come_back_at_the_next_start_newest_per_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(1 << 20, 1 << 16);
+    let (writer, _reader, _settler) = open_in(dir.path(), &config);
+    assert!(
+        recovered(&writer, "app").is_empty(),
+        "a new queue knows none"
+    );
+    let (acks, mut input) = ack_channel();
+    let sent = [
+        positioned(batch(0..10, &acks, 0), &[("app", 1, 10)]),
+        positioned(batch(10..20, &acks, 1), &[("app", 1, 20), ("app", 2, 7)]),
+        positioned(batch(20..30, &acks, 2), &[("other", 1, 99)]),
+        batch(30..40, &acks, 3),
+    ];
+    for batch in sent {
+        writer.send(batch).await.unwrap();
+    }
+    for _ in 0..4 {
+        next_receipt(&mut input).await;
+    }
+    // Killed right after the inputs were acknowledged: no settling, no clean close.
+    let killed = snapshot(dir.path());
+    let (writer, reader, _settler) = open_in(killed.path(), &config);
+    assert_eq!(recovered(&writer, "app"), vec![(1, 20), (2, 7)]);
+    assert_eq!(recovered(&writer, "other"), vec![(1, 99)]);
+    assert!(recovered(&writer, "ap").is_empty());
+    assert_eq!(lock(&reader.0.shared.state).events, 40);
+    assert_eq!(read_all(writer, &reader).await, (0..40).collect::<Vec<_>>());
+}
+
+/// Writes batches of 100 events whose positions are `("app", stream, n)` (n counting from
+/// `first`) until the queue has rolled `rolls` times; returns the last n.
+async fn write_until_rolled(
+    writer: &Writer,
+    dir: &Path,
+    stream: u8,
+    first: u8,
+    rolls: usize,
+) -> u8 {
+    let (acks, _input) = ack_channel();
+    let head = |dir: &Path| *segment_files(dir).iter().max().unwrap();
+    let start = head(dir);
+    let mut n = first;
+    loop {
+        let from = u64::from(n) * 100;
+        writer
+            .send(positioned(
+                batch(from..from + 100, &acks, u64::from(n)),
+                &[("app", stream, n)],
+            ))
+            .await
+            .unwrap();
+        if head(dir) >= start + rolls as u64 {
+            return n;
+        }
+        n += 1;
+    }
+}
+
+#[tokio::test]
+async fn a_new_segment_carries_the_positions_written_in_the_segment_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(1 << 20, 4096);
+    let (writer, reader, settler) = open_in(dir.path(), &config);
+    let (acks, _input) = ack_channel();
+    // Stream 1 is written once, into the first segment only; stream 2 until the queue rolls.
+    writer
+        .send(positioned(batch(0..100, &acks, 0), &[("app", 1, 0)]))
+        .await
+        .unwrap();
+    let first = segment_files(dir.path())[0];
+    let last = write_until_rolled(&writer, dir.path(), 2, 1, 1).await;
+    // Everything delivered and settled: the first segment is deleted, so stream 1's position
+    // can only come from the positions record the second one starts with.
+    read_all(writer, &reader).await;
+    drop(reader);
+    settler.finish().await;
+    assert!(!segment_files(dir.path()).contains(&first));
+
+    let (writer, reader, settler) = open_in(dir.path(), &config);
+    assert_eq!(recovered(&writer, "app"), vec![(1, 0), (2, last)]);
+    // Streams not written while a segment filled are not carried past it: the set stays
+    // bounded by what was written recently.
+    let last = write_until_rolled(&writer, dir.path(), 2, last + 1, 2).await;
+    read_all(writer, &reader).await;
+    drop(reader);
+    settler.finish().await;
+    let (writer, _reader, _settler) = open_in(dir.path(), &config);
+    assert_eq!(recovered(&writer, "app"), vec![(2, last)]);
+}
+
+#[tokio::test]
+async fn a_torn_positions_record_falls_back_to_the_segment_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(1 << 20, 1 << 16);
+    {
+        let (writer, reader, settler) = open_in(dir.path(), &config);
+        let (acks, _input) = ack_channel();
+        writer
+            .send(positioned(batch(0..10, &acks, 0), &[("app", 1, 10)]))
+            .await
+            .unwrap();
+        drop((writer, reader));
+        settler.finish().await;
+    }
+    // The next start died while creating its segment: half a positions record.
+    let (writer, _reader, _settler) = open_in(dir.path(), &config);
+    let newest = *segment_files(dir.path()).iter().max().unwrap();
+    let path = segment::segment_path(dir.path(), newest);
+    let bytes = std::fs::read(&path).unwrap();
+    drop(writer);
+    // Cut inside the positions record (a torn record), or inside the header (no segment).
+    for (cut, corrupt) in [(segment::MAGIC.len() + 6, 1), (4, 0)] {
+        let killed = snapshot(dir.path());
+        std::fs::write(segment::segment_path(killed.path(), newest), &bytes[..cut]).unwrap();
+        let (writer, reader, _settler) = open_in(killed.path(), &config);
+        assert_eq!(
+            reader.0.shared.metrics.corrupt_records.get(),
+            corrupt,
+            "cut at {cut}"
+        );
+        assert_eq!(recovered(&writer, "app"), vec![(1, 10)], "cut at {cut}");
+        assert_eq!(read_all(writer, &reader).await, (0..10).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test]
+async fn a_segment_of_format_1_is_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // Format 1: magic `SLQSEG01`, payloads without positions.
+    let mut bytes = b"SLQSEG01".to_vec();
+    for n in 0..3u64 {
+        let events: Vec<Event> = (n * 5..n * 5 + 5)
+            .map(|id| Event::from_value(json!({ "id": id })))
+            .collect();
+        let mut record = Vec::new();
+        segment::encode_record(&events, &[], &mut record);
+        let header = segment::HEADER as usize;
+        // Drop the positions count (two bytes after the event count) and seal it again.
+        let mut payload = record[header..header + 4].to_vec();
+        payload.extend_from_slice(&record[header + 6..]);
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+    }
+    std::fs::write(segment::segment_path(dir.path(), 4), &bytes).unwrap();
+
+    let report = inspect::inspect(dir.path()).unwrap();
+    assert_eq!(
+        (report.segments[0].records, report.segments[0].events),
+        (3, 15)
+    );
+    let (writer, reader, _settler) = open_in(dir.path(), &config(1 << 20, 1 << 16));
+    assert!(recovered(&writer, "app").is_empty());
+    assert_eq!(read_all(writer, &reader).await, (0..15).collect::<Vec<_>>());
 }
