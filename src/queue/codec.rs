@@ -728,6 +728,32 @@ mod tests {
         Ok(())
     }
 
+    /// `event`'s encoding cut at `at` is `Truncated`; with the byte at `at` changed to
+    /// `byte`, or `byte` inserted there, it is an error or another event, never a panic.
+    fn assert_damage_is_refused_or_read(
+        event: &Event,
+        at: prop::sample::Index,
+        byte: u8,
+    ) -> Result<(), TestCaseError> {
+        let bytes = encoded(event);
+        let at = at.index(bytes.len());
+        prop_assert!(
+            matches!(decode(&bytes[..at]), Err(DecodeError::Truncated { .. })),
+            "cut at {}",
+            at
+        );
+        let mut changed = bytes.clone();
+        changed[at] = byte;
+        let mut inserted = bytes;
+        inserted.insert(at, byte);
+        for damaged in [changed, inserted] {
+            if let Ok(event) = decode(&damaged) {
+                assert_round_trip(&event)?;
+            }
+        }
+        Ok(())
+    }
+
     fn map(entries: Vec<(String, Value)>) -> Map<String, Value> {
         entries.into_iter().collect()
     }
@@ -1096,21 +1122,7 @@ mod tests {
             byte in any::<u8>(),
         ) {
             let event = &line_events(&[(line, 9, truncated)], &["t".to_string()], true)[0];
-            let bytes = encoded(event);
-            let at = at.index(bytes.len());
-            prop_assert!(
-                matches!(decode(&bytes[..at]), Err(DecodeError::Truncated { .. })),
-                "cut at {}", at
-            );
-            let mut changed = bytes.clone();
-            changed[at] = byte;
-            let mut inserted = bytes.clone();
-            inserted.insert(at, byte);
-            for damaged in [changed, inserted] {
-                if let Ok(event) = decode(&damaged) {
-                    assert_round_trip(&event)?;
-                }
-            }
+            assert_damage_is_refused_or_read(event, at, byte)?;
         }
 
         /// Whatever the bytes, decoding answers (no panic, no runaway allocation), and what
@@ -1136,21 +1148,7 @@ mod tests {
             at in any::<prop::sample::Index>(),
             byte in any::<u8>(),
         ) {
-            let bytes = encoded(&event);
-            let at = at.index(bytes.len());
-            prop_assert!(
-                matches!(decode(&bytes[..at]), Err(DecodeError::Truncated { .. })),
-                "cut at {}", at
-            );
-            let mut changed = bytes.clone();
-            changed[at] = byte;
-            let mut inserted = bytes.clone();
-            inserted.insert(at, byte);
-            for damaged in [changed, inserted] {
-                if let Ok(event) = decode(&damaged) {
-                    assert_round_trip(&event)?;
-                }
-            }
+            assert_damage_is_refused_or_read(&event, at, byte)?;
         }
     }
 }
