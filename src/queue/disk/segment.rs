@@ -130,10 +130,11 @@ pub fn encode_record(
     encode_positions(positions, out);
     let mut stored: u32 = 0;
     let mut refused = 0u64;
+    let mut encoder = codec::Encoder::default();
     for event in events {
         let at = out.len();
         out.extend_from_slice(&[0; 4]);
-        match codec::encode(event, out) {
+        match encoder.encode(event, out) {
             Ok(()) => {
                 let size = (out.len() - at - 4) as u32;
                 out[at..at + 4].copy_from_slice(&size.to_le_bytes());
