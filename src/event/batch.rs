@@ -245,31 +245,53 @@ impl DeliveryMetrics {
         }
     }
 
-    fn observe(&self, batch: &Batch) {
-        let events = &batch.events;
-        let count = events.len() as u64;
+    fn observe(&self, batch: &Batch, summary: Option<&Summary>) {
+        let summary = match summary {
+            Some(summary) => summary.clone(),
+            None => Summary::of(&batch.events),
+        };
+        let count = summary.count;
         self.batch_events.observe(count as f64);
-        if let (Some(first), Some(last)) = (events.first(), events.last()) {
-            let now = chrono::Utc::now();
-            let age = |event: &Event| {
-                event
-                    .timestamp()
-                    .map(|time| (now - time).num_milliseconds().max(0) as f64 / 1000.0)
-            };
-            // Two samples stand for the batch: half its events each (one for a single event).
-            let half = count / 2;
-            match (age(first), age(last)) {
-                (Some(a), Some(b)) if count > 1 => {
-                    self.latency.observe_many(a, count - half);
-                    self.latency.observe_many(b, half);
-                }
-                (Some(a), _) | (None, Some(a)) => self.latency.observe_many(a, count),
-                (None, None) => {}
+        let now = chrono::Utc::now();
+        let age = |time: Option<chrono::DateTime<chrono::Utc>>| {
+            time.map(|time| (now - time).num_milliseconds().max(0) as f64 / 1000.0)
+        };
+        // Two samples stand for the batch: half its events each (one for a single event).
+        let half = count / 2;
+        match (age(summary.first), age(summary.last)) {
+            (Some(a), Some(b)) if count > 1 => {
+                self.latency.observe_many(a, count - half);
+                self.latency.observe_many(b, half);
             }
+            (Some(a), _) | (None, Some(a)) => self.latency.observe_many(a, count),
+            (None, None) => {}
         }
         if batch.unsettled.fetch_sub(1, Ordering::AcqRel) == 1 {
             ComponentMetrics::add(&self.delivered.events_out, count);
         }
+    }
+}
+
+/// What settling records of a batch's events: kept when an output lets go of the events
+/// before it settles ([`Delivery::release_events`]).
+#[derive(Debug, Clone)]
+struct Summary {
+    count: u64,
+    first: Option<chrono::DateTime<chrono::Utc>>,
+    last: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Summary {
+    fn of(events: &[Event]) -> Self {
+        let count = events.len() as u64;
+        let first = events.first().and_then(Event::timestamp);
+        // One event: one sample (its time is read once).
+        let last = if count > 1 {
+            events.last().and_then(Event::timestamp)
+        } else {
+            None
+        };
+        Self { count, first, last }
     }
 }
 
@@ -283,6 +305,8 @@ pub struct Delivery {
     batch: Arc<Batch>,
     settled: bool,
     metrics: Option<Arc<DeliveryMetrics>>,
+    /// Set once the events were let go of before settling.
+    released: Option<Summary>,
 }
 
 impl Delivery {
@@ -292,6 +316,7 @@ impl Delivery {
             batch,
             settled: false,
             metrics: None,
+            released: None,
         }
     }
 
@@ -301,18 +326,47 @@ impl Delivery {
             batch,
             settled: false,
             metrics: Some(metrics),
+            released: None,
         }
     }
 
+    /// The batch's events; empty once [`Delivery::release_events`] let go of them.
     pub fn events(&self) -> &[Event] {
         &self.batch.events
+    }
+
+    /// The output no longer reads the events (it copied what it sends, into a client's own
+    /// buffers) but settles later, once its peer confirms: when no other output holds the
+    /// batch, its events go home to be freed now rather than when the delivery is settled.
+    /// Nothing else changes: the input is acknowledged at settling, and settling records the
+    /// same metrics (from a summary kept here). With several outputs the events stay.
+    ///
+    /// Why: an output that waits for acknowledgements (Kafka's `acks = all`) keeps thousands
+    /// of events in flight; holding their maps until then doubled the peak RSS of a seed
+    /// chain into Kafka and left them cold in cache for the worker that frees them
+    /// (BENCHMARKS.md, Kafka).
+    pub fn release_events(&mut self) {
+        let Some(batch) = Arc::get_mut(&mut self.batch) else {
+            return;
+        };
+        if batch.events.is_empty() {
+            return;
+        }
+        if self.metrics.is_some() {
+            self.released = Some(Summary::of(&batch.events));
+        }
+        let events = std::mem::take(&mut batch.events);
+        match &batch.home {
+            Some(home) => home.hand_back(events),
+            None => drop(events),
+        }
     }
 
     /// This output is done with the batch.
     pub fn settle(mut self) {
         self.settled = true;
         if let Some(metrics) = &self.metrics {
-            metrics.observe(&self.batch);
+            metrics.observe(&self.batch, self.released.as_ref());
         }
     }
 }
@@ -331,6 +385,24 @@ impl Drop for Delivery {
 mod tests {
     use super::*;
     use crate::event::{ack_channel, BatchStatus};
+
+    /// `count` events, the first and the last stamped 20 seconds ago, the others unstamped.
+    fn first_and_last_20_s_old(count: usize) -> Vec<Event> {
+        let old = chrono::Utc::now() - chrono::TimeDelta::seconds(20);
+        let mut events: Vec<Event> = (0..count).map(|_| Event::new()).collect();
+        events[0].set_timestamp(old);
+        events[count - 1].set_timestamp(old);
+        events
+    }
+
+    /// The histogram `name` of `component`, as `/metrics` would show it.
+    fn histogram(component: &ComponentMetrics, name: &str) -> crate::metrics::HistogramSnapshot {
+        let extras = component.extras();
+        match &extras.iter().find(|e| e.name == name).unwrap().value {
+            crate::metrics::ExtraValue::Histogram(h) => h.snapshot(),
+            _ => panic!("{name} is not a histogram"),
+        }
+    }
 
     #[test]
     fn a_batch_done_with_sends_its_events_home_and_still_acknowledges() {
@@ -421,11 +493,7 @@ mod tests {
         let b = registry.component("output", "b", "null");
         let metrics_a = Arc::new(DeliveryMetrics::register(&a, fanout.clone()));
         let metrics_b = Arc::new(DeliveryMetrics::register(&b, fanout.clone()));
-        let old = chrono::Utc::now() - chrono::TimeDelta::seconds(20);
-        let mut events: Vec<Event> = (0..3).map(|_| Event::new()).collect();
-        events[0].set_timestamp(old);
-        events[2].set_timestamp(old);
-        let mut batch = Batch::untracked(events);
+        let mut batch = Batch::untracked(first_and_last_20_s_old(3));
         batch.expect_deliveries(2);
         let batch = Arc::new(batch);
         Delivery::measured(batch.clone(), metrics_a).settle();
@@ -444,12 +512,7 @@ mod tests {
         Delivery::measured(batch, metrics_b).settle();
         assert_eq!(ComponentMetrics::get(&fanout.events_out), 3);
 
-        let extras = a.extras();
-        let histogram = |name: &str| match &extras.iter().find(|e| e.name == name).unwrap().value {
-            crate::metrics::ExtraValue::Histogram(h) => h.snapshot(),
-            _ => panic!("{name} is not a histogram"),
-        };
-        let latency = histogram("end_to_end_latency_seconds");
+        let latency = histogram(&a, "end_to_end_latency_seconds");
         assert_eq!(latency.count, 3, "weighted by the batch's events");
         assert!(latency.sum >= 60.0 && latency.sum < 63.0, "{}", latency.sum);
         let le_10 = latency
@@ -465,8 +528,72 @@ mod tests {
             .unwrap()
             .1;
         assert_eq!((le_10, le_30), (0, 3));
-        let sizes = histogram("batch_events");
+        let sizes = histogram(&a, "batch_events");
         assert_eq!((sizes.count, sizes.sum), (1, 3.0));
+    }
+
+    #[test]
+    fn released_events_go_home_at_once_and_the_input_is_acknowledged_only_at_settling() {
+        let (tx, mut rx) = ack_channel();
+        let (home, mut bin) = Home::new();
+        let mut batch = Batch::new(vec![Event::new(), Event::new()], Some(tx.token(5)));
+        batch.free_at(home);
+        batch.expect_deliveries(1);
+        let mut delivery = Delivery::new(Arc::new(batch));
+        delivery.release_events();
+        assert_eq!(bin.bin.try_recv().map(|events| events.len()), Ok(2));
+        assert!(delivery.events().is_empty());
+        assert!(rx.try_recv().is_err(), "released is not settled");
+        delivery.settle();
+        assert_eq!(rx.try_recv().map(|r| r.status), Ok(BatchStatus::Delivered));
+
+        // Released and then dropped unsettled: the batch still fails.
+        let (tx, mut rx) = ack_channel();
+        let mut delivery =
+            Delivery::new(Arc::new(Batch::new(vec![Event::new()], Some(tx.token(6)))));
+        delivery.release_events();
+        drop(delivery);
+        assert_eq!(rx.try_recv().map(|r| r.status), Ok(BatchStatus::Failed));
+    }
+
+    #[test]
+    fn an_output_releasing_the_events_leaves_them_to_the_outputs_still_reading() {
+        let (home, mut bin) = Home::new();
+        let mut batch = Batch::untracked(vec![Event::new(), Event::new(), Event::new()]);
+        batch.free_at(home);
+        batch.expect_deliveries(2);
+        let batch = Arc::new(batch);
+        let (mut first, second) = (Delivery::new(batch.clone()), Delivery::new(batch));
+        first.release_events();
+        assert_eq!(
+            second.events().len(),
+            3,
+            "the other output still reads them"
+        );
+        assert!(bin.bin.try_recv().is_err());
+        first.settle();
+        second.settle();
+        assert_eq!(bin.bin.try_recv().map(|events| events.len()), Ok(3));
+    }
+
+    #[test]
+    fn a_released_delivery_records_the_same_metrics_when_it_settles() {
+        let registry = crate::metrics::Registry::default();
+        let fanout = registry.component("pipeline", "outputs", "fanout");
+        let output = registry.component("output", "kafka", "kafka");
+        let metrics = Arc::new(DeliveryMetrics::register(&output, fanout.clone()));
+        let mut batch = Batch::untracked(first_and_last_20_s_old(4));
+        batch.expect_deliveries(1);
+        let mut delivery = Delivery::measured(Arc::new(batch), metrics);
+        delivery.release_events();
+        assert_eq!(ComponentMetrics::get(&fanout.events_out), 0);
+        delivery.settle();
+        assert_eq!(ComponentMetrics::get(&fanout.events_out), 4);
+        let latency = histogram(&output, "end_to_end_latency_seconds");
+        assert_eq!(latency.count, 4, "weighted by the batch's events");
+        assert!(latency.sum >= 80.0 && latency.sum < 84.0, "{}", latency.sum);
+        let sizes = histogram(&output, "batch_events");
+        assert_eq!((sizes.count, sizes.sum), (1, 4.0));
     }
 
     #[test]

@@ -7,6 +7,11 @@
 #   file  -> kafka                the shipper tier (pipelines/kafka-shipper.toml: zstd,
 #                                 idempotent producer, acks = all), --once, into a topic of
 #                                 4 partitions (no key: the lines spread over partitions)
+#   file  -> seed chain -> kafka  the chain at the edge, into the same kind of topic
+#   file  -> kafka (mock broker)  file -> kafka against librdkafka's own mock cluster, a
+#                                 broker inside the sluice process (`test.mock.num.brokers`):
+#                                 the output without the JVM broker's round trips (not in
+#                                 the default cases: SLUICE_BENCH_CASES='... file-mock')
 #   kafka -> seed chain -> null   the ingest tier (pipelines/kafka-ingest.toml's chain), a
 #                                 fresh consumer group reading the first run's topic
 #   kafka -> null                 the Kafka input alone, same topic, another fresh group
@@ -40,7 +45,7 @@ binaries=()
 IFS=: read -r -a given <<<"${1:-target/release/sluice}"
 for b in "${given[@]}"; do binaries+=("$(realpath "$b")"); done
 runs=${2:-3}
-cases=${SLUICE_BENCH_CASES:-file-seed file-null file-kafka kafka-seed kafka-none}
+cases=${SLUICE_BENCH_CASES:-file-seed file-null file-kafka file-seed-kafka kafka-seed kafka-none}
 wanted() { [[ " $cases " == *" $1 "* ]]; }
 lines=${SLUICE_BENCH_LINES:-300000}   # smaller only to try the script out
 partitions=4
@@ -262,6 +267,7 @@ TOML
   wanted file-null && each_binary file-null "file -> null" "$work/file-null.toml" 0
 
   # Each binary writes a topic of its own; the consumers read the first one.
+  # kafka_config TOPIC [FILTERS]
   kafka_config() {
     cat <<TOML
 data_dir = "$work/data/file-kafka"
@@ -270,6 +276,8 @@ $pipeline
 type = "file"
 paths = ["$work/corpus.log"]
 fields = { service = "mqtt" }
+
+${2:-}
 
 [outputs.kafka]
 type = "kafka"
@@ -294,6 +302,19 @@ TOML
     kafka_config "bench-1-0" > "$work/file-kafka.toml"
     rm -rf "$work/data"
     "${binaries[0]}" run -c "$work/file-kafka.toml" --once --no-api >/dev/null 2>"$work/file-kafka.stderr"
+  fi
+  if wanted file-seed-kafka; then
+    for b in "${!binaries[@]}"; do
+      admin create "$bootstrap" "bench-seed-$run-$b" "$partitions" >/dev/null
+    done
+    kafka_config "bench-seed-$run-@B@" "$filters" > "$work/file-seed-kafka.toml"
+    each_binary file-seed-kafka "file -> seed chain -> kafka" "$work/file-seed-kafka.toml" 0
+  fi
+  if wanted file-mock; then
+    # The mock cluster creates its topics on first use, with 4 partitions by default.
+    { kafka_config "bench-mock"; echo 'librdkafka = { "test.mock.num.brokers" = "1" }'; } \
+      > "$work/file-mock.toml"
+    each_binary file-mock "file -> kafka (mock broker)" "$work/file-mock.toml" 0
   fi
 
   for chain in seed none; do

@@ -141,6 +141,10 @@ impl KafkaOutput {
                 // unsettled.
                 break;
             };
+            // librdkafka holds copies of the messages (and resends from its reports): the
+            // events can be freed while the broker's acknowledgements are awaited.
+            let mut delivery = delivery;
+            delivery.release_events();
             let bytes = window.take_bytes(pending.bytes).await;
             in_flight.spawn(shared.clone().settle(delivery, pending, (events, bytes)));
         }
@@ -265,7 +269,7 @@ impl Encoder {
             bytes: 0,
             refused: Vec::new(),
         };
-        for event in delivery.events().iter().filter(|e| context.wants(e)) {
+        for event in crate::event::prefetch::walk(delivery.events()).filter(|e| context.wants(e)) {
             pending.count += 1;
             if let Some(refusal) = self.enqueue_event(shared, event, &mut pending).await? {
                 pending.refused.push(refusal);
