@@ -100,6 +100,12 @@ impl HomeBin {
         self.bin.recv().await
     }
 
+    /// The events handed back since the last call, if any (tests look at them).
+    #[cfg(test)]
+    pub fn try_returned(&mut self) -> Option<Vec<Event>> {
+        self.bin.try_recv().ok()
+    }
+
     /// Frees every event handed back so far.
     pub fn empty(&mut self) {
         while let Ok(events) = self.bin.try_recv() {
@@ -333,6 +339,13 @@ impl Delivery {
     /// The batch's events; empty once [`Delivery::release_events`] let go of them.
     pub fn events(&self) -> &[Event] {
         &self.batch.events
+    }
+
+    /// Another handle on the batch, to read its events after the delivery was handed to a
+    /// shared holder (an output's `DeliveryPart`); while it lives,
+    /// [`Delivery::release_events`] leaves the events where they are.
+    pub fn batch(&self) -> Arc<Batch> {
+        Arc::clone(&self.batch)
     }
 
     /// The output no longer reads the events (it copied what it sends, into a client's own

@@ -12,9 +12,10 @@
 //! [`DeliveryPart::fail`]; a request task that panics or is aborted drops its holder without
 //! `done`, and the batch fails for its input, which reads it again.
 
-use crate::event::{Delivery, Event};
+use crate::event::Delivery;
+use crate::sync::lock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// One delivery shared by the requests that carry its events.
 ///
@@ -23,7 +24,9 @@ use std::sync::Arc;
 /// batch for its input.
 #[derive(Debug)]
 pub struct DeliveryPart {
-    delivery: Option<Delivery>,
+    /// Behind a lock only so that [`DeliveryPart::release_events`] can reach it while
+    /// requests hold the part; nothing else takes it before the last holder lets go.
+    delivery: Mutex<Option<Delivery>>,
     outstanding: AtomicUsize,
     failed: AtomicBool,
 }
@@ -31,15 +34,20 @@ pub struct DeliveryPart {
 impl DeliveryPart {
     pub fn new(delivery: Delivery) -> Arc<Self> {
         Arc::new(Self {
-            delivery: Some(delivery),
+            delivery: Mutex::new(Some(delivery)),
             outstanding: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
         })
     }
 
-    /// The delivery's events.
-    pub fn events(&self) -> &[Event] {
-        self.delivery.as_ref().map_or(&[][..], |d| d.events())
+    /// The output has encoded every event it sends (into request bodies that hold their own
+    /// bytes): the events may be freed before the requests are answered
+    /// ([`Delivery::release_events`]). Read the events through [`Delivery::batch`], taken
+    /// before the delivery became a part, and drop that handle first.
+    pub fn release_events(&self) {
+        if let Some(delivery) = lock(&self.delivery).as_mut() {
+            delivery.release_events();
+        }
     }
 
     /// A request now carries some of this delivery's events.
@@ -60,7 +68,12 @@ impl DeliveryPart {
 
 impl Drop for DeliveryPart {
     fn drop(&mut self) {
-        if let Some(delivery) = self.delivery.take() {
+        let delivery = self
+            .delivery
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(delivery) = delivery {
             if *self.outstanding.get_mut() == 0 && !*self.failed.get_mut() {
                 delivery.settle();
             }
@@ -72,7 +85,7 @@ impl Drop for DeliveryPart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ack_channel, AckReceiver, Batch, BatchStatus};
+    use crate::event::{ack_channel, AckReceiver, Batch, BatchStatus, Event};
 
     fn delivery(id: u64) -> (Delivery, AckReceiver) {
         let (tx, rx) = ack_channel();
@@ -124,10 +137,28 @@ mod tests {
     }
 
     #[test]
-    fn the_events_are_the_deliverys() {
-        let (d, _rx) = delivery(6);
+    fn released_events_go_home_while_requests_still_hold_the_delivery() {
+        let (tx, mut rx) = ack_channel();
+        let (home, mut bin) = crate::event::Home::new();
+        let mut batch = Batch::new(vec![Event::new(), Event::new()], Some(tx.token(6)));
+        batch.free_at(home);
+        batch.expect_deliveries(1);
+        let d = Delivery::new(Arc::new(batch));
+        let events = d.batch();
         let part = DeliveryPart::new(d);
-        assert_eq!(part.events().len(), 1);
+        let request = part.clone();
+        request.hold();
+        part.release_events();
+        assert!(bin.try_returned().is_none(), "a reader's handle keeps them");
+        assert_eq!(events.events.len(), 2);
+        drop(events);
+        part.release_events();
+        assert_eq!(bin.try_returned().map(|events| events.len()), Some(2));
+        drop(part);
+        assert!(rx.try_recv().is_err(), "a request still holds the delivery");
+        request.done();
+        drop(request);
+        assert_eq!(rx.try_recv().unwrap().status, BatchStatus::Delivered);
     }
 
     #[test]

@@ -17,7 +17,10 @@
 //!   delivery is wrapped in a [`DeliveryPart`] counting the requests that hold some of its
 //!   events; it is settled (acknowledged to its input) only
 //!   after the last of them indexed or dead-lettered all of them. A request that is aborted
-//!   leaves its deliveries unsettled: the input never checkpoints past them.
+//!   leaves its deliveries unsettled: the input never checkpoints past them. Once a
+//!   delivery is encoded its events are let go of (`DeliveryPart::release_events`): the
+//!   requests hold the bytes and retry from them, and holding ~4,000 parsed events until
+//!   `_bulk` answered doubled the seed chain's peak RSS (BENCHMARKS.md).
 //! * **Reading a batch.** The events were built by a filter worker on another core, so nearly
 //!   every block of them misses the cache; the lane reads them through
 //!   [`crate::event::prefetch::walk`], which asks for the next events' blocks while the
@@ -254,6 +257,10 @@ impl Batcher {
 
     /// Encodes the delivery's events into requests, sending each request that fills up.
     async fn take(&mut self, delivery: Delivery, context: &OutputContext) {
+        // The events are read through a handle of their own, so that once they are encoded
+        // the delivery can let go of them while its requests wait for `_bulk`'s answers
+        // (retries resend the encoded bytes).
+        let batch = delivery.batch();
         let part = DeliveryPart::new(delivery);
         let sender = self.sender.clone();
         let settings = &sender.settings;
@@ -261,7 +268,7 @@ impl Batcher {
         let mut taken = 0u64;
         let mut refused: Vec<(ItemSpan, encoder::Rejection)> = Vec::new();
         let mut refused_buffer = Vec::new();
-        let events = part.events();
+        let events = &batch.events[..];
         // A delivery that does not fit beside what the request holds starts the next one, so
         // that (while a delivery is no bigger than `max_events`) one request holds it whole: a
         // crash then re-sends at most the requests in flight, not also the head of a delivery
@@ -338,6 +345,10 @@ impl Batcher {
                 }
             }
         }
+        // Every event is encoded (or refused into its own buffer): free them now rather than
+        // when the requests holding their bytes are answered.
+        drop(batch);
+        part.release_events();
         if !self.current.items.is_empty() && self.deadline.is_none() {
             self.deadline = Some(Instant::now() + settings.flush_interval);
         }
