@@ -267,23 +267,22 @@ impl WorkerStage {
             let Some(shared) = self.filter(batch, home.as_ref()) else {
                 continue;
             };
+            // A send fails only when the output has died; the delivery is then dropped
+            // unsettled, which fails the batch for its input.
+            let Some(((last, last_metrics), others)) = self.senders.split_last() else {
+                continue;
+            };
+            for (sender, measured) in others {
+                let _ = sender
+                    .send(Delivery::measured(shared.clone(), measured.clone()))
+                    .await;
+            }
             // The last output gets the worker's own handle, so that with one output the
             // delivery holds the only one (an output may then let go of the events early:
             // `Delivery::release_events`).
-            let mut shared = Some(shared);
-            let last = self.senders.len().saturating_sub(1);
-            for (at, (sender, measured)) in self.senders.iter().enumerate() {
-                let batch = if at == last {
-                    shared.take()
-                } else {
-                    shared.clone()
-                };
-                let Some(batch) = batch else { break };
-                // A send fails only when the output has died; the delivery is then dropped
-                // unsettled, which fails the batch for its input.
-                let delivery = Delivery::measured(batch, measured.clone());
-                let _ = sender.send(delivery).await;
-            }
+            let _ = last
+                .send(Delivery::measured(shared, last_metrics.clone()))
+                .await;
         }
     }
 

@@ -20,7 +20,7 @@
 //!   leaves its deliveries unsettled: the input never checkpoints past them. Once a
 //!   delivery is encoded its events are let go of (`DeliveryPart::release_events`): the
 //!   requests hold the bytes and retry from them, and holding ~4,000 parsed events until
-//!   `_bulk` answered doubled the seed chain's peak RSS (BENCHMARKS.md).
+//!   `_bulk` answered more than doubled the seed chain's peak RSS (BENCHMARKS.md).
 //! * **Reading a batch.** The events were built by a filter worker on another core, so nearly
 //!   every block of them misses the cache; the lane reads them through
 //!   [`crate::event::prefetch::walk`], which asks for the next events' blocks while the

@@ -125,7 +125,7 @@ impl KafkaOutput {
         let watcher = tokio::spawn(shared.clone().watch_fatal(fatal.clone()));
         let mut in_flight = JoinSet::new();
         loop {
-            let delivery = tokio::select! {
+            let mut delivery = tokio::select! {
                 biased;
                 () = fatal.cancelled() => break,
                 delivery = deliveries.recv() => match delivery {
@@ -143,7 +143,6 @@ impl KafkaOutput {
             };
             // librdkafka holds copies of the messages (and resends from its reports): the
             // events can be freed while the broker's acknowledgements are awaited.
-            let mut delivery = delivery;
             delivery.release_events();
             let bytes = window.take_bytes(pending.bytes).await;
             in_flight.spawn(shared.clone().settle(delivery, pending, (events, bytes)));
