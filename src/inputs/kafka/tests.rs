@@ -135,6 +135,31 @@ fn a_shipped_line_takes_the_fast_path_and_parses_as_serde_json_does() {
     }
 }
 
+#[test]
+fn escape_dense_messages_with_runs_of_every_length_parse_as_serde_json_does() {
+    // Escapes every few bytes (a line that holds JSON), plain runs of 0 to 19 bytes between
+    // them starting at every offset of a word, and escapes of every length (2 and 6 bytes)
+    // ending at every offset: the word-at-a-time unescape against serde_json.
+    for first in 0..8 {
+        for longest in 0..20 {
+            let mut message = "x".repeat(first);
+            for run in 0..=longest {
+                message.push('"');
+                message.extend(std::iter::repeat_n('r', run));
+                message.push(['\\', '\n', '\u{1}', 'é'][run % 4]);
+            }
+            let payload = envelope(
+                "2026-12-03T10:00:00.000Z",
+                &serde_json::to_vec(&message).unwrap(),
+                br#","fields":{"service":"mqtt"}}"#,
+            );
+            let fast = parse_line_envelope(&payload).expect("the shipper's shape is recognised");
+            let whole: serde_json::Map<_, _> = serde_json::from_slice(&payload).unwrap();
+            assert_eq!(fast, whole, "{message:?}");
+        }
+    }
+}
+
 mod envelope_properties {
     use super::*;
     use crate::event::json::strategies::{json_value, string};
@@ -163,7 +188,7 @@ mod envelope_properties {
                     Just(&b"\""[..]),
                     Just(&b"a{}"[..]),
                 ],
-                0..12
+                0..24
             )
             .prop_map(|parts| {
                 let mut quoted = b"\"".to_vec();
