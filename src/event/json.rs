@@ -367,6 +367,19 @@ pub(crate) mod strategies {
     use proptest::prelude::*;
     use serde_json::Value;
 
+    /// Texts like a log line that holds JSON, an escape every few bytes: `first` clean bytes,
+    /// then clean runs of 0 to `longest` bytes, each after a quote and before one of `ends` in
+    /// turn. Over `first` in 0..8 the runs start at every offset of a word.
+    pub(crate) fn escape_dense_text(first: usize, longest: usize, ends: &[char]) -> String {
+        let mut text = "x".repeat(first);
+        for run in 0..=longest {
+            text.push('"');
+            text.extend(std::iter::repeat_n('r', run));
+            text.push(ends[run % ends.len()]);
+        }
+        text
+    }
+
     /// Strings of every kind a writer must escape or copy.
     pub(crate) fn string() -> BoxedStrategy<String> {
         prop_oneof![
@@ -419,7 +432,7 @@ pub(crate) mod strategies {
 
 #[cfg(test)]
 mod tests {
-    use super::strategies::{json_value, string};
+    use super::strategies::{escape_dense_text, json_value, string};
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
@@ -505,12 +518,7 @@ mod tests {
         // between escapes, starting at every offset of a word, written after earlier output.
         for first in 0..8 {
             for longest in 0..20 {
-                let mut text = "x".repeat(first);
-                for run in 0..=longest {
-                    text.push('"');
-                    text.extend(std::iter::repeat_n('r', run));
-                    text.push(if run % 3 == 0 { '\\' } else { '"' });
-                }
+                let text = escape_dense_text(first, longest, &['\\', '"', '"']);
                 let mut out = b"[1,".to_vec();
                 write_str(&mut out, &text).unwrap();
                 let mut expected = b"[1,".to_vec();

@@ -317,6 +317,7 @@ type = "null"
 TOML
   wanted file-null && each_binary file-null "file -> null" "$work/file-null.toml" 0
 
+  # Each binary writes a topic of its own; the consumers read the first one.
   if wanted file-kafka; then
     for b in "${!binaries[@]}"; do
       admin create "$bootstrap" "bench-$run-$b" "$partitions" >/dev/null

@@ -6,6 +6,7 @@ use super::config::Codec;
 use super::envelope::parse_line_envelope;
 use super::events::{message_event, Origin, OwnedOrigin, RawMessages, JSON_PARSE_FAILURE_TAG};
 use super::lines::KnownOrigins;
+use crate::event::json::strategies::escape_dense_text;
 use serde_json::json;
 
 const NOW: &str = "2030-01-02T03:04:05.000Z";
@@ -138,16 +139,11 @@ fn a_shipped_line_takes_the_fast_path_and_parses_as_serde_json_does() {
 #[test]
 fn escape_dense_messages_with_runs_of_every_length_parse_as_serde_json_does() {
     // Escapes every few bytes (a line that holds JSON), plain runs of 0 to 19 bytes between
-    // them starting at every offset of a word, and escapes of every length (2 and 6 bytes)
-    // ending at every offset: the word-at-a-time unescape against serde_json.
+    // them starting at every offset of a word, escapes of both lengths (`\\`, `\n`: 2 bytes;
+    // U+0001: 6) and two-byte UTF-8: the word-at-a-time unescape against serde_json.
     for first in 0..8 {
         for longest in 0..20 {
-            let mut message = "x".repeat(first);
-            for run in 0..=longest {
-                message.push('"');
-                message.extend(std::iter::repeat_n('r', run));
-                message.push(['\\', '\n', '\u{1}', 'é'][run % 4]);
-            }
+            let message = escape_dense_text(first, longest, &['\\', '\n', '\u{1}', 'é']);
             let payload = envelope(
                 "2026-12-03T10:00:00.000Z",
                 &serde_json::to_vec(&message).unwrap(),
