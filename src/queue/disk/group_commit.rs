@@ -21,8 +21,8 @@
 //! backpressure, never an unbounded list. What a written record keeps until its sync is its
 //! encoded bytes (to write them again if the sync fails) and its batch's token; its events are
 //! freed on the writer's thread right after the write. The syncer hands the buffers of synced
-//! records back (up to the same bound) and writers encode the next records into them: no
-//! allocation per record, and no buffer allocated on one thread and freed on another. The bound
+//! records back (see `buffers`) and writers encode the next records into them: no allocation
+//! per record, and no buffer allocated on one thread and freed on another. The bound
 //! is small on purpose: these buffers are what the disk queue holds in memory beyond what the
 //! memory queue does, and the disk, not memory, is the buffer (BENCHMARKS.md, the disk queue's
 //! peak RSS against the memory queue's).
@@ -36,6 +36,7 @@
 //! a second, logged once and counted as a write error; the inputs stay unacknowledged and,
 //! past the bound, wait.
 
+use super::buffers::RecordBuffers;
 use super::{Shared, Written};
 use crate::metrics::ComponentMetrics;
 use crate::sync::lock;
@@ -55,7 +56,7 @@ pub(super) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexG
 }
 
 /// Records written and not yet synced, and the syncer's state (one lock).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Unsynced {
     /// In the order they were written.
     pub(super) records: Vec<Written>,
@@ -65,11 +66,23 @@ pub(super) struct Unsynced {
     pub(super) syncing: bool,
     /// Every writer is gone: the syncer syncs what is left and ends.
     pub(super) closing: bool,
-    /// Buffers of synced records, for writers to encode the next ones into.
-    pub(super) spare: Vec<Vec<u8>>,
+    /// Buffers of written (and, here, synced) records, for writers to encode the next ones
+    /// into; also used by the other fsync policies, which have no syncer.
+    pub(super) buffers: RecordBuffers,
 }
 
 impl Unsynced {
+    /// Nothing written yet; keeps up to `max_spare_bytes` of record buffers spare.
+    pub(super) fn new(max_spare_bytes: usize) -> Self {
+        Self {
+            records: Vec::new(),
+            bytes: 0,
+            syncing: false,
+            closing: false,
+            buffers: RecordBuffers::new(max_spare_bytes),
+        }
+    }
+
     /// Whether every written record is synced and published.
     pub(super) fn drained(&self) -> bool {
         !self.syncing && self.records.is_empty()
@@ -130,16 +143,13 @@ fn run(shared: &Shared) {
         let mut unsynced = lock(&shared.unsynced);
         unsynced.bytes -= bytes;
         unsynced.syncing = false;
-        let mut spare_bytes: usize = unsynced.spare.iter().map(Vec::capacity).sum();
+        let mut refused = Vec::new();
         for record in records.drain(..) {
-            let capacity = record.record.capacity();
-            if spare_bytes + capacity <= shared.max_unsynced as usize {
-                spare_bytes += capacity;
-                unsynced.spare.push(record.record);
-            }
+            refused.extend(unsynced.buffers.give_back(record.record));
             batches.push(record.batch);
         }
         drop(unsynced);
+        drop(refused);
         shared.synced.notify_all();
         // Dropping the batches acknowledges their inputs: only now.
         batches.clear();

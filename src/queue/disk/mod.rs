@@ -98,6 +98,7 @@
 //! the segments before it are read whole, newest first, until one has its positions record.
 //! Segments of format 1 (before positions) are read as before and hold none.
 
+mod buffers;
 mod group_commit;
 mod segment;
 
@@ -395,7 +396,7 @@ pub(super) fn open(
         space: Condvar::new(),
         data: Notify::new(),
         metrics,
-        unsynced: Mutex::new(Unsynced::default()),
+        unsynced: Mutex::new(Unsynced::new(2 * max_unsynced as usize)),
         sync_work: Condvar::new(),
         synced: Condvar::new(),
         max_unsynced,
@@ -646,8 +647,7 @@ impl Shared {
     /// batch (and with it its input's token) is dropped once the record is durable.
     fn append(&self, mut batch: Batch) -> Result<(), QueueClosed> {
         batch.materialize();
-        // A buffer the syncer handed back (`fsync = "batch"`), else a new one.
-        let mut record = lock(&self.unsynced).spare.pop().unwrap_or_default();
+        let mut record = lock(&self.unsynced).buffers.take();
         let (stored, refused) =
             segment::encode_record(&batch.events, batch.positions(), &mut record);
         if refused > 0 {
@@ -659,6 +659,7 @@ impl Shared {
             );
         }
         if stored == 0 {
+            self.give_back(record);
             return Ok(());
         }
         let len = record.len() as u64;
@@ -692,6 +693,8 @@ impl Shared {
                     }
                     if self.config.fsync != Fsync::Batch {
                         self.publish(head.id, head.offset, stored, len);
+                        drop(head);
+                        self.give_back(record);
                         return Ok(());
                     }
                     // The events are freed here, on the thread that built them; the
@@ -707,6 +710,7 @@ impl Shared {
                     };
                     let mut unsynced = lock(&self.unsynced);
                     drop(head);
+                    unsynced.buffers.encoded(len as usize);
                     unsynced.records.push(written);
                     unsynced.bytes += len;
                     self.sync_work.notify_one();
@@ -724,6 +728,16 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Keeps the buffer of a record written (or not needed) for the next one, on the
+    /// writer's thread (see `buffers`).
+    fn give_back(&self, record: Vec<u8>) {
+        let mut unsynced = lock(&self.unsynced);
+        unsynced.buffers.encoded(record.len());
+        let refused = unsynced.buffers.give_back(record);
+        drop(unsynced);
+        drop(refused);
     }
 
     /// Makes the records of segment `id` up to `end` visible to readers: `events` more

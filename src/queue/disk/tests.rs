@@ -486,6 +486,28 @@ async fn one_sync_covers_every_record_written_while_the_previous_one_ran() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_syncer_one_record_buffer_serves_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DiskQueueConfig {
+        fsync: Fsync::Never,
+        ..config(1 << 20, 1 << 16)
+    };
+    let (writer, reader, _settler) = open_in(dir.path(), &config);
+    let (acks, _receipts) = ack_channel();
+    for n in 0..5 {
+        writer
+            .send_blocking(batch(n * 30..(n + 1) * 30, &acks, n))
+            .unwrap();
+        let buffers = &lock(&writer.guard.0.unsynced).buffers;
+        assert_eq!(buffers.spare(), 1, "the record's buffer came back");
+    }
+    assert_eq!(
+        read_all(writer, &reader).await,
+        (0..150).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_wait_while_the_unsynced_bytes_are_at_their_bound() {
     // Segments of 4 KiB: at most 2 KiB written and not synced.
     let mut q = held_queue(&config(1 << 20, 4096));
