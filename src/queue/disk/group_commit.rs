@@ -37,7 +37,7 @@
 //! past the bound, wait.
 
 use super::buffers::RecordBuffers;
-use super::{Shared, Written};
+use super::{Published, Shared, Written};
 use crate::metrics::ComponentMetrics;
 use crate::sync::lock;
 use std::fs::File;
@@ -132,14 +132,12 @@ fn run(shared: &Shared) {
         }
         make_durable(shared, &records);
         let bytes: u64 = records.iter().map(|r| r.record.len() as u64).sum();
-        for record in &records {
-            shared.publish(
-                record.segment,
-                record.offset + record.record.len() as u64,
-                record.events,
-                record.record.len() as u64,
-            );
-        }
+        shared.publish_all(records.iter().map(|record| Published {
+            segment: record.segment,
+            end: record.offset + record.record.len() as u64,
+            events: record.events,
+            bytes: record.record.len() as u64,
+        }));
         let mut unsynced = lock(&shared.unsynced);
         unsynced.bytes -= bytes;
         unsynced.syncing = false;

@@ -320,6 +320,14 @@ struct Shared {
     sync_hook: group_commit::SyncHook,
 }
 
+/// A record made visible to readers: its segment, where it ends, its events and bytes.
+struct Published {
+    segment: u64,
+    end: u64,
+    events: u32,
+    bytes: u64,
+}
+
 /// A record written to the head and waiting for its sync (`fsync = "batch"`).
 #[derive(Debug)]
 struct Written {
@@ -743,15 +751,32 @@ impl Shared {
     /// Makes the records of segment `id` up to `end` visible to readers: `events` more
     /// events, `bytes` more bytes written.
     fn publish(&self, id: u64, end: u64, events: u32, bytes: u64) {
+        self.publish_all([Published {
+            segment: id,
+            end,
+            events,
+            bytes,
+        }]);
+    }
+
+    /// Makes records visible to readers, all under one lock and with one wake-up: a sync
+    /// round publishes several, and waking the workers once per record had them wake, take
+    /// the lock and sleep again for each (BENCHMARKS.md, context switches).
+    fn publish_all(&self, records: impl IntoIterator<Item = Published>) {
+        let (mut events, mut bytes) = (0u64, 0u64);
         let mut state = lock(&self.state);
-        state.events += u64::from(events);
-        if let Some(segment) = state.segments.get_mut(&id) {
-            segment.bytes = segment.bytes.max(end);
-            segment.pending_events += u64::from(events);
+        for record in records {
+            state.events += u64::from(record.events);
+            if let Some(segment) = state.segments.get_mut(&record.segment) {
+                segment.bytes = segment.bytes.max(record.end);
+                segment.pending_events += u64::from(record.events);
+            }
+            events += u64::from(record.events);
+            bytes += record.bytes;
         }
         self.publish_gauges(&state);
         drop(state);
-        ComponentMetrics::add(&self.metrics.component.events_in, u64::from(events));
+        ComponentMetrics::add(&self.metrics.component.events_in, events);
         ComponentMetrics::add(&self.metrics.component.bytes, bytes);
         self.data.notify_waiters();
     }
