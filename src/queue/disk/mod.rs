@@ -667,7 +667,7 @@ impl Shared {
             );
         }
         if stored == 0 {
-            self.give_back(record);
+            self.give_back(record, false);
             return Ok(());
         }
         let len = record.len() as u64;
@@ -702,7 +702,7 @@ impl Shared {
                     if self.config.fsync != Fsync::Batch {
                         self.publish(head.id, head.offset, stored, len);
                         drop(head);
-                        self.give_back(record);
+                        self.give_back(record, true);
                         return Ok(());
                     }
                     // The events are freed here, on the thread that built them; the
@@ -738,11 +738,13 @@ impl Shared {
         }
     }
 
-    /// Keeps the buffer of a record written (or not needed) for the next one, on the
-    /// writer's thread (see `buffers`).
-    fn give_back(&self, record: Vec<u8>) {
+    /// Keeps the buffer of a record for the next one, on the writer's thread (see
+    /// `buffers`); `written`: it held a record, whose length sizes new buffers.
+    fn give_back(&self, record: Vec<u8>, written: bool) {
         let mut unsynced = lock(&self.unsynced);
-        unsynced.buffers.encoded(record.len());
+        if written {
+            unsynced.buffers.encoded(record.len());
+        }
         let refused = unsynced.buffers.give_back(record);
         drop(unsynced);
         drop(refused);
