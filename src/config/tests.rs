@@ -76,6 +76,39 @@ fn variables_and_defaults_fill_values() {
 }
 
 #[test]
+fn batches_are_smaller_with_the_disk_queue_unless_batch_size_is_set() {
+    let base = "[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\n";
+    let batch_size = |pipeline: &str| {
+        parse_with(&format!("{base}{pipeline}"), &[])
+            .unwrap()
+            .settings
+            .batch_size
+    };
+    assert_eq!(batch_size(""), 64);
+    assert_eq!(batch_size("[pipeline]\nworkers = 1\n"), 64);
+    assert_eq!(batch_size("[pipeline.queue]\ntype = \"memory\"\n"), 64);
+    assert_eq!(
+        batch_size("[pipeline.queue]\ntype = \"disk\"\n"),
+        PipelineSettings::DISK_QUEUE_BATCH_SIZE
+    );
+    assert_eq!(
+        batch_size("[pipeline]\nbatch_size = 64\n[pipeline.queue]\ntype = \"disk\"\n"),
+        64
+    );
+}
+
+#[test]
+fn a_typo_in_the_pipeline_table_names_the_key_and_its_position() {
+    let errors = errors("[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\n[pipeline]\nbatch_sise = 3\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("pipeline.toml:6:1:") && errors[0].contains("`batch_sise`"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
 fn positions_after_a_substitution_refer_to_the_original_text() {
     let text = "data_dir = \"${DIR}\"\n[inputs.app]\ntype = \"stdin\"\n[outputs.out]\ntype = \"null\"\nbogus = 1\n";
     let errors: Vec<String> = parse_with(text, &[("DIR", "a-much-longer-directory-name")])
