@@ -4,7 +4,7 @@
 //! # Why
 //!
 //! Syncing each record on the input's thread before it reads on paid one `fdatasync` per
-//! input batch (64 events at the default `batch_size`): about 4,700 per 300,000 lines, and the
+//! input batch (then 64 events, the default `batch_size`): about 4,700 per 300,000 lines, and the
 //! input stood still for each. Here a writer returns as soon as its record is written to the
 //! kernel; the *syncer* takes every record written since its last round, syncs their segment
 //! once, and only then publishes them to the readers and drops their batches, which
