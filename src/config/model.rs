@@ -129,9 +129,10 @@ impl PipelineSettings {
     /// taken once durable), so the workers are busy together and each holds the most its
     /// batches in flight allow; at 64 events the disk queue's peak RSS was 1.2 - 2 MiB above
     /// the memory queue's on the seed chain, and settled 2 MiB above over millions of lines.
-    /// At 32 it is the memory queue's (15.6 - 16.1 against 15.6 - 16.0 MiB; 5.4 - 6.1
-    /// against 5.4 - 5.9 MiB anonymous over 1.2 million lines) at about two thirds of its
-    /// events/s (BENCHMARKS.md, "Smaller batches with the disk queue").
+    /// At 32 it is at the memory queue's level (15.5 - 16.6 against 15.7 - 16.2 MiB over
+    /// fourteen alternating rounds, at or below it in ten; 5.4 - 6.1 against 5.4 - 5.9 MiB
+    /// anonymous over 1.2 million lines) at a median 58 - 62 % of its events/s
+    /// (BENCHMARKS.md, "Smaller batches with the disk queue").
     pub const DISK_QUEUE_BATCH_SIZE: usize = 32;
 
     pub fn worker_count(&self) -> usize {
