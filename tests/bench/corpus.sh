@@ -1,6 +1,6 @@
-# Sourced by the benchmark scripts: the seed chain's corpus, the bundled sample (winston's
-# StructuredMQTTLogger output, 333 lines) repeated to N lines, so that every benchmark reads
-# the same bytes.
+# Sourced by the benchmark scripts: the seed chain's corpus and the file input that reads it.
+# The corpus is the bundled sample (winston's StructuredMQTTLogger output, 333 lines) repeated
+# to N lines, so that every benchmark reads the same bytes.
 #
 #   write_corpus DEST LINES
 write_corpus() {
@@ -12,4 +12,11 @@ with open(dst, "w", encoding="utf-8") as out:
     for i in range(n):
         out.write(lines[i % len(lines)] + "\n")
 PY
+}
+
+# The file input every benchmark reads its corpus with (the seed pipeline's `fields`).
+#
+#   corpus_input CORPUS
+corpus_input() {
+  printf '[inputs.mqtt_logs]\ntype = "file"\npaths = ["%s"]\nfields = { service = "mqtt" }\n' "$1"
 }

@@ -240,10 +240,7 @@ kafka_config() {
   cat <<TOML
 data_dir = "$work/data/file-kafka"
 $pipeline
-[inputs.mqtt_logs]
-type = "file"
-paths = ["$work/corpus.log"]
-fields = { service = "mqtt" }
+$(corpus_input "$work/corpus.log")
 
 ${2:-}
 
@@ -292,10 +289,7 @@ for run in $(seq 1 "$runs"); do
   cat > "$work/file-seed.toml" <<TOML
 data_dir = "$work/data/file-seed"
 $pipeline
-[inputs.mqtt_logs]
-type = "file"
-paths = ["$work/corpus.log"]
-fields = { service = "mqtt" }
+$(corpus_input "$work/corpus.log")
 
 $filters
 
@@ -307,10 +301,7 @@ TOML
   cat > "$work/file-null.toml" <<TOML
 data_dir = "$work/data/file-null"
 $pipeline
-[inputs.mqtt_logs]
-type = "file"
-paths = ["$work/corpus.log"]
-fields = { service = "mqtt" }
+$(corpus_input "$work/corpus.log")
 
 [outputs.sink]
 type = "null"

@@ -31,10 +31,7 @@ CONF
 
 native_filters=$(sed -n '/^\[\[filters\]\]/,/^# A local copy/p' pipelines/mqtt.toml | sed '$d')
 cat > "$work/native.toml" <<TOML
-[inputs.mqtt_logs]
-type = "file"
-paths = ["$work/corpus.log"]
-fields = { service = "mqtt" }
+$(corpus_input "$work/corpus.log")
 
 $native_filters
 

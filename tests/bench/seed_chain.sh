@@ -59,10 +59,7 @@ for run in $(seq 1 "$runs"); do
   cat > "$work/seed.toml" <<TOML
 data_dir = "$work/data"
 $queue
-[inputs.mqtt_logs]
-type = "file"
-paths = ["$work/corpus.log"]
-fields = { service = "mqtt" }
+$(corpus_input "$work/corpus.log")
 
 $filters
 $script

@@ -136,7 +136,7 @@ for run in $(seq 1 "$runs"); do
     source_toml=$'[inputs.beats]\ntype = "beats"\naddress = "127.0.0.1:'"$beats_port"'"'
     events=$((windows * 2048))
   else
-    source_toml=$'[inputs.mqtt_logs]\ntype = "file"\npaths = ["'"$work/corpus.log"$'"]\nfields = { service = "mqtt" }'
+    source_toml=$(corpus_input "$work/corpus.log")
     events=$lines
   fi
   cat > "$work/seed.toml" <<TOML
